@@ -1,0 +1,1 @@
+//! outlayer-example-caller (skeleton)

@@ -1,0 +1,1 @@
+//! outlayer-keystore-dao (skeleton)

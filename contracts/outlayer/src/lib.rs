@@ -1,0 +1,1 @@
+//! outlayer-contract (skeleton)

@@ -1,0 +1,1 @@
+//! outlayer-register (skeleton)

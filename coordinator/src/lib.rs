@@ -1,0 +1,1 @@
+//! outlayer-coordinator (skeleton)

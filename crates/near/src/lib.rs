@@ -1,0 +1,1 @@
+//! NEAR client (skeleton).

@@ -1,0 +1,113 @@
+//! Storage backends for the OutLayer storage capability.
+//!
+//! The host's storage capability (both `outlayer:storage/store@0.2.0` and the frozen
+//! `near:storage/api@0.1.0`) talks to a [`StorageBackend`]. Backends only store bytes; limits,
+//! quotas and grants are the host's business.
+//!
+//! Data is addressed by a [`Scope`] (namespace + owner) and a key:
+//! - the namespace is `project:<project id>` for project executions, `wasm:<sha256>` for bare
+//!   components (so `get-by-version` can read what an older, project-less version wrote);
+//! - the owner is the calling account id, or [`COMPONENT_OWNER`] for the component's own data.
+//!
+//! Backends: [`MemoryStorage`] (tests, ephemeral runs), [`SqliteStorage`] (the embedded default,
+//! durable), [`PostgresStorage`] (production).
+
+use async_trait::async_trait;
+
+mod memory;
+mod postgres;
+mod sqlite;
+
+pub use memory::MemoryStorage;
+pub use postgres::PostgresStorage;
+pub use sqlite::SqliteStorage;
+
+/// Owner name of the component-wide scope. Account ids can never take this value: NEAR account
+/// ids cannot contain `@`.
+pub const COMPONENT_OWNER: &str = "@component";
+
+/// Where a record lives: a namespace and an owner inside it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    /// `project:<id>` or `wasm:<sha256 hex>`.
+    pub namespace: String,
+    /// A caller's account id, or [`COMPONENT_OWNER`].
+    pub owner: String,
+}
+
+impl Scope {
+    /// The calling account's data in `namespace`.
+    pub fn caller(namespace: impl Into<String>, caller: impl Into<String>) -> Self {
+        Self { namespace: namespace.into(), owner: caller.into() }
+    }
+
+    /// The component's own data in `namespace`.
+    pub fn component(namespace: impl Into<String>) -> Self {
+        Self { namespace: namespace.into(), owner: COMPONENT_OWNER.to_string() }
+    }
+}
+
+/// A stored value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub value: Vec<u8>,
+    /// Readable by other namespaces (v0.1 `set-worker` with `is-encrypted = false`).
+    pub public: bool,
+}
+
+/// How much a scope holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub keys: u64,
+    /// Sum of key and value lengths.
+    pub bytes: u64,
+}
+
+/// Why a backend call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// `increment` found a value that is not an 8-byte little-endian integer.
+    #[error("stored value is not an 8-byte little-endian integer")]
+    NotAnInteger,
+    /// `increment` would overflow an i64.
+    #[error("increment overflows a 64-bit integer")]
+    Overflow,
+    /// The database failed. Shown to operators only: may contain paths or connection details.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(e: sqlx::Error) -> Self {
+        StorageError::Backend(e.to_string())
+    }
+}
+
+/// A place to keep guest data. Every method is one atomic operation on one scope.
+#[async_trait]
+pub trait StorageBackend: Send + Sync + 'static {
+    /// The entry under `key`, if any.
+    async fn get(&self, scope: &Scope, key: &str) -> Result<Option<Entry>, StorageError>;
+    /// Whether `key` holds a value.
+    async fn has(&self, scope: &Scope, key: &str) -> Result<bool, StorageError> {
+        Ok(self.get(scope, key).await?.is_some())
+    }
+    /// Store `value` under `key`, replacing any previous entry.
+    async fn set(&self, scope: &Scope, key: &str, value: &[u8], public: bool) -> Result<(), StorageError>;
+    /// Remove `key`; true when it existed.
+    async fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StorageError>;
+    /// Up to `limit` keys starting with `prefix` and greater than `after`, in ascending byte order.
+    async fn list_keys(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>, StorageError>;
+    /// Store only if absent; true when stored.
+    async fn set_if_absent(&self, scope: &Scope, key: &str, value: &[u8], public: bool) -> Result<bool, StorageError>;
+    /// Replace the value with `new` if it equals `expected` (`None` = absent). Returns whether it
+    /// swapped and the value stored after the call.
+    async fn compare_and_swap(&self, scope: &Scope, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<(bool, Option<Vec<u8>>), StorageError>;
+    /// Add `delta` to the i64 (8 bytes, little-endian) under `key`, a missing key counting as 0;
+    /// returns the new value.
+    async fn increment(&self, scope: &Scope, key: &str, delta: i64) -> Result<i64, StorageError>;
+    /// Remove every key of the scope; returns how many were removed.
+    async fn clear(&self, scope: &Scope) -> Result<u64, StorageError>;
+    /// Keys and bytes held by the scope.
+    async fn usage(&self, scope: &Scope) -> Result<Usage, StorageError>;
+}
