@@ -3,7 +3,7 @@
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "outlayer:guest/host",
+    world: "outlayer:guest/runtime",
     imports: { default: async | trappable },
     exports: { default: async },
 });
