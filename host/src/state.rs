@@ -1,0 +1,41 @@
+//! The data each execution's `Store` holds.
+
+use crate::caps::Capabilities;
+use crate::limiter::ExecLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// WASI state: components use WASI 0.2, core modules WASI preview1.
+pub enum Wasi {
+    P2(WasiCtx),
+    P1(WasiP1Ctx),
+}
+
+/// Store data of one execution.
+pub struct ExecState {
+    pub(crate) wasi: Wasi,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: ExecLimiter,
+    pub(crate) caps: Capabilities,
+}
+
+impl WasiView for ExecState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        match &mut self.wasi {
+            Wasi::P2(ctx) => WasiCtxView { ctx, table: &mut self.table },
+            // The preview1 linker never reaches WASI 0.2 host functions.
+            Wasi::P1(_) => unreachable!("WASI 0.2 call in a preview1 store"),
+        }
+    }
+}
+
+impl ExecState {
+    /// The preview1 context (only stores of core modules have one).
+    pub(crate) fn p1(&mut self) -> &mut WasiP1Ctx {
+        match &mut self.wasi {
+            Wasi::P1(ctx) => ctx,
+            Wasi::P2(_) => unreachable!("preview1 call in a component store"),
+        }
+    }
+}
