@@ -2,25 +2,91 @@
 //!
 //! The host's storage capability (both `outlayer:storage/store@0.2.0` and the frozen
 //! `near:storage/api@0.1.0`) talks to a [`StorageBackend`]. Backends only store bytes; limits,
-//! quotas and grants are the host's business.
+//! quotas and grants are the host's business: this crate stores values of any size.
 //!
 //! Data is addressed by a [`Scope`] (namespace + owner) and a key:
 //! - the namespace is `project:<project id>` for project executions, `wasm:<sha256>` for bare
 //!   components (so `get-by-version` can read what an older, project-less version wrote);
 //! - the owner is the calling account id, or [`COMPONENT_OWNER`] for the component's own data.
 //!
-//! Backends: [`MemoryStorage`] (tests, ephemeral runs), [`SqliteStorage`] (the embedded default,
-//! durable), [`PostgresStorage`] (production).
+//! Keys are UTF-8 text compared by their bytes: [`StorageBackend::list_keys`] returns them in
+//! ascending byte order (the order of `str`'s `Ord`), identically in every backend.
+//!
+//! # Backends
+//! - [`MemoryStorage`]: a map behind a mutex, for tests and ephemeral runs; clones share data.
+//! - [`SqliteStorage`]: the embedded default; one database file in WAL mode, durable across
+//!   restarts.
+//! - [`PostgresStorage`]: production; many workers can share one database.
+//! - [`EncryptedStorage`]: wraps any of them and encrypts values at rest with
+//!   ChaCha20-Poly1305 under an operator key.
+//!
+//! # Schema
+//! Both SQL backends create one table through embedded migrations (`migrations/sqlite`,
+//! `migrations/postgres`), recorded in their own migrations table [`MIGRATIONS_TABLE`] so they
+//! can share a database with other components:
+//!
+//! ```text
+//! storage_entries (
+//!     namespace TEXT,             -- Scope::namespace
+//!     owner     TEXT,             -- Scope::owner
+//!     key       BLOB / BYTEA,     -- the key's UTF-8 bytes: bytewise order, NUL allowed
+//!     value     BLOB / BYTEA,
+//!     public    INTEGER / BOOLEAN,
+//!     PRIMARY KEY (namespace, owner, key)
+//! )
+//! ```
+//!
+//! # Atomicity
+//! Every method is one atomic operation in every backend, also under concurrent callers (and, for
+//! the SQL backends, across processes sharing the database):
+//! - `set`, `set_if_absent`, `delete`, `clear` are single statements (`INSERT .. ON CONFLICT`);
+//!   of concurrent `set_if_absent` calls on one key exactly one returns `true`.
+//! - `compare_and_swap` and `increment` read, decide and write under a lock: the mutex in
+//!   memory, `BEGIN IMMEDIATE` in SQLite, `SELECT .. FOR UPDATE` in PostgreSQL, and a
+//!   ciphertext compare-and-swap loop in [`EncryptedStorage`]. Concurrent increments never lose
+//!   an update.
+//!
+//! # Example
+//! ```
+//! use outlayer_storage::{MemoryStorage, Scope, StorageBackend};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let store = MemoryStorage::new();
+//! let alice = Scope::caller("project:alice.near/app", "alice.near");
+//!
+//! store.set(&alice, "greeting", b"hello", false).await?;
+//! assert_eq!(store.get(&alice, "greeting").await?.unwrap().value, b"hello");
+//!
+//! assert_eq!(store.increment(&alice, "visits", 1).await?, 1);
+//! assert_eq!(store.increment(&alice, "visits", 1).await?, 2);
+//!
+//! // Another caller of the same project sees none of it.
+//! let bob = Scope::caller("project:alice.near/app", "bob.near");
+//! assert!(!store.has(&bob, "greeting").await?);
+//!
+//! assert_eq!(store.list_keys(&alice, "", None, 10).await?, ["greeting", "visits"]);
+//! # Ok::<(), outlayer_storage::StorageError>(())
+//! # }).unwrap();
+//! ```
 
 use async_trait::async_trait;
 
+mod counter;
+mod encrypted;
+mod key_range;
 mod memory;
+mod migrations;
 mod postgres;
+mod rows;
 mod sqlite;
 
+pub use encrypted::{CIPHERTEXT_OVERHEAD, EncryptedStorage, KEY_LEN, SWAP_ATTEMPTS, SWAP_BACKOFF_MAX};
 pub use memory::MemoryStorage;
-pub use postgres::PostgresStorage;
-pub use sqlite::SqliteStorage;
+pub use migrations::MIGRATIONS_TABLE;
+pub use postgres::{PG_ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, PG_UPDATE_ATTEMPTS, PostgresStorage};
+pub use sqlite::{SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS, SqliteStorage};
+
+use rows::{keys_from_bytes, usage_from_counts};
 
 /// Owner name of the component-wide scope. Account ids can never take this value: NEAR account
 /// ids cannot contain `@`.
@@ -50,6 +116,7 @@ impl Scope {
 /// A stored value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// The stored bytes.
     pub value: Vec<u8>,
     /// Readable by other namespaces (v0.1 `set-worker` with `is-encrypted = false`).
     pub public: bool,
@@ -58,6 +125,7 @@ pub struct Entry {
 /// How much a scope holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
+    /// Number of keys.
     pub keys: u64,
     /// Sum of key and value lengths.
     pub bytes: u64,
@@ -96,15 +164,19 @@ pub trait StorageBackend: Send + Sync + 'static {
     async fn set(&self, scope: &Scope, key: &str, value: &[u8], public: bool) -> Result<(), StorageError>;
     /// Remove `key`; true when it existed.
     async fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StorageError>;
-    /// Up to `limit` keys starting with `prefix` and greater than `after`, in ascending byte order.
+    /// Up to `limit` keys starting with `prefix` and greater than `after`, in ascending byte order
+    /// (`limit = 0` returns nothing). Pass the last key of a page as `after` to get the next one.
     async fn list_keys(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>, StorageError>;
     /// Store only if absent; true when stored.
     async fn set_if_absent(&self, scope: &Scope, key: &str, value: &[u8], public: bool) -> Result<bool, StorageError>;
     /// Replace the value with `new` if it equals `expected` (`None` = absent). Returns whether it
-    /// swapped and the value stored after the call.
+    /// swapped and the value stored after the call (on a mismatch: the current value).
+    /// A replaced entry keeps its public flag; a key created by the swap is private.
     async fn compare_and_swap(&self, scope: &Scope, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<(bool, Option<Vec<u8>>), StorageError>;
     /// Add `delta` to the i64 (8 bytes, little-endian) under `key`, a missing key counting as 0;
-    /// returns the new value.
+    /// returns the new value. Fails with [`StorageError::NotAnInteger`] when the stored value is
+    /// not 8 bytes long and [`StorageError::Overflow`] when the sum leaves the i64 range, leaving
+    /// the value unchanged. Keeps the public flag; a created key is private.
     async fn increment(&self, scope: &Scope, key: &str, delta: i64) -> Result<i64, StorageError>;
     /// Remove every key of the scope; returns how many were removed.
     async fn clear(&self, scope: &Scope) -> Result<u64, StorageError>;
