@@ -1,1 +1,60 @@
+//! Paths of the guest components in `guests/`, built for `wasm32-wasip2` by this crate's
+//! `build.rs` so that tests, examples and benchmarks always run freshly built guests.
+//!
+//! Each guest `guests/<name>/` gets a constant named after it in SCREAMING_SNAKE case holding the
+//! absolute path of its component (`ECHO` for `echo`, `LOOP_FOREVER` for `loop-forever`), and
+//! [`ALL`] lists them all. Use it as a dev-dependency:
+//!
+//! ```
+//! let wasm = outlayer_guest_artifacts::read(outlayer_guest_artifacts::ECHO);
+//! assert_eq!(&wasm[0..4], b"\0asm");
+//! ```
+//!
+//! # The guests
+//!
+//! WASI commands (input on stdin, output on stdout, stderr is a log):
+//! - `echo`: stdout = stdin, unchanged.
+//! - `big-input`: prints the number of bytes read from stdin.
+//! - `counter`, `secret-reader`, `rpc-viewer`, `refund`, `vrf-dice`, `context-dump`: one
+//!   capability each; see the doc comment at the top of each guest's `src/main.rs`.
+//!
+//! Typed guests (world `outlayer:guest/typed`, export `run`): `echo-typed`, `counter-typed`.
+//!
+//! Hostile guests, one per host limit: `loop-forever` (fuel / wall clock), `memory-bomb`
+//! (memory), `stack-overflow` (wasm stack), `output-flood` (stdout size), `stderr-flood`
+//! (stderr size), `sleep-forever` (wall clock while blocked in WASI), `trap`, `panic`,
+//! `exit-code` (a failing exit status, not a trap).
+//!
+//! # Adding a guest
+//!
+//! 1. Create `guests/<name>/` with a `Cargo.toml` using the workspace fields
+//!    (`version.workspace = true`, ...) and a doc comment at the top of its source saying what
+//!    it demonstrates or attacks and what a host should observe.
+//!    - A WASI command: `src/main.rs` with `fn main`; add
+//!      `outlayer-guest-bindings.workspace = true` to call capabilities.
+//!    - A typed guest: `[lib] crate-type = ["cdylib"]`, its own `wit_bindgen::generate!` for
+//!      `outlayer:guest/typed` and `export!` (copy `guests/echo-typed`).
+//! 2. Add `"<name>"` to `members` in `guests/Cargo.toml`.
+//! 3. Build any test of the main workspace: the constant `<NAME>` appears here. Write the test
+//!    that uses it.
+//!
+//! The guests are built with `cargo build --release --target wasm32-wasip2 --workspace` in the
+//! `guests/` workspace, into `<target dir>/guests/wasm32-wasip2/release/`. A guest that fails to
+//! compile fails this crate's build with the compiler's errors.
 
+include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+
+/// The path of the guest called `name` (as in `guests/<name>/`), if there is one.
+pub fn path(name: &str) -> Option<&'static str> {
+    ALL.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
+}
+
+/// The bytes of the component at `path` (one of this crate's constants).
+///
+/// # Panics
+///
+/// When the file cannot be read, naming the path: a missing file means the build script did not
+/// run or its target directory was deleted after the build.
+pub fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("cannot read guest component {path}: {e}"))
+}
