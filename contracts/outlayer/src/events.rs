@@ -1,0 +1,201 @@
+//! NEP-297 events, standard `outlayer`, version `1.0.0`. Logged as `EVENT_JSON:{...}`.
+
+use near_sdk::json_types::{U128, U64};
+use near_sdk::{near, AccountId, PublicKey};
+
+use crate::pricing::Pricing;
+use crate::secrets::SecretAccessor;
+use crate::types::{ResolvedLimits, ResolvedSource, ResponseFormat, SecretsRef};
+
+/// Every event the contract emits. The variant name in snake_case is the `event` field.
+#[near(event_json(standard = "outlayer"))]
+pub enum Event {
+    /// A request waits for a worker. The worker watches this event.
+    #[event_version("1.0.0")]
+    ExecutionRequested {
+        /// Request id, the argument of `resolve_execution`.
+        request_id: u64,
+        /// Hex of the yield's data id.
+        data_id: String,
+        /// Caller of `request_execution`.
+        sender: AccountId,
+        /// Account receiving refunds.
+        payer: AccountId,
+        /// The component to run.
+        source: ResolvedSource,
+        /// Limits to enforce.
+        resource_limits: ResolvedLimits,
+        /// Input for the guest's stdin.
+        input: Option<String>,
+        /// Secrets to fetch from the keystore.
+        secrets_ref: Option<SecretsRef>,
+        /// Output format.
+        response_format: ResponseFormat,
+        /// Deposit attached (yoctoNEAR).
+        attached: U128,
+        /// Developer payment reserved (yoctoNEAR), `NEAR_PAYMENT_YOCTO` for the guest.
+        developer_payment: U128,
+        /// Block height of the request.
+        block_height: u64,
+        /// Block timestamp of the request, ns.
+        block_timestamp: U64,
+    },
+    /// A request was settled (resolved, failed or timed out).
+    #[event_version("1.0.0")]
+    ExecutionCompleted {
+        /// Request id.
+        request_id: u64,
+        /// Whether the execution succeeded.
+        success: bool,
+        /// True when no worker resolved the request before the yield timed out.
+        timed_out: bool,
+        /// Error message on failure.
+        error: Option<String>,
+        /// Account refunded.
+        payer: AccountId,
+        /// Instructions consumed.
+        instructions_used: u64,
+        /// Wall time used, ms.
+        time_ms: u64,
+        /// Charged (yoctoNEAR).
+        cost: U128,
+        /// Refunded to the payer (yoctoNEAR).
+        refund: U128,
+        /// Credited to the project owner (yoctoNEAR).
+        developer_earnings: U128,
+        /// Size of the output in bytes.
+        output_bytes: u64,
+        /// The worker key that resolved it.
+        worker_public_key: Option<PublicKey>,
+    },
+    /// A stale request was cancelled and fully refunded.
+    #[event_version("1.0.0")]
+    ExecutionCancelled {
+        /// Request id.
+        request_id: u64,
+        /// Account refunded.
+        payer: AccountId,
+        /// Refund (yoctoNEAR).
+        refund: U128,
+    },
+    /// A project was created.
+    #[event_version("1.0.0")]
+    ProjectCreated {
+        /// `owner/name`.
+        project_id: String,
+        /// Project owner.
+        owner: AccountId,
+    },
+    /// A version was added to a project.
+    #[event_version("1.0.0")]
+    VersionAdded {
+        /// `owner/name`.
+        project_id: String,
+        /// Component sha256.
+        wasm_sha256: String,
+        /// Component URL.
+        source_url: String,
+        /// Whether it became the active version.
+        active: bool,
+    },
+    /// The active version of a project changed.
+    #[event_version("1.0.0")]
+    ActiveVersionSet {
+        /// `owner/name`.
+        project_id: String,
+        /// Component sha256.
+        wasm_sha256: String,
+    },
+    /// Encrypted secrets were stored or replaced.
+    #[event_version("1.0.0")]
+    SecretsStored {
+        /// Owner.
+        owner: AccountId,
+        /// Which code may read them.
+        accessor: SecretAccessor,
+        /// Profile name.
+        profile: String,
+        /// Storage deposit held (yoctoNEAR).
+        storage_deposit: U128,
+    },
+    /// Encrypted secrets were deleted and their deposit refunded.
+    #[event_version("1.0.0")]
+    SecretsDeleted {
+        /// Owner.
+        owner: AccountId,
+        /// Which code could read them.
+        accessor: SecretAccessor,
+        /// Profile name.
+        profile: String,
+        /// Refunded deposit (yoctoNEAR).
+        refund: U128,
+    },
+    /// A payment key for the HTTPS path was topped up. The coordinator reads this event.
+    #[event_version("1.0.0")]
+    PaymentKeyToppedUp {
+        /// Owner of the payment key.
+        owner: AccountId,
+        /// Key nonce.
+        nonce: u32,
+        /// Amount added (yoctoNEAR).
+        amount: U128,
+        /// Total deposited on this key (yoctoNEAR).
+        balance: U128,
+        /// Account that paid.
+        payer: AccountId,
+    },
+    /// A developer withdrew earnings.
+    #[event_version("1.0.0")]
+    DeveloperEarningsWithdrawn {
+        /// Developer.
+        account_id: AccountId,
+        /// Amount (yoctoNEAR).
+        amount: U128,
+    },
+    /// The owner withdrew collected fees.
+    #[event_version("1.0.0")]
+    PlatformFeesWithdrawn {
+        /// Receiver.
+        receiver: AccountId,
+        /// Amount (yoctoNEAR).
+        amount: U128,
+    },
+    /// A worker key may now resolve requests.
+    #[event_version("1.0.0")]
+    WorkerKeyAdded {
+        /// The key.
+        public_key: PublicKey,
+    },
+    /// A worker key was removed.
+    #[event_version("1.0.0")]
+    WorkerKeyRemoved {
+        /// The key.
+        public_key: PublicKey,
+    },
+    /// New requests are refused.
+    #[event_version("1.0.0")]
+    Paused {
+        /// Who paused.
+        by: AccountId,
+    },
+    /// New requests are accepted again.
+    #[event_version("1.0.0")]
+    Unpaused {
+        /// Who unpaused.
+        by: AccountId,
+    },
+    /// Prices changed.
+    #[event_version("1.0.0")]
+    PricingUpdated {
+        /// The new prices.
+        pricing: Pricing,
+    },
+    /// Ownership moved.
+    #[event_version("1.0.0")]
+    OwnerChanged {
+        /// Previous owner.
+        old_owner: AccountId,
+        /// New owner.
+        new_owner: AccountId,
+    },
+}

@@ -1,0 +1,166 @@
+//! Projects (`owner/name`) and their versions (a wasm sha256 plus the URL to fetch it from).
+
+use near_sdk::{env, near, AccountId};
+
+use crate::events::Event;
+use crate::limits::MAX_VERSIONS_PER_PROJECT;
+use crate::storage::{charge, storage_cost};
+use crate::{Contract, ContractExt};
+
+/// One uploaded version of a project.
+#[near(serializers = [borsh, json])]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectVersion {
+    /// Lowercase hex sha256 of the component.
+    pub wasm_sha256: String,
+    /// Where workers download it.
+    pub source_url: String,
+    /// Block timestamp when added, ns.
+    pub added_at_ns: u64,
+}
+
+/// A named project owned by an account.
+#[near(serializers = [borsh, json])]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Project {
+    /// `owner/name`.
+    pub project_id: String,
+    /// Owner, who adds versions and receives developer payments.
+    pub owner: AccountId,
+    /// Project name.
+    pub name: String,
+    /// sha256 of the version run when a request names no version.
+    pub active_version: Option<String>,
+    /// All versions, oldest first.
+    pub versions: Vec<ProjectVersion>,
+}
+
+impl Project {
+    /// The version with `wasm_sha256`, if any.
+    pub fn version(&self, wasm_sha256: &str) -> Option<&ProjectVersion> {
+        self.versions.iter().find(|v| v.wasm_sha256 == wasm_sha256)
+    }
+}
+
+/// Panics unless `hash` is 32 bytes of hex; returns it in lowercase.
+pub(crate) fn normalize_sha256(hash: &str) -> String {
+    let lower = hash.to_ascii_lowercase();
+    if lower.len() != 64 || !lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+        env::panic_str("wasm sha256 must be 64 hex characters");
+    }
+    lower
+}
+
+fn validate_name(name: &str) {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !ok {
+        env::panic_str("Project name must be 1-64 characters of a-z, 0-9, '-' or '_'");
+    }
+}
+
+fn validate_url(url: &str) {
+    if !(url.starts_with("https://") || url.starts_with("ipfs://")) || url.len() > 512 {
+        env::panic_str("Source URL must start with https:// or ipfs:// and be at most 512 bytes");
+    }
+}
+
+#[near]
+impl Contract {
+    /// Creates `predecessor/name`. Attach enough for its storage; the rest is refunded.
+    #[payable]
+    pub fn create_project(&mut self, name: String) -> String {
+        self.assert_not_paused();
+        validate_name(&name);
+        let owner = env::predecessor_account_id();
+        let project_id = format!("{owner}/{name}");
+        if self.projects.contains_key(&project_id) {
+            env::panic_str(&format!("Project {project_id} already exists"));
+        }
+        let before = env::storage_usage();
+        self.projects.insert(
+            project_id.clone(),
+            Project { project_id: project_id.clone(), owner: owner.clone(), name, active_version: None, versions: vec![] },
+        );
+        self.projects.flush();
+        charge(storage_cost(before, env::storage_usage()), env::attached_deposit(), &owner);
+        Event::ProjectCreated { project_id: project_id.clone(), owner }.emit();
+        project_id
+    }
+
+    /// Adds a version to the caller's project `name`; it becomes active when `set_active` is true
+    /// or when it is the first version. Attach enough for its storage.
+    #[payable]
+    pub fn add_version(&mut self, name: String, wasm_sha256: String, source_url: String, set_active: Option<bool>) {
+        self.assert_not_paused();
+        let owner = env::predecessor_account_id();
+        let project_id = format!("{owner}/{name}");
+        let wasm_sha256 = normalize_sha256(&wasm_sha256);
+        validate_url(&source_url);
+        let mut project = self.owned_project(&project_id, &owner);
+        if project.version(&wasm_sha256).is_some() {
+            env::panic_str(&format!("Version {wasm_sha256} already exists"));
+        }
+        if project.versions.len() >= MAX_VERSIONS_PER_PROJECT {
+            env::panic_str(&format!("A project keeps at most {MAX_VERSIONS_PER_PROJECT} versions"));
+        }
+        let active = set_active.unwrap_or(false) || project.active_version.is_none();
+        project.versions.push(ProjectVersion {
+            wasm_sha256: wasm_sha256.clone(),
+            source_url: source_url.clone(),
+            added_at_ns: env::block_timestamp(),
+        });
+        if active {
+            project.active_version = Some(wasm_sha256.clone());
+        }
+        let before = env::storage_usage();
+        self.projects.insert(project_id.clone(), project);
+        self.projects.flush();
+        charge(storage_cost(before, env::storage_usage()), env::attached_deposit(), &owner);
+        Event::VersionAdded { project_id, wasm_sha256, source_url, active }.emit();
+    }
+
+    /// Makes an existing version of the caller's project `name` the active one.
+    pub fn set_active_version(&mut self, name: String, wasm_sha256: String) {
+        let owner = env::predecessor_account_id();
+        let project_id = format!("{owner}/{name}");
+        let wasm_sha256 = normalize_sha256(&wasm_sha256);
+        let mut project = self.owned_project(&project_id, &owner);
+        if project.version(&wasm_sha256).is_none() {
+            env::panic_str(&format!("Version {wasm_sha256} not found in {project_id}"));
+        }
+        project.active_version = Some(wasm_sha256.clone());
+        self.projects.insert(project_id.clone(), project);
+        Event::ActiveVersionSet { project_id, wasm_sha256 }.emit();
+    }
+
+    /// The project `project_id` (`owner/name`).
+    pub fn get_project(&self, project_id: String) -> Option<Project> {
+        self.projects.get(&project_id).cloned()
+    }
+
+    /// Projects in creation order, paginated.
+    pub fn list_projects(&self, from_index: Option<u32>, limit: Option<u32>) -> Vec<Project> {
+        self.projects
+            .values()
+            .skip(from_index.unwrap_or(0) as usize)
+            .take(limit.unwrap_or(50).min(100) as usize)
+            .cloned()
+            .collect()
+    }
+}
+
+impl Contract {
+    fn owned_project(&self, project_id: &str, owner: &AccountId) -> Project {
+        let project = self
+            .projects
+            .get(project_id)
+            .unwrap_or_else(|| env::panic_str(&format!("Project {project_id} not found")));
+        if &project.owner != owner {
+            env::panic_str("Only the project owner can change it");
+        }
+        project.clone()
+    }
+
+}
