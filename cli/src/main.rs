@@ -1,1 +1,42 @@
-fn main() {}
+//! `outlayer`: run guests locally, build guest crates, and (with the coordinator) serve the API.
+
+mod build;
+mod keys;
+mod run;
+
+use clap::{Parser, Subcommand};
+
+/// OutLayer: verifiable off-chain computation for NEAR smart contracts.
+#[derive(Parser)]
+#[command(name = "outlayer", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a component (or a WASI preview1 module) locally under limits.
+    Run(run::RunArgs),
+    /// Build a guest crate into a wasm32-wasip2 component and print its path.
+    Build(build::BuildArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("OUTLAYER_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::main(args),
+        Command::Build(args) => build::main(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

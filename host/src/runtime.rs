@@ -24,6 +24,9 @@ use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 /// Extra time granted to a guest blocked in a host call before the execution is abandoned
 /// (epoch interruption only fires while wasm runs).
 pub const HOST_CALL_GRACE: Duration = Duration::from_millis(250);
+/// Instructions between cooperative yields (~0.5 ms of a busy loop). Bounds how long one guest
+/// holds an executor thread, and how stale the fuel count of a timed-out guest can be.
+pub const FUEL_YIELD_INTERVAL: u64 = 10_000_000;
 /// Prepared components kept in memory. Defends the worker's memory against many versions.
 pub const MAX_PREPARED_IN_MEMORY: usize = 256;
 
@@ -227,15 +230,23 @@ impl Runtime {
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(limits.max_instructions).expect("fuel is enabled");
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline { Err(Deadline.into()) } else { Ok(UpdateDeadline::Yield(1)) }
+        store.epoch_deadline_callback(move |mut ctx| {
+            // Fuel is only synced to the store at host calls; remember it at each tick so a
+            // timed-out execution still reports what it used.
+            let fuel = ctx.get_fuel().unwrap_or(0);
+            ctx.data_mut().fuel_at_tick = Some(fuel);
+            if Instant::now() >= deadline { Err(Deadline.into()) } else { Ok(UpdateDeadline::Continue(1)) }
         });
+        // Yield to the executor every FUEL_YIELD_INTERVAL instructions: a hundred busy guests
+        // share the worker threads, and fuel is synced to the store at each yield.
+        store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL)).expect("fuel is enabled");
 
         let run = Self::call(&prepared.kind, &mut store, input);
         let result = tokio::time::timeout(limits.max_wall + HOST_CALL_GRACE, run).await;
 
         report.wall = started.elapsed();
-        report.instructions = limits.max_instructions - store.get_fuel().unwrap_or(0);
+        let remaining = store.get_fuel().unwrap_or(0).min(store.data().fuel_at_tick.unwrap_or(u64::MAX));
+        report.instructions = limits.max_instructions - remaining;
         let data = store.data();
         report.peak_memory_bytes = data.limiter.peak_memory as u64;
         report.refund = data.caps.payment.refunded();
@@ -304,7 +315,7 @@ impl Runtime {
             payment: caps::payment::PaymentCap::new(grants.payment.clone(), guard(limits.max_payment_calls)),
             vrf: caps::vrf::VrfCap::new(grants.vrf.clone(), guard(limits.max_vrf_calls), context.request_id.clone()),
         };
-        ExecState { wasi, table: ResourceTable::new(), limiter: ExecLimiter::new(limits), caps }
+        ExecState { wasi, table: ResourceTable::new(), limiter: ExecLimiter::new(limits), caps, fuel_at_tick: None }
     }
 
     /// Instantiate and call the guest's entry point. `Some(bytes)` is a typed guest's output.
@@ -398,12 +409,11 @@ fn classify(
     (Outcome::Trap { message: trap_message(&err) }, None)
 }
 
-/// A one-paragraph message: the trap reason first, then the context wasmtime added.
+/// The trap reason (for example `wasm trap: call stack exhausted`); the wasm backtrace goes to
+/// the debug log, not to callers.
 fn trap_message(err: &wasmtime::Error) -> String {
-    let mut parts: Vec<String> = err.chain().map(|c| c.to_string()).collect();
-    parts.dedup();
-    parts.reverse();
-    parts.join(": ")
+    tracing::debug!(error = ?err, "guest trapped");
+    err.root_cause().to_string()
 }
 
 /// Whether `wasm` is a component (true) or a core module (false), from its header.

@@ -18,6 +18,8 @@ pub struct ExecState {
     pub(crate) table: ResourceTable,
     pub(crate) limiter: ExecLimiter,
     pub(crate) caps: Capabilities,
+    /// Fuel left at the last epoch tick (see `Runtime::execute`).
+    pub(crate) fuel_at_tick: Option<u64>,
 }
 
 impl WasiView for ExecState {

@@ -10,6 +10,13 @@ pub struct RpcGrant {
     pub url: String,
 }
 
+impl RpcGrant {
+    /// A grant using the node at `url`.
+    pub fn new(url: &str) -> Self {
+        Self { url: url.to_string() }
+    }
+}
+
 /// Per-execution rpc state.
 pub struct RpcCap {
     pub(crate) guard: CallGuard,

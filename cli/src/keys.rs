@@ -1,0 +1,25 @@
+//! The local worker key: an ed25519 key kept in the data directory, created on first use.
+
+use anyhow::Context;
+use ed25519_dalek::SigningKey;
+use std::path::Path;
+
+/// Load the hex-encoded 32-byte seed at `path`, or create it (mode 0600) when missing.
+pub fn load_or_create(path: &Path) -> anyhow::Result<SigningKey> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let bytes = hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
+        let seed: [u8; 32] = bytes.try_into().map_err(|_| anyhow::anyhow!("{} must hold 32 bytes", path.display()))?;
+        return Ok(SigningKey::from_bytes(&seed));
+    }
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, hex::encode(key.to_bytes())).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(key)
+}
