@@ -1,15 +1,23 @@
-//! Every generated constant points at a WebAssembly component (not a core module) that a host
-//! can load, and the typed guests export `run`.
+//! Every generated constant points at a valid WebAssembly component (not a core module) that a
+//! host can load; command guests export `wasi:cli/run` and typed guests export `run`.
+
+use wasmparser::{ComponentExternalKind, Parser, Payload, Validator};
 
 /// Bytes 4..8 of a component: its layer and version (`0x0d 0x00 0x01 0x00`).
 const COMPONENT_VERSION: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
 /// Bytes 4..8 of a core module (version 1).
 const CORE_MODULE_VERSION: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
 
-/// Guests that the tests of the host and the SDK rely on.
-const EXPECTED: &[&str] = &[
+/// WASI command guests (world `outlayer:guest/command`): they export `wasi:cli/run`.
+const COMMANDS: &[&str] = &[
     "echo",
     "big-input",
+    "counter",
+    "secret-reader",
+    "rpc-viewer",
+    "refund",
+    "vrf-dice",
+    "context-dump",
     "loop-forever",
     "memory-bomb",
     "stack-overflow",
@@ -21,47 +29,84 @@ const EXPECTED: &[&str] = &[
     "exit-code",
 ];
 
-/// Typed guests: they export the world-level function `run`.
-const TYPED: &[&str] = &[];
+/// Typed guests (world `outlayer:guest/typed`): they export the function `run`.
+const TYPED: &[&str] = &["echo-typed", "counter-typed"];
 
 #[test]
-fn every_expected_guest_is_built() {
-    for name in EXPECTED.iter().chain(TYPED) {
-        assert!(
-            outlayer_guest_artifacts::path(name).is_some(),
-            "guest {name} missing from ALL: {:?}",
-            outlayer_guest_artifacts::ALL
-        );
-    }
+fn all_lists_exactly_the_known_guests() {
+    let mut built: Vec<&str> = outlayer_guest_artifacts::ALL.iter().map(|(n, _)| *n).collect();
+    let mut known: Vec<&str> = COMMANDS.iter().chain(TYPED).copied().collect();
+    built.sort();
+    known.sort();
+    assert_eq!(built, known, "a guest was added or removed: update COMMANDS / TYPED here");
 }
 
 #[test]
-fn every_guest_is_a_component() {
-    assert!(!outlayer_guest_artifacts::ALL.is_empty());
+fn every_guest_is_a_valid_component() {
     for (name, path) in outlayer_guest_artifacts::ALL {
-        assert!(path.ends_with(".wasm"), "{name}: {path}");
+        assert!(std::path::Path::new(path).is_absolute(), "{name}: {path}");
         let bytes = outlayer_guest_artifacts::read(path);
         assert_eq!(&bytes[0..4], b"\0asm", "{name} is not wasm: {path}");
         assert_ne!(bytes[4..8], CORE_MODULE_VERSION, "{name} is a core module, not a component");
         assert_eq!(bytes[4..8], COMPONENT_VERSION, "{name} is not a component");
+        Validator::new()
+            .validate_all(&bytes)
+            .unwrap_or_else(|e| panic!("{name} is not a valid component: {e}"));
     }
 }
 
 #[test]
-fn constants_match_all() {
+fn constants_and_lookup_agree() {
     assert_eq!(outlayer_guest_artifacts::path("echo"), Some(outlayer_guest_artifacts::ECHO));
+    assert_eq!(
+        outlayer_guest_artifacts::path("echo-typed"),
+        Some(outlayer_guest_artifacts::ECHO_TYPED)
+    );
     assert!(outlayer_guest_artifacts::ECHO.ends_with("/echo.wasm"));
     assert_eq!(outlayer_guest_artifacts::path("no-such-guest"), None);
 }
 
 #[test]
-fn typed_guests_export_run() {
-    for name in TYPED {
-        let bytes = outlayer_guest_artifacts::read(outlayer_guest_artifacts::path(name).unwrap());
-        assert!(contains(&bytes, b"run"), "{name} does not mention an export named run");
+fn command_guests_export_wasi_cli_run() {
+    for name in COMMANDS {
+        let exports = top_level_exports(name);
+        assert!(
+            exports.iter().any(|(e, k)| e.starts_with("wasi:cli/run@0.2")
+                && *k == ComponentExternalKind::Instance),
+            "{name} exports {exports:?}, not wasi:cli/run"
+        );
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+#[test]
+fn typed_guests_export_run() {
+    for name in TYPED {
+        let exports = top_level_exports(name);
+        assert!(
+            exports.iter().any(|(e, k)| e == "run" && *k == ComponentExternalKind::Func),
+            "{name} exports {exports:?}, not the function run"
+        );
+    }
+}
+
+/// The names and kinds the outermost component of guest `name` exports.
+fn top_level_exports(name: &str) -> Vec<(String, ComponentExternalKind)> {
+    let path = outlayer_guest_artifacts::path(name).unwrap_or_else(|| panic!("no guest {name}"));
+    let bytes = outlayer_guest_artifacts::read(path);
+    let mut depth = 0usize;
+    let mut exports = Vec::new();
+    for payload in Parser::new(0).parse_all(&bytes) {
+        match payload.unwrap_or_else(|e| panic!("{name}: {e}")) {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth -= 1,
+            Payload::ComponentExportSection(reader) if depth == 1 => {
+                for export in reader {
+                    let export = export.unwrap_or_else(|e| panic!("{name}: {e}"));
+                    exports.push((export.name.name.to_string(), export.kind));
+                }
+            }
+            _ => {}
+        }
+    }
+    exports
 }

@@ -1,0 +1,40 @@
+//! `secret-reader`: prints the value of the secret named on stdin through
+//! `outlayer:secrets/secrets`.
+//!
+//! Input: a secret name (surrounding whitespace ignored). Empty input lists the granted names
+//! instead, as a JSON array of strings, e.g. `["API_KEY","DB_URL"]`.
+//!
+//! A host should observe: stdout is exactly the secret's value (no newline); a name that was not
+//! granted gives exit status failure and stderr `error: NotFound`; no secrets grant gives
+//! `error: Denied`. Secret values never appear on stderr.
+
+use std::io::{self, Read, Write};
+use std::process::exit;
+
+use outlayer_guest_bindings::json;
+use outlayer_guest_bindings::outlayer::secrets::secrets;
+
+fn main() {
+    let mut input = String::new();
+    if let Err(e) = io::stdin().read_to_string(&mut input) {
+        eprintln!("error: cannot read stdin: {e}");
+        exit(2);
+    }
+    let name = input.trim();
+    let output = if name.is_empty() {
+        secrets::list_names().map(|names| json::string_array(&names))
+    } else {
+        secrets::get(name)
+    };
+    match output {
+        Ok(text) => {
+            let mut stdout = io::stdout().lock();
+            stdout.write_all(text.as_bytes()).expect("write stdout");
+            stdout.flush().expect("flush stdout");
+        }
+        Err(e) => {
+            eprintln!("error: {e:?}");
+            exit(1);
+        }
+    }
+}
