@@ -1,0 +1,53 @@
+//! The behaviour suite (`suite/`) run against every backend: one test per backend × behaviour.
+//!
+//! PostgreSQL tests use the server at `OUTLAYER_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`) and fail when it is unreachable, unless
+//! `OUTLAYER_SKIP_PG=1`.
+
+mod common;
+mod suite;
+
+/// One module per backend, one `#[tokio::test]` per behaviour, on a multi-threaded runtime so
+/// the concurrency behaviours really run in parallel.
+macro_rules! backend {
+    ($backend:ident) => {
+        mod $backend {
+            behaviours!(
+                $backend;
+                get_set_has_delete,
+                values_and_keys_round_trip,
+                public_flag_round_trips,
+                usage_counts_keys_and_bytes,
+                list_keys_prefix_in_byte_order,
+                list_keys_paginates_with_after,
+                set_if_absent_stores_once,
+                compare_and_swap_semantics,
+                increment_counts,
+                increment_rejects_bad_values,
+                concurrent_increments_lose_nothing,
+                concurrent_set_if_absent_has_one_winner,
+                concurrent_compare_and_swap_has_one_winner,
+                scopes_are_isolated,
+                clear_removes_only_its_scope,
+            );
+        }
+    };
+}
+
+macro_rules! behaviours {
+    ($backend:ident; $($behaviour:ident),+ $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $behaviour() {
+            let Some(fixture) = crate::common::$backend().await else { return };
+            crate::suite::$behaviour(&fixture).await;
+            fixture.finish().await;
+        }
+    )+};
+}
+
+backend!(memory);
+backend!(sqlite);
+backend!(postgres);
+backend!(encrypted_memory);
+backend!(encrypted_sqlite);
+backend!(encrypted_postgres);

@@ -1,0 +1,12 @@
+//! One async function per behaviour every backend must show; `backends.rs` runs each against
+//! each backend.
+
+mod atomic;
+mod basic;
+mod listing;
+mod scopes;
+
+pub use atomic::*;
+pub use basic::*;
+pub use listing::*;
+pub use scopes::*;
