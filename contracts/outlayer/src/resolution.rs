@@ -21,43 +21,7 @@ impl Contract {
     /// configured worker account.
     pub fn resolve_execution(&mut self, request_id: u64, response: ExecutionResponse) {
         self.assert_worker();
-        let mut response = response;
-        let request = self
-            .requests
-            .get_mut(&request_id)
-            .unwrap_or_else(|| env::panic_str(&format!("Request {request_id} not found")));
-        if request.resolved {
-            env::panic_str(&format!("Request {request_id} is already resolved"));
-        }
-        request.resolved = true;
-        let data_id = request.data_id;
-        response.worker_public_key = Some(env::signer_account_pk());
-        response.output_stored = false;
-        if let Some(error) = &mut response.error {
-            truncate_utf8(error, MAX_ERROR_BYTES);
-        }
-        let mut payload = near_sdk::serde_json::to_vec(&response).unwrap();
-        if payload.len() > MAX_RESUME_PAYLOAD_BYTES {
-            let Some(output) = response.output.take() else {
-                env::panic_str(&format!(
-                    "Response is {} bytes without output; the resume limit is {MAX_RESUME_PAYLOAD_BYTES}",
-                    payload.len()
-                ));
-            };
-            let bytes = output.to_stored_bytes();
-            if bytes.len() > MAX_OUTPUT_BYTES {
-                env::panic_str(&format!("Output is {} bytes; the limit is {MAX_OUTPUT_BYTES}", bytes.len()));
-            }
-            self.large_outputs.insert(request_id, bytes);
-            response.output_stored = true;
-            payload = near_sdk::serde_json::to_vec(&response).unwrap();
-            if payload.len() > MAX_RESUME_PAYLOAD_BYTES {
-                env::panic_str(&format!(
-                    "Response is {} bytes without output; the resume limit is {MAX_RESUME_PAYLOAD_BYTES}",
-                    payload.len()
-                ));
-            }
-        }
+        let (data_id, payload) = self.prepare_resume(request_id, response);
         if !env::promise_yield_resume(&data_id, &payload) {
             env::panic_str(&format!("Request {request_id} is no longer waiting (timed out or resolved)"));
         }
@@ -154,6 +118,49 @@ impl Contract {
 }
 
 impl Contract {
+    /// Checks that `request_id` waits for a resolution, marks it resolved and builds the resume
+    /// payload, moving an output that does not fit the 1024-byte limit into `large_outputs`.
+    pub(crate) fn prepare_resume(&mut self, request_id: u64, response: ExecutionResponse) -> (near_sdk::CryptoHash, Vec<u8>) {
+        let mut response = response;
+        let request = self
+            .requests
+            .get_mut(&request_id)
+            .unwrap_or_else(|| env::panic_str(&format!("Request {request_id} not found")));
+        if request.resolved {
+            env::panic_str(&format!("Request {request_id} is already resolved"));
+        }
+        request.resolved = true;
+        let data_id = request.data_id;
+        response.worker_public_key = Some(env::signer_account_pk());
+        response.output_stored = false;
+        if let Some(error) = &mut response.error {
+            truncate_utf8(error, MAX_ERROR_BYTES);
+        }
+        let mut payload = near_sdk::serde_json::to_vec(&response).unwrap();
+        if payload.len() > MAX_RESUME_PAYLOAD_BYTES {
+            let Some(output) = response.output.take() else {
+                env::panic_str(&format!(
+                    "Response is {} bytes without output; the resume limit is {MAX_RESUME_PAYLOAD_BYTES}",
+                    payload.len()
+                ));
+            };
+            let bytes = output.to_stored_bytes();
+            if bytes.len() > MAX_OUTPUT_BYTES {
+                env::panic_str(&format!("Output is {} bytes; the limit is {MAX_OUTPUT_BYTES}", bytes.len()));
+            }
+            self.large_outputs.insert(request_id, bytes);
+            response.output_stored = true;
+            payload = near_sdk::serde_json::to_vec(&response).unwrap();
+            if payload.len() > MAX_RESUME_PAYLOAD_BYTES {
+                env::panic_str(&format!(
+                    "Response is {} bytes without output; the resume limit is {MAX_RESUME_PAYLOAD_BYTES}",
+                    payload.len()
+                ));
+            }
+        }
+        (data_id, payload)
+    }
+
     fn assert_worker(&self) {
         let predecessor = env::predecessor_account_id();
         let allowed_account = predecessor == env::current_account_id()

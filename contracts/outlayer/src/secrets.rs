@@ -188,7 +188,12 @@ impl Contract {
         if let Some(old) = self.secrets.remove(&key) {
             available = available.saturating_add(NearToken::from_yoctonear(old.storage_deposit.0));
             keys.retain(|k| k != &key);
-            self.secrets_by_owner.insert(owner.clone(), keys.clone());
+            // Drop an emptied index entry so the baseline below excludes it.
+            if keys.is_empty() {
+                self.secrets_by_owner.remove(&owner);
+            } else {
+                self.secrets_by_owner.insert(owner.clone(), keys.clone());
+            }
         }
         self.secrets.flush();
         self.secrets_by_owner.flush();

@@ -1,0 +1,120 @@
+use near_sdk::serde_json::json;
+
+use super::*;
+
+const ONE_NEAR: u128 = 1_000_000_000_000_000_000_000_000;
+
+#[test]
+fn creating_a_project_charges_storage_and_refunds_the_rest() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    assert_eq!(c.create_project("app".into()), "dev.near/app");
+    assert_eq!(event("project_created"), json!({"project_id": "dev.near/app", "owner": "dev.near"}));
+    let refunds = transfers();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].0, "dev.near");
+    let charged = ONE_NEAR - refunds[0].1;
+    assert!(charged > 0 && charged < ONE_NEAR / 100, "charged {charged}");
+    let project = c.get_project("dev.near/app".into()).unwrap();
+    assert_eq!(project.owner, acc("dev.near"));
+    assert_eq!(project.active_version, None);
+}
+
+#[test]
+#[should_panic(expected = "Attached deposit 0 yoctoNEAR does not cover the storage cost")]
+fn creating_a_project_without_deposit_fails() {
+    let mut c = setup();
+    set(&ctx("dev.near", 0));
+    c.create_project("app".into());
+}
+
+#[test]
+#[should_panic(expected = "Project dev.near/app already exists")]
+fn project_names_are_unique_per_owner() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    c.create_project("app".into());
+}
+
+#[test]
+#[should_panic(expected = "Project name must be 1-64 characters of a-z, 0-9, '-' or '_'")]
+fn project_names_are_validated() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("App/1".into());
+}
+
+#[test]
+fn versions_are_added_and_activated() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    c.add_version("app".into(), "AA".repeat(32), "https://x.org/1.wasm".into(), None);
+    assert_eq!(
+        event("version_added"),
+        json!({"project_id": "dev.near/app", "wasm_sha256": "aa".repeat(32), "source_url": "https://x.org/1.wasm", "active": true})
+    );
+    set(&ctx("dev.near", ONE_NEAR));
+    c.add_version("app".into(), "bb".repeat(32), "ipfs://bafy".into(), None);
+    assert_eq!(event("version_added")["active"], false);
+    let project = c.get_project("dev.near/app".into()).unwrap();
+    assert_eq!(project.active_version, Some("aa".repeat(32)));
+    assert_eq!(project.versions.len(), 2);
+
+    set(&ctx("dev.near", 0));
+    c.set_active_version("app".into(), "bb".repeat(32));
+    assert_eq!(event("active_version_set"), json!({"project_id": "dev.near/app", "wasm_sha256": "bb".repeat(32)}));
+    assert_eq!(c.get_project("dev.near/app".into()).unwrap().active_version, Some("bb".repeat(32)));
+    assert_eq!(c.list_projects(None, None).len(), 1);
+}
+
+#[test]
+#[should_panic(expected = "Project mallory.near/app not found")]
+fn only_the_owner_adds_versions() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    set(&ctx("mallory.near", ONE_NEAR));
+    c.add_version("app".into(), "aa".repeat(32), "https://x.org/1.wasm".into(), None);
+}
+
+#[test]
+#[should_panic(expected = "Version aaaa")]
+fn duplicate_versions_are_refused() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    c.add_version("app".into(), "aa".repeat(32), "https://x.org/1.wasm".into(), None);
+    c.add_version("app".into(), "aa".repeat(32), "https://x.org/2.wasm".into(), None);
+}
+
+#[test]
+#[should_panic(expected = "not found in dev.near/app")]
+fn activating_an_unknown_version_fails() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    c.set_active_version("app".into(), "cc".repeat(32));
+}
+
+#[test]
+#[should_panic(expected = "Source URL must start with https:// or ipfs:// and be at most 512 bytes")]
+fn version_urls_are_validated() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    c.add_version("app".into(), "aa".repeat(32), "ftp://x".into(), None);
+}
+
+#[test]
+#[should_panic(expected = "Project dev.near/app has no active version")]
+fn a_project_without_versions_cannot_run() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    c.request_execution(
+        ExecutionSource::Project { project_id: "dev.near/app".into(), version: None },
+        None, None, None, None, None, None,
+    );
+}

@@ -1,0 +1,279 @@
+use near_sdk::json_types::U128;
+use near_sdk::serde_json::{self, json};
+use near_sdk::PromiseError;
+
+use super::*;
+
+const ONE_NEAR: u128 = 1_000_000_000_000_000_000_000_000;
+
+/// A context where the worker key signs a transaction on the contract's own account (the
+/// function-call access key the register flow adds). Requests made in the same context can be
+/// resumed, because the mocked yields live only as long as one `testing_env!`.
+fn worker_ctx(deposit: u128) -> VMContextBuilder {
+    let mut c = ctx(CONTRACT, deposit);
+    c.signer_account_pk(worker_key());
+    c
+}
+
+/// Creates request 0 (payer alice) and returns the payload `resolve_execution` hands to
+/// `promise_yield_resume` for `response` (the mock does not expose resumed payloads).
+fn request_and_resolve(c: &mut Contract, response: ExecutionResponse) -> Vec<u8> {
+    set(&worker_ctx(ONE_NEAR));
+    c.request_execution(wasm_source(), None, None, None, None, Some(acc("alice.near")), None);
+    c.prepare_resume(0, response).1
+}
+
+#[test]
+fn registered_worker_resumes_the_yield() {
+    let mut c = setup_with_worker();
+    set(&worker_ctx(ONE_NEAR));
+    c.request_execution(wasm_source(), None, None, None, None, None, None);
+    // Panics with "no longer waiting" if promise_yield_resume returned false.
+    c.resolve_execution(0, ok_response(&"x".repeat(2000), 1, 1));
+    assert!(c.get_request(0).unwrap().resolved);
+    assert_eq!(c.large_outputs.get(&0).map(|b| b.len()), Some(2000));
+}
+
+#[test]
+fn worker_resolution_resumes_the_yield_and_the_callback_settles() {
+    let mut c = setup_with_worker();
+    let payload = request_and_resolve(&mut c, ok_response("42", 2_000_000, 1500));
+    let response: ExecutionResponse = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(response.output, Some(ExecutionOutput::Text("42".into())));
+    assert_eq!(response.worker_public_key, Some(worker_key()));
+    assert!(c.get_request(0).unwrap().resolved);
+
+    set(&ctx(CONTRACT, 0));
+    let outcome = c.on_execution_resolved(0, Ok(response));
+    // 1e21 + 2 × 1e17 + 1500 × 1e17
+    let cost = BASE_FEE + 200_000_000_000_000_000 + 150_000_000_000_000_000_000;
+    assert_eq!(outcome.success, true);
+    assert_eq!(outcome.output, Some(ExecutionOutput::Text("42".into())));
+    assert_eq!(outcome.cost, U128(cost));
+    assert_eq!(outcome.refund, U128(ONE_NEAR - cost));
+    assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - cost)]);
+    assert_eq!(
+        event("execution_completed"),
+        json!({
+            "request_id": 0, "success": true, "timed_out": false, "error": null,
+            "payer": "alice.near", "instructions_used": 2_000_000, "time_ms": 1500,
+            "cost": cost.to_string(), "refund": (ONE_NEAR - cost).to_string(),
+            "developer_earnings": "0", "output_bytes": 2,
+            "worker_public_key": worker_key().to_string(),
+        })
+    );
+    assert!(c.get_request(0).is_none());
+    assert_eq!(c.get_config().platform_fees, U128(cost));
+}
+
+#[test]
+fn cost_never_exceeds_the_reserved_estimate() {
+    let mut c = setup_with_worker();
+    let payload = request_and_resolve(&mut c, ok_response("x", 400_000_000_000, 900_000));
+    set(&ctx(CONTRACT, 0));
+    let outcome = c.on_execution_resolved(0, Ok(serde_json::from_slice(&payload).unwrap()));
+    assert_eq!(outcome.cost, U128(DEFAULT_ESTIMATE));
+    assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - DEFAULT_ESTIMATE)]);
+}
+
+#[test]
+#[should_panic(expected = "Only registered worker keys can resolve executions")]
+fn unregistered_key_cannot_resolve() {
+    let mut c = setup_with_worker();
+    set(&ctx(CONTRACT, ONE_NEAR).signer_account_pk(other_key()).clone());
+    c.request_execution(wasm_source(), None, None, None, None, None, None);
+    c.resolve_execution(0, ok_response("x", 1, 1));
+}
+
+#[test]
+#[should_panic(expected = "Only registered worker keys can resolve executions")]
+fn worker_key_from_another_account_cannot_resolve() {
+    let mut c = setup_with_worker();
+    request(&mut c, "alice.near", ONE_NEAR);
+    set(&ctx("mallory.near", 0).signer_account_pk(worker_key()).clone());
+    c.resolve_execution(0, ok_response("x", 1, 1));
+}
+
+#[test]
+fn configured_worker_account_may_resolve() {
+    let mut c = setup_with_worker();
+    c.set_worker_account(Some(acc("workers.near")));
+    set(&ctx("workers.near", ONE_NEAR).signer_account_pk(worker_key()).clone());
+    c.request_execution(wasm_source(), None, None, None, None, None, None);
+    c.resolve_execution(0, ok_response("x", 1, 1));
+    assert!(c.get_request(0).unwrap().resolved);
+}
+
+#[test]
+#[should_panic(expected = "Request 0 is already resolved")]
+fn a_request_is_resolved_once() {
+    let mut c = setup_with_worker();
+    set(&worker_ctx(ONE_NEAR));
+    c.request_execution(wasm_source(), None, None, None, None, None, None);
+    c.resolve_execution(0, ok_response("x", 1, 1));
+    c.resolve_execution(0, ok_response("y", 1, 1));
+}
+
+#[test]
+#[should_panic(expected = "Request 7 not found")]
+fn unknown_request_cannot_be_resolved() {
+    let mut c = setup_with_worker();
+    set(&worker_ctx(0));
+    c.resolve_execution(7, ok_response("x", 1, 1));
+}
+
+#[test]
+#[should_panic(expected = "Request 0 is no longer waiting (timed out or resolved)")]
+fn expired_yield_cannot_be_resumed() {
+    let mut c = setup_with_worker();
+    request(&mut c, "alice.near", ONE_NEAR);
+    // A new context drops the mocked yield, like a yield that already timed out.
+    set(&worker_ctx(0));
+    c.resolve_execution(0, ok_response("x", 1, 1));
+}
+
+#[test]
+fn large_output_travels_through_storage() {
+    let mut c = setup_with_worker();
+    let big = "é".repeat(1500); // 3000 bytes
+    let payload = request_and_resolve(&mut c, ok_response(&big, 10, 10));
+    assert!(payload.len() <= MAX_RESUME_PAYLOAD_BYTES, "payload {} bytes", payload.len());
+    let response: ExecutionResponse = serde_json::from_slice(&payload).unwrap();
+    assert!(response.output_stored);
+    assert_eq!(response.output, None);
+
+    set(&ctx(CONTRACT, 0));
+    let outcome = c.on_execution_resolved(0, Ok(response));
+    assert_eq!(outcome.output, Some(ExecutionOutput::Text(big)));
+    assert_eq!(event("execution_completed")["output_bytes"], 3000);
+    assert!(c.large_outputs.get(&0).is_none());
+}
+
+#[test]
+#[should_panic(expected = "Output is 32769 bytes; the limit is 32768")]
+fn output_above_the_limit_is_refused() {
+    let mut c = setup_with_worker();
+    request_and_resolve(&mut c, ok_response(&"x".repeat(32769), 1, 1));
+}
+
+#[test]
+fn yield_timeout_charges_the_base_fee_only() {
+    let mut c = setup();
+    request(&mut c, "alice.near", ONE_NEAR);
+    set(&ctx(CONTRACT, 0));
+    let outcome = c.on_execution_resolved(0, Err(PromiseError::Failed));
+    assert!(!outcome.success);
+    assert_eq!(outcome.error.as_deref(), Some("Execution timed out: no worker resolved the request"));
+    assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - BASE_FEE)]);
+    let data = event("execution_completed");
+    assert_eq!(data["timed_out"], true);
+    assert_eq!(data["cost"], BASE_FEE.to_string());
+}
+
+fn project_request(c: &mut Contract, developer_payment: u128) {
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    c.add_version("app".into(), "11".repeat(32), "https://x.org/1.wasm".into(), None);
+    set(&worker_ctx(ONE_NEAR));
+    c.request_execution(
+        ExecutionSource::Project { project_id: "dev.near/app".into(), version: None },
+        None, None, None, Some(ResponseFormat::Json), Some(acc("alice.near")),
+        Some(ExecutionParams { developer_payment: Some(U128(developer_payment)) }),
+    );
+}
+
+#[test]
+fn failure_charges_the_base_fee_and_returns_the_developer_payment() {
+    let mut c = setup_with_worker();
+    project_request(&mut c, 1000);
+    set(&ctx(CONTRACT, 0));
+    let failed = ExecutionResponse { success: false, error: Some("exit 1".into()), instructions_used: 5, ..Default::default() };
+    let outcome = c.on_execution_resolved(0, Ok(failed));
+    assert_eq!(outcome.error.as_deref(), Some("exit 1"));
+    assert_eq!(outcome.developer_earnings, U128(0));
+    assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - BASE_FEE)]);
+    assert_eq!(c.get_developer_earnings(acc("dev.near")), U128(0));
+}
+
+#[test]
+fn developer_is_paid_minus_the_guest_refund_and_can_withdraw() {
+    let mut c = setup_with_worker();
+    project_request(&mut c, 1000);
+    set(&ctx(CONTRACT, 0));
+    let mut response = ExecutionResponse {
+        success: true,
+        output: Some(ExecutionOutput::Text("{\"a\":1}".into())),
+        refund_requested: Some(U128(300)),
+        ..Default::default()
+    };
+    response.worker_public_key = Some(worker_key());
+    let outcome = c.on_execution_resolved(0, Ok(response));
+    assert_eq!(outcome.output, Some(ExecutionOutput::Json(json!({"a": 1}))));
+    assert_eq!(outcome.developer_earnings, U128(700));
+    assert_eq!(outcome.cost, U128(BASE_FEE));
+    assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - BASE_FEE - 700)]);
+
+    set(&ctx("dev.near", 0));
+    assert_eq!(c.get_developer_earnings(acc("dev.near")), U128(700));
+    assert_eq!(c.withdraw_developer_earnings(), U128(700));
+    assert_eq!(transfers(), vec![("dev.near".to_string(), 700)]);
+    assert_eq!(event("developer_earnings_withdrawn"), json!({"account_id": "dev.near", "amount": "700"}));
+}
+
+#[test]
+fn guest_refund_is_bounded_by_the_developer_payment() {
+    let mut c = setup_with_worker();
+    project_request(&mut c, 1000);
+    set(&ctx(CONTRACT, 0));
+    let response = ExecutionResponse {
+        success: true,
+        output: Some(ExecutionOutput::Json(json!(1))),
+        refund_requested: Some(U128(ONE_NEAR)),
+        ..Default::default()
+    };
+    let outcome = c.on_execution_resolved(0, Ok(response));
+    assert_eq!(outcome.developer_earnings, U128(0));
+    assert_eq!(outcome.refund, U128(ONE_NEAR - BASE_FEE));
+}
+
+#[test]
+fn json_format_with_invalid_output_fails() {
+    let mut c = setup_with_worker();
+    project_request(&mut c, 0);
+    set(&ctx(CONTRACT, 0));
+    let outcome = c.on_execution_resolved(0, Ok(ok_response("not json", 1, 1)));
+    assert!(!outcome.success);
+    assert_eq!(outcome.error.as_deref(), Some("Output is not valid JSON"));
+    assert_eq!(outcome.output, None);
+    assert_eq!(outcome.cost, U128(BASE_FEE));
+}
+
+#[test]
+#[should_panic(expected = "Request 0 is not stale yet: wait 900 more seconds")]
+fn fresh_requests_cannot_be_cancelled() {
+    let mut c = setup();
+    request(&mut c, "alice.near", ONE_NEAR);
+    set(&ctx("bob.near", 0));
+    c.cancel_stale_request(0);
+}
+
+#[test]
+fn stale_requests_are_cancelled_with_a_full_refund() {
+    let mut c = setup();
+    request(&mut c, "alice.near", ONE_NEAR);
+    let mut later = ctx("bob.near", 0);
+    later.block_timestamp(NOW_NS + 900 * 1_000_000_000);
+    set(&later);
+    assert_eq!(c.cancel_stale_request(0), U128(ONE_NEAR));
+    assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR)]);
+    assert_eq!(
+        event("execution_cancelled"),
+        json!({"request_id": 0, "payer": "alice.near", "refund": ONE_NEAR.to_string()})
+    );
+    // A callback arriving afterwards pays nothing twice.
+    set(&ctx(CONTRACT, 0));
+    let outcome = c.on_execution_resolved(0, Err(PromiseError::Failed));
+    assert_eq!(outcome.error.as_deref(), Some("Request 0 was cancelled"));
+    assert!(transfers().is_empty());
+    assert!(events().is_empty());
+}
