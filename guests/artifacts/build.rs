@@ -16,7 +16,8 @@ use std::process::{Command, Stdio};
 const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let guests_dir = manifest_dir.parent().expect("guests/ folder").to_path_buf();
     let repo_root = guests_dir.parent().expect("repository root").to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
@@ -32,8 +33,14 @@ fn main() {
 /// guest's manifest and sources, and the WIT contract.
 fn rerun_if_changed(guests_dir: &Path, repo_root: &Path) {
     println!("cargo:rerun-if-changed={}", repo_root.join("wit").display());
-    println!("cargo:rerun-if-changed={}", guests_dir.join("Cargo.toml").display());
-    println!("cargo:rerun-if-changed={}", guests_dir.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        guests_dir.join("Cargo.toml").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        guests_dir.join("Cargo.lock").display()
+    );
     let entries = fs::read_dir(guests_dir).expect("list guests/");
     for entry in entries {
         let path = entry.expect("guests/ entry").path();
@@ -41,7 +48,10 @@ fn rerun_if_changed(guests_dir: &Path, repo_root: &Path) {
         if !is_crate || path.file_name().is_some_and(|n| n == "artifacts") {
             continue;
         }
-        println!("cargo:rerun-if-changed={}", path.join("Cargo.toml").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            path.join("Cargo.toml").display()
+        );
         println!("cargo:rerun-if-changed={}", path.join("src").display());
     }
     for var in ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"] {
@@ -54,7 +64,11 @@ fn rerun_if_changed(guests_dir: &Path, repo_root: &Path) {
 fn main_target_dir(out_dir: &Path, repo_root: &Path) -> PathBuf {
     if let Some(dir) = env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
         let dir = PathBuf::from(dir);
-        return if dir.is_absolute() { dir } else { repo_root.join(dir) };
+        return if dir.is_absolute() {
+            dir
+        } else {
+            repo_root.join(dir)
+        };
     }
     out_dir
         .ancestors()

@@ -34,11 +34,17 @@ const TYPED: &[&str] = &["echo-typed", "counter-typed"];
 
 #[test]
 fn all_lists_exactly_the_known_guests() {
-    let mut built: Vec<&str> = outlayer_guest_artifacts::ALL.iter().map(|(n, _)| *n).collect();
+    let mut built: Vec<&str> = outlayer_guest_artifacts::ALL
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
     let mut known: Vec<&str> = COMMANDS.iter().chain(TYPED).copied().collect();
     built.sort();
     known.sort();
-    assert_eq!(built, known, "a guest was added or removed: update COMMANDS / TYPED here");
+    assert_eq!(
+        built, known,
+        "a guest was added or removed: update COMMANDS / TYPED here"
+    );
 }
 
 #[test]
@@ -47,7 +53,11 @@ fn every_guest_is_a_valid_component() {
         assert!(std::path::Path::new(path).is_absolute(), "{name}: {path}");
         let bytes = outlayer_guest_artifacts::read(path);
         assert_eq!(&bytes[0..4], b"\0asm", "{name} is not wasm: {path}");
-        assert_ne!(bytes[4..8], CORE_MODULE_VERSION, "{name} is a core module, not a component");
+        assert_ne!(
+            bytes[4..8],
+            CORE_MODULE_VERSION,
+            "{name} is a core module, not a component"
+        );
         assert_eq!(bytes[4..8], COMPONENT_VERSION, "{name} is not a component");
         Validator::new()
             .validate_all(&bytes)
@@ -57,7 +67,10 @@ fn every_guest_is_a_valid_component() {
 
 #[test]
 fn constants_and_lookup_agree() {
-    assert_eq!(outlayer_guest_artifacts::path("echo"), Some(outlayer_guest_artifacts::ECHO));
+    assert_eq!(
+        outlayer_guest_artifacts::path("echo"),
+        Some(outlayer_guest_artifacts::ECHO)
+    );
     assert_eq!(
         outlayer_guest_artifacts::path("echo-typed"),
         Some(outlayer_guest_artifacts::ECHO_TYPED)
@@ -71,8 +84,10 @@ fn command_guests_export_wasi_cli_run() {
     for name in COMMANDS {
         let exports = top_level_exports(name);
         assert!(
-            exports.iter().any(|(e, k)| e.starts_with("wasi:cli/run@0.2")
-                && *k == ComponentExternalKind::Instance),
+            exports
+                .iter()
+                .any(|(e, k)| e.starts_with("wasi:cli/run@0.2")
+                    && *k == ComponentExternalKind::Instance),
             "{name} exports {exports:?}, not wasi:cli/run"
         );
     }
@@ -83,7 +98,9 @@ fn typed_guests_export_run() {
     for name in TYPED {
         let exports = top_level_exports(name);
         assert!(
-            exports.iter().any(|(e, k)| e == "run" && *k == ComponentExternalKind::Func),
+            exports
+                .iter()
+                .any(|(e, k)| e == "run" && *k == ComponentExternalKind::Func),
             "{name} exports {exports:?}, not the function run"
         );
     }

@@ -40,14 +40,20 @@ fn main() {
     let l = &ctx.limits;
     let limits = format!(
         r#"{{"max_instructions":{},"max_memory_bytes":{},"max_wall_ms":{},"max_stdout_bytes":{},"max_input_bytes":{}}}"#,
-        l.max_instructions, l.max_memory_bytes, l.max_wall_ms, l.max_stdout_bytes, l.max_input_bytes
+        l.max_instructions,
+        l.max_memory_bytes,
+        l.max_wall_ms,
+        l.max_stdout_bytes,
+        l.max_input_bytes
     );
     let mut env: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| k.starts_with("NEAR_") || k.starts_with("OUTLAYER_"))
         .collect();
     env.sort();
-    let env: Vec<String> =
-        env.iter().map(|(k, v)| format!("{}:{}", json::string(k), json::string(v))).collect();
+    let env: Vec<String> = env
+        .iter()
+        .map(|(k, v)| format!("{}:{}", json::string(k), json::string(v)))
+        .collect();
 
     let mut stdout = io::stdout().lock();
     write!(

@@ -27,9 +27,8 @@ impl Guest for CounterTyped {
         let delta: i64 = if text.is_empty() {
             1
         } else {
-            text.parse().map_err(|e| {
-                RunError::InvalidInput(format!("{text:?} is not an integer: {e}"))
-            })?
+            text.parse()
+                .map_err(|e| RunError::InvalidInput(format!("{text:?} is not an integer: {e}")))?
         };
         match store::increment(Scope::Caller, "counter", delta) {
             Ok(value) => Ok(value.to_string().into_bytes()),

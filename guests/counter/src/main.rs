@@ -6,8 +6,9 @@
 //!
 //! A host should observe, with the storage grant: "1", "2", "3"... on successive runs by the same
 //! caller, an independent count per caller, and the count kept across executions. Without the
-//! grant: exit status failure, stderr "storage error: Denied", empty stdout. Input that is not an
-//! integer: stderr "invalid input: ...", exit status failure.
+//! grant: exit status failure, stderr "storage error: Error::Denied", empty stdout. Input that
+//! is not an integer: stderr "invalid input: ...", exit status failure (status 2, which WASI 0.2
+//! reports to the host as a plain failure).
 
 use std::io::{self, Read, Write};
 use std::process::exit;

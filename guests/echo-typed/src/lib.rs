@@ -12,7 +12,6 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-
 struct EchoTyped;
 
 impl Guest for EchoTyped {

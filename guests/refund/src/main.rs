@@ -9,8 +9,9 @@
 //! `refunded <amount>`.
 //!
 //! A host should observe: the caller gets `<amount>` back; an amount over the deposit gives exit
-//! status failure with stderr `error: ExceedsAttached` (after the info line); a non-integer
-//! gives `error: InvalidAmount(...)`; without the payment grant, `error: Denied` and no stdout.
+//! status failure with stderr `error: Error::ExceedsAttached` (after the info line); a
+//! non-integer gives `error: Error::InvalidAmount(...)`; without the payment grant,
+//! `error: Error::Denied` and no stdout.
 
 use std::io::{self, Read, Write};
 use std::process::exit;

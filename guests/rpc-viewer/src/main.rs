@@ -6,8 +6,9 @@
 //! Input: the account id (surrounding whitespace ignored).
 //!
 //! A host should observe: with the rpc grant, the account's state from its node; for an unknown
-//! account, exit status failure and stderr `error: Node(NodeError { ... cause: "UNKNOWN_ACCOUNT"
-//! ... })`; without the grant, `error: Denied`.
+//! account, exit status failure and stderr
+//! `error: Error::Node(NodeError { ... cause: "UNKNOWN_ACCOUNT" ... })`; without the grant,
+//! `error: Error::Denied`.
 
 use std::io::{self, Read, Write};
 use std::process::exit;

@@ -5,8 +5,8 @@
 //! instead, as a JSON array of strings, e.g. `["API_KEY","DB_URL"]`.
 //!
 //! A host should observe: stdout is exactly the secret's value (no newline); a name that was not
-//! granted gives exit status failure and stderr `error: NotFound`; no secrets grant gives
-//! `error: Denied`. Secret values never appear on stderr.
+//! granted gives exit status failure and stderr `error: Error::NotFound`; no secrets grant gives
+//! `error: Error::Denied`. Secret values never appear on stderr.
 
 use std::io::{self, Read, Write};
 use std::process::exit;

@@ -7,7 +7,7 @@
 //!
 //! A host should observe: the same roll for the same request id and seed, `proof` verifying
 //! against `public_key` over `alpha`, `output` = sha256(`proof`); without the vrf grant, exit
-//! status failure and stderr `error: Denied`.
+//! status failure and stderr `error: Error::Denied`.
 
 use std::io::{self, Read, Write};
 use std::process::exit;
@@ -30,7 +30,10 @@ fn main() {
         }
     };
     let Some(first) = randomness.output.first_chunk::<8>() else {
-        eprintln!("error: vrf output has {} bytes, expected 32", randomness.output.len());
+        eprintln!(
+            "error: vrf output has {} bytes, expected 32",
+            randomness.output.len()
+        );
         exit(1);
     };
     let roll = u64::from_le_bytes(*first) % 6 + 1;
