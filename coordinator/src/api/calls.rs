@@ -1,0 +1,84 @@
+//! `POST /call/{owner}/{project}` and `GET /calls/{id}`.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::read_body;
+use crate::auth;
+use crate::error::ApiError;
+use crate::limits::MAX_CALL_BODY_BYTES;
+use crate::model::CallRequest;
+use crate::service::{CallMoney, view};
+use crate::state::AppState;
+
+/// Header: most the caller accepts to pay (micro-USD), covering compute and the deposit.
+pub const COMPUTE_LIMIT_HEADER: &str = "x-compute-limit";
+/// Header: micro-USD handed to the guest, refundable by it.
+pub const ATTACHED_DEPOSIT_HEADER: &str = "x-attached-deposit";
+
+fn amount_header(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request("invalid_header", format!("{name} must be a non-negative integer (micro-USD)"))),
+    }
+}
+
+pub(super) async fn call(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((owner, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let result = call_inner(&state, &headers, &owner, &name, body).await;
+    if result.is_err() {
+        state.metrics.call_rejected();
+    }
+    result
+}
+
+async fn call_inner(state: &AppState, headers: &HeaderMap, owner: &str, name: &str, body: Body) -> Result<Response, ApiError> {
+    let key = auth::payment_key(state, headers).await?;
+    let money = CallMoney {
+        compute_limit: amount_header(headers, COMPUTE_LIMIT_HEADER)?,
+        attached_deposit: amount_header(headers, ATTACHED_DEPOSIT_HEADER)?.unwrap_or(0),
+    };
+    let bytes = read_body(body, MAX_CALL_BODY_BYTES).await?;
+    let req: CallRequest = serde_json::from_slice(&bytes).map_err(ApiError::invalid_json)?;
+    let project = super::projects::find(state, owner, name).await?;
+    if !auth::key_allows(&key, owner, name) {
+        return Err(ApiError::forbidden("project_not_allowed", format!("this payment key may not pay for {owner}/{name}")));
+    }
+    if !state.limiter.allow(&format!("{}:{}", key.owner, key.nonce)).await {
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many calls with this payment key; slow down"));
+    }
+    let call = state.submit_call(&key, &project, &req, money).await?;
+    if req.is_async {
+        return Ok((StatusCode::ACCEPTED, Json(json!({ "call_id": call.id, "status": call.status }))).into_response());
+    }
+    let row = state.wait_call(&call.id, state.config.sync_call_timeout).await?;
+    let status = match row.status.as_str() {
+        "completed" => StatusCode::OK,
+        "failed" => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::ACCEPTED,
+    };
+    Ok((status, Json(view(&row))).into_response())
+}
+
+pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let key = auth::payment_key(&state, &headers).await?;
+    let not_found = || ApiError::not_found("call_not_found", "no such call for this payment key");
+    let row = state.db.call(&id).await?.ok_or_else(not_found)?;
+    if row.key_owner != key.owner || row.key_nonce != key.nonce {
+        return Err(not_found());
+    }
+    Ok(Json(view(&row)).into_response())
+}

@@ -1,0 +1,172 @@
+//! Payment keys: create, show, top up, revoke, ledger.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::json_body;
+use crate::auth;
+use crate::db::KeyRow;
+use crate::error::ApiError;
+use crate::limits::{MAX_AMOUNT, valid_name};
+use crate::state::{AppState, now_ms};
+
+/// Most entries in a key's `allowed_projects`.
+pub const MAX_ALLOWED_PROJECTS: usize = 100;
+/// Attempts at picking a free nonce when several keys are created at once.
+const NONCE_RETRIES: usize = 8;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKey {
+    #[serde(default)]
+    nonce: Option<u32>,
+    initial_balance: u64,
+    #[serde(default)]
+    allowed_projects: Vec<String>,
+    #[serde(default)]
+    max_per_call: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopUp {
+    amount: u64,
+}
+
+/// JSON view of a key (never its secret).
+pub(crate) fn key_view(k: &KeyRow) -> Value {
+    json!({
+        "owner": k.owner, "nonce": k.nonce, "balance": k.balance, "spent": k.spent,
+        "reserved": k.reserved, "available": k.balance - k.spent - k.reserved,
+        "allowed_projects": k.allowed_projects, "max_per_call": k.max_per_call, "revoked": k.revoked,
+    })
+}
+
+fn valid_pattern(p: &str) -> bool {
+    matches!(p.split_once('/'), Some((o, n)) if valid_name(o) && (n == "*" || valid_name(n)))
+}
+
+fn amount(v: u64, what: &str) -> Result<i64, ApiError> {
+    if v > MAX_AMOUNT {
+        return Err(ApiError::bad_request("invalid_amount", format!("{what} must be at most {MAX_AMOUNT}")));
+    }
+    Ok(v as i64)
+}
+
+pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let owner = auth::owner(&state, &headers).await?;
+    let req: CreateKey = json_body(body).await?;
+    let balance = amount(req.initial_balance, "initial_balance")?;
+    let max_per_call = req.max_per_call.map(|m| amount(m, "max_per_call")).transpose()?;
+    if req.allowed_projects.len() > MAX_ALLOWED_PROJECTS || !req.allowed_projects.iter().all(|p| valid_pattern(p)) {
+        return Err(ApiError::bad_request(
+            "invalid_allowed_projects",
+            format!("allowed_projects takes at most {MAX_ALLOWED_PROJECTS} entries of the form owner/name or owner/*"),
+        ));
+    }
+    for _ in 0..NONCE_RETRIES {
+        let nonce = match req.nonce {
+            Some(n) => i64::from(n),
+            None => state.db.next_nonce(&owner).await?,
+        };
+        let secret = auth::new_secret("");
+        let key = KeyRow {
+            owner: owner.clone(),
+            nonce,
+            secret_hash: auth::hash_secret(&secret),
+            balance,
+            spent: 0,
+            reserved: 0,
+            allowed_projects: req.allowed_projects.clone(),
+            max_per_call,
+            revoked: false,
+            created_ms: now_ms(),
+        };
+        if state.db.create_key(&key).await? {
+            let mut view = key_view(&key);
+            view["key"] = json!(format!("{owner}:{nonce}:{secret}"));
+            return Ok((StatusCode::CREATED, Json(view)));
+        }
+        if req.nonce.is_some() {
+            return Err(ApiError::conflict("key_exists", format!("key {owner}:{nonce} already exists")));
+        }
+    }
+    Err(ApiError::conflict("key_exists", "could not pick a free nonce; retry"))
+}
+
+fn parse_nonce(nonce: &str) -> Result<i64, ApiError> {
+    nonce.parse().map_err(|_| ApiError::not_found("key_not_found", "no such payment key"))
+}
+
+/// Authorises reading a key: its owner's bearer token, or the key itself in `X-Payment-Key`.
+async fn readable(state: &AppState, headers: &HeaderMap, owner: &str, nonce: i64) -> Result<KeyRow, ApiError> {
+    if auth::bearer(headers).is_some() {
+        let me = auth::owner(state, headers).await?;
+        if me != owner {
+            return Err(ApiError::forbidden("not_owner", "this key belongs to another owner"));
+        }
+        return state.db.key(owner, nonce).await?.ok_or_else(|| ApiError::not_found("key_not_found", "no such payment key"));
+    }
+    let key = auth::payment_key(state, headers).await?;
+    if key.owner != owner || key.nonce != nonce {
+        return Err(ApiError::forbidden("not_owner", "X-Payment-Key is a different key"));
+    }
+    Ok(key)
+}
+
+pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, Path((owner, nonce)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+    let key = readable(&state, &headers, &owner, parse_nonce(&nonce)?).await?;
+    Ok(Json(key_view(&key)))
+}
+
+pub(super) async fn ledger(State(state): State<AppState>, headers: HeaderMap, Path((owner, nonce)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+    let nonce = parse_nonce(&nonce)?;
+    readable(&state, &headers, &owner, nonce).await?;
+    let entries: Vec<Value> = state
+        .db
+        .ledger(&owner, nonce)
+        .await?
+        .iter()
+        .map(|l| json!({ "id": l.id, "call_id": l.call_id, "kind": l.kind, "amount": l.amount, "created_at_ms": l.created_ms }))
+        .collect();
+    Ok(Json(json!({ "owner": owner, "nonce": nonce, "entries": entries })))
+}
+
+pub(super) async fn top_up(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((owner, nonce)): Path<(String, String)>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let nonce = parse_nonce(&nonce)?;
+    if !auth::is_admin(&state, &headers) && auth::owner(&state, &headers).await? != owner {
+        return Err(ApiError::forbidden("not_owner", "only the key owner or the admin may top up"));
+    }
+    let req: TopUp = json_body(body).await?;
+    let value = amount(req.amount, "amount")?;
+    if value == 0 {
+        return Err(ApiError::bad_request("invalid_amount", "amount must be positive"));
+    }
+    let key = state.db.top_up(&owner, nonce, value, now_ms()).await.map_err(|e| {
+        // Overflowing the balance check constraint is the only way this fails on valid input.
+        ApiError::internal(e)
+    })?;
+    let key = key.ok_or_else(|| ApiError::not_found("key_not_found", "no such payment key"))?;
+    Ok(Json(key_view(&key)))
+}
+
+pub(super) async fn revoke(State(state): State<AppState>, headers: HeaderMap, Path((owner, nonce)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+    let nonce = parse_nonce(&nonce)?;
+    if auth::owner(&state, &headers).await? != owner {
+        return Err(ApiError::forbidden("not_owner", "only the key owner may revoke it"));
+    }
+    if !state.db.revoke(&owner, nonce).await? {
+        return Err(ApiError::not_found("key_not_found", "no such payment key"));
+    }
+    let key = state.db.key(&owner, nonce).await?.ok_or_else(|| ApiError::not_found("key_not_found", "no such payment key"))?;
+    Ok(Json(key_view(&key)))
+}

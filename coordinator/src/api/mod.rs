@@ -1,0 +1,66 @@
+//! The HTTP API (axum 0.8). Every error, including unknown routes and malformed JSON, is
+//! `{"error": {"code": "...", "message": "..."}}` with a stable code.
+
+mod calls;
+mod keys;
+mod meta;
+mod owners;
+mod projects;
+mod workers;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::routing::{get, post, put};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::limits::MAX_SMALL_BODY_BYTES;
+use crate::state::AppState;
+
+/// The router with every endpoint (see the crate README for the reference).
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/owners", post(owners::create))
+        .route("/earnings", get(owners::earnings))
+        .route("/projects", post(projects::create))
+        .route("/projects/{owner}/{name}", get(projects::show))
+        .route("/projects/{owner}/{name}/versions", post(projects::upload))
+        .route("/projects/{owner}/{name}/active", put(projects::set_active))
+        .route("/wasm/{sha256}", get(projects::wasm))
+        .route("/payment-keys", post(keys::create))
+        .route("/payment-keys/{owner}/{nonce}", get(keys::show).delete(keys::revoke))
+        .route("/payment-keys/{owner}/{nonce}/top-up", post(keys::top_up))
+        .route("/payment-keys/{owner}/{nonce}/ledger", get(keys::ledger))
+        .route("/call/{owner}/{project}", post(calls::call))
+        .route("/calls/{id}", get(calls::show))
+        .route("/workers/register", post(workers::register))
+        .route("/workers/lease", post(workers::lease))
+        .route("/workers/heartbeat", post(workers::heartbeat))
+        .route("/workers/complete", post(workers::complete))
+        .route("/healthz", get(meta::healthz))
+        .route("/metrics", get(meta::metrics))
+        .route("/openapi.json", get(meta::openapi))
+        .fallback(meta::not_found)
+        .method_not_allowed_fallback(meta::method_not_allowed)
+        .with_state(state)
+}
+
+/// Reads a body of at most `limit` bytes; 413 `payload_too_large` beyond.
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::too_large(format!("request body exceeds {limit} bytes")))
+}
+
+/// Reads and parses a small JSON body; 400 `invalid_json` on malformed JSON or wrong fields.
+pub(crate) async fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+    let bytes = read_body(body, MAX_SMALL_BODY_BYTES).await?;
+    serde_json::from_slice(&bytes).map_err(ApiError::invalid_json)
+}
+
+/// Like [`json_body`] but an empty body means `T::default()`.
+pub(crate) async fn optional_json_body<T: DeserializeOwned + Default>(body: Body) -> Result<T, ApiError> {
+    let bytes = read_body(body, MAX_SMALL_BODY_BYTES).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes).map_err(ApiError::invalid_json)
+}

@@ -1,0 +1,132 @@
+//! Projects, versions (wasm uploads) and wasm downloads for workers.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{json_body, read_body};
+use crate::auth;
+use crate::db::ProjectRow;
+use crate::error::ApiError;
+use crate::limits::{MAX_WASM_BYTES, valid_name};
+use crate::receipt::sha256_hex;
+use crate::state::{AppState, now_ms};
+
+/// Capabilities a project may grant its calls.
+pub const KNOWN_GRANTS: [&str; 5] = ["storage", "secrets", "rpc", "payment", "vrf"];
+/// Every wasm module and component starts with these bytes.
+pub const WASM_MAGIC: &[u8; 4] = b"\0asm";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateProject {
+    name: String,
+    #[serde(default)]
+    grants: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetActive {
+    version: String,
+}
+
+async fn project_view(state: &AppState, p: &ProjectRow) -> Result<Value, ApiError> {
+    let versions: Vec<Value> = state
+        .db
+        .versions(&p.id)
+        .await?
+        .iter()
+        .map(|v| json!({ "wasm_sha256": v.wasm_sha256, "size": v.size, "created_at_ms": v.created_ms }))
+        .collect();
+    Ok(json!({
+        "id": p.id, "owner": p.owner, "name": p.name, "grants": p.grants,
+        "active_version": p.active_version, "versions": versions, "created_at_ms": p.created_ms,
+    }))
+}
+
+/// The project `owner/name` if the bearer token belongs to `owner`: 401, 403 `not_owner`, 404.
+async fn owned_project(state: &AppState, headers: &HeaderMap, owner: &str, name: &str) -> Result<ProjectRow, ApiError> {
+    let me = auth::owner(state, headers).await?;
+    if me != owner {
+        return Err(ApiError::forbidden("not_owner", "only the project owner may change it"));
+    }
+    find(state, owner, name).await
+}
+
+/// The project or 404 `project_not_found`.
+pub(crate) async fn find(state: &AppState, owner: &str, name: &str) -> Result<ProjectRow, ApiError> {
+    state.db.project(owner, name).await?.ok_or_else(|| ApiError::not_found("project_not_found", format!("no project {owner}/{name}")))
+}
+
+pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let owner = auth::owner(&state, &headers).await?;
+    let req: CreateProject = json_body(body).await?;
+    if !valid_name(&req.name) {
+        return Err(ApiError::bad_request("invalid_name", "name must be 2..=64 chars of [a-z0-9._-]"));
+    }
+    if let Some(g) = req.grants.iter().find(|g| !KNOWN_GRANTS.contains(&g.as_str())) {
+        return Err(ApiError::bad_request("invalid_grant", format!("unknown capability {g:?}; known: {KNOWN_GRANTS:?}")));
+    }
+    let mut grants = req.grants.clone();
+    grants.sort();
+    grants.dedup();
+    let project = ProjectRow { id: uuid::Uuid::new_v4().to_string(), owner, name: req.name, active_version: None, grants, created_ms: now_ms() };
+    if !state.db.create_project(&project).await? {
+        return Err(ApiError::conflict("project_exists", "this project already exists"));
+    }
+    Ok((StatusCode::CREATED, Json(project_view(&state, &project).await?)))
+}
+
+pub(super) async fn show(State(state): State<AppState>, Path((owner, name)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+    let p = find(&state, &owner, &name).await?;
+    Ok(Json(project_view(&state, &p).await?))
+}
+
+pub(super) async fn upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((owner, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let project = owned_project(&state, &headers, &owner, &name).await?;
+    let bytes = read_body(body, MAX_WASM_BYTES).await?;
+    if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
+        return Err(ApiError::bad_request("invalid_wasm", "body is not a wasm module or component (missing \\0asm header)"));
+    }
+    let sha = sha256_hex(&bytes);
+    state.db.add_version(&project.id, &sha, &bytes, now_ms()).await?;
+    let active = match &project.active_version {
+        Some(v) => v.clone(),
+        None => {
+            state.db.set_active(&project.id, &sha).await?;
+            sha.clone()
+        }
+    };
+    Ok((StatusCode::CREATED, Json(json!({ "sha256": sha, "size": bytes.len(), "active_version": active }))))
+}
+
+pub(super) async fn set_active(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((owner, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let project = owned_project(&state, &headers, &owner, &name).await?;
+    let req: SetActive = json_body(body).await?;
+    if !state.db.set_active(&project.id, &req.version).await? {
+        return Err(ApiError::not_found("version_not_found", format!("{} is not a version of this project", req.version)));
+    }
+    let p = find(&state, &owner, &name).await?;
+    Ok(Json(project_view(&state, &p).await?))
+}
+
+pub(super) async fn wasm(State(state): State<AppState>, headers: HeaderMap, Path(sha): Path<String>) -> Result<Response, ApiError> {
+    auth::worker(&state, &headers).await?;
+    let bytes = state.db.wasm(&sha).await?.ok_or_else(|| ApiError::not_found("wasm_not_found", "no wasm with this sha256"))?;
+    Ok(([(header::CONTENT_TYPE, "application/wasm")], bytes).into_response())
+}

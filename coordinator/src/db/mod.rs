@@ -1,0 +1,268 @@
+//! Storage: the [`Backend`] trait and its SQLite and PostgreSQL implementations.
+//!
+//! Both implementations share their SQL text (see `sql.rs`); they differ only in the pool type,
+//! how a write transaction begins (`BEGIN IMMEDIATE` on SQLite, so concurrent writers queue on the
+//! busy timeout instead of failing) and `FOR UPDATE SKIP LOCKED` when leasing on PostgreSQL.
+//! Every amount is micro-USD in an `i64`; every time is unix milliseconds.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub use postgres::PostgresBackend;
+pub use sqlite::SqliteBackend;
+
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+
+/// A project: an owner's named WebAssembly service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRow {
+    /// Random UUID, stable across versions (the guest's `OUTLAYER_PROJECT_UUID`).
+    pub id: String,
+    /// Owner account name.
+    pub owner: String,
+    /// Project name, unique per owner.
+    pub name: String,
+    /// sha256 of the version that `POST /call` runs when none is named.
+    pub active_version: Option<String>,
+    /// Capabilities granted to every call of this project (deny by default).
+    pub grants: Vec<String>,
+    /// Creation time.
+    pub created_ms: i64,
+}
+
+/// One uploaded version of a project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRow {
+    /// sha256 (hex) of the wasm bytes.
+    pub wasm_sha256: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Upload time.
+    pub created_ms: i64,
+}
+
+/// A payment key. Invariant enforced by the database: `spent + reserved <= balance`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    /// Owner (payer) account.
+    pub owner: String,
+    /// Per-owner key number.
+    pub nonce: i64,
+    /// sha256 (hex) of the secret.
+    pub secret_hash: String,
+    /// Total credited.
+    pub balance: i64,
+    /// Total charged by settled calls.
+    pub spent: i64,
+    /// Held for calls in flight.
+    pub reserved: i64,
+    /// `owner/name` or `owner/*` entries; empty = any project.
+    pub allowed_projects: Vec<String>,
+    /// Largest reservation one call may make.
+    pub max_per_call: Option<i64>,
+    /// Revoked keys authenticate nothing.
+    pub revoked: bool,
+    /// Creation time.
+    pub created_ms: i64,
+}
+
+/// A call (= a job in the queue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRow {
+    /// Call id (UUID).
+    pub id: String,
+    /// Request id given to the guest (UUID).
+    pub request_id: String,
+    /// Project UUID.
+    pub project_id: String,
+    /// Project owner.
+    pub project_owner: String,
+    /// Project name.
+    pub project_name: String,
+    /// Version that runs.
+    pub wasm_sha256: String,
+    /// Paying key's owner.
+    pub key_owner: String,
+    /// Paying key's nonce.
+    pub key_nonce: i64,
+    /// Guest stdin (JSON text of the request's `input`).
+    pub input: String,
+    /// Instruction budget.
+    pub max_instructions: i64,
+    /// Memory cap in MiB.
+    pub max_memory_mb: i64,
+    /// Wall-time cap in seconds.
+    pub max_execution_seconds: i64,
+    /// Granted capabilities.
+    pub grants: Vec<String>,
+    /// micro-USD handed to the guest, refundable by it.
+    pub attached_deposit: i64,
+    /// Most the caller accepts to pay (`X-Compute-Limit`).
+    pub compute_limit: i64,
+    /// Amount reserved on the key for this call.
+    pub reserved: i64,
+    /// `queued`, `leased`, `completed` or `failed`.
+    pub status: String,
+    /// Current (or final) lease.
+    pub lease_id: Option<String>,
+    /// Worker holding (or that completed) the lease.
+    pub worker_id: Option<String>,
+    /// When the current lease expires.
+    pub lease_expires_ms: Option<i64>,
+    /// How many times the job was leased.
+    pub attempts: i64,
+    /// Accept time.
+    pub created_ms: i64,
+    /// Settle time.
+    pub completed_ms: Option<i64>,
+    /// Settled result (JSON text of [`crate::model::SettledResult`]).
+    pub result: Option<String>,
+}
+
+/// A registered worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerRow {
+    /// Worker id (UUID).
+    pub id: String,
+    /// ed25519 public key (hex) that signs results.
+    pub public_key: String,
+    /// sha256 (hex) of the worker's bearer token.
+    pub token_hash: String,
+    /// Attestation as given at registration (opaque JSON text).
+    pub attestation: String,
+    /// Registration time.
+    pub created_ms: i64,
+    /// Last lease / heartbeat.
+    pub last_heartbeat_ms: i64,
+}
+
+/// One ledger line of a payment key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    /// Sequence number.
+    pub id: i64,
+    /// Call it belongs to, if any.
+    pub call_id: Option<String>,
+    /// `top_up`, `reserve`, `settle` (charged) or `release` (reservation returned).
+    pub kind: String,
+    /// micro-USD.
+    pub amount: i64,
+    /// When.
+    pub created_ms: i64,
+}
+
+/// Earnings of an owner from one project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarningRow {
+    /// Project UUID.
+    pub project_id: String,
+    /// Project name.
+    pub project_name: String,
+    /// micro-USD earned.
+    pub amount: i64,
+    /// Settled calls counted.
+    pub calls: i64,
+}
+
+/// Settling a call: the values the service computed.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    /// Call to settle.
+    pub call_id: String,
+    /// Lease that must still be the call's current lease.
+    pub lease_id: String,
+    /// `completed` or `failed`.
+    pub status: &'static str,
+    /// JSON text of the settled result.
+    pub result: String,
+    /// Amount moved from reserved to spent (≤ the call's reservation).
+    pub charged: i64,
+    /// Amount credited to the project owner.
+    pub earnings: i64,
+    /// Settle time.
+    pub now_ms: i64,
+}
+
+/// What enqueueing a call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Reserved and queued.
+    Queued,
+    /// The key's available balance does not cover the reservation (or it was revoked meanwhile).
+    InsufficientBalance,
+}
+
+/// The coordinator's storage. Every method is one transaction; the ledger invariant
+/// (`spent + reserved <= balance`) holds after each, whatever runs concurrently.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Inserts an owner; `false` if the name is taken.
+    async fn create_owner(&self, name: &str, token_hash: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// Owner name for an API token hash.
+    async fn owner_by_token(&self, token_hash: &str) -> Result<Option<String>, StoreError>;
+    /// Inserts a project; `false` if `(owner, name)` exists.
+    async fn create_project(&self, project: &ProjectRow) -> Result<bool, StoreError>;
+    /// Looks a project up by owner and name.
+    async fn project(&self, owner: &str, name: &str) -> Result<Option<ProjectRow>, StoreError>;
+    /// Stores wasm bytes under their sha256 and records them as a version of the project
+    /// (both idempotent).
+    async fn add_version(&self, project_id: &str, sha256: &str, bytes: &[u8], now_ms: i64) -> Result<(), StoreError>;
+    /// Versions of a project, oldest first.
+    async fn versions(&self, project_id: &str) -> Result<Vec<VersionRow>, StoreError>;
+    /// Sets the active version; `false` if it is not a version of the project.
+    async fn set_active(&self, project_id: &str, sha256: &str) -> Result<bool, StoreError>;
+    /// Wasm bytes by sha256.
+    async fn wasm(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Inserts a key (with a `top_up` ledger line for its balance); `false` if the nonce is taken.
+    async fn create_key(&self, key: &KeyRow) -> Result<bool, StoreError>;
+    /// Next free nonce of an owner.
+    async fn next_nonce(&self, owner: &str) -> Result<i64, StoreError>;
+    /// A key by owner and nonce.
+    async fn key(&self, owner: &str, nonce: i64) -> Result<Option<KeyRow>, StoreError>;
+    /// Credits a key; `None` if it does not exist.
+    async fn top_up(&self, owner: &str, nonce: i64, amount: i64, now_ms: i64) -> Result<Option<KeyRow>, StoreError>;
+    /// Revokes a key; `false` if it does not exist.
+    async fn revoke(&self, owner: &str, nonce: i64) -> Result<bool, StoreError>;
+    /// Ledger of a key, oldest first.
+    async fn ledger(&self, owner: &str, nonce: i64) -> Result<Vec<LedgerRow>, StoreError>;
+    /// Reserves `call.reserved` on the paying key and queues the call, atomically.
+    async fn enqueue(&self, call: &CallRow) -> Result<Enqueued, StoreError>;
+    /// A call by id.
+    async fn call(&self, id: &str) -> Result<Option<CallRow>, StoreError>;
+    /// Leases the oldest queued (or lease-expired) job with fewer than `max_attempts` leases.
+    async fn lease(&self, worker_id: &str, lease_id: &str, now_ms: i64, lease_ms: i64, max_attempts: i64)
+        -> Result<Option<CallRow>, StoreError>;
+    /// Extends those of `lease_ids` the worker still holds; returns the extended ones.
+    async fn heartbeat(&self, worker_id: &str, lease_ids: &[String], now_ms: i64, lease_ms: i64)
+        -> Result<Vec<String>, StoreError>;
+    /// Settles a call if `lease_id` is still its lease and it is not final; `None` otherwise.
+    /// Moves `reserved` off the key, `charged` onto `spent`, credits earnings, writes the ledger.
+    async fn finish(&self, finish: &Finish) -> Result<Option<CallRow>, StoreError>;
+    /// Leased calls whose lease expired after their last allowed attempt.
+    async fn exhausted(&self, now_ms: i64, max_attempts: i64) -> Result<Vec<CallRow>, StoreError>;
+    /// Registers a worker.
+    async fn register_worker(&self, worker: &WorkerRow) -> Result<(), StoreError>;
+    /// A worker by token hash.
+    async fn worker_by_token(&self, token_hash: &str) -> Result<Option<WorkerRow>, StoreError>;
+    /// A worker by id.
+    async fn worker(&self, id: &str) -> Result<Option<WorkerRow>, StoreError>;
+    /// Records a sign of life.
+    async fn touch_worker(&self, id: &str, now_ms: i64) -> Result<(), StoreError>;
+    /// Earnings of an owner per project.
+    async fn earnings(&self, owner: &str) -> Result<Vec<EarningRow>, StoreError>;
+    /// `(queued, leased)` job counts.
+    async fn queue_depth(&self) -> Result<(i64, i64), StoreError>;
+}
+
+/// Decodes a JSON array of strings stored as text.
+pub(crate) fn strings_from_json(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("string list: {e}")))
+}
+
+/// Encodes a list of strings as JSON text.
+pub(crate) fn strings_to_json(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned())
+}

@@ -1,0 +1,386 @@
+//! SQL shared by the SQLite and PostgreSQL backends, instantiated once per pool type by
+//! [`impl_backend!`]. Both dialects accept `$n` placeholders, `RETURNING` and `ON CONFLICT`.
+
+/// Column list of `calls`, in [`crate::db::CallRow`] order.
+macro_rules! call_columns {
+    () => {
+        "id, request_id, project_id, project_owner, project_name, wasm_sha256, key_owner, key_nonce, \
+         input, max_instructions, max_memory_mb, max_execution_seconds, grants, attached_deposit, \
+         compute_limit, reserved, status, lease_id, worker_id, lease_expires_ms, attempts, \
+         created_ms, completed_ms, result"
+    };
+}
+
+/// Column list of `payment_keys`, in [`crate::db::KeyRow`] order.
+macro_rules! key_columns {
+    () => {
+        "owner, nonce, secret_hash, balance, spent, reserved, allowed_projects, max_per_call, \
+         revoked, created_ms"
+    };
+}
+
+/// Column list of `workers`.
+macro_rules! worker_columns {
+    () => {
+        "id, public_key, token_hash, attestation, created_ms, last_heartbeat_ms"
+    };
+}
+
+/// Implements [`crate::db::Backend`] for `$backend` (a struct with a `pool` field of the given
+/// database). `begin` starts a write transaction; `lock` is appended to the lease sub-select.
+macro_rules! impl_backend {
+    ($backend:ident, $db:ty, begin = $begin:literal, lock = $lock:literal) => {
+        use sqlx::Row as _;
+        use $crate::db::{
+            strings_from_json, strings_to_json, Backend, CallRow, EarningRow, Enqueued, Finish, KeyRow,
+            LedgerRow, ProjectRow, VersionRow, WorkerRow,
+        };
+        use $crate::error::StoreError;
+
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn call_row(r: &DbRow) -> Result<CallRow, StoreError> {
+            Ok(CallRow {
+                id: r.try_get("id")?,
+                request_id: r.try_get("request_id")?,
+                project_id: r.try_get("project_id")?,
+                project_owner: r.try_get("project_owner")?,
+                project_name: r.try_get("project_name")?,
+                wasm_sha256: r.try_get("wasm_sha256")?,
+                key_owner: r.try_get("key_owner")?,
+                key_nonce: r.try_get("key_nonce")?,
+                input: r.try_get("input")?,
+                max_instructions: r.try_get("max_instructions")?,
+                max_memory_mb: r.try_get("max_memory_mb")?,
+                max_execution_seconds: r.try_get("max_execution_seconds")?,
+                grants: strings_from_json(&r.try_get::<String, _>("grants")?)?,
+                attached_deposit: r.try_get("attached_deposit")?,
+                compute_limit: r.try_get("compute_limit")?,
+                reserved: r.try_get("reserved")?,
+                status: r.try_get("status")?,
+                lease_id: r.try_get("lease_id")?,
+                worker_id: r.try_get("worker_id")?,
+                lease_expires_ms: r.try_get("lease_expires_ms")?,
+                attempts: r.try_get("attempts")?,
+                created_ms: r.try_get("created_ms")?,
+                completed_ms: r.try_get("completed_ms")?,
+                result: r.try_get("result")?,
+            })
+        }
+
+        fn key_row(r: &DbRow) -> Result<KeyRow, StoreError> {
+            Ok(KeyRow {
+                owner: r.try_get("owner")?,
+                nonce: r.try_get("nonce")?,
+                secret_hash: r.try_get("secret_hash")?,
+                balance: r.try_get("balance")?,
+                spent: r.try_get("spent")?,
+                reserved: r.try_get("reserved")?,
+                allowed_projects: strings_from_json(&r.try_get::<String, _>("allowed_projects")?)?,
+                max_per_call: r.try_get("max_per_call")?,
+                revoked: r.try_get::<i64, _>("revoked")? != 0,
+                created_ms: r.try_get("created_ms")?,
+            })
+        }
+
+        fn worker_row(r: &DbRow) -> Result<WorkerRow, StoreError> {
+            Ok(WorkerRow {
+                id: r.try_get("id")?,
+                public_key: r.try_get("public_key")?,
+                token_hash: r.try_get("token_hash")?,
+                attestation: r.try_get("attestation")?,
+                created_ms: r.try_get("created_ms")?,
+                last_heartbeat_ms: r.try_get("last_heartbeat_ms")?,
+            })
+        }
+
+        fn project_row(r: &DbRow) -> Result<ProjectRow, StoreError> {
+            Ok(ProjectRow {
+                id: r.try_get("id")?,
+                owner: r.try_get("owner")?,
+                name: r.try_get("name")?,
+                active_version: r.try_get("active_version")?,
+                grants: strings_from_json(&r.try_get::<String, _>("grants")?)?,
+                created_ms: r.try_get("created_ms")?,
+            })
+        }
+
+        async fn ledger_line<'c, E>(exec: E, owner: &str, nonce: i64, call_id: Option<&str>, kind: &str, amount: i64, now_ms: i64)
+            -> Result<(), StoreError>
+        where
+            E: sqlx::Executor<'c, Database = $db>,
+        {
+            sqlx::query("INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(owner).bind(nonce).bind(call_id).bind(kind).bind(amount).bind(now_ms)
+                .execute(exec).await?;
+            Ok(())
+        }
+
+        #[async_trait::async_trait]
+        impl Backend for $backend {
+            async fn create_owner(&self, name: &str, token_hash: &str, now_ms: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query("INSERT INTO owners (name, token_hash, created_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(name).bind(token_hash).bind(now_ms).execute(&self.pool).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn owner_by_token(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT name FROM owners WHERE token_hash = $1")
+                    .bind(token_hash).fetch_optional(&self.pool).await?)
+            }
+
+            async fn create_project(&self, p: &ProjectRow) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "INSERT INTO projects (id, owner, name, active_version, grants, created_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING")
+                    .bind(&p.id).bind(&p.owner).bind(&p.name).bind(&p.active_version)
+                    .bind(strings_to_json(&p.grants)).bind(p.created_ms)
+                    .execute(&self.pool).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn project(&self, owner: &str, name: &str) -> Result<Option<ProjectRow>, StoreError> {
+                let row = sqlx::query("SELECT id, owner, name, active_version, grants, created_ms FROM projects WHERE owner = $1 AND name = $2")
+                    .bind(owner).bind(name).fetch_optional(&self.pool).await?;
+                row.as_ref().map(project_row).transpose()
+            }
+
+            async fn add_version(&self, project_id: &str, sha256: &str, bytes: &[u8], now_ms: i64) -> Result<(), StoreError> {
+                let size = bytes.len() as i64;
+                let mut tx = self.pool.begin_with($begin).await?;
+                sqlx::query("INSERT INTO wasm_blobs (sha256, size, bytes, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                    .bind(sha256).bind(size).bind(bytes).bind(now_ms).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO versions (project_id, wasm_sha256, size, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                    .bind(project_id).bind(sha256).bind(size).bind(now_ms).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn versions(&self, project_id: &str) -> Result<Vec<VersionRow>, StoreError> {
+                let rows = sqlx::query("SELECT wasm_sha256, size, created_ms FROM versions WHERE project_id = $1 ORDER BY created_ms, wasm_sha256")
+                    .bind(project_id).fetch_all(&self.pool).await?;
+                rows.iter().map(|r| Ok(VersionRow {
+                    wasm_sha256: r.try_get("wasm_sha256")?,
+                    size: r.try_get("size")?,
+                    created_ms: r.try_get("created_ms")?,
+                })).collect()
+            }
+
+            async fn set_active(&self, project_id: &str, sha256: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE projects SET active_version = $2 WHERE id = $1 \
+                     AND EXISTS (SELECT 1 FROM versions WHERE project_id = $1 AND wasm_sha256 = $2)")
+                    .bind(project_id).bind(sha256).execute(&self.pool).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn wasm(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT bytes FROM wasm_blobs WHERE sha256 = $1")
+                    .bind(sha256).fetch_optional(&self.pool).await?)
+            }
+
+            async fn create_key(&self, k: &KeyRow) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let done = sqlx::query(concat!("INSERT INTO payment_keys (", key_columns!(), ") \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"))
+                    .bind(&k.owner).bind(k.nonce).bind(&k.secret_hash).bind(k.balance).bind(k.spent)
+                    .bind(k.reserved).bind(strings_to_json(&k.allowed_projects)).bind(k.max_per_call)
+                    .bind(k.revoked as i64).bind(k.created_ms)
+                    .execute(&mut *tx).await?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                if k.balance > 0 {
+                    ledger_line(&mut *tx, &k.owner, k.nonce, None, "top_up", k.balance, k.created_ms).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn next_nonce(&self, owner: &str) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT COALESCE(MAX(nonce), 0) + 1 FROM payment_keys WHERE owner = $1")
+                    .bind(owner).fetch_one(&self.pool).await?)
+            }
+
+            async fn key(&self, owner: &str, nonce: i64) -> Result<Option<KeyRow>, StoreError> {
+                let row = sqlx::query(concat!("SELECT ", key_columns!(), " FROM payment_keys WHERE owner = $1 AND nonce = $2"))
+                    .bind(owner).bind(nonce).fetch_optional(&self.pool).await?;
+                row.as_ref().map(key_row).transpose()
+            }
+
+            async fn top_up(&self, owner: &str, nonce: i64, amount: i64, now_ms: i64) -> Result<Option<KeyRow>, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let row = sqlx::query(concat!("UPDATE payment_keys SET balance = balance + $3 WHERE owner = $1 AND nonce = $2 RETURNING ", key_columns!()))
+                    .bind(owner).bind(nonce).bind(amount).fetch_optional(&mut *tx).await?;
+                let Some(row) = row else { return Ok(None) };
+                let key = key_row(&row)?;
+                ledger_line(&mut *tx, owner, nonce, None, "top_up", amount, now_ms).await?;
+                tx.commit().await?;
+                Ok(Some(key))
+            }
+
+            async fn revoke(&self, owner: &str, nonce: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query("UPDATE payment_keys SET revoked = 1 WHERE owner = $1 AND nonce = $2")
+                    .bind(owner).bind(nonce).execute(&self.pool).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn ledger(&self, owner: &str, nonce: i64) -> Result<Vec<LedgerRow>, StoreError> {
+                let rows = sqlx::query("SELECT id, call_id, kind, amount, created_ms FROM ledger WHERE owner = $1 AND nonce = $2 ORDER BY id")
+                    .bind(owner).bind(nonce).fetch_all(&self.pool).await?;
+                rows.iter().map(|r| Ok(LedgerRow {
+                    id: r.try_get("id")?,
+                    call_id: r.try_get("call_id")?,
+                    kind: r.try_get("kind")?,
+                    amount: r.try_get("amount")?,
+                    created_ms: r.try_get("created_ms")?,
+                })).collect()
+            }
+
+            async fn enqueue(&self, c: &CallRow) -> Result<Enqueued, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let reserved = sqlx::query(
+                    "UPDATE payment_keys SET reserved = reserved + $3 WHERE owner = $1 AND nonce = $2 \
+                     AND revoked = 0 AND balance - spent - reserved >= $3")
+                    .bind(&c.key_owner).bind(c.key_nonce).bind(c.reserved).execute(&mut *tx).await?;
+                if reserved.rows_affected() != 1 {
+                    return Ok(Enqueued::InsufficientBalance);
+                }
+                sqlx::query(concat!("INSERT INTO calls (", call_columns!(), ") VALUES \
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"))
+                    .bind(&c.id).bind(&c.request_id).bind(&c.project_id).bind(&c.project_owner)
+                    .bind(&c.project_name).bind(&c.wasm_sha256).bind(&c.key_owner).bind(c.key_nonce)
+                    .bind(&c.input).bind(c.max_instructions).bind(c.max_memory_mb).bind(c.max_execution_seconds)
+                    .bind(strings_to_json(&c.grants)).bind(c.attached_deposit).bind(c.compute_limit)
+                    .bind(c.reserved).bind(&c.status).bind(&c.lease_id).bind(&c.worker_id)
+                    .bind(c.lease_expires_ms).bind(c.attempts).bind(c.created_ms).bind(c.completed_ms)
+                    .bind(&c.result)
+                    .execute(&mut *tx).await?;
+                ledger_line(&mut *tx, &c.key_owner, c.key_nonce, Some(&c.id), "reserve", c.reserved, c.created_ms).await?;
+                tx.commit().await?;
+                Ok(Enqueued::Queued)
+            }
+
+            async fn call(&self, id: &str) -> Result<Option<CallRow>, StoreError> {
+                let row = sqlx::query(concat!("SELECT ", call_columns!(), " FROM calls WHERE id = $1"))
+                    .bind(id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(call_row).transpose()
+            }
+
+            async fn lease(&self, worker_id: &str, lease_id: &str, now_ms: i64, lease_ms: i64, max_attempts: i64)
+                -> Result<Option<CallRow>, StoreError>
+            {
+                let row = sqlx::query(concat!(
+                    "UPDATE calls SET status = 'leased', lease_id = $1, worker_id = $2, lease_expires_ms = $4, \
+                     attempts = attempts + 1 \
+                     WHERE id = (SELECT id FROM calls WHERE status IN ('queued', 'leased') \
+                                 AND (status = 'queued' OR lease_expires_ms < $3) AND attempts < $5 \
+                                 ORDER BY created_ms LIMIT 1 ", $lock, ") \
+                     AND status IN ('queued', 'leased') AND (status = 'queued' OR lease_expires_ms < $3) \
+                     RETURNING ", call_columns!()))
+                    .bind(lease_id).bind(worker_id).bind(now_ms).bind(now_ms + lease_ms).bind(max_attempts)
+                    .fetch_optional(&self.pool).await?;
+                row.as_ref().map(call_row).transpose()
+            }
+
+            async fn heartbeat(&self, worker_id: &str, lease_ids: &[String], now_ms: i64, lease_ms: i64)
+                -> Result<Vec<String>, StoreError>
+            {
+                let mut extended = Vec::new();
+                for lease_id in lease_ids {
+                    let done = sqlx::query(
+                        "UPDATE calls SET lease_expires_ms = $3 WHERE lease_id = $1 AND worker_id = $2 AND status = 'leased'")
+                        .bind(lease_id).bind(worker_id).bind(now_ms + lease_ms).execute(&self.pool).await?;
+                    if done.rows_affected() == 1 {
+                        extended.push(lease_id.clone());
+                    }
+                }
+                self.touch_worker(worker_id, now_ms).await?;
+                Ok(extended)
+            }
+
+            async fn finish(&self, f: &Finish) -> Result<Option<CallRow>, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let row = sqlx::query(concat!(
+                    "UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
+                     WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ", call_columns!()))
+                    .bind(&f.call_id).bind(&f.lease_id).bind(f.status).bind(&f.result).bind(f.now_ms)
+                    .fetch_optional(&mut *tx).await?;
+                let Some(row) = row else { return Ok(None) };
+                let call = call_row(&row)?;
+                let charged = f.charged.clamp(0, call.reserved);
+                sqlx::query("UPDATE payment_keys SET reserved = reserved - $3, spent = spent + $4 WHERE owner = $1 AND nonce = $2")
+                    .bind(&call.key_owner).bind(call.key_nonce).bind(call.reserved).bind(charged)
+                    .execute(&mut *tx).await?;
+                ledger_line(&mut *tx, &call.key_owner, call.key_nonce, Some(&call.id), "settle", charged, f.now_ms).await?;
+                ledger_line(&mut *tx, &call.key_owner, call.key_nonce, Some(&call.id), "release", call.reserved - charged, f.now_ms).await?;
+                if f.status == "completed" {
+                    sqlx::query(
+                        "INSERT INTO earnings (owner, project_id, amount, calls) VALUES ($1, $2, $3, 1) \
+                         ON CONFLICT (owner, project_id) DO UPDATE SET amount = earnings.amount + excluded.amount, \
+                         calls = earnings.calls + 1")
+                        .bind(&call.project_owner).bind(&call.project_id).bind(f.earnings.clamp(0, charged))
+                        .execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(Some(call))
+            }
+
+            async fn exhausted(&self, now_ms: i64, max_attempts: i64) -> Result<Vec<CallRow>, StoreError> {
+                let rows = sqlx::query(concat!("SELECT ", call_columns!(),
+                    " FROM calls WHERE status = 'leased' AND lease_expires_ms < $1 AND attempts >= $2 ORDER BY created_ms LIMIT 100"))
+                    .bind(now_ms).bind(max_attempts).fetch_all(&self.pool).await?;
+                rows.iter().map(call_row).collect()
+            }
+
+            async fn register_worker(&self, w: &WorkerRow) -> Result<(), StoreError> {
+                sqlx::query(concat!("INSERT INTO workers (", worker_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6)"))
+                    .bind(&w.id).bind(&w.public_key).bind(&w.token_hash).bind(&w.attestation)
+                    .bind(w.created_ms).bind(w.last_heartbeat_ms).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn worker_by_token(&self, token_hash: &str) -> Result<Option<WorkerRow>, StoreError> {
+                let row = sqlx::query(concat!("SELECT ", worker_columns!(), " FROM workers WHERE token_hash = $1"))
+                    .bind(token_hash).fetch_optional(&self.pool).await?;
+                row.as_ref().map(worker_row).transpose()
+            }
+
+            async fn worker(&self, id: &str) -> Result<Option<WorkerRow>, StoreError> {
+                let row = sqlx::query(concat!("SELECT ", worker_columns!(), " FROM workers WHERE id = $1"))
+                    .bind(id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(worker_row).transpose()
+            }
+
+            async fn touch_worker(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE workers SET last_heartbeat_ms = $2 WHERE id = $1")
+                    .bind(id).bind(now_ms).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn earnings(&self, owner: &str) -> Result<Vec<EarningRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT e.project_id, p.name, e.amount, e.calls FROM earnings e \
+                     JOIN projects p ON p.id = e.project_id WHERE e.owner = $1 ORDER BY p.name")
+                    .bind(owner).fetch_all(&self.pool).await?;
+                rows.iter().map(|r| Ok(EarningRow {
+                    project_id: r.try_get("project_id")?,
+                    project_name: r.try_get("name")?,
+                    amount: r.try_get("amount")?,
+                    calls: r.try_get("calls")?,
+                })).collect()
+            }
+
+            async fn queue_depth(&self) -> Result<(i64, i64), StoreError> {
+                let row = sqlx::query(
+                    "SELECT COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, \
+                     COALESCE(SUM(CASE WHEN status = 'leased' THEN 1 ELSE 0 END), 0) AS leased \
+                     FROM calls WHERE status IN ('queued', 'leased')")
+                    .fetch_one(&self.pool).await?;
+                Ok((row.try_get("queued")?, row.try_get("leased")?))
+            }
+        }
+    };
+}
+
+pub(crate) use {call_columns, impl_backend, key_columns, worker_columns};

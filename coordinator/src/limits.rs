@@ -1,0 +1,45 @@
+//! Every limit the coordinator enforces, with what it defends against.
+
+/// Largest wasm upload (20 MiB): bounds database rows and worker downloads.
+pub const MAX_WASM_BYTES: usize = 20 * 1024 * 1024;
+/// Largest `POST /call` body: bounds memory per request before parsing.
+pub const MAX_CALL_BODY_BYTES: usize = 1024 * 1024;
+/// Largest call input (the JSON text of `input` given to the guest on stdin).
+pub const MAX_INPUT_BYTES: usize = 512 * 1024;
+/// Largest guest output a worker may report (decoded); larger results settle as
+/// `output_too_large`.
+pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+/// Largest `POST /workers/complete` body (base64 output plus metadata).
+pub const MAX_COMPLETE_BODY_BYTES: usize = 2 * MAX_OUTPUT_BYTES;
+/// Largest body of the small JSON endpoints (owners, projects, keys, workers).
+pub const MAX_SMALL_BODY_BYTES: usize = 64 * 1024;
+/// Longest stderr tail kept with a failed call (bytes).
+pub const MAX_STDERR_TAIL_BYTES: usize = 4 * 1024;
+/// Largest amount (micro-USD) accepted in any field: 10^15 = one billion USD; keeps all ledger
+/// arithmetic far from `i64` overflow.
+pub const MAX_AMOUNT: u64 = 1_000_000_000_000_000;
+/// Most heartbeated lease ids per request.
+pub const MAX_HEARTBEAT_LEASES: usize = 256;
+
+/// Instruction budget when the caller gives none.
+pub const DEFAULT_MAX_INSTRUCTIONS: u64 = 1_000_000_000;
+/// Highest instruction budget a caller may ask for.
+pub const MAX_INSTRUCTIONS_CAP: u64 = 500_000_000_000;
+/// Memory cap (MiB) when the caller gives none.
+pub const DEFAULT_MAX_MEMORY_MB: u64 = 128;
+/// Highest memory cap (MiB) a caller may ask for.
+pub const MAX_MEMORY_MB_CAP: u64 = 1024;
+/// Wall-time cap (s) when the caller gives none.
+pub const DEFAULT_MAX_EXECUTION_SECONDS: u64 = 60;
+/// Highest wall-time cap (s) a caller may ask for.
+pub const MAX_EXECUTION_SECONDS_CAP: u64 = 180;
+
+/// Owner and project names: 2..=64 chars of `[a-z0-9._-]` (NEAR account alphabet, no `:` or `/`
+/// so keys `owner:nonce:secret` and paths `owner/name` stay unambiguous).
+pub const MAX_NAME_LEN: usize = 64;
+
+/// `true` if `name` is a valid owner / project name.
+pub fn valid_name(name: &str) -> bool {
+    (2..=MAX_NAME_LEN).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+}

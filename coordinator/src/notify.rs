@@ -1,0 +1,101 @@
+//! Wake-ups: "a job was queued" (wakes long-polling workers) and "call X settled" (wakes the
+//! synchronous `POST /call` waiting for it). Always delivered in-process; with Redis also
+//! published so other coordinator replicas wake their waiters.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Notify, watch};
+
+use crate::redis_link::RedisLink;
+
+/// Redis channel carrying ids of settled calls.
+pub const CALLS_CHANNEL: &str = "outlayer:calls:settled";
+/// Redis channel announcing queued jobs.
+pub const JOBS_CHANNEL: &str = "outlayer:jobs:queued";
+
+/// The notification hub of one coordinator process.
+#[derive(Debug)]
+pub struct Hub {
+    jobs: Notify,
+    calls: Mutex<HashMap<String, Arc<Notify>>>,
+    redis: Option<Arc<RedisLink>>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Hub {
+    /// A hub, optionally bridged through Redis.
+    pub fn new(redis: Option<Arc<RedisLink>>) -> Self {
+        Self { jobs: Notify::new(), calls: Mutex::new(HashMap::new()), redis, shutdown: watch::channel(false).0 }
+    }
+
+    /// The Redis link, if configured.
+    pub fn redis(&self) -> Option<&Arc<RedisLink>> {
+        self.redis.as_ref()
+    }
+
+    /// Announces a queued job: wakes one local long-poll and, through Redis, the other replicas.
+    pub async fn job_queued(&self) {
+        self.jobs.notify_one();
+        if let Some(redis) = &self.redis {
+            redis.publish(JOBS_CHANNEL, "1").await;
+        }
+    }
+
+    /// Announces a settled call locally and through Redis.
+    pub async fn call_settled(&self, call_id: &str) {
+        self.local_call_settled(call_id);
+        if let Some(redis) = &self.redis {
+            redis.publish(CALLS_CHANNEL, call_id).await;
+        }
+    }
+
+    /// Wakes local waiters of a call (also used by the Redis subscriber).
+    pub fn local_call_settled(&self, call_id: &str) {
+        let notify = self.calls.lock().expect("calls lock").remove(call_id);
+        if let Some(notify) = notify {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Wakes one local job waiter (used by the Redis subscriber).
+    pub fn local_job_queued(&self) {
+        self.jobs.notify_one();
+    }
+
+    /// Waits until a job may be available (a permit is stored if nobody was waiting).
+    pub async fn job_wakeup(&self) {
+        self.jobs.notified().await;
+    }
+
+    /// The `Notify` a waiter of `call_id` should enable *before* re-checking the database.
+    pub fn call_waiter(&self, call_id: &str) -> Arc<Notify> {
+        self.calls.lock().expect("calls lock").entry(call_id.to_owned()).or_default().clone()
+    }
+
+    /// Drops the waiter entry of a call when its last waiter leaves.
+    pub fn release_waiter(&self, call_id: &str, waiter: Arc<Notify>) {
+        let mut calls = self.calls.lock().expect("calls lock");
+        if let Some(entry) = calls.get(call_id)
+            && Arc::ptr_eq(entry, &waiter)
+            && Arc::strong_count(&waiter) == 2
+        {
+            calls.remove(call_id);
+        }
+    }
+
+    /// Tells long-polls and sync waiters to return now.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// A receiver that turns `true` at shutdown.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Waits until shutdown begins.
+    pub async fn until_shutdown(mut rx: watch::Receiver<bool>) {
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}

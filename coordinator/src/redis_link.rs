@@ -1,0 +1,119 @@
+//! The Redis connection: publishing, the subscriber task, and health. Every operation has a
+//! timeout; failures mark the link unhealthy and the coordinator degrades to in-process
+//! notification, a short database re-check and in-process rate limiting.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use redis::aio::ConnectionManager;
+use tokio::sync::RwLock;
+
+use crate::notify::{CALLS_CHANNEL, Hub, JOBS_CHANNEL};
+
+/// Longest a single Redis command may take before the caller falls back.
+pub const REDIS_OP_TIMEOUT: Duration = Duration::from_millis(500);
+/// Pause between reconnection attempts while Redis is down.
+pub const REDIS_RETRY_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A Redis client that may be down.
+#[derive(Debug)]
+pub struct RedisLink {
+    client: redis::Client,
+    conn: RwLock<Option<ConnectionManager>>,
+    healthy: AtomicBool,
+}
+
+impl RedisLink {
+    /// Parses the URL; does not connect (see [`RedisLink::run`]).
+    pub fn new(url: &str) -> Result<Self, redis::RedisError> {
+        Ok(Self { client: redis::Client::open(url)?, conn: RwLock::new(None), healthy: AtomicBool::new(false) })
+    }
+
+    /// `true` while connected and subscribed.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// A command connection, if one is up.
+    pub async fn connection(&self) -> Option<ConnectionManager> {
+        if !self.healthy() {
+            return None;
+        }
+        self.conn.read().await.clone()
+    }
+
+    /// Marks the link down after a failed command.
+    pub fn mark_down(&self, err: &dyn std::fmt::Display) {
+        if self.healthy.swap(false, Ordering::Relaxed) {
+            tracing::warn!(error = %err, "redis unavailable; degrading to in-process mode");
+        }
+    }
+
+    /// Publishes, best effort.
+    pub async fn publish(&self, channel: &str, payload: &str) {
+        let Some(mut conn) = self.connection().await else { return };
+        let cmd = redis::cmd("PUBLISH").arg(channel).arg(payload).to_owned();
+        match tokio::time::timeout(REDIS_OP_TIMEOUT, cmd.query_async::<i64>(&mut conn)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => self.mark_down(&e),
+            Err(_) => self.mark_down(&"publish timed out"),
+        }
+    }
+
+    /// Connects, subscribes and forwards messages to `hub` until shutdown; reconnects every
+    /// [`REDIS_RETRY_INTERVAL`] while Redis is down.
+    pub async fn run(self: Arc<Self>, hub: Arc<Hub>) {
+        let mut stop = hub.shutdown_signal();
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            tokio::select! {
+                _ = self.session(&hub) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            self.healthy.store(false, Ordering::Relaxed);
+            tokio::select! {
+                _ = tokio::time::sleep(REDIS_RETRY_INTERVAL) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    async fn session(&self, hub: &Hub) {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_OP_TIMEOUT))
+            .set_response_timeout(Some(REDIS_OP_TIMEOUT))
+            .set_number_of_retries(1);
+        let manager = match tokio::time::timeout(REDIS_OP_TIMEOUT * 2, self.client.get_connection_manager_with_config(config)).await {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => return tracing::debug!(error = %e, "redis connect failed"),
+            Err(_) => return tracing::debug!("redis connect timed out"),
+        };
+        let mut pubsub = match tokio::time::timeout(REDIS_OP_TIMEOUT * 2, self.client.get_async_pubsub()).await {
+            Ok(Ok(p)) => p,
+            _ => return,
+        };
+        if pubsub.subscribe(CALLS_CHANNEL).await.is_err() || pubsub.subscribe(JOBS_CHANNEL).await.is_err() {
+            return;
+        }
+        *self.conn.write().await = Some(manager);
+        self.healthy.store(true, Ordering::Relaxed);
+        tracing::info!("redis connected");
+        let mut messages = pubsub.on_message();
+        while let Some(msg) = messages.next().await {
+            match msg.get_channel_name() {
+                CALLS_CHANNEL => {
+                    if let Ok(id) = msg.get_payload::<String>() {
+                        hub.local_call_settled(&id);
+                    }
+                }
+                JOBS_CHANNEL => hub.local_job_queued(),
+                _ => {}
+            }
+        }
+        tracing::warn!("redis subscription ended");
+    }
+}

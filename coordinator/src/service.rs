@@ -1,0 +1,370 @@
+//! The coordinator's operations on [`AppState`]: queueing and waiting for calls, leasing and
+//! settling jobs. HTTP handlers are thin wrappers; the embedded mode may call these directly.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use crate::db::{CallRow, Enqueued, Finish, KeyRow, ProjectRow, WorkerRow};
+use crate::error::ApiError;
+use crate::limits::*;
+use crate::model::*;
+use crate::pricing;
+use crate::receipt::{receipt_digest, sha256_hex, verify_digest};
+use crate::state::{AppState, JOB_RECHECK_INTERVAL, now_ms};
+use crate::notify::Hub;
+
+/// Caller-side parameters of a call besides its body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallMoney {
+    /// `X-Compute-Limit` (None = accept the maximum possible cost).
+    pub compute_limit: Option<u64>,
+    /// `X-Attached-Deposit`.
+    pub attached_deposit: u64,
+}
+
+/// Resolves defaults and caps; 400 `invalid_limits` when a cap is exceeded or a limit is zero.
+pub fn resolve_limits(req: Option<&ResourceLimitsRequest>) -> Result<Limits, ApiError> {
+    let req = req.cloned().unwrap_or_default();
+    let pick = |v: Option<u64>, default: u64, cap: u64, name: &str| match v {
+        None => Ok(default),
+        Some(v) if v >= 1 && v <= cap => Ok(v),
+        Some(v) => Err(ApiError::bad_request("invalid_limits", format!("{name} = {v} is outside 1..={cap}"))),
+    };
+    Ok(Limits {
+        max_instructions: pick(req.max_instructions, DEFAULT_MAX_INSTRUCTIONS, MAX_INSTRUCTIONS_CAP, "max_instructions")?,
+        max_memory_mb: pick(req.max_memory_mb, DEFAULT_MAX_MEMORY_MB, MAX_MEMORY_MB_CAP, "max_memory_mb")?,
+        max_execution_seconds: pick(req.max_execution_seconds, DEFAULT_MAX_EXECUTION_SECONDS, MAX_EXECUTION_SECONDS_CAP, "max_execution_seconds")?,
+    })
+}
+
+impl AppState {
+    /// Validates, reserves and queues a call; returns its row (status `queued`).
+    /// Errors: 400 `invalid_limits` / `version_not_found`(404) / `no_active_version`(409),
+    /// 402 `compute_limit_too_low` / `max_per_call_exceeded` / `insufficient_balance`.
+    pub async fn submit_call(&self, key: &KeyRow, project: &ProjectRow, req: &CallRequest, money: CallMoney) -> Result<CallRow, ApiError> {
+        let input = serde_json::to_string(&req.input).map_err(ApiError::internal)?;
+        if input.len() > MAX_INPUT_BYTES {
+            return Err(ApiError::too_large(format!("input is {} bytes; the limit is {MAX_INPUT_BYTES}", input.len())));
+        }
+        let wasm_sha256 = match &req.version {
+            Some(v) => {
+                let known = self.db.versions(&project.id).await?.into_iter().any(|r| &r.wasm_sha256 == v);
+                if !known {
+                    return Err(ApiError::not_found("version_not_found", format!("{v} is not a version of this project")));
+                }
+                v.clone()
+            }
+            None => project.active_version.clone().ok_or_else(|| ApiError::conflict("no_active_version", "the project has no active version"))?,
+        };
+        let limits = resolve_limits(req.resource_limits.as_ref())?;
+        let deposit = money.attached_deposit;
+        if deposit > MAX_AMOUNT || money.compute_limit.is_some_and(|c| c > MAX_AMOUNT) {
+            return Err(ApiError::bad_request("invalid_amount", format!("amounts must be at most {MAX_AMOUNT}")));
+        }
+        let max_compute = pricing::max_compute_cost(&self.config.pricing, &limits);
+        let required = max_compute.saturating_add(deposit);
+        if let Some(limit) = money.compute_limit
+            && limit < required
+        {
+            return Err(ApiError::payment(
+                "compute_limit_too_low",
+                format!("X-Compute-Limit {limit} does not cover the maximum possible cost {required} (compute {max_compute} + deposit {deposit})"),
+            ));
+        }
+        if let Some(max) = key.max_per_call
+            && (required as i64) > max
+        {
+            return Err(ApiError::payment("max_per_call_exceeded", format!("this call may cost {required}; the key allows {max} per call")));
+        }
+        let available = key.balance - key.spent - key.reserved;
+        let insufficient = || ApiError::payment("insufficient_balance", format!("the call needs {required} reserved; the key has {available} available"));
+        if (required as i64) > available {
+            return Err(insufficient());
+        }
+        let call = CallRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            project_id: project.id.clone(),
+            project_owner: project.owner.clone(),
+            project_name: project.name.clone(),
+            wasm_sha256,
+            key_owner: key.owner.clone(),
+            key_nonce: key.nonce,
+            input,
+            max_instructions: limits.max_instructions as i64,
+            max_memory_mb: limits.max_memory_mb as i64,
+            max_execution_seconds: limits.max_execution_seconds as i64,
+            grants: project.grants.clone(),
+            attached_deposit: deposit as i64,
+            compute_limit: money.compute_limit.unwrap_or(required) as i64,
+            reserved: required as i64,
+            status: "queued".to_owned(),
+            lease_id: None,
+            worker_id: None,
+            lease_expires_ms: None,
+            attempts: 0,
+            created_ms: now_ms(),
+            completed_ms: None,
+            result: None,
+        };
+        match self.db.enqueue(&call).await? {
+            Enqueued::Queued => {}
+            Enqueued::InsufficientBalance => return Err(insufficient()),
+        }
+        self.metrics.call_accepted();
+        self.hub.job_queued().await;
+        Ok(call)
+    }
+
+    /// Waits (notification first, re-reading the row as a safety net) until the call is settled,
+    /// `timeout` passes or the coordinator shuts down; returns the latest row.
+    pub async fn wait_call(&self, call_id: &str, timeout: Duration) -> Result<CallRow, ApiError> {
+        let deadline = Instant::now() + timeout;
+        let stop = self.hub.shutdown_signal();
+        loop {
+            let waiter = self.hub.call_waiter(call_id);
+            let outcome = {
+                let notified = waiter.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let row = self.db.call(call_id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if is_final(&row.status) || remaining.is_zero() || *stop.borrow() {
+                    Some(row)
+                } else {
+                    tokio::select! {
+                        _ = notified => {}
+                        _ = tokio::time::sleep(remaining.min(self.recheck_interval())) => {}
+                        _ = Hub::until_shutdown(stop.clone()) => {}
+                    }
+                    None
+                }
+            };
+            self.hub.release_waiter(call_id, waiter);
+            if let Some(row) = outcome {
+                return Ok(row);
+            }
+        }
+    }
+
+    /// Leases the next job for `worker`, waiting up to `wait` for one. `None` = nothing to do.
+    pub async fn lease_job(&self, worker: &WorkerRow, wait: Duration) -> Result<Option<Job>, ApiError> {
+        let deadline = Instant::now() + wait;
+        let stop = self.hub.shutdown_signal();
+        let lease_ms = self.config.lease_duration.as_millis() as i64;
+        self.db.touch_worker(&worker.id, now_ms()).await?;
+        loop {
+            let lease_id = uuid::Uuid::new_v4().to_string();
+            let leased = self.db.lease(&worker.id, &lease_id, now_ms(), lease_ms, i64::from(self.config.max_attempts)).await?;
+            if let Some(call) = leased {
+                self.metrics.leased(call.attempts > 1);
+                return Ok(Some(self.job(&call)));
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() || *stop.borrow() {
+                return Ok(None);
+            }
+            tokio::select! {
+                _ = self.hub.job_wakeup() => {}
+                _ = tokio::time::sleep(remaining.min(JOB_RECHECK_INTERVAL)) => {}
+                _ = Hub::until_shutdown(stop.clone()) => return Ok(None),
+            }
+        }
+    }
+
+    fn job(&self, call: &CallRow) -> Job {
+        Job {
+            call_id: call.id.clone(),
+            lease_id: call.lease_id.clone().unwrap_or_default(),
+            lease_expires_at_ms: call.lease_expires_ms.unwrap_or_default(),
+            wasm_sha256: call.wasm_sha256.clone(),
+            input: call.input.clone(),
+            limits: limits_of(call),
+            grants: call.grants.clone(),
+            attached_deposit: call.attached_deposit as u64,
+            context: JobContext {
+                request_id: call.request_id.clone(),
+                caller: call.key_owner.clone(),
+                project: ProjectRef { owner: call.project_owner.clone(), name: call.project_name.clone(), id: call.project_id.clone() },
+                network: self.config.network.clone(),
+                kind: "https".to_owned(),
+            },
+        }
+    }
+
+    /// Extends the worker's leases; reports which it lost.
+    pub async fn heartbeat(&self, worker: &WorkerRow, lease_ids: &[String]) -> Result<HeartbeatResponse, ApiError> {
+        if lease_ids.len() > MAX_HEARTBEAT_LEASES {
+            return Err(ApiError::too_large(format!("at most {MAX_HEARTBEAT_LEASES} leases per heartbeat")));
+        }
+        let lease_ms = self.config.lease_duration.as_millis() as i64;
+        let extended = self.db.heartbeat(&worker.id, lease_ids, now_ms(), lease_ms).await?;
+        let lost = lease_ids.iter().filter(|l| !extended.contains(l)).cloned().collect();
+        Ok(HeartbeatResponse { extended, lost })
+    }
+
+    /// Verifies and settles a worker's result. Idempotent: completing an already settled call with
+    /// its final lease returns the settled view; any other lease gets 409 `lease_lost`.
+    pub async fn complete_job(&self, worker: &WorkerRow, req: &CompleteRequest) -> Result<CallView, ApiError> {
+        let call = self.db.call(&req.call_id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
+        let ours = call.lease_id.as_deref() == Some(req.lease_id.as_str()) && call.worker_id.as_deref() == Some(worker.id.as_str());
+        if is_final(&call.status) {
+            return if ours { Ok(view(&call)) } else { Err(lease_lost()) };
+        }
+        if !ours {
+            return Err(lease_lost());
+        }
+        let output = B64.decode(&req.result.output).map_err(|e| ApiError::bad_request("invalid_output_encoding", format!("output is not base64: {e}")))?;
+        let r = &req.result;
+        let digest = receipt_digest(&call.id, &call.wasm_sha256, call.input.as_bytes(), &output, r.instructions, r.outcome);
+        if !verify_digest(&worker.public_key, &digest, &req.signature) {
+            return Err(ApiError::bad_request("invalid_signature", "signature does not verify with the worker's registered key"));
+        }
+        let (parsed, error) = interpret(r, &output);
+        let limits = limits_of(&call);
+        let max_compute = pricing::max_compute_cost(&self.config.pricing, &limits);
+        let s = pricing::settle(
+            &self.config.pricing,
+            max_compute,
+            call.attached_deposit as u64,
+            r.outcome,
+            error.is_none(),
+            r.instructions,
+            r.wall_ms,
+            r.refund,
+        );
+        let settled = SettledResult {
+            output: parsed,
+            error: error.clone(),
+            cost: s.cost,
+            charged: s.charged,
+            instructions: r.instructions,
+            time_ms: r.wall_ms,
+            refund: s.refund,
+            peak_memory_bytes: r.peak_memory_bytes,
+            worker: Some(WorkerRef { id: worker.id.clone(), public_key: worker.public_key.clone() }),
+            receipt: Some(Receipt {
+                signature: req.signature.clone(),
+                message: hex::encode(digest),
+                call_id: call.id.clone(),
+                wasm_sha256: call.wasm_sha256.clone(),
+                input_sha256: sha256_hex(call.input.as_bytes()),
+                output_sha256: sha256_hex(&output),
+                instructions: r.instructions,
+                outcome: r.outcome.as_str().to_owned(),
+            }),
+        };
+        let status = if error.is_none() { "completed" } else { "failed" };
+        self.settle(&call, &req.lease_id, status, &settled, s.earnings).await
+    }
+
+    /// Writes a settlement (exactly once per call) and wakes waiters.
+    async fn settle(&self, call: &CallRow, lease_id: &str, status: &'static str, settled: &SettledResult, earnings: u64) -> Result<CallView, ApiError> {
+        let finish = Finish {
+            call_id: call.id.clone(),
+            lease_id: lease_id.to_owned(),
+            status,
+            result: serde_json::to_string(settled).map_err(ApiError::internal)?,
+            charged: settled.charged as i64,
+            earnings: earnings as i64,
+            now_ms: now_ms(),
+        };
+        match self.db.finish(&finish).await? {
+            Some(mut row) => {
+                row.status = status.to_owned();
+                row.result = Some(finish.result);
+                row.completed_ms = Some(finish.now_ms);
+                let latency = Duration::from_millis((finish.now_ms - row.created_ms).max(0) as u64);
+                self.metrics.call_settled(status == "completed", latency);
+                self.hub.call_settled(&call.id).await;
+                Ok(view(&row))
+            }
+            None => {
+                let now = self.db.call(&call.id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
+                if is_final(&now.status) && now.lease_id.as_deref() == Some(lease_id) {
+                    Ok(view(&now))
+                } else {
+                    Err(lease_lost())
+                }
+            }
+        }
+    }
+
+    /// Fails jobs whose last allowed lease expired (`worker_lost`, nothing charged). Returns how
+    /// many it failed.
+    pub async fn reap(&self) -> Result<usize, ApiError> {
+        let calls = self.db.exhausted(now_ms(), i64::from(self.config.max_attempts)).await?;
+        let mut failed = 0;
+        for call in calls {
+            let settled = SettledResult {
+                output: None,
+                error: Some(ErrorBody { code: "worker_lost".into(), message: format!("no worker finished the job in {} attempts", call.attempts) }),
+                cost: 0,
+                charged: 0,
+                instructions: 0,
+                time_ms: 0,
+                refund: call.attached_deposit as u64,
+                peak_memory_bytes: 0,
+                worker: None,
+                receipt: None,
+            };
+            let lease = call.lease_id.clone().unwrap_or_default();
+            if self.settle(&call, &lease, "failed", &settled, 0).await.is_ok() {
+                failed += 1;
+            }
+        }
+        Ok(failed)
+    }
+}
+
+fn lease_lost() -> ApiError {
+    ApiError::conflict("lease_lost", "this lease is not (or no longer) the call's lease; the call is settled or re-leased")
+}
+
+/// `true` for `completed` and `failed`.
+pub fn is_final(status: &str) -> bool {
+    status == "completed" || status == "failed"
+}
+
+fn limits_of(call: &CallRow) -> Limits {
+    Limits {
+        max_instructions: call.max_instructions as u64,
+        max_memory_mb: call.max_memory_mb as u64,
+        max_execution_seconds: call.max_execution_seconds as u64,
+    }
+}
+
+/// Output value or error of a reported result.
+fn interpret(r: &ExecutionResult, output: &[u8]) -> (Option<serde_json::Value>, Option<ErrorBody>) {
+    let fail = |code: &str, message: String| (None, Some(ErrorBody { code: code.to_owned(), message }));
+    if r.outcome != Outcome::Ok {
+        let tail = r.stderr_tail.clone().unwrap_or_default();
+        let mut start = tail.len().saturating_sub(MAX_STDERR_TAIL_BYTES);
+        while !tail.is_char_boundary(start) {
+            start += 1;
+        }
+        let message = if tail.is_empty() { format!("execution ended with {}", r.outcome.as_str()) } else { tail[start..].to_owned() };
+        return fail(r.outcome.error_code(), message);
+    }
+    if output.len() > MAX_OUTPUT_BYTES {
+        return fail("output_too_large", format!("output is {} bytes; the limit is {MAX_OUTPUT_BYTES}", output.len()));
+    }
+    match serde_json::from_slice(output) {
+        Ok(v) => (Some(v), None),
+        Err(e) => fail("invalid_output", format!("guest stdout is not JSON: {e}")),
+    }
+}
+
+/// The public view of a call.
+pub fn view(call: &CallRow) -> CallView {
+    CallView {
+        call_id: call.id.clone(),
+        status: call.status.clone(),
+        owner: call.project_owner.clone(),
+        project: call.project_name.clone(),
+        wasm_sha256: call.wasm_sha256.clone(),
+        result: call.result.as_deref().and_then(|r| serde_json::from_str(r).ok()),
+    }
+}
