@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::key_range::KeyRange;
 use crate::{Entry, Scope, StorageBackend, StorageError, Usage, counter, migrations};
@@ -35,10 +36,18 @@ impl PostgresStorage {
     /// Connects to the database at `url` (`postgres://user@host:port/db`) and brings the schema
     /// up to date.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
+        let options: PgConnectOptions =
+            url.parse().map_err(|e| StorageError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        // The pool retries a refused connection until its acquire timeout and then reports only
+        // "timed out"; one direct connection first fails fast and says why.
+        let probe = PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| StorageError::Backend(format!("connecting to PostgreSQL: {e}")))?;
+        probe.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(PG_MAX_CONNECTIONS)
             .acquire_timeout(PG_ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(|e| StorageError::Backend(format!("connecting to PostgreSQL: {e}")))?;
         Self::from_pool(pool).await

@@ -40,7 +40,6 @@ macro_rules! behaviours {
         async fn $behaviour() {
             let Some(fixture) = crate::common::$backend().await else { return };
             crate::suite::$behaviour(&fixture).await;
-            fixture.finish().await;
         }
     )+};
 }

@@ -34,15 +34,25 @@ impl Fixture {
     pub fn scope(&self, sub: &str, owner: &str) -> Scope {
         Scope::caller(format!("{}/{sub}", self.ns), owner)
     }
+}
 
-    /// Removes what the test wrote to the shared PostgreSQL database (never dropping tables).
-    pub async fn finish(self) {
-        if let Some(pg) = &self.pg {
-            sqlx::query("DELETE FROM storage_entries WHERE starts_with(namespace, $1)")
-                .bind(&self.ns)
-                .execute(pg.pool())
-                .await
-                .expect("cleaning up test rows");
+impl Drop for Fixture {
+    /// Removes what the test wrote to the shared PostgreSQL database (never dropping tables),
+    /// also when the test failed. Needs the multi-threaded runtime the tests run on.
+    fn drop(&mut self) {
+        if let Some(pg) = self.pg.take() {
+            let ns = self.ns.clone();
+            tokio::task::block_in_place(move || {
+                tokio::runtime::Handle::current().block_on(async move {
+                    let cleanup = sqlx::query("DELETE FROM storage_entries WHERE starts_with(namespace, $1)")
+                        .bind(&ns)
+                        .execute(pg.pool())
+                        .await;
+                    if let Err(e) = cleanup {
+                        eprintln!("could not remove the rows of test namespace {ns}: {e}");
+                    }
+                })
+            });
         }
     }
 }
