@@ -69,6 +69,8 @@
 //! # }).unwrap();
 //! ```
 
+#![warn(missing_docs)]
+
 use async_trait::async_trait;
 
 mod counter;
@@ -80,7 +82,9 @@ mod postgres;
 mod rows;
 mod sqlite;
 
-pub use encrypted::{CIPHERTEXT_OVERHEAD, EncryptedStorage, KEY_LEN, SWAP_ATTEMPTS, SWAP_BACKOFF_MAX};
+pub use encrypted::{
+    CIPHERTEXT_OVERHEAD, EncryptedStorage, KEY_LEN, SWAP_ATTEMPTS, SWAP_BACKOFF_MAX,
+};
 pub use memory::MemoryStorage;
 pub use migrations::MIGRATIONS_TABLE;
 pub use postgres::{PG_ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, PG_UPDATE_ATTEMPTS, PostgresStorage};
@@ -104,12 +108,18 @@ pub struct Scope {
 impl Scope {
     /// The calling account's data in `namespace`.
     pub fn caller(namespace: impl Into<String>, caller: impl Into<String>) -> Self {
-        Self { namespace: namespace.into(), owner: caller.into() }
+        Self {
+            namespace: namespace.into(),
+            owner: caller.into(),
+        }
     }
 
     /// The component's own data in `namespace`.
     pub fn component(namespace: impl Into<String>) -> Self {
-        Self { namespace: namespace.into(), owner: COMPONENT_OWNER.to_string() }
+        Self {
+            namespace: namespace.into(),
+            owner: COMPONENT_OWNER.to_string(),
+        }
     }
 }
 
@@ -161,18 +171,42 @@ pub trait StorageBackend: Send + Sync + 'static {
         Ok(self.get(scope, key).await?.is_some())
     }
     /// Store `value` under `key`, replacing any previous entry.
-    async fn set(&self, scope: &Scope, key: &str, value: &[u8], public: bool) -> Result<(), StorageError>;
+    async fn set(
+        &self,
+        scope: &Scope,
+        key: &str,
+        value: &[u8],
+        public: bool,
+    ) -> Result<(), StorageError>;
     /// Remove `key`; true when it existed.
     async fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StorageError>;
     /// Up to `limit` keys starting with `prefix` and greater than `after`, in ascending byte order
     /// (`limit = 0` returns nothing). Pass the last key of a page as `after` to get the next one.
-    async fn list_keys(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>, StorageError>;
+    async fn list_keys(
+        &self,
+        scope: &Scope,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, StorageError>;
     /// Store only if absent; true when stored.
-    async fn set_if_absent(&self, scope: &Scope, key: &str, value: &[u8], public: bool) -> Result<bool, StorageError>;
+    async fn set_if_absent(
+        &self,
+        scope: &Scope,
+        key: &str,
+        value: &[u8],
+        public: bool,
+    ) -> Result<bool, StorageError>;
     /// Replace the value with `new` if it equals `expected` (`None` = absent). Returns whether it
     /// swapped and the value stored after the call (on a mismatch: the current value).
     /// A replaced entry keeps its public flag; a key created by the swap is private.
-    async fn compare_and_swap(&self, scope: &Scope, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<(bool, Option<Vec<u8>>), StorageError>;
+    async fn compare_and_swap(
+        &self,
+        scope: &Scope,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<(bool, Option<Vec<u8>>), StorageError>;
     /// Add `delta` to the i64 (8 bytes, little-endian) under `key`, a missing key counting as 0;
     /// returns the new value. Fails with [`StorageError::NotAnInteger`] when the stored value is
     /// not 8 bytes long and [`StorageError::Overflow`] when the sum leaves the i64 range, leaving

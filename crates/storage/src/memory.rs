@@ -34,18 +34,36 @@ impl MemoryStorage {
 #[async_trait]
 impl StorageBackend for MemoryStorage {
     async fn get(&self, scope: &Scope, key: &str) -> Result<Option<Entry>, StorageError> {
-        Ok(self.lock().get(scope).and_then(|keys| keys.get(key)).cloned())
+        Ok(self
+            .lock()
+            .get(scope)
+            .and_then(|keys| keys.get(key))
+            .cloned())
     }
 
-    async fn set(&self, scope: &Scope, key: &str, value: &[u8], public: bool) -> Result<(), StorageError> {
-        let entry = Entry { value: value.to_vec(), public };
-        self.lock().entry(scope.clone()).or_default().insert(key.to_string(), entry);
+    async fn set(
+        &self,
+        scope: &Scope,
+        key: &str,
+        value: &[u8],
+        public: bool,
+    ) -> Result<(), StorageError> {
+        let entry = Entry {
+            value: value.to_vec(),
+            public,
+        };
+        self.lock()
+            .entry(scope.clone())
+            .or_default()
+            .insert(key.to_string(), entry);
         Ok(())
     }
 
     async fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StorageError> {
         let mut scopes = self.lock();
-        let Some(keys) = scopes.get_mut(scope) else { return Ok(false) };
+        let Some(keys) = scopes.get_mut(scope) else {
+            return Ok(false);
+        };
         let existed = keys.remove(key).is_some();
         if keys.is_empty() {
             scopes.remove(scope);
@@ -53,9 +71,17 @@ impl StorageBackend for MemoryStorage {
         Ok(existed)
     }
 
-    async fn list_keys(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>, StorageError> {
+    async fn list_keys(
+        &self,
+        scope: &Scope,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, StorageError> {
         let scopes = self.lock();
-        let Some(keys) = scopes.get(scope) else { return Ok(Vec::new()) };
+        let Some(keys) = scopes.get(scope) else {
+            return Ok(Vec::new());
+        };
         let lower = match after {
             Some(after) if after >= prefix => Bound::Excluded(after),
             _ => Bound::Included(prefix),
@@ -69,17 +95,35 @@ impl StorageBackend for MemoryStorage {
             .collect())
     }
 
-    async fn set_if_absent(&self, scope: &Scope, key: &str, value: &[u8], public: bool) -> Result<bool, StorageError> {
+    async fn set_if_absent(
+        &self,
+        scope: &Scope,
+        key: &str,
+        value: &[u8],
+        public: bool,
+    ) -> Result<bool, StorageError> {
         let mut scopes = self.lock();
         let keys = scopes.entry(scope.clone()).or_default();
         if keys.contains_key(key) {
             return Ok(false);
         }
-        keys.insert(key.to_string(), Entry { value: value.to_vec(), public });
+        keys.insert(
+            key.to_string(),
+            Entry {
+                value: value.to_vec(),
+                public,
+            },
+        );
         Ok(true)
     }
 
-    async fn compare_and_swap(&self, scope: &Scope, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<(bool, Option<Vec<u8>>), StorageError> {
+    async fn compare_and_swap(
+        &self,
+        scope: &Scope,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<(bool, Option<Vec<u8>>), StorageError> {
         let mut scopes = self.lock();
         let keys = scopes.entry(scope.clone()).or_default();
         let current = keys.get_mut(key);
@@ -88,7 +132,13 @@ impl StorageBackend for MemoryStorage {
                 entry.value = new.to_vec();
             }
             (None, None) => {
-                keys.insert(key.to_string(), Entry { value: new.to_vec(), public: false });
+                keys.insert(
+                    key.to_string(),
+                    Entry {
+                        value: new.to_vec(),
+                        public: false,
+                    },
+                );
             }
             (current, _) => {
                 let current = current.map(|entry| entry.value.clone());
@@ -109,20 +159,37 @@ impl StorageBackend for MemoryStorage {
         match keys.get_mut(key) {
             Some(entry) => entry.value = bytes,
             None => {
-                keys.insert(key.to_string(), Entry { value: bytes, public: false });
+                keys.insert(
+                    key.to_string(),
+                    Entry {
+                        value: bytes,
+                        public: false,
+                    },
+                );
             }
         }
         Ok(next)
     }
 
     async fn clear(&self, scope: &Scope) -> Result<u64, StorageError> {
-        Ok(self.lock().remove(scope).map_or(0, |keys| keys.len() as u64))
+        Ok(self
+            .lock()
+            .remove(scope)
+            .map_or(0, |keys| keys.len() as u64))
     }
 
     async fn usage(&self, scope: &Scope) -> Result<Usage, StorageError> {
         let scopes = self.lock();
-        let Some(keys) = scopes.get(scope) else { return Ok(Usage::default()) };
-        let bytes = keys.iter().map(|(key, entry)| (key.len() + entry.value.len()) as u64).sum();
-        Ok(Usage { keys: keys.len() as u64, bytes })
+        let Some(keys) = scopes.get(scope) else {
+            return Ok(Usage::default());
+        };
+        let bytes = keys
+            .iter()
+            .map(|(key, entry)| (key.len() + entry.value.len()) as u64)
+            .sum();
+        Ok(Usage {
+            keys: keys.len() as u64,
+            bytes,
+        })
     }
 }

@@ -36,8 +36,9 @@ impl PostgresStorage {
     /// Connects to the database at `url` (`postgres://user@host:port/db`) and brings the schema
     /// up to date.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
-        let options: PgConnectOptions =
-            url.parse().map_err(|e| StorageError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|e| StorageError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
         // The pool retries a refused connection until its acquire timeout and then reports only
         // "timed out"; one direct connection first fails fast and says why.
         let probe = PgConnection::connect_with(&options)
@@ -55,10 +56,9 @@ impl PostgresStorage {
 
     /// Uses an existing pool and brings the schema up to date.
     pub async fn from_pool(pool: PgPool) -> Result<Self, StorageError> {
-        migrations::postgres()
-            .run(&pool)
-            .await
-            .map_err(|e| StorageError::Backend(format!("migrating the PostgreSQL storage schema: {e}")))?;
+        migrations::postgres().run(&pool).await.map_err(|e| {
+            StorageError::Backend(format!("migrating the PostgreSQL storage schema: {e}"))
+        })?;
         Ok(Self { pool })
     }
 
@@ -69,11 +69,19 @@ impl PostgresStorage {
 
     /// Reads the value under `key` and writes `decide`'s answer, holding the row lock in between.
     /// Returns whether it wrote and the value stored after the call.
-    async fn update<F>(&self, scope: &Scope, key: &str, mut decide: F) -> Result<(bool, Option<Vec<u8>>), StorageError>
+    async fn update<F>(
+        &self,
+        scope: &Scope,
+        key: &str,
+        mut decide: F,
+    ) -> Result<(bool, Option<Vec<u8>>), StorageError>
     where
         F: FnMut(Option<&[u8]>) -> Result<Option<Vec<u8>>, StorageError> + Send,
     {
-        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await?;
         for _ in 0..PG_UPDATE_ATTEMPTS {
             let current: Option<Vec<u8>> = sqlx::query_scalar(
                 "SELECT value FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3 FOR UPDATE",
@@ -140,7 +148,13 @@ impl StorageBackend for PostgresStorage {
         Ok(found)
     }
 
-    async fn set(&self, scope: &Scope, key: &str, value: &[u8], public: bool) -> Result<(), StorageError> {
+    async fn set(
+        &self,
+        scope: &Scope,
+        key: &str,
+        value: &[u8],
+        public: bool,
+    ) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value, public = excluded.public",
@@ -156,16 +170,24 @@ impl StorageBackend for PostgresStorage {
     }
 
     async fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query("DELETE FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3")
-            .bind(&scope.namespace)
-            .bind(&scope.owner)
-            .bind(key.as_bytes())
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3",
+        )
+        .bind(&scope.namespace)
+        .bind(&scope.owner)
+        .bind(key.as_bytes())
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn list_keys(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>, StorageError> {
+    async fn list_keys(
+        &self,
+        scope: &Scope,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, StorageError> {
         let range = KeyRange::new(prefix, after);
         let keys: Vec<Vec<u8>> = sqlx::query_scalar(
             "SELECT key FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key >= $3 AND key < $4
@@ -181,7 +203,13 @@ impl StorageBackend for PostgresStorage {
         crate::keys_from_bytes(keys)
     }
 
-    async fn set_if_absent(&self, scope: &Scope, key: &str, value: &[u8], public: bool) -> Result<bool, StorageError> {
+    async fn set_if_absent(
+        &self,
+        scope: &Scope,
+        key: &str,
+        value: &[u8],
+        public: bool,
+    ) -> Result<bool, StorageError> {
         let done = sqlx::query(
             "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (namespace, owner, key) DO NOTHING",
@@ -196,12 +224,25 @@ impl StorageBackend for PostgresStorage {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn compare_and_swap(&self, scope: &Scope, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<(bool, Option<Vec<u8>>), StorageError> {
-        self.update(scope, key, |current| Ok((current == expected).then(|| new.to_vec()))).await
+    async fn compare_and_swap(
+        &self,
+        scope: &Scope,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<(bool, Option<Vec<u8>>), StorageError> {
+        self.update(scope, key, |current| {
+            Ok((current == expected).then(|| new.to_vec()))
+        })
+        .await
     }
 
     async fn increment(&self, scope: &Scope, key: &str, delta: i64) -> Result<i64, StorageError> {
-        let (_, stored) = self.update(scope, key, |current| Ok(Some(counter::add(current, delta)?.1))).await?;
+        let (_, stored) = self
+            .update(scope, key, |current| {
+                Ok(Some(counter::add(current, delta)?.1))
+            })
+            .await?;
         counter::decode(stored.as_deref())
     }
 

@@ -4,7 +4,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use crate::key_range::KeyRange;
 use crate::{Entry, Scope, StorageBackend, StorageError, Usage, counter, migrations};
@@ -38,22 +40,22 @@ impl SqliteStorage {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(SQLITE_BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .busy_timeout(SQLITE_BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(SQLITE_MAX_CONNECTIONS)
             .connect_with(options)
             .await
-            .map_err(|e| StorageError::Backend(format!("opening SQLite database {}: {e}", path.display())))?;
+            .map_err(|e| {
+                StorageError::Backend(format!("opening SQLite database {}: {e}", path.display()))
+            })?;
         Self::from_pool(pool).await
     }
 
     /// Uses an existing pool (which should set a busy timeout) and brings its schema up to date.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, StorageError> {
-        migrations::sqlite()
-            .run(&pool)
-            .await
-            .map_err(|e| StorageError::Backend(format!("migrating the SQLite storage schema: {e}")))?;
+        migrations::sqlite().run(&pool).await.map_err(|e| {
+            StorageError::Backend(format!("migrating the SQLite storage schema: {e}"))
+        })?;
         Ok(Self { pool })
     }
 
@@ -64,18 +66,24 @@ impl SqliteStorage {
 
     /// Reads the value under `key` and writes `decide`'s answer, holding the database's write lock
     /// in between. Returns whether it wrote and the value stored after the call.
-    async fn update<F>(&self, scope: &Scope, key: &str, decide: F) -> Result<(bool, Option<Vec<u8>>), StorageError>
+    async fn update<F>(
+        &self,
+        scope: &Scope,
+        key: &str,
+        decide: F,
+    ) -> Result<(bool, Option<Vec<u8>>), StorageError>
     where
         F: FnOnce(Option<&[u8]>) -> Result<Option<Vec<u8>>, StorageError> + Send,
     {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let current: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT value FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3")
-                .bind(&scope.namespace)
-                .bind(&scope.owner)
-                .bind(key.as_bytes())
-                .fetch_optional(&mut *tx)
-                .await?;
+        let current: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT value FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3",
+        )
+        .bind(&scope.namespace)
+        .bind(&scope.owner)
+        .bind(key.as_bytes())
+        .fetch_optional(&mut *tx)
+        .await?;
         // On an early return the transaction is dropped, which rolls it back.
         let Some(new) = decide(current.as_deref())? else {
             tx.rollback().await?;
@@ -110,17 +118,24 @@ impl StorageBackend for SqliteStorage {
     }
 
     async fn has(&self, scope: &Scope, key: &str) -> Result<bool, StorageError> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3")
-                .bind(&scope.namespace)
-                .bind(&scope.owner)
-                .bind(key.as_bytes())
-                .fetch_optional(&self.pool)
-                .await?;
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3",
+        )
+        .bind(&scope.namespace)
+        .bind(&scope.owner)
+        .bind(key.as_bytes())
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(found.is_some())
     }
 
-    async fn set(&self, scope: &Scope, key: &str, value: &[u8], public: bool) -> Result<(), StorageError> {
+    async fn set(
+        &self,
+        scope: &Scope,
+        key: &str,
+        value: &[u8],
+        public: bool,
+    ) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value, public = excluded.public",
@@ -136,16 +151,24 @@ impl StorageBackend for SqliteStorage {
     }
 
     async fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query("DELETE FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3")
-            .bind(&scope.namespace)
-            .bind(&scope.owner)
-            .bind(key.as_bytes())
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3",
+        )
+        .bind(&scope.namespace)
+        .bind(&scope.owner)
+        .bind(key.as_bytes())
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn list_keys(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>, StorageError> {
+    async fn list_keys(
+        &self,
+        scope: &Scope,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, StorageError> {
         let range = KeyRange::new(prefix, after);
         let keys: Vec<Vec<u8>> = sqlx::query_scalar(
             "SELECT key FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key >= ?3 AND key < ?4
@@ -161,7 +184,13 @@ impl StorageBackend for SqliteStorage {
         crate::keys_from_bytes(keys)
     }
 
-    async fn set_if_absent(&self, scope: &Scope, key: &str, value: &[u8], public: bool) -> Result<bool, StorageError> {
+    async fn set_if_absent(
+        &self,
+        scope: &Scope,
+        key: &str,
+        value: &[u8],
+        public: bool,
+    ) -> Result<bool, StorageError> {
         let done = sqlx::query(
             "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (namespace, owner, key) DO NOTHING",
@@ -176,12 +205,25 @@ impl StorageBackend for SqliteStorage {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn compare_and_swap(&self, scope: &Scope, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<(bool, Option<Vec<u8>>), StorageError> {
-        self.update(scope, key, |current| Ok((current == expected).then(|| new.to_vec()))).await
+    async fn compare_and_swap(
+        &self,
+        scope: &Scope,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<(bool, Option<Vec<u8>>), StorageError> {
+        self.update(scope, key, |current| {
+            Ok((current == expected).then(|| new.to_vec()))
+        })
+        .await
     }
 
     async fn increment(&self, scope: &Scope, key: &str, delta: i64) -> Result<i64, StorageError> {
-        let (_, stored) = self.update(scope, key, |current| Ok(Some(counter::add(current, delta)?.1))).await?;
+        let (_, stored) = self
+            .update(scope, key, |current| {
+                Ok(Some(counter::add(current, delta)?.1))
+            })
+            .await?;
         counter::decode(stored.as_deref())
     }
 

@@ -4,13 +4,16 @@
 mod common;
 
 use outlayer_storage::{
-    CIPHERTEXT_OVERHEAD, EncryptedStorage, Entry, MemoryStorage, Scope, StorageBackend, StorageError,
+    CIPHERTEXT_OVERHEAD, EncryptedStorage, Entry, MemoryStorage, Scope, StorageBackend,
+    StorageError,
 };
 
 const PLAINTEXT: &[u8] = b"the launch code is 0000";
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|window| window == needle)
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 fn assert_decrypt_error<T: std::fmt::Debug>(result: Result<T, StorageError>) {
@@ -28,10 +31,22 @@ async fn inner_backend_never_sees_plaintext() {
 
     store.set(&scope, "set", PLAINTEXT, false).await.unwrap();
     store.set(&scope, "public", PLAINTEXT, true).await.unwrap();
-    store.set_if_absent(&scope, "absent", PLAINTEXT, false).await.unwrap();
-    store.compare_and_swap(&scope, "swapped", None, b"x").await.unwrap();
-    store.compare_and_swap(&scope, "swapped", Some(b"x"), PLAINTEXT).await.unwrap();
-    store.increment(&scope, "counter", 0x0102_0304_0506_0708).await.unwrap();
+    store
+        .set_if_absent(&scope, "absent", PLAINTEXT, false)
+        .await
+        .unwrap();
+    store
+        .compare_and_swap(&scope, "swapped", None, b"x")
+        .await
+        .unwrap();
+    store
+        .compare_and_swap(&scope, "swapped", Some(b"x"), PLAINTEXT)
+        .await
+        .unwrap();
+    store
+        .increment(&scope, "counter", 0x0102_0304_0506_0708)
+        .await
+        .unwrap();
 
     let keys = inner.list_keys(&scope, "", None, 100).await.unwrap();
     assert_eq!(keys, ["absent", "counter", "public", "set", "swapped"]);
@@ -39,9 +54,15 @@ async fn inner_backend_never_sees_plaintext() {
         let stored = inner.get(&scope, key).await.unwrap().unwrap().value;
         let plain = store.get(&scope, key).await.unwrap().unwrap().value;
         assert_eq!(stored.len(), plain.len() + CIPHERTEXT_OVERHEAD, "{key}");
-        assert!(!contains(&stored, &plain), "{key}: plaintext visible in {stored:?}");
+        assert!(
+            !contains(&stored, &plain),
+            "{key}: plaintext visible in {stored:?}"
+        );
     }
-    assert_eq!(store.get(&scope, "set").await.unwrap().unwrap().value, PLAINTEXT);
+    assert_eq!(
+        store.get(&scope, "set").await.unwrap().unwrap().value,
+        PLAINTEXT
+    );
 }
 
 #[tokio::test]
@@ -70,7 +91,11 @@ async fn ciphertext_moved_elsewhere_fails_to_decrypt() {
         inner.set(scope, key, &sealed, false).await.unwrap();
         assert_decrypt_error(store.get(scope, key).await);
         // Atomic operations refuse to act on it too.
-        assert_decrypt_error(store.compare_and_swap(scope, key, Some(PLAINTEXT), b"new").await);
+        assert_decrypt_error(
+            store
+                .compare_and_swap(scope, key, Some(PLAINTEXT), b"new")
+                .await,
+        );
         assert_decrypt_error(store.increment(scope, key, 1).await);
     }
 
@@ -78,7 +103,13 @@ async fn ciphertext_moved_elsewhere_fails_to_decrypt() {
     inner.set(&alice, "k", &sealed, true).await.unwrap();
     assert_decrypt_error(store.get(&alice, "k").await);
     inner.set(&alice, "k", &sealed, false).await.unwrap();
-    assert_eq!(store.get(&alice, "k").await.unwrap(), Some(Entry { value: PLAINTEXT.to_vec(), public: false }));
+    assert_eq!(
+        store.get(&alice, "k").await.unwrap(),
+        Some(Entry {
+            value: PLAINTEXT.to_vec(),
+            public: false
+        })
+    );
 }
 
 #[tokio::test]
@@ -104,19 +135,29 @@ async fn tampered_or_foreign_values_fail_to_decrypt() {
 /// At rest in PostgreSQL: the table's value column holds no plaintext.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_table_holds_only_ciphertext() {
-    let Some(fixture) = common::encrypted_postgres().await else { return };
+    let Some(fixture) = common::encrypted_postgres().await else {
+        return;
+    };
     let scope = fixture.scope("app", "alice.near");
-    fixture.store.set(&scope, "k", PLAINTEXT, false).await.unwrap();
+    fixture
+        .store
+        .set(&scope, "k", PLAINTEXT, false)
+        .await
+        .unwrap();
     let pg = common::pg_store().await.unwrap();
-    let stored: Vec<u8> =
-        sqlx::query_scalar("SELECT value FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3")
-            .bind(&scope.namespace)
-            .bind(&scope.owner)
-            .bind(&b"k"[..])
-            .fetch_one(pg.pool())
-            .await
-            .unwrap();
+    let stored: Vec<u8> = sqlx::query_scalar(
+        "SELECT value FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3",
+    )
+    .bind(&scope.namespace)
+    .bind(&scope.owner)
+    .bind(&b"k"[..])
+    .fetch_one(pg.pool())
+    .await
+    .unwrap();
     assert_eq!(stored.len(), PLAINTEXT.len() + CIPHERTEXT_OVERHEAD);
     assert!(!contains(&stored, PLAINTEXT));
-    assert_eq!(fixture.store.get(&scope, "k").await.unwrap().unwrap().value, PLAINTEXT);
+    assert_eq!(
+        fixture.store.get(&scope, "k").await.unwrap().unwrap().value,
+        PLAINTEXT
+    );
 }

@@ -19,7 +19,9 @@ async fn unreachable_server_is_a_backend_error() {
 #[tokio::test]
 async fn malformed_url_is_a_backend_error() {
     match PostgresStorage::connect("not a url").await {
-        Err(StorageError::Backend(message)) => assert!(message.contains("invalid PostgreSQL URL"), "{message}"),
+        Err(StorageError::Backend(message)) => {
+            assert!(message.contains("invalid PostgreSQL URL"), "{message}")
+        }
         other => panic!("expected a backend error, got {other:?}"),
     }
 }
@@ -28,12 +30,23 @@ async fn malformed_url_is_a_backend_error() {
 /// and increments through both are never lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_workers_share_one_database() {
-    let Some(fixture) = common::postgres().await else { return };
-    let Some(second) = common::pg_store().await else { return };
+    let Some(fixture) = common::postgres().await else {
+        return;
+    };
+    let Some(second) = common::pg_store().await else {
+        return;
+    };
     let scope = fixture.scope("app", "alice.near");
 
-    fixture.store.set(&scope, "k", b"from the first", false).await.unwrap();
-    assert_eq!(second.get(&scope, "k").await.unwrap().unwrap().value, b"from the first");
+    fixture
+        .store
+        .set(&scope, "k", b"from the first", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.get(&scope, "k").await.unwrap().unwrap().value,
+        b"from the first"
+    );
 
     let tasks: Vec<_> = (0..40)
         .map(|i| {
@@ -41,8 +54,12 @@ async fn two_workers_share_one_database() {
             let second = second.clone();
             let scope = scope.clone();
             tokio::spawn(async move {
-                if i % 2 == 0 { first.increment(&scope, "n", 1).await } else { second.increment(&scope, "n", 1).await }
-                    .unwrap()
+                if i % 2 == 0 {
+                    first.increment(&scope, "n", 1).await
+                } else {
+                    second.increment(&scope, "n", 1).await
+                }
+                .unwrap()
             })
         })
         .collect();

@@ -21,15 +21,24 @@ async fn data_survives_reopening_the_file() {
     }
     let store = SqliteStorage::open(&path).await.unwrap();
     let entry = store.get(&scope, "k").await.unwrap().unwrap();
-    assert_eq!((entry.value.as_slice(), entry.public), (&b"persisted"[..], true));
+    assert_eq!(
+        (entry.value.as_slice(), entry.public),
+        (&b"persisted"[..], true)
+    );
     assert_eq!(store.increment(&scope, "n", 1).await.unwrap(), 8);
-    assert_eq!(store.list_keys(&scope, "", None, 10).await.unwrap(), ["k", "n"]);
+    assert_eq!(
+        store.list_keys(&scope, "", None, 10).await.unwrap(),
+        ["k", "n"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn open_uses_wal_mode() {
     let (store, _dir) = common::sqlite_store().await;
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
 }
 
@@ -55,7 +64,11 @@ async fn increments_from_two_pools_on_one_file_add_up() {
     let scope = Scope::component("project:p");
     let tasks: Vec<_> = (0..40)
         .map(|i| {
-            let store = if i % 2 == 0 { first.clone() } else { second.clone() };
+            let store = if i % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
             let scope = scope.clone();
             tokio::spawn(async move { store.increment(&scope, "n", 1).await.unwrap() })
         })

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use outlayer_storage::{EncryptedStorage, MemoryStorage, PostgresStorage, Scope, SqliteStorage, StorageBackend};
+use outlayer_storage::{
+    EncryptedStorage, MemoryStorage, PostgresStorage, Scope, SqliteStorage, StorageBackend,
+};
 use rand::Rng;
 use tempfile::TempDir;
 
@@ -26,8 +28,17 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    fn new(store: Arc<dyn StorageBackend>, pg: Option<PostgresStorage>, dir: Option<TempDir>) -> Self {
-        Self { store, ns: unique_namespace(), pg, _dir: dir }
+    fn new(
+        store: Arc<dyn StorageBackend>,
+        pg: Option<PostgresStorage>,
+        dir: Option<TempDir>,
+    ) -> Self {
+        Self {
+            store,
+            ns: unique_namespace(),
+            pg,
+            _dir: dir,
+        }
     }
 
     /// A caller scope in this fixture's namespace `sub`.
@@ -44,10 +55,11 @@ impl Drop for Fixture {
             let ns = self.ns.clone();
             tokio::task::block_in_place(move || {
                 tokio::runtime::Handle::current().block_on(async move {
-                    let cleanup = sqlx::query("DELETE FROM storage_entries WHERE starts_with(namespace, $1)")
-                        .bind(&ns)
-                        .execute(pg.pool())
-                        .await;
+                    let cleanup =
+                        sqlx::query("DELETE FROM storage_entries WHERE starts_with(namespace, $1)")
+                            .bind(&ns)
+                            .execute(pg.pool())
+                            .await;
                     if let Err(e) = cleanup {
                         eprintln!("could not remove the rows of test namespace {ns}: {e}");
                     }
@@ -81,25 +93,39 @@ pub async fn postgres() -> Option<Fixture> {
 
 /// Encryption over a fresh in-memory store.
 pub async fn encrypted_memory() -> Option<Fixture> {
-    Some(Fixture::new(Arc::new(EncryptedStorage::new(MemoryStorage::new(), TEST_KEY)), None, None))
+    Some(Fixture::new(
+        Arc::new(EncryptedStorage::new(MemoryStorage::new(), TEST_KEY)),
+        None,
+        None,
+    ))
 }
 
 /// Encryption over a fresh SQLite file.
 pub async fn encrypted_sqlite() -> Option<Fixture> {
     let (store, dir) = sqlite_store().await;
-    Some(Fixture::new(Arc::new(EncryptedStorage::new(store, TEST_KEY)), None, Some(dir)))
+    Some(Fixture::new(
+        Arc::new(EncryptedStorage::new(store, TEST_KEY)),
+        None,
+        Some(dir),
+    ))
 }
 
 /// Encryption over the shared PostgreSQL test database.
 pub async fn encrypted_postgres() -> Option<Fixture> {
     let pg = pg_store().await?;
-    Some(Fixture::new(Arc::new(EncryptedStorage::new(pg.clone(), TEST_KEY)), Some(pg), None))
+    Some(Fixture::new(
+        Arc::new(EncryptedStorage::new(pg.clone(), TEST_KEY)),
+        Some(pg),
+        None,
+    ))
 }
 
 /// A SQLite store in a new temporary directory (kept alive by the returned guard).
 pub async fn sqlite_store() -> (SqliteStorage, TempDir) {
     let dir = tempfile::tempdir().expect("creating a temporary directory");
-    let store = SqliteStorage::open(&dir.path().join("storage.db")).await.expect("opening SQLite");
+    let store = SqliteStorage::open(&dir.path().join("storage.db"))
+        .await
+        .expect("opening SQLite");
     (store, dir)
 }
 
