@@ -122,7 +122,6 @@ fn build_guests(guests_dir: &Path, target_dir: &Path) -> BTreeMap<String, PathBu
         .arg(guests_dir.join("Cargo.toml"))
         .arg("--workspace")
         .arg("--message-format=json-render-diagnostics")
-        .env("CARGO_TARGET_DIR", target_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (name, _) in env::vars_os() {
@@ -130,6 +129,8 @@ fn build_guests(guests_dir: &Path, target_dir: &Path) -> BTreeMap<String, PathBu
             cmd.env_remove(&name);
         }
     }
+    // After the removals above, which include the outer CARGO_TARGET_DIR.
+    cmd.env("CARGO_TARGET_DIR", target_dir);
 
     eprintln!("building guests: {cmd:?}");
     let mut child = cmd.spawn().expect("spawn cargo to build the guests");
