@@ -1,6 +1,39 @@
-//! outlayer-coordinator
+//! # outlayer-coordinator
+//!
+//! The coordinator of OutLayer: it owns projects (owner-authenticated), their wasm versions
+//! (content-addressed by sha256), payment keys with a reserve → settle → release ledger, and a
+//! durable job queue that workers lease over HTTP. Web developers call
+//! `POST /call/{owner}/{project}` with a payment key and (by default) get the result in the
+//! response, with a receipt signed by the worker that produced it.
+//!
+//! It does not run wasm: workers (the `outlayer worker` process, or the worker half of
+//! `outlayer serve`) lease jobs with [`client::WorkerClient`], run them, and complete them with an
+//! ed25519 signature over [`receipt::receipt_digest`].
+//!
+//! Backends: SQLite (a file; the embedded default) and PostgreSQL (production), behind
+//! [`db::Backend`]. Wake-ups are in-process ([`notify::Hub`]) and, with Redis configured,
+//! published so several replicas cooperate; if Redis is down everything keeps working
+//! (see [`redis_link`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), outlayer_coordinator::CoordinatorError> {
+//! use outlayer_coordinator::{CoordinatorConfig, DatabaseConfig, build_state, run};
+//! let config = CoordinatorConfig {
+//!     database: DatabaseConfig::Sqlite { path: "coordinator.db".into() },
+//!     ..CoordinatorConfig::default()
+//! };
+//! let state = build_state(config).await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! run(listener, state, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+//!
+//! The HTTP reference (endpoints, auth, error codes, ledger, leases) is in the crate README and
+//! served as OpenAPI 3 at `/openapi.json`.
+
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -14,3 +47,52 @@ pub mod receipt;
 pub mod redis_link;
 pub mod service;
 pub mod state;
+
+use std::future::Future;
+
+pub use api::app;
+pub use config::{CoordinatorConfig, DatabaseConfig, PricingConfig, RateLimitConfig};
+pub use error::{ApiError, CoordinatorError};
+pub use state::{AppState, build_state};
+
+/// Starts the background tasks of a coordinator: the Redis subscriber (if configured) and the
+/// reaper that fails jobs whose last lease expired. They stop when shutdown begins
+/// ([`notify::Hub::begin_shutdown`]). [`run`] calls this; embedders that serve [`app`]
+/// themselves call it once.
+pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if let Some(redis) = state.hub.redis() {
+        tasks.push(tokio::spawn(redis.clone().run(state.hub.clone())));
+    }
+    let reaper = state.clone();
+    tasks.push(tokio::spawn(async move {
+        let stop = reaper.hub.shutdown_signal();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(state::REAPER_INTERVAL) => {}
+                _ = notify::Hub::until_shutdown(stop.clone()) => return,
+            }
+            if let Err(e) = reaper.reap().await {
+                tracing::warn!(code = e.code, "reaper failed");
+            }
+        }
+    }));
+    tasks
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then stops long polls and waiting
+/// calls (they answer 204 / 202), finishes in-flight requests and stops background tasks.
+pub async fn run(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), CoordinatorError> {
+    let tasks = spawn_background(&state);
+    let hub = state.hub.clone();
+    let signal = async move {
+        shutdown.await;
+        hub.begin_shutdown();
+    };
+    let served = axum::serve(listener, app(state.clone())).with_graceful_shutdown(signal).await;
+    state.hub.begin_shutdown();
+    for task in tasks {
+        let _ = task.await;
+    }
+    served.map_err(CoordinatorError::from)
+}

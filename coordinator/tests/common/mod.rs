@@ -1,0 +1,270 @@
+//! Test harness: a coordinator on 127.0.0.1:0, an HTTP helper, and an in-test worker loop that
+//! leases jobs over HTTP and completes them with a real ed25519 signature (echo semantics).
+#![allow(dead_code)]
+
+pub mod scenarios;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use ed25519_dalek::SigningKey;
+use outlayer_coordinator::client::{Observed, WorkerClient};
+use outlayer_coordinator::model::{Job, Outcome};
+use outlayer_coordinator::{AppState, CoordinatorConfig, DatabaseConfig, PricingConfig, RateLimitConfig, build_state, run};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Smallest valid wasm module: magic + version 1.
+pub const EMPTY_MODULE: &[u8] = b"\0asm\x01\0\0\0";
+/// Test prices: a 2M-instruction, 10 ms echo costs 1000 + 20 + 10 = 1030.
+pub const PRICES: PricingConfig = PricingConfig { base_fee: 1_000, per_million_instructions: 10, per_second: 1_000, developer_share_bps: 8_000 };
+/// Instructions every echo run reports.
+pub const ECHO_INSTRUCTIONS: u64 = 2_000_000;
+/// Wall time every echo run reports.
+pub const ECHO_WALL_MS: u64 = 10;
+/// Cost of one echo run under [`PRICES`].
+pub const ECHO_COST: i64 = 1_030;
+/// Small limits used by most calls: max compute = 1000 + 100 + 1000 = 2100.
+pub fn small_limits() -> Value {
+    json!({ "max_instructions": 10_000_000, "max_execution_seconds": 1 })
+}
+/// Reservation of a call with [`small_limits`] and no deposit.
+pub const SMALL_RESERVE: i64 = 2_100;
+
+pub fn random_name(prefix: &str) -> String {
+    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// Base config for tests (generous rate limit, test prices).
+pub fn base_config(database: DatabaseConfig) -> CoordinatorConfig {
+    CoordinatorConfig {
+        database,
+        pricing: PRICES,
+        rate_limit: RateLimitConfig { max_calls: 100_000, window: Duration::from_secs(1) },
+        lease_long_poll: Duration::from_secs(2),
+        ..CoordinatorConfig::default()
+    }
+}
+
+/// A SQLite config on a file inside `dir`.
+pub fn sqlite_config(dir: &tempfile::TempDir) -> CoordinatorConfig {
+    base_config(DatabaseConfig::Sqlite { path: dir.path().join("coordinator.db") })
+}
+
+pub const PG_URL: &str = "postgres://root@127.0.0.1:5432/test";
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// A PostgreSQL config on a fresh random schema, with the real Redis.
+pub fn pg_config() -> CoordinatorConfig {
+    let mut c = base_config(DatabaseConfig::Postgres { url: PG_URL.into(), schema: Some(random_name("t_")) });
+    c.redis_url = Some(REDIS_URL.into());
+    c
+}
+
+/// Drops the schema of a PostgreSQL config (best effort).
+pub async fn drop_schema(config: &CoordinatorConfig) {
+    if let DatabaseConfig::Postgres { url, schema: Some(schema) } = &config.database
+        && let Ok(pool) = sqlx::PgPool::connect(url).await
+    {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))).execute(&pool).await;
+    }
+}
+
+/// A running coordinator.
+pub struct Server {
+    pub base: String,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    pub async fn start(config: CoordinatorConfig) -> Result<Self> {
+        let state = build_state(config).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let (tx, rx) = oneshot::channel::<()>();
+        let st = state.clone();
+        let handle = tokio::spawn(async move {
+            run(listener, st, async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server");
+        });
+        Ok(Self { base, state, http: reqwest::Client::new(), stop: Some(tx), handle: Some(handle) })
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POST JSON with optional bearer; returns (status, body).
+    pub async fn post(&self, path: &str, bearer: Option<&str>, body: &Value) -> Result<(StatusCode, Value)> {
+        let mut req = self.http.post(self.url(path)).json(body);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        read(req.send().await?).await
+    }
+
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<(StatusCode, Value)> {
+        let mut req = self.http.get(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        read(req.send().await?).await
+    }
+
+    /// Creates an owner; returns (name, token).
+    pub async fn owner(&self) -> Result<(String, String)> {
+        let name = random_name("o");
+        let (s, b) = self.post("/owners", None, &json!({ "owner": name })).await?;
+        if s != StatusCode::CREATED {
+            bail!("create owner: {s} {b}");
+        }
+        Ok((name, b["token"].as_str().context("token")?.to_owned()))
+    }
+
+    /// Creates a project with an uploaded (active) version; returns its sha256.
+    pub async fn project(&self, owner: &str, token: &str, name: &str) -> Result<String> {
+        let (s, b) = self.post("/projects", Some(token), &json!({ "name": name, "grants": ["storage"] })).await?;
+        if s != StatusCode::CREATED {
+            bail!("create project: {s} {b}");
+        }
+        let resp = self.http.post(self.url(&format!("/projects/{owner}/{name}/versions"))).bearer_auth(token).body(EMPTY_MODULE.to_vec()).send().await?;
+        let (s, b) = read(resp).await?;
+        if s != StatusCode::CREATED {
+            bail!("upload: {s} {b}");
+        }
+        Ok(b["sha256"].as_str().context("sha")?.to_owned())
+    }
+
+    /// Creates a payment key; returns the full key string.
+    pub async fn key(&self, token: &str, body: Value) -> Result<String> {
+        let (s, b) = self.post("/payment-keys", Some(token), &body).await?;
+        if s != StatusCode::CREATED {
+            bail!("create key: {s} {b}");
+        }
+        Ok(b["key"].as_str().context("key")?.to_owned())
+    }
+
+    /// `POST /call` with a payment key and extra headers.
+    pub async fn call(&self, owner: &str, project: &str, key: &str, headers: &[(&str, String)], body: &Value) -> Result<(StatusCode, Value)> {
+        let mut req = self.http.post(self.url(&format!("/call/{owner}/{project}"))).header("X-Payment-Key", key).json(body);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        read(req.send().await?).await
+    }
+
+    /// Key state as seen by its owner: (balance, spent, reserved).
+    pub async fn key_state(&self, key: &str) -> Result<Value> {
+        let mut parts = key.splitn(3, ':');
+        let (owner, nonce) = (parts.next().unwrap(), parts.next().unwrap());
+        let (s, b) = self.get(&format!("/payment-keys/{owner}/{nonce}"), &[("X-Payment-Key", key)]).await?;
+        if s != StatusCode::OK {
+            bail!("key state: {s} {b}");
+        }
+        Ok(b)
+    }
+
+    pub async fn ledger(&self, key: &str) -> Result<Vec<Value>> {
+        let mut parts = key.splitn(3, ':');
+        let (owner, nonce) = (parts.next().unwrap(), parts.next().unwrap());
+        let (s, b) = self.get(&format!("/payment-keys/{owner}/{nonce}/ledger"), &[("X-Payment-Key", key)]).await?;
+        if s != StatusCode::OK {
+            bail!("ledger: {s} {b}");
+        }
+        Ok(b["entries"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Polls `GET /calls/{id}` until the call is final (bounded number of polls).
+    pub async fn wait_final(&self, key: &str, call_id: &str) -> Result<Value> {
+        for _ in 0..300 {
+            let (s, b) = self.get(&format!("/calls/{call_id}"), &[("X-Payment-Key", key)]).await?;
+            if s != StatusCode::OK {
+                bail!("get call: {s} {b}");
+            }
+            if b["status"] == "completed" || b["status"] == "failed" {
+                return Ok(b);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("call {call_id} never settled")
+    }
+
+    pub async fn worker(&self) -> Result<WorkerClient> {
+        Ok(WorkerClient::register(&self.base, SigningKey::from_bytes(&rand::random()), Some(json!({ "kind": "test" })), None).await?)
+    }
+}
+
+pub async fn read(resp: reqwest::Response) -> Result<(StatusCode, Value)> {
+    let status = resp.status();
+    let text = resp.text().await?;
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).with_context(|| format!("non-JSON body {status}: {text}"))? };
+    Ok((status, body))
+}
+
+/// What the echo worker does with a job: stdout = stdin, except for a few test switches in the
+/// input object: `"not-json"` → raw text stdout; `{"refund": n}` → refunds n; `{"trap": true}` →
+/// traps with stderr "boom".
+pub fn echo(job: &Job) -> Observed {
+    let input: Value = serde_json::from_str(&job.input).unwrap_or(Value::Null);
+    let mut o = Observed {
+        outcome: Outcome::Ok,
+        output: job.input.as_bytes().to_vec(),
+        stderr_tail: None,
+        instructions: ECHO_INSTRUCTIONS,
+        wall_ms: ECHO_WALL_MS,
+        peak_memory_bytes: 65_536,
+        refund: input.get("refund").and_then(Value::as_u64).unwrap_or(0),
+    };
+    if input == json!("not-json") {
+        o.output = b"not json".to_vec();
+    }
+    if input.get("trap").is_some() {
+        o.outcome = Outcome::Trap;
+        o.output = Vec::new();
+        o.stderr_tail = Some("boom".into());
+    }
+    o
+}
+
+/// Runs `n` echo workers until the returned handles are aborted.
+pub async fn spawn_workers(server: &Server, n: usize) -> Result<Vec<JoinHandle<()>>> {
+    let mut handles = Vec::new();
+    for _ in 0..n {
+        let worker = server.worker().await?;
+        handles.push(tokio::spawn(async move {
+            loop {
+                match worker.lease(Duration::from_secs(1)).await {
+                    Ok(Some(job)) => {
+                        let _ = worker.complete(&job, &echo(&job)).await;
+                    }
+                    Ok(None) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        }));
+    }
+    Ok(handles)
+}
+
+pub fn stop_workers(handles: Vec<JoinHandle<()>>) {
+    for h in handles {
+        h.abort();
+    }
+}
