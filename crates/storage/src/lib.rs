@@ -80,6 +80,7 @@ mod memory;
 mod migrations;
 mod postgres;
 mod rows;
+mod shared;
 mod sqlite;
 
 pub use encrypted::{

@@ -100,11 +100,13 @@ pub async fn encrypted_memory() -> Option<Fixture> {
     ))
 }
 
-/// Encryption over a fresh SQLite file.
+/// Encryption over a fresh SQLite file, chosen at run time as `Arc<dyn StorageBackend>` the
+/// way a binary picks its backend.
 pub async fn encrypted_sqlite() -> Option<Fixture> {
     let (store, dir) = sqlite_store().await;
+    let inner: Arc<dyn StorageBackend> = Arc::new(store);
     Some(Fixture::new(
-        Arc::new(EncryptedStorage::new(store, TEST_KEY)),
+        Arc::new(EncryptedStorage::new(inner, TEST_KEY)),
         None,
         Some(dir),
     ))
