@@ -151,7 +151,9 @@ pub enum StorageError {
     /// `increment` would overflow an i64.
     #[error("increment overflows a 64-bit integer")]
     Overflow,
-    /// The database failed. Shown to operators only: may contain paths or connection details.
+    /// The database failed, or [`EncryptedStorage`] could not decrypt a stored value (the text
+    /// then says "cannot decrypt"). Shown to operators only: may contain paths or connection
+    /// details.
     #[error("storage backend: {0}")]
     Backend(String),
 }
