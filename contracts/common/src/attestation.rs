@@ -40,7 +40,10 @@ impl std::fmt::Display for AttestationError {
         match self {
             Self::QuoteNotHex => write!(f, "Quote is not valid hex"),
             Self::BadCollateral(e) => write!(f, "Invalid collateral JSON: {e}"),
-            Self::NoCollateral => write!(f, "No collateral stored: the owner must call set_collateral"),
+            Self::NoCollateral => write!(
+                f,
+                "No collateral stored: the owner must call set_collateral"
+            ),
             Self::Verification(e) => write!(f, "Quote verification failed: {e}"),
             Self::TcbStatus(s) => write!(f, "TCB status is {s}, expected {APPROVED_TCB_STATUS}"),
             Self::NotTdx => write!(f, "Quote is not a TDX quote"),
@@ -82,10 +85,8 @@ pub fn verify_tee_key(
         return Err(AttestationError::TcbStatus(verified.status));
     }
     let td = verified.report.as_td10().ok_or(AttestationError::NotTdx)?;
-    let measured = Measurements::from_registers(
-        &td.mr_td,
-        [&td.rt_mr0, &td.rt_mr1, &td.rt_mr2, &td.rt_mr3],
-    );
+    let measured =
+        Measurements::from_registers(&td.mr_td, [&td.rt_mr0, &td.rt_mr1, &td.rt_mr2, &td.rt_mr3]);
     if !approved.contains(&measured) {
         return Err(AttestationError::MeasurementsNotApproved);
     }

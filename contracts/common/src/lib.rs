@@ -24,5 +24,5 @@ pub mod testdata;
 #[cfg(test)]
 mod tests;
 
-pub use attestation::{parse_collateral, verify_tee_key, AttestationError, APPROVED_TCB_STATUS};
+pub use attestation::{APPROVED_TCB_STATUS, AttestationError, parse_collateral, verify_tee_key};
 pub use measurements::Measurements;

@@ -21,7 +21,8 @@ pub const COLLATERAL_JSON: &str = include_str!("../res/tdx_quote_collateral.json
 pub const OUTDATED_QUOTE: &[u8] = include_bytes!("../res/tdx_quote_outdated");
 
 /// The collateral JSON matching [`OUTDATED_QUOTE`].
-pub const OUTDATED_COLLATERAL_JSON: &str = include_str!("../res/tdx_quote_outdated_collateral.json");
+pub const OUTDATED_COLLATERAL_JSON: &str =
+    include_str!("../res/tdx_quote_outdated_collateral.json");
 
 /// [`QUOTE`] as hex, the form the contracts take.
 pub fn quote_hex() -> String {

@@ -35,8 +35,14 @@ fn flipped_byte_fails_verification() {
 fn other_measurements_are_refused() {
     let mut other = sample_measurements();
     other.rtmr3 = "11".repeat(48);
-    let err = verify_tee_key(&quote_hex(), &collateral(), VERIFY_AT_SECS, &[other], &sample_bound_key())
-        .unwrap_err();
+    let err = verify_tee_key(
+        &quote_hex(),
+        &collateral(),
+        VERIFY_AT_SECS,
+        &[other],
+        &sample_bound_key(),
+    )
+    .unwrap_err();
     assert_eq!(err, AttestationError::MeasurementsNotApproved);
 }
 
@@ -77,14 +83,30 @@ fn outdated_tcb_is_refused() {
         &sample_bound_key(),
     )
     .unwrap_err();
-    assert!(matches!(err, AttestationError::TcbStatus(_) | AttestationError::Verification(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            AttestationError::TcbStatus(_) | AttestationError::Verification(_)
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn non_hex_quote_and_bad_collateral_are_refused() {
-    let err = verify_tee_key("zz", &collateral(), VERIFY_AT_SECS, &[], &sample_bound_key()).unwrap_err();
+    let err = verify_tee_key(
+        "zz",
+        &collateral(),
+        VERIFY_AT_SECS,
+        &[],
+        &sample_bound_key(),
+    )
+    .unwrap_err();
     assert_eq!(err.to_string(), "Quote is not valid hex");
-    assert!(matches!(parse_collateral("{}"), Err(AttestationError::BadCollateral(_))));
+    assert!(matches!(
+        parse_collateral("{}"),
+        Err(AttestationError::BadCollateral(_))
+    ));
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Owner settings: members, collateral and approved measurements.
 
-use near_sdk::{env, near, AccountId};
-use outlayer_contracts_common::{parse_collateral, Measurements};
+use near_sdk::{AccountId, env, near};
+use outlayer_contracts_common::{Measurements, parse_collateral};
 
 use crate::events::Event;
 use crate::{KeystoreDao, KeystoreDaoExt};
@@ -14,7 +14,10 @@ impl KeystoreDao {
         if !self.members.insert(account_id) {
             env::panic_str("Already a member");
         }
-        Event::MembersChanged { members: self.get_members() }.emit();
+        Event::MembersChanged {
+            members: self.get_members(),
+        }
+        .emit();
     }
 
     /// Removes a voting member (never the last one).
@@ -26,7 +29,10 @@ impl KeystoreDao {
         if !self.members.remove(&account_id) {
             env::panic_str("Not a member");
         }
-        Event::MembersChanged { members: self.get_members() }.emit();
+        Event::MembersChanged {
+            members: self.get_members(),
+        }
+        .emit();
     }
 
     /// Stores dcap-qvl collateral JSON used to verify keystore quotes.
@@ -41,7 +47,9 @@ impl KeystoreDao {
     /// Approves a keystore measurement set.
     pub fn add_approved_measurements(&mut self, measurements: Measurements) {
         self.assert_owner();
-        let measurements = measurements.normalized().unwrap_or_else(|e| env::panic_str(&e.to_string()));
+        let measurements = measurements
+            .normalized()
+            .unwrap_or_else(|e| env::panic_str(&e.to_string()));
         if self.approved.iter().any(|m| m == &measurements) {
             env::panic_str("Measurements are already approved");
         }
@@ -51,7 +59,9 @@ impl KeystoreDao {
     /// Withdraws a keystore measurement set.
     pub fn remove_approved_measurements(&mut self, measurements: Measurements) {
         self.assert_owner();
-        let measurements = measurements.normalized().unwrap_or_else(|e| env::panic_str(&e.to_string()));
+        let measurements = measurements
+            .normalized()
+            .unwrap_or_else(|e| env::panic_str(&e.to_string()));
         let index = self
             .approved
             .iter()

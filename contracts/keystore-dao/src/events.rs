@@ -1,6 +1,6 @@
 //! NEP-297 events, standard `outlayer`, version `1.0.0`.
 
-use near_sdk::{near, AccountId, PublicKey};
+use near_sdk::{AccountId, PublicKey, near};
 use outlayer_contracts_common::Measurements;
 
 use crate::proposals::ProposalKind;

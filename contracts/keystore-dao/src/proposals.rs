@@ -1,7 +1,7 @@
 //! Proposals, votes and their execution.
 
-use near_sdk::{env, near, AccountId, PublicKey};
-use outlayer_contracts_common::{parse_collateral, verify_tee_key, AttestationError, Measurements};
+use near_sdk::{AccountId, PublicKey, env, near};
+use outlayer_contracts_common::{AttestationError, Measurements, parse_collateral, verify_tee_key};
 
 use crate::events::Event;
 use crate::{KeystoreDao, KeystoreDaoExt};
@@ -86,9 +86,21 @@ impl KeystoreDao {
             .unwrap_or_else(|e| env::panic_str(&e.to_string()));
         let approved: Vec<Measurements> = self.approved.iter().cloned().collect();
         let now_secs = env::block_timestamp() / 1_000_000_000;
-        let measurements = verify_tee_key(&tdx_quote_hex, &collateral, now_secs, &approved, &public_key)
-            .unwrap_or_else(|e| env::panic_str(&e.to_string()));
-        self.open(proposer, ProposalKind::RegisterKeystore { public_key, measurements })
+        let measurements = verify_tee_key(
+            &tdx_quote_hex,
+            &collateral,
+            now_secs,
+            &approved,
+            &public_key,
+        )
+        .unwrap_or_else(|e| env::panic_str(&e.to_string()));
+        self.open(
+            proposer,
+            ProposalKind::RegisterKeystore {
+                public_key,
+                measurements,
+            },
+        )
     }
 
     /// Opens a proposal to revoke an admitted keystore. Members only.
@@ -121,9 +133,22 @@ impl KeystoreDao {
         } else {
             proposal.votes_against.push(member.clone());
         }
-        Event::VoteCast { proposal_id, member, approve }.emit();
-        let votes_for = proposal.votes_for.iter().filter(|m| self.members.contains(*m)).count();
-        let votes_against = proposal.votes_against.iter().filter(|m| self.members.contains(*m)).count();
+        Event::VoteCast {
+            proposal_id,
+            member,
+            approve,
+        }
+        .emit();
+        let votes_for = proposal
+            .votes_for
+            .iter()
+            .filter(|m| self.members.contains(*m))
+            .count();
+        let votes_against = proposal
+            .votes_against
+            .iter()
+            .filter(|m| self.members.contains(*m))
+            .count();
         if votes_for * 2 > members {
             self.execute(&proposal);
             proposal.status = ProposalStatus::Executed;
@@ -142,7 +167,12 @@ impl KeystoreDao {
     fn open(&mut self, proposer: AccountId, kind: ProposalKind) -> u64 {
         let id = self.next_proposal_id;
         self.next_proposal_id += 1;
-        Event::ProposalCreated { proposal_id: id, proposer: proposer.clone(), kind: kind.clone() }.emit();
+        Event::ProposalCreated {
+            proposal_id: id,
+            proposer: proposer.clone(),
+            kind: kind.clone(),
+        }
+        .emit();
         self.proposals.insert(
             id,
             Proposal {
@@ -160,7 +190,10 @@ impl KeystoreDao {
 
     fn execute(&mut self, proposal: &Proposal) {
         match &proposal.kind {
-            ProposalKind::RegisterKeystore { public_key, measurements } => {
+            ProposalKind::RegisterKeystore {
+                public_key,
+                measurements,
+            } => {
                 self.keystores.insert(
                     public_key.clone(),
                     KeystoreRecord {
@@ -169,12 +202,18 @@ impl KeystoreDao {
                         approved_at_ns: env::block_timestamp(),
                     },
                 );
-                Event::KeystoreRegistered { public_key: public_key.clone(), measurements: measurements.clone() }
-                    .emit();
+                Event::KeystoreRegistered {
+                    public_key: public_key.clone(),
+                    measurements: measurements.clone(),
+                }
+                .emit();
             }
             ProposalKind::RevokeKeystore { public_key } => {
                 self.keystores.remove(public_key);
-                Event::KeystoreRevoked { public_key: public_key.clone() }.emit();
+                Event::KeystoreRevoked {
+                    public_key: public_key.clone(),
+                }
+                .emit();
             }
         }
     }

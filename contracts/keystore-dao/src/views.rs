@@ -1,6 +1,6 @@
 //! Read-only methods.
 
-use near_sdk::{near, AccountId, PublicKey};
+use near_sdk::{AccountId, PublicKey, near};
 use outlayer_contracts_common::Measurements;
 
 use crate::proposals::{KeystoreRecord, Proposal};
@@ -35,7 +35,10 @@ impl KeystoreDao {
 
     /// Admitted keystores.
     pub fn get_keystores(&self) -> Vec<(PublicKey, KeystoreRecord)> {
-        self.keystores.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.keystores
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Approved keystore measurement sets.

@@ -1,7 +1,7 @@
 //! NEP-297 events, standard `outlayer`, version `1.0.0`. Logged as `EVENT_JSON:{...}`.
 
-use near_sdk::json_types::{U128, U64};
-use near_sdk::{near, AccountId, PublicKey};
+use near_sdk::json_types::{U64, U128};
+use near_sdk::{AccountId, PublicKey, near};
 
 use crate::pricing::Pricing;
 use crate::secrets::SecretAccessor;

@@ -1,14 +1,14 @@
 //! `request_execution`: validate, reserve the estimate, create the yield, emit
 //! `execution_requested`.
 
-use near_sdk::json_types::{U128, U64};
+use near_sdk::json_types::{U64, U128};
 use near_sdk::serde_json::json;
-use near_sdk::{env, near, AccountId, CryptoHash, Gas, GasWeight, NearToken};
+use near_sdk::{AccountId, CryptoHash, Gas, GasWeight, NearToken, env, near};
 
 use crate::events::Event;
 use crate::limits::*;
 use crate::projects::normalize_sha256;
-use crate::secrets::{secret_key, SecretAccessor};
+use crate::secrets::{SecretAccessor, secret_key};
 use crate::types::*;
 use crate::{Contract, ContractExt};
 
@@ -41,19 +41,27 @@ impl Contract {
     ) {
         self.assert_not_paused();
         if env::prepaid_gas() < Gas::from_tgas(MIN_REQUEST_TGAS) {
-            env::panic_str(&format!("Attach at least {MIN_REQUEST_TGAS} TGas to request_execution"));
+            env::panic_str(&format!(
+                "Attach at least {MIN_REQUEST_TGAS} TGas to request_execution"
+            ));
         }
         let limits = resource_limits.unwrap_or_default().resolve();
         if let Some(input) = &input
             && input.len() > MAX_INPUT_BYTES
         {
-            env::panic_str(&format!("Input is {} bytes; the limit is {MAX_INPUT_BYTES}", input.len()));
+            env::panic_str(&format!(
+                "Input is {} bytes; the limit is {MAX_INPUT_BYTES}",
+                input.len()
+            ));
         }
         let source = self.resolve_source(source);
         if let Some(secrets) = &secrets_ref {
             self.assert_secrets_exist(secrets, &source);
         }
-        let developer_payment = params.unwrap_or_default().developer_payment.map_or(0, |p| p.0);
+        let developer_payment = params
+            .unwrap_or_default()
+            .developer_payment
+            .map_or(0, |p| p.0);
         if developer_payment > 0 && source.project_owner.is_none() {
             env::panic_str("A developer payment needs a project source");
         }
@@ -126,7 +134,10 @@ impl Contract {
     /// The cost reserved for a request with `resource_limits` (yoctoNEAR), developer payment
     /// excluded.
     pub fn estimate_cost(&self, resource_limits: Option<ResourceLimits>) -> U128 {
-        U128(self.pricing.estimate(&resource_limits.unwrap_or_default().resolve()))
+        U128(
+            self.pricing
+                .estimate(&resource_limits.unwrap_or_default().resolve()),
+        )
     }
 }
 
@@ -144,21 +155,23 @@ impl Contract {
                     wasm_sha256: normalize_sha256(&sha256),
                 }
             }
-            ExecutionSource::Project { project_id, version } => {
+            ExecutionSource::Project {
+                project_id,
+                version,
+            } => {
                 let project = self
                     .projects
                     .get(&project_id)
                     .unwrap_or_else(|| env::panic_str(&format!("Project {project_id} not found")));
                 let wanted = match version {
                     Some(v) => normalize_sha256(&v),
-                    None => project
-                        .active_version
-                        .clone()
-                        .unwrap_or_else(|| env::panic_str(&format!("Project {project_id} has no active version"))),
+                    None => project.active_version.clone().unwrap_or_else(|| {
+                        env::panic_str(&format!("Project {project_id} has no active version"))
+                    }),
                 };
-                let found = project
-                    .version(&wanted)
-                    .unwrap_or_else(|| env::panic_str(&format!("Version {wanted} not found in {project_id}")));
+                let found = project.version(&wanted).unwrap_or_else(|| {
+                    env::panic_str(&format!("Version {wanted} not found in {project_id}"))
+                });
                 ResolvedSource {
                     project_id: Some(project_id.clone()),
                     project_owner: Some(project.owner.clone()),
@@ -171,14 +184,23 @@ impl Contract {
 
     fn assert_secrets_exist(&self, secrets: &SecretsRef, source: &ResolvedSource) {
         let by_project = source.project_id.as_ref().map(|project_id| {
-            secret_key(&secrets.account_id, &SecretAccessor::Project { project_id: project_id.clone() }, &secrets.profile)
+            secret_key(
+                &secrets.account_id,
+                &SecretAccessor::Project {
+                    project_id: project_id.clone(),
+                },
+                &secrets.profile,
+            )
         });
         let by_wasm = secret_key(
             &secrets.account_id,
-            &SecretAccessor::Wasm { sha256: source.wasm_sha256.clone() },
+            &SecretAccessor::Wasm {
+                sha256: source.wasm_sha256.clone(),
+            },
             &secrets.profile,
         );
-        let exists = by_project.is_some_and(|k| self.secrets.contains_key(&k)) || self.secrets.contains_key(&by_wasm);
+        let exists = by_project.is_some_and(|k| self.secrets.contains_key(&k))
+            || self.secrets.contains_key(&by_wasm);
         if !exists {
             env::panic_str(&format!(
                 "No secrets of {} with profile {} for this source",

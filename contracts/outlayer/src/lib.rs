@@ -46,7 +46,7 @@ mod views;
 mod tests;
 
 use near_sdk::store::{IterableMap, IterableSet, LookupMap};
-use near_sdk::{env, near, AccountId, BorshStorageKey, NearToken, PanicOnDefault, PublicKey};
+use near_sdk::{AccountId, BorshStorageKey, NearToken, PanicOnDefault, PublicKey, env, near};
 
 pub use events::Event;
 pub use limits::*;

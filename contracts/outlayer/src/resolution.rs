@@ -6,7 +6,7 @@
 //! callback reads (and deletes) them, rebuilding the output in the request's format.
 
 use near_sdk::json_types::U128;
-use near_sdk::{env, near, AccountId, NearToken, PromiseError, Promise};
+use near_sdk::{AccountId, NearToken, Promise, PromiseError, env, near};
 
 use crate::events::Event;
 use crate::limits::*;
@@ -23,7 +23,9 @@ impl Contract {
         self.assert_worker();
         let (data_id, payload) = self.prepare_resume(request_id, response);
         if !env::promise_yield_resume(&data_id, &payload) {
-            env::panic_str(&format!("Request {request_id} is no longer waiting (timed out or resolved)"));
+            env::panic_str(&format!(
+                "Request {request_id} is no longer waiting (timed out or resolved)"
+            ));
         }
     }
 
@@ -76,14 +78,16 @@ impl Contract {
                 }
             }
         }
-        if response.success && request.response_format == ResponseFormat::Json {
-            if let Some(ExecutionOutput::Text(text)) = &response.output {
-                match near_sdk::serde_json::from_str(text) {
-                    Ok(value) => response.output = Some(ExecutionOutput::Json(value)),
-                    Err(_) => {
-                        response.success = false;
-                        response.error = Some("Output is not valid JSON".into());
-                    }
+        // A worker may send JSON output as text; it must parse.
+        if response.success
+            && request.response_format == ResponseFormat::Json
+            && let Some(ExecutionOutput::Text(text)) = &response.output
+        {
+            match near_sdk::serde_json::from_str(text) {
+                Ok(value) => response.output = Some(ExecutionOutput::Json(value)),
+                Err(_) => {
+                    response.success = false;
+                    response.error = Some("Output is not valid JSON".into());
                 }
             }
         }
@@ -120,7 +124,11 @@ impl Contract {
 impl Contract {
     /// Checks that `request_id` waits for a resolution, marks it resolved and builds the resume
     /// payload, moving an output that does not fit the 1024-byte limit into `large_outputs`.
-    pub(crate) fn prepare_resume(&mut self, request_id: u64, response: ExecutionResponse) -> (near_sdk::CryptoHash, Vec<u8>) {
+    pub(crate) fn prepare_resume(
+        &mut self,
+        request_id: u64,
+        response: ExecutionResponse,
+    ) -> (near_sdk::CryptoHash, Vec<u8>) {
         let mut response = response;
         let request = self
             .requests
@@ -146,7 +154,10 @@ impl Contract {
             };
             let bytes = output.to_stored_bytes();
             if bytes.len() > MAX_OUTPUT_BYTES {
-                env::panic_str(&format!("Output is {} bytes; the limit is {MAX_OUTPUT_BYTES}", bytes.len()));
+                env::panic_str(&format!(
+                    "Output is {} bytes; the limit is {MAX_OUTPUT_BYTES}",
+                    bytes.len()
+                ));
             }
             self.large_outputs.insert(request_id, bytes);
             response.output_stored = true;
@@ -172,7 +183,12 @@ impl Contract {
 
     /// Splits the deposit into cost, developer earnings and refund, pays out and emits
     /// `execution_completed`.
-    fn settle(&mut self, request: PendingRequest, response: ExecutionResponse, timed_out: bool) -> ExecutionOutcome {
+    fn settle(
+        &mut self,
+        request: PendingRequest,
+        response: ExecutionResponse,
+        timed_out: bool,
+    ) -> ExecutionOutcome {
         let attached = request.attached.as_yoctonear();
         let (cost, developer) = if response.success {
             let cost = self
@@ -183,19 +199,33 @@ impl Contract {
             let guest_refund = response.refund_requested.map_or(0, |r| r.0).min(dev);
             (cost, dev - guest_refund)
         } else {
-            (self.pricing.base_fee.0.min(request.estimate.as_yoctonear()), 0)
+            (
+                self.pricing.base_fee.0.min(request.estimate.as_yoctonear()),
+                0,
+            )
         };
         let refund = attached - cost - developer;
-        self.platform_fees = self.platform_fees.saturating_add(NearToken::from_yoctonear(cost));
+        self.platform_fees = self
+            .platform_fees
+            .saturating_add(NearToken::from_yoctonear(cost));
         if developer > 0
             && let Some(owner) = &request.source.project_owner
         {
-            let earned = self.developer_earnings.get(owner).copied().unwrap_or_default();
-            self.developer_earnings
-                .insert(owner.clone(), earned.saturating_add(NearToken::from_yoctonear(developer)));
+            let earned = self
+                .developer_earnings
+                .get(owner)
+                .copied()
+                .unwrap_or_default();
+            self.developer_earnings.insert(
+                owner.clone(),
+                earned.saturating_add(NearToken::from_yoctonear(developer)),
+            );
         }
         transfer(&request.payer_id, NearToken::from_yoctonear(refund));
-        let output_bytes = response.output.as_ref().map_or(0, |o| o.to_stored_bytes().len() as u64);
+        let output_bytes = response
+            .output
+            .as_ref()
+            .map_or(0, |o| o.to_stored_bytes().len() as u64);
         Event::ExecutionCompleted {
             request_id: request.request_id,
             success: response.success,
@@ -214,7 +244,11 @@ impl Contract {
         ExecutionOutcome {
             request_id: request.request_id,
             success: response.success,
-            output: if response.success { response.output } else { None },
+            output: if response.success {
+                response.output
+            } else {
+                None
+            },
             error: response.error,
             instructions_used: response.instructions_used,
             time_ms: response.time_ms,

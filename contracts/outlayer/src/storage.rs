@@ -1,6 +1,6 @@
 //! Storage-deposit accounting shared by projects and secrets.
 
-use near_sdk::{env, AccountId, NearToken, Promise};
+use near_sdk::{AccountId, NearToken, Promise, env};
 
 /// Cost of the bytes added between `before` and `after` storage usage.
 pub(crate) fn storage_cost(before: u64, after: u64) -> NearToken {

@@ -2,7 +2,7 @@
 
 use near_sdk::json_types::{Base64VecU8, U128};
 use near_sdk::serde_json::Value;
-use near_sdk::{env, near, AccountId, CryptoHash, NearToken, PublicKey};
+use near_sdk::{AccountId, CryptoHash, NearToken, PublicKey, env, near};
 
 use crate::limits::*;
 
@@ -70,15 +70,25 @@ impl ResourceLimits {
     pub fn resolve(&self) -> ResolvedLimits {
         let instructions = self.max_instructions.unwrap_or(DEFAULT_MAX_INSTRUCTIONS);
         let memory = self.max_memory_mb.unwrap_or(DEFAULT_MAX_MEMORY_MB);
-        let seconds = self.max_execution_seconds.unwrap_or(DEFAULT_MAX_EXECUTION_SECONDS);
+        let seconds = self
+            .max_execution_seconds
+            .unwrap_or(DEFAULT_MAX_EXECUTION_SECONDS);
         let check = |name: &str, value: u128, cap: u128| {
             if value == 0 || value > cap {
                 env::panic_str(&format!("{name} must be between 1 and {cap}, got {value}"));
             }
         };
-        check("max_instructions", instructions.into(), MAX_INSTRUCTIONS_CAP.into());
+        check(
+            "max_instructions",
+            instructions.into(),
+            MAX_INSTRUCTIONS_CAP.into(),
+        );
         check("max_memory_mb", memory.into(), MAX_MEMORY_MB_CAP.into());
-        check("max_execution_seconds", seconds.into(), MAX_EXECUTION_SECONDS_CAP.into());
+        check(
+            "max_execution_seconds",
+            seconds.into(),
+            MAX_EXECUTION_SECONDS_CAP.into(),
+        );
         ResolvedLimits {
             max_instructions: instructions,
             max_memory_mb: memory,

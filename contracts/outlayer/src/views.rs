@@ -2,7 +2,7 @@
 //! live next to their state).
 
 use near_sdk::json_types::U128;
-use near_sdk::{near, AccountId, PublicKey};
+use near_sdk::{AccountId, PublicKey, near};
 
 use crate::limits::*;
 use crate::pricing::Pricing;
@@ -74,7 +74,11 @@ impl Contract {
     }
 
     /// Pending requests, oldest first, paginated (for workers catching up).
-    pub fn list_pending_requests(&self, from_index: Option<u32>, limit: Option<u32>) -> Vec<PendingRequest> {
+    pub fn list_pending_requests(
+        &self,
+        from_index: Option<u32>,
+        limit: Option<u32>,
+    ) -> Vec<PendingRequest> {
         self.requests
             .values()
             .skip(from_index.unwrap_or(0) as usize)

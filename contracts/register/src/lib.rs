@@ -24,7 +24,7 @@ mod workers;
 mod tests;
 
 use near_sdk::store::{IterableMap, Vector};
-use near_sdk::{env, near, AccountId, BorshStorageKey, PanicOnDefault, PublicKey};
+use near_sdk::{AccountId, BorshStorageKey, PanicOnDefault, PublicKey, env, near};
 use outlayer_contracts_common::Measurements;
 
 pub use events::Event;

@@ -1,6 +1,6 @@
 //! Read-only methods.
 
-use near_sdk::{near, AccountId, PublicKey};
+use near_sdk::{AccountId, PublicKey, near};
 use outlayer_contracts_common::Measurements;
 
 use crate::workers::WorkerRecord;
@@ -34,7 +34,11 @@ impl RegisterContract {
     }
 
     /// Registered worker keys, paginated.
-    pub fn list_workers(&self, from_index: Option<u32>, limit: Option<u32>) -> Vec<(PublicKey, WorkerRecord)> {
+    pub fn list_workers(
+        &self,
+        from_index: Option<u32>,
+        limit: Option<u32>,
+    ) -> Vec<(PublicKey, WorkerRecord)> {
         self.workers
             .iter()
             .skip(from_index.unwrap_or(0) as usize)

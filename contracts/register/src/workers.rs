@@ -1,8 +1,8 @@
 //! Worker key registration and removal.
 
 use near_sdk::serde_json::json;
-use near_sdk::{env, near, AccountId, Allowance, Gas, NearToken, Promise, PublicKey};
-use outlayer_contracts_common::{parse_collateral, verify_tee_key, AttestationError, Measurements};
+use near_sdk::{AccountId, Allowance, Gas, NearToken, Promise, PublicKey, env, near};
+use outlayer_contracts_common::{AttestationError, Measurements, parse_collateral, verify_tee_key};
 
 use crate::events::Event;
 use crate::{RegisterContract, RegisterContractExt, WORKER_KEY_METHODS};
@@ -27,7 +27,11 @@ impl RegisterContract {
     /// Verifies `tdx_quote_hex` for `public_key` (an ed25519 key whose 32 bytes are
     /// `report_data[0..32]`) at the current block time and, on success, registers the key with
     /// the main contract. Panics with the reason when the quote is refused.
-    pub fn register_worker_key(&mut self, public_key: PublicKey, tdx_quote_hex: String) -> Measurements {
+    pub fn register_worker_key(
+        &mut self,
+        public_key: PublicKey,
+        tdx_quote_hex: String,
+    ) -> Measurements {
         if self.workers.contains_key(&public_key) {
             env::panic_str("Worker key is already registered");
         }
@@ -39,8 +43,14 @@ impl RegisterContract {
             .unwrap_or_else(|e| env::panic_str(&e.to_string()));
         let approved: Vec<Measurements> = self.approved.iter().cloned().collect();
         let now_secs = env::block_timestamp() / 1_000_000_000;
-        let measurements = verify_tee_key(&tdx_quote_hex, &collateral, now_secs, &approved, &public_key)
-            .unwrap_or_else(|e| env::panic_str(&e.to_string()));
+        let measurements = verify_tee_key(
+            &tdx_quote_hex,
+            &collateral,
+            now_secs,
+            &approved,
+            &public_key,
+        )
+        .unwrap_or_else(|e| env::panic_str(&e.to_string()));
         self.workers.insert(
             public_key.clone(),
             WorkerRecord {
@@ -78,13 +88,22 @@ impl RegisterContract {
         if self.outlayer_contract == me {
             let promise = Promise::new(me.clone());
             let promise = if add {
-                promise.add_access_key_allowance(public_key.clone(), Allowance::Unlimited, me, WORKER_KEY_METHODS)
+                promise.add_access_key_allowance(
+                    public_key.clone(),
+                    Allowance::Unlimited,
+                    me,
+                    WORKER_KEY_METHODS,
+                )
             } else {
                 promise.delete_key(public_key.clone())
             };
             promise.detach();
         } else {
-            let method = if add { "add_worker_key" } else { "remove_worker_key" };
+            let method = if add {
+                "add_worker_key"
+            } else {
+                "remove_worker_key"
+            };
             Promise::new(self.outlayer_contract.clone())
                 .function_call(
                     method.to_string(),

@@ -11,9 +11,11 @@
 mod outlayer_api;
 
 use near_sdk::store::IterableMap;
-use near_sdk::{env, near, AccountId, BorshStorageKey, Gas, NearToken, PanicOnDefault, Promise, PromiseError};
+use near_sdk::{
+    AccountId, BorshStorageKey, Gas, NearToken, PanicOnDefault, Promise, PromiseError, env, near,
+};
 
-pub use outlayer_api::{ext_outlayer, ExecutionOutcome, ExecutionOutput, ExecutionSource};
+pub use outlayer_api::{ExecutionOutcome, ExecutionOutput, ExecutionSource, ext_outlayer};
 
 /// Gas given to OutLayer's `request_execution` (it reserves 30 TGas for its yield callback).
 pub const REQUEST_TGAS: u64 = 100;
@@ -81,7 +83,12 @@ impl Caller {
     /// Creates the example for OutLayer contract `outlayer` and project `project_id`.
     #[init]
     pub fn new(outlayer: AccountId, project_id: String) -> Self {
-        Self { outlayer, project_id, next_job_id: 0, jobs: IterableMap::new(StorageKey::Jobs) }
+        Self {
+            outlayer,
+            project_id,
+            next_job_id: 0,
+            jobs: IterableMap::new(StorageKey::Jobs),
+        }
     }
 
     /// Runs the project with `input`. Attach OutLayer's estimate (see its `estimate_cost`
@@ -98,13 +105,21 @@ impl Caller {
         self.next_job_id += 1;
         self.jobs.insert(
             job_id,
-            Job { requester: requester.clone(), input: input.clone(), deposit, status: JobStatus::Pending },
+            Job {
+                requester: requester.clone(),
+                input: input.clone(),
+                deposit,
+                status: JobStatus::Pending,
+            },
         );
         ext_outlayer::ext(self.outlayer.clone())
             .with_attached_deposit(deposit)
             .with_static_gas(Gas::from_tgas(REQUEST_TGAS))
             .request_execution(
-                ExecutionSource::Project { project_id: self.project_id.clone(), version: None },
+                ExecutionSource::Project {
+                    project_id: self.project_id.clone(),
+                    version: None,
+                },
                 None,
                 Some(input),
                 None,
@@ -135,7 +150,9 @@ impl Caller {
         match result {
             Ok(outcome) if outcome.success => {
                 let output = outcome.output.map(|o| o.into_text()).unwrap_or_default();
-                job.status = JobStatus::Done { output: output.clone() };
+                job.status = JobStatus::Done {
+                    output: output.clone(),
+                };
                 Some(output)
             }
             Ok(outcome) => {
@@ -145,8 +162,12 @@ impl Caller {
                 None
             }
             Err(_) => {
-                job.status = JobStatus::Failed { error: "OutLayer call failed; deposit returned".into() };
-                Promise::new(job.requester.clone()).transfer(job.deposit).detach();
+                job.status = JobStatus::Failed {
+                    error: "OutLayer call failed; deposit returned".into(),
+                };
+                Promise::new(job.requester.clone())
+                    .transfer(job.deposit)
+                    .detach();
                 None
             }
         }

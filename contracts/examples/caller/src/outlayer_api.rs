@@ -2,7 +2,7 @@
 
 use near_sdk::json_types::{Base64VecU8, U128};
 use near_sdk::serde_json::Value;
-use near_sdk::{ext_contract, near, AccountId};
+use near_sdk::{AccountId, ext_contract, near};
 
 /// `source` argument of `request_execution`.
 #[near(serializers = [json])]
@@ -44,7 +44,10 @@ impl ExecutionOutput {
         match self {
             Self::Text(s) => s,
             Self::Json(v) => v.to_string(),
-            Self::Bytes(b) => near_sdk::serde_json::to_value(b).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+            Self::Bytes(b) => near_sdk::serde_json::to_value(b)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
         }
     }
 }

@@ -10,8 +10,8 @@ mod secrets;
 
 use near_sdk::mock::MockAction;
 use near_sdk::serde_json::{self, Value};
-use near_sdk::test_utils::{get_created_receipts, get_logs, VMContextBuilder};
-use near_sdk::{testing_env, AccountId, CurveType, Gas, NearToken, PublicKey};
+use near_sdk::test_utils::{VMContextBuilder, get_created_receipts, get_logs};
+use near_sdk::{AccountId, CurveType, Gas, NearToken, PublicKey, testing_env};
 
 use crate::*;
 
@@ -80,7 +80,10 @@ pub fn events() -> Vec<Value> {
 
 /// The only event named `name`, checked for the outlayer standard and version.
 pub fn event(name: &str) -> Value {
-    let found: Vec<Value> = events().into_iter().filter(|e| e["event"] == name).collect();
+    let found: Vec<Value> = events()
+        .into_iter()
+        .filter(|e| e["event"] == name)
+        .collect();
     assert_eq!(found.len(), 1, "expected one {name} event, got {found:?}");
     assert_eq!(found[0]["standard"], "outlayer");
     assert_eq!(found[0]["version"], "1.0.0");
@@ -93,7 +96,9 @@ pub fn transfers() -> Vec<(String, u128)> {
         .iter()
         .flat_map(|r| {
             r.actions.iter().filter_map(|a| match a {
-                MockAction::Transfer { deposit, .. } => Some((r.receiver_id.to_string(), deposit.as_yoctonear())),
+                MockAction::Transfer { deposit, .. } => {
+                    Some((r.receiver_id.to_string(), deposit.as_yoctonear()))
+                }
                 _ => None,
             })
         })
@@ -101,13 +106,24 @@ pub fn transfers() -> Vec<(String, u128)> {
 }
 
 pub fn wasm_source() -> ExecutionSource {
-    ExecutionSource::WasmUrl { url: "https://example.com/app.wasm".into(), sha256: "ab".repeat(32) }
+    ExecutionSource::WasmUrl {
+        url: "https://example.com/app.wasm".into(),
+        sha256: "ab".repeat(32),
+    }
 }
 
 /// `caller` requests the default wasm source with default limits and `deposit`.
 pub fn request(c: &mut Contract, caller: &str, deposit: u128) -> u64 {
     set(&ctx(caller, deposit));
-    c.request_execution(wasm_source(), None, Some("hi".into()), None, None, None, None);
+    c.request_execution(
+        wasm_source(),
+        None,
+        Some("hi".into()),
+        None,
+        None,
+        None,
+        None,
+    );
     c.get_config().next_request_id - 1
 }
 

@@ -41,12 +41,30 @@ fn request_for_a_project_runs_its_active_version() {
     let mut c = setup();
     set(&ctx("dev.near", NearToken::from_near(1).as_yoctonear()));
     c.create_project("app".into());
-    c.add_version("app".into(), "11".repeat(32), "https://x.org/1.wasm".into(), None);
-    c.add_version("app".into(), "22".repeat(32), "https://x.org/2.wasm".into(), None);
+    c.add_version(
+        "app".into(),
+        "11".repeat(32),
+        "https://x.org/1.wasm".into(),
+        None,
+    );
+    c.add_version(
+        "app".into(),
+        "22".repeat(32),
+        "https://x.org/2.wasm".into(),
+        None,
+    );
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
     c.request_execution(
-        ExecutionSource::Project { project_id: "dev.near/app".into(), version: None },
-        None, None, None, Some(ResponseFormat::Json), Some(acc("payer.near")), None,
+        ExecutionSource::Project {
+            project_id: "dev.near/app".into(),
+            version: None,
+        },
+        None,
+        None,
+        None,
+        Some(ResponseFormat::Json),
+        Some(acc("payer.near")),
+        None,
     );
     let data = event("execution_requested");
     assert_eq!(data["source"]["project_id"], "dev.near/app");
@@ -58,10 +76,21 @@ fn request_for_a_project_runs_its_active_version() {
 
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
     c.request_execution(
-        ExecutionSource::Project { project_id: "dev.near/app".into(), version: Some("22".repeat(32)) },
-        None, None, None, None, None, None,
+        ExecutionSource::Project {
+            project_id: "dev.near/app".into(),
+            version: Some("22".repeat(32)),
+        },
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
     );
-    assert_eq!(event("execution_requested")["source"]["wasm_url"], "https://x.org/2.wasm");
+    assert_eq!(
+        event("execution_requested")["source"]["wasm_url"],
+        "https://x.org/2.wasm"
+    );
 }
 
 #[test]
@@ -70,13 +99,23 @@ fn unknown_project_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
     c.request_execution(
-        ExecutionSource::Project { project_id: "bob.near/x".into(), version: None },
-        None, None, None, None, None, None,
+        ExecutionSource::Project {
+            project_id: "bob.near/x".into(),
+            version: None,
+        },
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
     );
 }
 
 #[test]
-#[should_panic(expected = "Attached deposit 7099999999999999999999 yoctoNEAR is less than the required 7100000000000000000000 yoctoNEAR (estimated cost 7100000000000000000000 + developer payment 0)")]
+#[should_panic(
+    expected = "Attached deposit 7099999999999999999999 yoctoNEAR is less than the required 7100000000000000000000 yoctoNEAR (estimated cost 7100000000000000000000 + developer payment 0)"
+)]
 fn deposit_below_the_estimate_is_refused() {
     let mut c = setup();
     request(&mut c, "alice.near", DEFAULT_ESTIMATE - 1);
@@ -94,7 +133,10 @@ fn deposit_equal_to_the_estimate_is_enough() {
 fn instructions_above_the_cap_are_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(10).as_yoctonear()));
-    let limits = ResourceLimits { max_instructions: Some(500_000_000_001), ..Default::default() };
+    let limits = ResourceLimits {
+        max_instructions: Some(500_000_000_001),
+        ..Default::default()
+    };
     c.request_execution(wasm_source(), Some(limits), None, None, None, None, None);
 }
 
@@ -103,7 +145,10 @@ fn instructions_above_the_cap_are_refused() {
 fn wall_time_above_the_cap_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(10).as_yoctonear()));
-    let limits = ResourceLimits { max_execution_seconds: Some(181), ..Default::default() };
+    let limits = ResourceLimits {
+        max_execution_seconds: Some(181),
+        ..Default::default()
+    };
     c.request_execution(wasm_source(), Some(limits), None, None, None, None, None);
 }
 
@@ -112,7 +157,10 @@ fn wall_time_above_the_cap_is_refused() {
 fn zero_memory_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(10).as_yoctonear()));
-    let limits = ResourceLimits { max_memory_mb: Some(0), ..Default::default() };
+    let limits = ResourceLimits {
+        max_memory_mb: Some(0),
+        ..Default::default()
+    };
     c.request_execution(wasm_source(), Some(limits), None, None, None, None, None);
 }
 
@@ -121,7 +169,15 @@ fn zero_memory_is_refused() {
 fn oversized_input_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    c.request_execution(wasm_source(), None, Some("x".repeat(8193)), None, None, None, None);
+    c.request_execution(
+        wasm_source(),
+        None,
+        Some("x".repeat(8193)),
+        None,
+        None,
+        None,
+        None,
+    );
 }
 
 #[test]
@@ -129,7 +185,10 @@ fn oversized_input_is_refused() {
 fn malformed_sha256_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    let source = ExecutionSource::WasmUrl { url: "https://a.b/c.wasm".into(), sha256: "xyz".into() };
+    let source = ExecutionSource::WasmUrl {
+        url: "https://a.b/c.wasm".into(),
+        sha256: "xyz".into(),
+    };
     c.request_execution(source, None, None, None, None, None, None);
 }
 
@@ -138,7 +197,10 @@ fn malformed_sha256_is_refused() {
 fn plain_http_url_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    let source = ExecutionSource::WasmUrl { url: "http://a.b/c.wasm".into(), sha256: "ab".repeat(32) };
+    let source = ExecutionSource::WasmUrl {
+        url: "http://a.b/c.wasm".into(),
+        sha256: "ab".repeat(32),
+    };
     c.request_execution(source, None, None, None, None, None, None);
 }
 
@@ -155,7 +217,10 @@ fn paused_contract_refuses_requests() {
 fn missing_secrets_are_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    let secrets = SecretsRef { account_id: acc("alice.near"), profile: "default".into() };
+    let secrets = SecretsRef {
+        account_id: acc("alice.near"),
+        profile: "default".into(),
+    };
     c.request_execution(wasm_source(), None, None, Some(secrets), None, None, None);
 }
 
@@ -164,7 +229,9 @@ fn missing_secrets_are_refused() {
 fn developer_payment_needs_a_project() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    let params = ExecutionParams { developer_payment: Some(U128(5)) };
+    let params = ExecutionParams {
+        developer_payment: Some(U128(5)),
+    };
     c.request_execution(wasm_source(), None, None, None, None, None, Some(params));
 }
 
@@ -188,7 +255,10 @@ fn estimate_follows_the_pricing_formula() {
         max_execution_seconds: Some(180),
     };
     // 1e21 + 500_000 × 1e17 + 180_000 × 1e17
-    assert_eq!(c.estimate_cost(Some(limits)), U128(1_000_000_000_000_000_000_000 + 68_000_000_000_000_000_000_000));
+    assert_eq!(
+        c.estimate_cost(Some(limits)),
+        U128(1_000_000_000_000_000_000_000 + 68_000_000_000_000_000_000_000)
+    );
 }
 
 #[test]
@@ -197,6 +267,9 @@ fn request_ids_increase_and_pending_requests_are_listed() {
     request(&mut c, "alice.near", NearToken::from_near(1).as_yoctonear());
     request(&mut c, "bob.near", NearToken::from_near(1).as_yoctonear());
     let pending = c.list_pending_requests(None, None);
-    assert_eq!(pending.iter().map(|r| r.request_id).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        pending.iter().map(|r| r.request_id).collect::<Vec<_>>(),
+        vec![0, 1]
+    );
     assert_eq!(pending[1].sender_id, acc("bob.near"));
 }

@@ -1,9 +1,9 @@
 //! Unit tests with the real dcap-qvl sample quote, verified at its fixed time.
 
 use near_sdk::mock::MockAction;
-use near_sdk::serde_json::{self, json, Value};
-use near_sdk::test_utils::{get_created_receipts, get_logs, VMContextBuilder};
-use near_sdk::{testing_env, AccountId};
+use near_sdk::serde_json::{self, Value, json};
+use near_sdk::test_utils::{VMContextBuilder, get_created_receipts, get_logs};
+use near_sdk::{AccountId, testing_env};
 use outlayer_contracts_common::testdata::*;
 
 use crate::*;
@@ -64,7 +64,9 @@ fn real_quote_registers_the_bound_key_with_the_main_contract() {
     assert_eq!(receipts.len(), 1);
     assert_eq!(receipts[0].receiver_id, acc(OUTLAYER));
     match &receipts[0].actions[0] {
-        MockAction::FunctionCallWeight { method_name, args, .. } => {
+        MockAction::FunctionCallWeight {
+            method_name, args, ..
+        } => {
             assert_eq!(method_name, b"add_worker_key");
             let args: Value = serde_json::from_slice(args).unwrap();
             assert_eq!(args, json!({"public_key": sample_bound_key().to_string()}));
@@ -83,7 +85,12 @@ fn same_account_deployment_adds_a_resolve_only_access_key() {
     let receipts = get_created_receipts();
     assert_eq!(receipts.len(), 1);
     match &receipts[0].actions[0] {
-        MockAction::AddKeyWithFunctionCall { receiver_id, method_names, allowance, .. } => {
+        MockAction::AddKeyWithFunctionCall {
+            receiver_id,
+            method_names,
+            allowance,
+            ..
+        } => {
             assert_eq!(receiver_id, &acc(CONTRACT));
             assert_eq!(method_names, &vec!["resolve_execution".to_string()]);
             assert_eq!(allowance, &None);
@@ -201,9 +208,14 @@ fn owner_removes_a_worker_key_from_the_main_contract() {
     c.register_worker_key(sample_bound_key(), quote_hex());
     set(OWNER, VERIFY_AT_NANOS);
     c.remove_worker_key(sample_bound_key());
-    assert_eq!(event("worker_key_removed"), json!({"public_key": sample_bound_key().to_string()}));
+    assert_eq!(
+        event("worker_key_removed"),
+        json!({"public_key": sample_bound_key().to_string()})
+    );
     match &get_created_receipts()[0].actions[0] {
-        MockAction::FunctionCallWeight { method_name, .. } => assert_eq!(method_name, b"remove_worker_key"),
+        MockAction::FunctionCallWeight { method_name, .. } => {
+            assert_eq!(method_name, b"remove_worker_key")
+        }
         other => panic!("unexpected action {other:?}"),
     }
     assert!(c.get_worker(sample_bound_key()).is_none());
