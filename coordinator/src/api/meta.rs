@@ -38,3 +38,41 @@ pub(super) async fn not_found() -> ApiError {
 pub(super) async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::OPENAPI_JSON;
+
+    /// Every route of [`super::super::app`] is documented.
+    #[test]
+    fn openapi_covers_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI_JSON).expect("valid JSON");
+        let routes = [
+            ("/owners", "post"),
+            ("/earnings", "get"),
+            ("/projects", "post"),
+            ("/projects/{owner}/{name}", "get"),
+            ("/projects/{owner}/{name}/versions", "post"),
+            ("/projects/{owner}/{name}/active", "put"),
+            ("/wasm/{sha256}", "get"),
+            ("/payment-keys", "post"),
+            ("/payment-keys/{owner}/{nonce}", "get"),
+            ("/payment-keys/{owner}/{nonce}", "delete"),
+            ("/payment-keys/{owner}/{nonce}/top-up", "post"),
+            ("/payment-keys/{owner}/{nonce}/ledger", "get"),
+            ("/call/{owner}/{project}", "post"),
+            ("/calls/{id}", "get"),
+            ("/workers/register", "post"),
+            ("/workers/lease", "post"),
+            ("/workers/heartbeat", "post"),
+            ("/workers/complete", "post"),
+            ("/healthz", "get"),
+            ("/metrics", "get"),
+            ("/openapi.json", "get"),
+        ];
+        for (path, method) in routes {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from openapi.json");
+        }
+        assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(20));
+    }
+}
