@@ -17,12 +17,12 @@ pub const QUOTE: &[u8] = include_bytes!("../res/tdx_quote");
 /// The collateral JSON matching [`QUOTE`].
 pub const COLLATERAL_JSON: &str = include_str!("../res/tdx_quote_collateral.json");
 
-/// A sample quote whose platform TCB is `OutOfDate`.
-pub const OUTDATED_QUOTE: &[u8] = include_bytes!("../res/tdx_quote_outdated");
+/// An SGX sample quote: verifies at [`VERIFY_AT_SECS`] with TCB status
+/// `ConfigurationAndSWHardeningNeeded`.
+pub const SGX_QUOTE: &[u8] = include_bytes!("../res/sgx_quote");
 
-/// The collateral JSON matching [`OUTDATED_QUOTE`].
-pub const OUTDATED_COLLATERAL_JSON: &str =
-    include_str!("../res/tdx_quote_outdated_collateral.json");
+/// The collateral JSON matching [`SGX_QUOTE`].
+pub const SGX_COLLATERAL_JSON: &str = include_str!("../res/sgx_quote_collateral.json");
 
 /// [`QUOTE`] as hex, the form the contracts take.
 pub fn quote_hex() -> String {

@@ -74,21 +74,18 @@ fn expired_collateral_is_refused_today() {
 }
 
 #[test]
-fn outdated_tcb_is_refused() {
+fn tcb_status_other_than_up_to_date_is_refused() {
     let err = verify_tee_key(
-        &hex::encode(OUTDATED_QUOTE),
-        &parse_collateral(OUTDATED_COLLATERAL_JSON).unwrap(),
+        &hex::encode(SGX_QUOTE),
+        &parse_collateral(SGX_COLLATERAL_JSON).unwrap(),
         VERIFY_AT_SECS,
         &[sample_measurements()],
         &sample_bound_key(),
     )
     .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            AttestationError::TcbStatus(_) | AttestationError::Verification(_)
-        ),
-        "{err}"
+    assert_eq!(
+        err.to_string(),
+        "TCB status is ConfigurationAndSWHardeningNeeded, expected UpToDate"
     );
 }
 

@@ -250,3 +250,46 @@ fn proposals_need_collateral() {
     let mut dao = KeystoreDao::new(acc(OWNER), vec![acc("a.near")]);
     propose(&mut dao);
 }
+
+#[test]
+fn a_removed_member_lowers_the_majority_and_loses_the_vote() {
+    let mut dao = setup();
+    propose(&mut dao);
+    as_(OWNER);
+    dao.remove_member(acc("c.near"));
+    assert_eq!(
+        events("members_changed"),
+        vec![json!({"members": ["a.near", "b.near"]})]
+    );
+    as_("a.near");
+    // 1 of 2 is not a majority.
+    assert_eq!(dao.vote(0, true), ProposalStatus::Open);
+    as_("b.near");
+    assert_eq!(dao.vote(0, true), ProposalStatus::Executed);
+    assert_eq!(dao.get_members(), vec![acc("a.near"), acc("b.near")]);
+}
+
+#[test]
+#[should_panic(expected = "Only DAO members can call this method")]
+fn removed_members_cannot_vote() {
+    let mut dao = setup();
+    propose(&mut dao);
+    as_(OWNER);
+    dao.remove_member(acc("c.near"));
+    as_("c.near");
+    dao.vote(0, true);
+}
+
+#[test]
+#[should_panic(expected = "Only the owner can call this method")]
+fn only_the_owner_sets_collateral() {
+    let mut dao = setup();
+    as_("a.near");
+    dao.set_collateral(COLLATERAL_JSON.to_string());
+}
+
+#[test]
+fn approved_measurements_are_listed() {
+    let dao = setup();
+    assert_eq!(dao.get_approved_measurements(), vec![sample_measurements()]);
+}

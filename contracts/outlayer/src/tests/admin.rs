@@ -146,3 +146,23 @@ fn config_reports_limits_and_state_version() {
     assert_eq!(config.max_execution_seconds_cap, 180);
     assert_eq!(config.stale_timeout_secs, 900);
 }
+
+#[test]
+fn a_shorter_stale_window_allows_earlier_cancellation() {
+    let mut c = setup();
+    c.set_stale_timeout(300);
+    assert_eq!(c.get_config().stale_timeout_secs, 300);
+    request(&mut c, "alice.near", DEFAULT_ESTIMATE);
+    let mut later = ctx("bob.near", 0);
+    later.block_timestamp(NOW_NS + 300 * 1_000_000_000);
+    set(&later);
+    assert_eq!(c.cancel_stale_request(0), U128(DEFAULT_ESTIMATE));
+}
+
+#[test]
+#[should_panic(expected = "Only the owner or the register contract can manage worker keys")]
+fn strangers_cannot_remove_worker_keys() {
+    let mut c = setup_with_worker();
+    set(&ctx("mallory.near", 0));
+    c.remove_worker_key(worker_key());
+}

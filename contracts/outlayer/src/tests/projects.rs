@@ -157,3 +157,19 @@ fn a_project_without_versions_cannot_run() {
         None,
     );
 }
+
+#[test]
+#[should_panic(expected = "Project mallory.near/app not found")]
+fn only_the_owner_activates_versions() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    c.add_version(
+        "app".into(),
+        "aa".repeat(32),
+        "https://x.org/1.wasm".into(),
+        None,
+    );
+    set(&ctx("mallory.near", 0));
+    c.set_active_version("app".into(), "aa".repeat(32));
+}

@@ -228,3 +228,42 @@ fn strangers_cannot_remove_worker_keys() {
     c.register_worker_key(sample_bound_key(), quote_hex());
     c.remove_worker_key(sample_bound_key());
 }
+
+#[test]
+#[should_panic(expected = "TCB status is ConfigurationAndSWHardeningNeeded, expected UpToDate")]
+fn platforms_needing_updates_are_refused() {
+    let mut c = setup(OUTLAYER);
+    set(OWNER, VERIFY_AT_NANOS);
+    c.set_collateral(SGX_COLLATERAL_JSON.to_string());
+    set("worker.near", VERIFY_AT_NANOS);
+    c.register_worker_key(sample_bound_key(), hex::encode(SGX_QUOTE));
+}
+
+#[test]
+fn ownership_moves_and_views_report_the_setup() {
+    let mut c = setup(OUTLAYER);
+    assert_eq!(c.get_owner(), acc(OWNER));
+    assert_eq!(c.get_outlayer_contract(), acc(OUTLAYER));
+    assert_eq!(c.get_approved_measurements(), vec![sample_measurements()]);
+    set(OWNER, VERIFY_AT_NANOS);
+    c.set_owner(acc("new.near"));
+    assert_eq!(c.get_owner(), acc("new.near"));
+}
+
+#[test]
+#[should_panic(expected = "Worker key is not registered")]
+fn removing_an_unknown_worker_key_fails() {
+    let mut c = setup(OUTLAYER);
+    set(OWNER, VERIFY_AT_NANOS);
+    c.remove_worker_key(unbound_key());
+}
+
+#[test]
+#[should_panic(expected = "Measurements are not approved")]
+fn removing_unknown_measurements_fails() {
+    let mut c = setup(OUTLAYER);
+    set(OWNER, VERIFY_AT_NANOS);
+    let mut other = sample_measurements();
+    other.mrtd = "cd".repeat(48);
+    c.remove_approved_measurements(other);
+}
