@@ -211,7 +211,11 @@ impl AppState {
         let call = self.db.call(&req.call_id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
         let ours = call.lease_id.as_deref() == Some(req.lease_id.as_str()) && call.worker_id.as_deref() == Some(worker.id.as_str());
         if is_final(&call.status) {
-            return if ours { Ok(view(&call)) } else { Err(lease_lost()) };
+            // Only the worker whose result was settled gets the idempotent 200 (a job failed by
+            // the reaper keeps the expired lease id, but not that worker's result).
+            let settled = view(&call);
+            let by_worker = settled.result.as_ref().and_then(|r| r.worker.as_ref()).is_some_and(|w| w.id == worker.id);
+            return if ours && by_worker { Ok(settled) } else { Err(lease_lost()) };
         }
         if !ours {
             return Err(lease_lost());
@@ -225,16 +229,8 @@ impl AppState {
         let (parsed, error) = interpret(r, &output);
         let limits = limits_of(&call);
         let max_compute = pricing::max_compute_cost(&self.config.pricing, &limits);
-        let s = pricing::settle(
-            &self.config.pricing,
-            max_compute,
-            call.attached_deposit as u64,
-            r.outcome,
-            error.is_none(),
-            r.instructions,
-            r.wall_ms,
-            r.refund,
-        );
+        let run = pricing::Run { outcome: r.outcome, succeeded: error.is_none(), instructions: r.instructions, wall_ms: r.wall_ms, refund: r.refund };
+        let s = pricing::settle(&self.config.pricing, max_compute, call.attached_deposit as u64, run);
         let settled = SettledResult {
             output: parsed,
             error: error.clone(),

@@ -158,3 +158,8 @@ async fn postgres_two_replicas_share_redis() -> Result<()> {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_exhausted_job_fails_with_worker_lost() -> Result<()> {
+    with_schema(pg_config(), scenarios::worker_lost).await
+}

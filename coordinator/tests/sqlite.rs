@@ -46,3 +46,9 @@ async fn sqlite_bad_signature_is_refused() -> Result<()> {
     let (_dir, c) = config();
     scenarios::bad_signature(c).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_exhausted_job_fails_with_worker_lost() -> Result<()> {
+    let (_dir, c) = config();
+    scenarios::worker_lost(c).await
+}

@@ -394,3 +394,30 @@ pub async fn bad_signature(config: CoordinatorConfig) -> Result<()> {
     server.stop().await;
     Ok(())
 }
+
+/// A job whose only allowed lease expires is failed with `worker_lost` by the reaper; nothing
+/// is charged and the reservation is released.
+pub async fn worker_lost(mut config: CoordinatorConfig) -> Result<()> {
+    config.lease_duration = Duration::from_secs(1);
+    config.max_attempts = 1;
+    let server = Server::start(config).await?;
+    let (owner, token) = server.owner().await?;
+    server.project(&owner, &token, "echo").await?;
+    let key = server.key(&token, json!({ "initial_balance": 100_000 })).await?;
+    let (_, b) = server.call(&owner, "echo", &key, &[("X-Attached-Deposit", "100".into())], &json!({ "input": 1, "async": true, "resource_limits": small_limits() })).await?;
+    let call_id = b["call_id"].as_str().unwrap().to_owned();
+    let worker = server.worker().await?;
+    let job = worker.lease(Duration::from_secs(2)).await?.expect("job");
+    let done = server.wait_final(&key, &call_id).await?;
+    assert_eq!(done["status"], "failed");
+    assert_eq!(done["error"]["code"], "worker_lost");
+    assert_eq!(done["refund"], 100);
+    let k = server.key_state(&key).await?;
+    assert_eq!((k["spent"].as_i64(), k["reserved"].as_i64()), (Some(0), Some(0)));
+    match worker.complete(&job, &echo(&job)).await {
+        Err(ClientError::Api { status: 409, code, .. }) => assert_eq!(code, "lease_lost"),
+        other => panic!("expected 409 lease_lost, got {other:?}"),
+    }
+    server.stop().await;
+    Ok(())
+}
