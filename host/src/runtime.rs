@@ -195,6 +195,11 @@ impl Runtime {
         }
     }
 
+    /// Forget the in-memory prepared copy of a component (the disk cache keeps its artifact).
+    pub fn evict(&self, wasm_hash: &str) {
+        self.inner.prepared.lock().expect("prepared lock").remove(wasm_hash);
+    }
+
     /// Prepare and execute in one call.
     pub async fn run(&self, wasm: &[u8], request: ExecutionRequest) -> Result<ExecutionReport, HostError> {
         let prepared = self.prepare(wasm)?;
