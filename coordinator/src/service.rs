@@ -149,6 +149,27 @@ impl AppState {
         }
     }
 
+    /// Registers a worker key (hex ed25519) with an opaque attestation; returns the worker and its
+    /// bearer token (shown once). 400 `invalid_public_key`. Embedded workers call this directly
+    /// and then use [`AppState::lease_job`], [`AppState::heartbeat`], [`AppState::complete_job`].
+    pub async fn register_worker(&self, public_key: &str, attestation: Option<serde_json::Value>) -> Result<(WorkerRow, String), ApiError> {
+        if crate::receipt::parse_public_key(public_key).is_none() {
+            return Err(ApiError::bad_request("invalid_public_key", "public_key must be a 32-byte ed25519 key in hex"));
+        }
+        let token = crate::auth::new_secret("olw_");
+        let now = now_ms();
+        let worker = WorkerRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            public_key: public_key.to_lowercase(),
+            token_hash: crate::auth::hash_secret(&token),
+            attestation: attestation.unwrap_or(serde_json::Value::Null).to_string(),
+            created_ms: now,
+            last_heartbeat_ms: now,
+        };
+        self.db.register_worker(&worker).await?;
+        Ok((worker, token))
+    }
+
     /// Leases the next job for `worker`, waiting up to `wait` for one. `None` = nothing to do.
     pub async fn lease_job(&self, worker: &WorkerRow, wait: Duration) -> Result<Option<Job>, ApiError> {
         let deadline = Instant::now() + wait;

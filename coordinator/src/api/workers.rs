@@ -11,12 +11,10 @@ use serde::Deserialize;
 
 use super::{json_body, optional_json_body, read_body};
 use crate::auth;
-use crate::db::WorkerRow;
 use crate::error::ApiError;
 use crate::limits::MAX_COMPLETE_BODY_BYTES;
 use crate::model::{CompleteRequest, HeartbeatRequest, RegisterRequest, RegisterResponse};
-use crate::receipt::parse_public_key;
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -33,20 +31,7 @@ pub(super) async fn register(State(state): State<AppState>, headers: HeaderMap, 
         }
     }
     let req: RegisterRequest = json_body(body).await?;
-    if parse_public_key(&req.public_key).is_none() {
-        return Err(ApiError::bad_request("invalid_public_key", "public_key must be a 32-byte ed25519 key in hex"));
-    }
-    let token = auth::new_secret("olw_");
-    let now = now_ms();
-    let worker = WorkerRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        public_key: req.public_key.to_lowercase(),
-        token_hash: auth::hash_secret(&token),
-        attestation: req.attestation.unwrap_or(serde_json::Value::Null).to_string(),
-        created_ms: now,
-        last_heartbeat_ms: now,
-    };
-    state.db.register_worker(&worker).await?;
+    let (worker, token) = state.register_worker(&req.public_key, req.attestation).await?;
     Ok((StatusCode::CREATED, Json(RegisterResponse { worker_id: worker.id, token })))
 }
 
