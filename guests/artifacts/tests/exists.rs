@@ -18,6 +18,7 @@ const COMMANDS: &[&str] = &[
     "refund",
     "vrf-dice",
     "context-dump",
+    "cap-ops",
     "loop-forever",
     "memory-bomb",
     "stack-overflow",
