@@ -17,8 +17,10 @@ pub enum Event {
         request_id: u64,
         /// Hex of the yield's data id.
         data_id: String,
-        /// Caller of `request_execution`.
+        /// Caller of `request_execution` (predecessor; `NEAR_PREDECESSOR_ID` / `NEAR_SENDER_ID`).
         sender: AccountId,
+        /// Signer of the transaction (`NEAR_USER_ACCOUNT_ID`).
+        signer: AccountId,
         /// Account receiving refunds.
         payer: AccountId,
         /// The component to run.

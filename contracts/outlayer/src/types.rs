@@ -139,6 +139,8 @@ pub struct PendingRequest {
     pub data_id: CryptoHash,
     /// Account that called `request_execution`.
     pub sender_id: AccountId,
+    /// Signer of the transaction.
+    pub signer_id: AccountId,
     /// Account refunds go to.
     pub payer_id: AccountId,
     /// What the worker runs.

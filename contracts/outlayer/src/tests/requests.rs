@@ -16,6 +16,7 @@ fn request_with_wasm_url_emits_execution_requested() {
             "request_id": 0,
             "data_id": crate::execution::hex_encode(&pending.data_id),
             "sender": "alice.near",
+            "signer": "alice.near",
             "payer": "alice.near",
             "source": {
                 "project_id": null,
