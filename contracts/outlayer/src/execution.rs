@@ -7,7 +7,7 @@ use near_sdk::{AccountId, CryptoHash, Gas, GasWeight, NearToken, env, near};
 
 use crate::events::Event;
 use crate::limits::*;
-use crate::projects::normalize_sha256;
+use crate::projects::{normalize_sha256, validate_url};
 use crate::secrets::{SecretAccessor, secret_key};
 use crate::types::*;
 use crate::{Contract, ContractExt};
@@ -46,13 +46,15 @@ impl Contract {
             ));
         }
         let limits = resource_limits.unwrap_or_default().resolve();
-        if let Some(input) = &input
-            && input.len() > MAX_INPUT_BYTES
-        {
-            env::panic_str(&format!(
-                "Input is {} bytes; the limit is {MAX_INPUT_BYTES}",
-                input.len()
-            ));
+        if let Some(input) = &input {
+            // Measured as it appears in the event log, where escaping can multiply its size.
+            let escaped =
+                near_sdk::serde_json::to_string(input).map_or(usize::MAX, |j| j.len() - 2);
+            if escaped > MAX_INPUT_BYTES {
+                env::panic_str(&format!(
+                    "Input is {escaped} bytes once JSON-escaped; the limit is {MAX_INPUT_BYTES}"
+                ));
+            }
         }
         let source = self.resolve_source(source);
         if let Some(secrets) = &secrets_ref {
@@ -147,9 +149,7 @@ impl Contract {
     fn resolve_source(&self, source: ExecutionSource) -> ResolvedSource {
         match source {
             ExecutionSource::WasmUrl { url, sha256 } => {
-                if !url.starts_with("https://") && !url.starts_with("ipfs://") {
-                    env::panic_str("Wasm URL must start with https:// or ipfs://");
-                }
+                validate_url(&url);
                 ResolvedSource {
                     project_id: None,
                     project_owner: None,

@@ -12,7 +12,8 @@ pub const MAX_MEMORY_MB_CAP: u32 = 512;
 pub const DEFAULT_MAX_EXECUTION_SECONDS: u64 = 60;
 /// Highest wall time a request may ask for: a yield times out after about 200 blocks.
 pub const MAX_EXECUTION_SECONDS_CAP: u64 = 180;
-/// Largest `input`, in bytes: it travels in the `execution_requested` log (16 KiB max per log).
+/// Largest `input`, in bytes once JSON-escaped: it travels in the `execution_requested` log
+/// (16 KiB max per log).
 pub const MAX_INPUT_BYTES: usize = 8 * 1024;
 /// Largest output a worker may return, in bytes: above the resume limit it is held in storage
 /// (paid by the contract until settlement) and returned to the caller.

@@ -62,7 +62,8 @@ fn validate_name(name: &str) {
     }
 }
 
-fn validate_url(url: &str) {
+/// Panics unless `url` is https:// or ipfs:// and at most 512 bytes.
+pub(crate) fn validate_url(url: &str) {
     if !(url.starts_with("https://") || url.starts_with("ipfs://")) || url.len() > 512 {
         env::panic_str("Source URL must start with https:// or ipfs:// and be at most 512 bytes");
     }

@@ -166,7 +166,7 @@ fn zero_memory_is_refused() {
 }
 
 #[test]
-#[should_panic(expected = "Input is 8193 bytes; the limit is 8192")]
+#[should_panic(expected = "Input is 8193 bytes once JSON-escaped; the limit is 8192")]
 fn oversized_input_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
@@ -194,7 +194,9 @@ fn malformed_sha256_is_refused() {
 }
 
 #[test]
-#[should_panic(expected = "Wasm URL must start with https:// or ipfs://")]
+#[should_panic(
+    expected = "Source URL must start with https:// or ipfs:// and be at most 512 bytes"
+)]
 fn plain_http_url_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
@@ -273,4 +275,58 @@ fn request_ids_increase_and_pending_requests_are_listed() {
         vec![0, 1]
     );
     assert_eq!(pending[1].sender_id, acc("bob.near"));
+}
+
+#[test]
+#[should_panic(expected = "Input is 12000 bytes once JSON-escaped; the limit is 8192")]
+fn input_that_escapes_past_the_log_limit_is_refused() {
+    let mut c = setup();
+    set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
+    // 2000 bytes that become "\u0001" (6 bytes each) in the event log.
+    c.request_execution(
+        wasm_source(),
+        None,
+        Some("\u{1}".repeat(2000)),
+        None,
+        None,
+        None,
+        None,
+    );
+}
+
+#[test]
+#[should_panic(
+    expected = "Source URL must start with https:// or ipfs:// and be at most 512 bytes"
+)]
+fn overlong_wasm_urls_are_refused() {
+    let mut c = setup();
+    set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
+    let url = format!("https://example.com/{}", "a".repeat(500));
+    let source = ExecutionSource::WasmUrl {
+        url,
+        sha256: "ab".repeat(32),
+    };
+    c.request_execution(source, None, None, None, None, None, None);
+}
+
+#[test]
+fn input_of_exactly_the_limit_is_accepted() {
+    let mut c = setup();
+    set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
+    c.request_execution(
+        wasm_source(),
+        None,
+        Some("x".repeat(8192)),
+        None,
+        None,
+        None,
+        None,
+    );
+    assert_eq!(
+        event("execution_requested")["input"]
+            .as_str()
+            .unwrap()
+            .len(),
+        8192
+    );
 }
