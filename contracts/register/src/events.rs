@@ -22,6 +22,14 @@ pub enum Event {
         /// The key.
         public_key: PublicKey,
     },
+    /// The main contract refused a key change; an added key was unregistered again.
+    #[event_version("1.0.0")]
+    WorkerKeySyncFailed {
+        /// The key.
+        public_key: PublicKey,
+        /// True for a failed add, false for a failed removal.
+        added: bool,
+    },
     /// A measurement set was approved.
     #[event_version("1.0.0")]
     MeasurementsApproved {

@@ -1,7 +1,7 @@
 //! Worker key registration and removal.
 
 use near_sdk::serde_json::json;
-use near_sdk::{AccountId, Allowance, Gas, NearToken, Promise, PublicKey, env, near};
+use near_sdk::{AccountId, Allowance, Gas, NearToken, Promise, PromiseError, PublicKey, env, near};
 use outlayer_contracts_common::{AttestationError, Measurements, parse_collateral, verify_tee_key};
 
 use crate::events::Event;
@@ -9,6 +9,8 @@ use crate::{RegisterContract, RegisterContractExt, WORKER_KEY_METHODS};
 
 /// Gas for the `add_worker_key` / `remove_worker_key` call on the main contract.
 const KEY_SYNC_TGAS: u64 = 15;
+/// Gas for [`RegisterContract::on_worker_key_synced`].
+const SYNC_CALLBACK_TGAS: u64 = 5;
 
 /// A registered worker.
 #[near(serializers = [borsh, json])]
@@ -78,6 +80,23 @@ impl RegisterContract {
         self.sync_key(&public_key, false);
         Event::WorkerKeyRemoved { public_key }.emit();
     }
+
+    /// Result of the key sync with the main contract. A failed `add_worker_key` (for example,
+    /// this account is not the main contract's register account) undoes the registration here
+    /// so it can be retried; either failure emits `worker_key_sync_failed`.
+    #[private]
+    pub fn on_worker_key_synced(&mut self, public_key: PublicKey, added: bool) {
+        if !matches!(
+            env::promise_result_checked(0, 64),
+            Err(PromiseError::Failed)
+        ) {
+            return;
+        }
+        if added {
+            self.workers.remove(&public_key);
+        }
+        Event::WorkerKeySyncFailed { public_key, added }.emit();
+    }
 }
 
 impl RegisterContract {
@@ -110,6 +129,11 @@ impl RegisterContract {
                     json!({ "public_key": public_key }).to_string().into_bytes(),
                     NearToken::from_yoctonear(0),
                     Gas::from_tgas(KEY_SYNC_TGAS),
+                )
+                .then(
+                    Self::ext(me)
+                        .with_static_gas(Gas::from_tgas(SYNC_CALLBACK_TGAS))
+                        .on_worker_key_synced(public_key.clone(), add),
                 )
                 .detach();
         }

@@ -61,8 +61,14 @@ fn real_quote_registers_the_bound_key_with_the_main_contract() {
         })
     );
     let receipts = get_created_receipts();
-    assert_eq!(receipts.len(), 1);
+    assert_eq!(receipts.len(), 2);
     assert_eq!(receipts[0].receiver_id, acc(OUTLAYER));
+    match &receipts[1].actions[0] {
+        MockAction::FunctionCallWeight { method_name, .. } => {
+            assert_eq!(method_name, b"on_worker_key_synced")
+        }
+        other => panic!("unexpected action {other:?}"),
+    }
     match &receipts[0].actions[0] {
         MockAction::FunctionCallWeight {
             method_name, args, ..
@@ -266,4 +272,44 @@ fn removing_unknown_measurements_fails() {
     let mut other = sample_measurements();
     other.mrtd = "cd".repeat(48);
     c.remove_approved_measurements(other);
+}
+
+fn sync_result(result: near_sdk::PromiseResult) {
+    let mut c = VMContextBuilder::new();
+    c.current_account_id(acc(CONTRACT))
+        .predecessor_account_id(acc(CONTRACT))
+        .block_timestamp(VERIFY_AT_NANOS);
+    testing_env!(
+        c.build(),
+        near_sdk::test_vm_config(),
+        near_sdk::RuntimeFeesConfig::test(),
+        Default::default(),
+        vec![result],
+    );
+}
+
+#[test]
+fn a_refused_sync_undoes_the_registration() {
+    let mut c = setup(OUTLAYER);
+    c.register_worker_key(sample_bound_key(), quote_hex());
+    sync_result(near_sdk::PromiseResult::Failed);
+    c.on_worker_key_synced(sample_bound_key(), true);
+    assert_eq!(
+        event("worker_key_sync_failed"),
+        json!({"public_key": sample_bound_key().to_string(), "added": true})
+    );
+    assert!(c.get_worker(sample_bound_key()).is_none());
+    // The worker can register again.
+    set("worker.near", VERIFY_AT_NANOS);
+    c.register_worker_key(sample_bound_key(), quote_hex());
+}
+
+#[test]
+fn a_successful_sync_keeps_the_registration() {
+    let mut c = setup(OUTLAYER);
+    c.register_worker_key(sample_bound_key(), quote_hex());
+    sync_result(near_sdk::PromiseResult::Successful(vec![]));
+    c.on_worker_key_synced(sample_bound_key(), true);
+    assert!(get_logs().is_empty());
+    assert!(c.get_worker(sample_bound_key()).is_some());
 }
