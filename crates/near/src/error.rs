@@ -68,7 +68,12 @@ impl RpcError {
             .or(legacy_data)
             .cloned()
             .unwrap_or(Value::Null);
-        RpcError::Node { name, cause, message, data }
+        RpcError::Node {
+            name,
+            cause,
+            message,
+            data,
+        }
     }
 }
 
@@ -84,7 +89,15 @@ mod tests {
             "cause": {"name": "UNKNOWN_BLOCK", "info": {"block_reference": {"block_id": 1}}},
             "code": -32000, "message": "Server error", "data": "DB Not Found Error"
         }));
-        let RpcError::Node { name, cause, message, data } = err else { panic!("not a node error") };
+        let RpcError::Node {
+            name,
+            cause,
+            message,
+            data,
+        } = err
+        else {
+            panic!("not a node error")
+        };
         assert_eq!(name, "HANDLER_ERROR");
         assert_eq!(cause, "UNKNOWN_BLOCK");
         assert_eq!(message, "DB Not Found Error");
@@ -93,8 +106,17 @@ mod tests {
 
     #[test]
     fn plain_json_rpc_error_uses_message() {
-        let err = RpcError::from_error_value(&json!({"code": -32601, "message": "Method not found"}));
-        let RpcError::Node { name, cause, message, data } = err else { panic!("not a node error") };
+        let err =
+            RpcError::from_error_value(&json!({"code": -32601, "message": "Method not found"}));
+        let RpcError::Node {
+            name,
+            cause,
+            message,
+            data,
+        } = err
+        else {
+            panic!("not a node error")
+        };
         assert_eq!((name.as_str(), cause.as_str()), ("", ""));
         assert_eq!(message, "Method not found");
         assert_eq!(data, Value::Null);

@@ -139,7 +139,10 @@ impl ChunkRef {
                 let shard = shard.trim().parse().map_err(|e| {
                     RpcError::InvalidArgument(format!("shard id {:?}: {e}", shard.trim()))
                 })?;
-                Ok(ChunkRef::BlockShard { block: BlockId::parse(block)?, shard })
+                Ok(ChunkRef::BlockShard {
+                    block: BlockId::parse(block)?,
+                    shard,
+                })
             }
             None => {
                 decode_hash("chunk hash", text)?;
@@ -233,24 +236,45 @@ mod tests {
     fn v01_block_strings() {
         assert_eq!(BlockRef::parse_v01("").unwrap(), BlockRef::Final);
         assert_eq!(BlockRef::parse_v01("final").unwrap(), BlockRef::Final);
-        assert_eq!(BlockRef::parse_v01("optimistic").unwrap(), BlockRef::Optimistic);
-        assert_eq!(BlockRef::parse_v01("17821130").unwrap(), BlockRef::Height(17821130));
-        assert_eq!(BlockRef::parse_v01(BLOCK_HASH).unwrap(), BlockRef::Hash(BLOCK_HASH.into()));
+        assert_eq!(
+            BlockRef::parse_v01("optimistic").unwrap(),
+            BlockRef::Optimistic
+        );
+        assert_eq!(
+            BlockRef::parse_v01("17821130").unwrap(),
+            BlockRef::Height(17821130)
+        );
+        assert_eq!(
+            BlockRef::parse_v01(BLOCK_HASH).unwrap(),
+            BlockRef::Hash(BLOCK_HASH.into())
+        );
     }
 
     #[test]
     fn bad_block_strings_are_invalid_arguments() {
         for bad in ["latest", "0OIl", "3xyz", "99999999999999999999999"] {
             let err = BlockRef::parse_v01(bad).unwrap_err();
-            assert!(matches!(err, RpcError::InvalidArgument(_)), "{bad}: {err:?}");
+            assert!(
+                matches!(err, RpcError::InvalidArgument(_)),
+                "{bad}: {err:?}"
+            );
         }
     }
 
     #[test]
     fn block_ref_params() {
-        assert_eq!(BlockRef::Final.to_params().unwrap(), json!({"finality": "final"}));
-        assert_eq!(BlockRef::Optimistic.to_params().unwrap(), json!({"finality": "optimistic"}));
-        assert_eq!(BlockRef::Height(5).to_params().unwrap(), json!({"block_id": 5}));
+        assert_eq!(
+            BlockRef::Final.to_params().unwrap(),
+            json!({"finality": "final"})
+        );
+        assert_eq!(
+            BlockRef::Optimistic.to_params().unwrap(),
+            json!({"finality": "optimistic"})
+        );
+        assert_eq!(
+            BlockRef::Height(5).to_params().unwrap(),
+            json!({"block_id": 5})
+        );
         assert_eq!(
             BlockRef::Hash(BLOCK_HASH.into()).to_params().unwrap(),
             json!({"block_id": BLOCK_HASH})
@@ -262,15 +286,27 @@ mod tests {
     fn chunk_refs() {
         assert_eq!(
             ChunkRef::parse("187310138,0").unwrap(),
-            ChunkRef::BlockShard { block: BlockId::Height(187310138), shard: 0 }
+            ChunkRef::BlockShard {
+                block: BlockId::Height(187310138),
+                shard: 0
+            }
         );
         assert_eq!(
             ChunkRef::parse(&format!("{BLOCK_HASH}, 3")).unwrap(),
-            ChunkRef::BlockShard { block: BlockId::Hash(BLOCK_HASH.into()), shard: 3 }
+            ChunkRef::BlockShard {
+                block: BlockId::Hash(BLOCK_HASH.into()),
+                shard: 3
+            }
         );
-        assert_eq!(ChunkRef::parse(BLOCK_HASH).unwrap(), ChunkRef::Hash(BLOCK_HASH.into()));
+        assert_eq!(
+            ChunkRef::parse(BLOCK_HASH).unwrap(),
+            ChunkRef::Hash(BLOCK_HASH.into())
+        );
         for bad in ["12,x", "abc", "12,", ",3"] {
-            assert!(matches!(ChunkRef::parse(bad), Err(RpcError::InvalidArgument(_))), "{bad}");
+            assert!(
+                matches!(ChunkRef::parse(bad), Err(RpcError::InvalidArgument(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -281,6 +317,9 @@ mod tests {
         }
         assert_eq!(TxWait::parse_v01("").unwrap(), TxWait::ExecutedOptimistic);
         assert_eq!(TxWait::parse_v01("final").unwrap(), TxWait::Final);
-        assert!(matches!(TxWait::parse_v01("SOON"), Err(RpcError::InvalidArgument(_))));
+        assert!(matches!(
+            TxWait::parse_v01("SOON"),
+            Err(RpcError::InvalidArgument(_))
+        ));
     }
 }

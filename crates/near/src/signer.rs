@@ -70,7 +70,10 @@ pub async fn send_signed(
     wait: TxWait,
 ) -> Result<TxOutcome, RpcError> {
     let result = client.send_tx(&signed.to_base64(), wait).await?;
-    Ok(TxOutcome { hash: signed.hash_base58(), result })
+    Ok(TxOutcome {
+        hash: signed.hash_base58(),
+        result,
+    })
 }
 
 /// [`build_signed`] then [`send_signed`].

@@ -10,7 +10,11 @@ use serde_json::json;
 
 /// The near-api-js test key pair (tests/data/PROVENANCE.md).
 fn key() -> SecretKey {
-    data("near-api-js-vectors.json")["transfer"]["secret_key"].as_str().unwrap().parse().unwrap()
+    data("near-api-js-vectors.json")["transfer"]["secret_key"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn key_and_block_routes(key: &SecretKey) -> Vec<Route> {
@@ -33,7 +37,10 @@ fn key_and_block_routes(key: &SecretKey) -> Vec<Route> {
 async fn sign_and_send_builds_signs_and_broadcasts() {
     let key = key();
     let mut routes = key_and_block_routes(&key);
-    routes.push(Route { params: None, ..Route::recorded("send_tx", "send_tx") });
+    routes.push(Route {
+        params: None,
+        ..Route::recorded("send_tx", "send_tx")
+    });
     let node = serve(routes).await;
     let client = RpcClient::new(node.url.clone());
 
@@ -56,10 +63,14 @@ async fn sign_and_send_builds_signs_and_broadcasts() {
     assert_eq!(outcome.result, data("rpc/send_tx.response.json")["result"]);
 
     let requests = node.requests.lock().unwrap().clone();
-    let sent = requests.iter().find(|r| r["method"] == "send_tx").expect("send_tx was called");
+    let sent = requests
+        .iter()
+        .find(|r| r["method"] == "send_tx")
+        .expect("send_tx was called");
     assert_eq!(sent["params"]["wait_until"], "INCLUDED_FINAL");
     let signed =
-        SignedTransaction::from_base64(sent["params"]["signed_tx_base64"].as_str().unwrap()).unwrap();
+        SignedTransaction::from_base64(sent["params"]["signed_tx_base64"].as_str().unwrap())
+            .unwrap();
 
     let recorded_key = &data("rpc/view_access_key.response.json")["result"];
     let recorded_block = &data("rpc/block.response.json")["result"];
@@ -81,7 +92,10 @@ async fn sign_and_send_builds_signs_and_broadcasts() {
 async fn build_signed_does_not_send_and_resending_reuses_the_transaction() {
     let key = key();
     let mut routes = key_and_block_routes(&key);
-    routes.push(Route { params: None, ..Route::recorded("send_tx", "send_tx") });
+    routes.push(Route {
+        params: None,
+        ..Route::recorded("send_tx", "send_tx")
+    });
     let node = serve(routes).await;
     let client = RpcClient::new(node.url.clone());
 
@@ -95,9 +109,17 @@ async fn build_signed_does_not_send_and_resending_reuses_the_transaction() {
     .await
     .unwrap();
     let methods = |node: &common::MockNode| -> Vec<String> {
-        node.requests.lock().unwrap().iter().map(|r| r["method"].as_str().unwrap().to_owned()).collect()
+        node.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r["method"].as_str().unwrap().to_owned())
+            .collect()
     };
-    assert!(!methods(&node).contains(&"send_tx".to_owned()), "build_signed must not send");
+    assert!(
+        !methods(&node).contains(&"send_tx".to_owned()),
+        "build_signed must not send"
+    );
 
     let first = send_signed(&client, &signed, TxWait::None).await.unwrap();
     let second = send_signed(&client, &signed, TxWait::None).await.unwrap();
@@ -126,9 +148,25 @@ async fn an_unknown_access_key_stops_before_sending() {
     ];
     let node = serve(routes).await;
     let client = RpcClient::new(node.url.clone());
-    let err = sign_and_send(&client, "nosuchaccount.testnet", &key, "x.testnet", vec![], TxWait::None)
-        .await
-        .unwrap_err();
-    assert!(matches!(&err, RpcError::Node { cause, .. } if cause == "UNKNOWN_ACCOUNT"), "{err:?}");
-    assert!(node.requests.lock().unwrap().iter().all(|r| r["method"] != "send_tx"));
+    let err = sign_and_send(
+        &client,
+        "nosuchaccount.testnet",
+        &key,
+        "x.testnet",
+        vec![],
+        TxWait::None,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, RpcError::Node { cause, .. } if cause == "UNKNOWN_ACCOUNT"),
+        "{err:?}"
+    );
+    assert!(
+        node.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|r| r["method"] != "send_tx")
+    );
 }

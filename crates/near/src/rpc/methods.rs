@@ -36,8 +36,11 @@ impl RpcClient {
         }
         let result = self.call("query", Value::Object(params)).await?;
         if let Some(message) = result.get("error").and_then(Value::as_str) {
-            let cause =
-                if request_type == "call_function" { CONTRACT_EXECUTION_ERROR } else { QUERY_ERROR };
+            let cause = if request_type == "call_function" {
+                CONTRACT_EXECUTION_ERROR
+            } else {
+                QUERY_ERROR
+            };
             return Err(RpcError::Node {
                 name: "HANDLER_ERROR".into(),
                 cause: cause.into(),
@@ -65,8 +68,15 @@ impl RpcClient {
     }
 
     /// The state of `account`.
-    pub async fn view_account(&self, at: &BlockRef, account: &str) -> Result<AccountView, RpcError> {
-        typed(self.query(at, "view_account", json!({ "account_id": account })).await?)
+    pub async fn view_account(
+        &self,
+        at: &BlockRef,
+        account: &str,
+    ) -> Result<AccountView, RpcError> {
+        typed(
+            self.query(at, "view_account", json!({ "account_id": account }))
+                .await?,
+        )
     }
 
     /// One access key (`public_key` as `ed25519:<base58>`), as the node's JSON
@@ -82,13 +92,19 @@ impl RpcClient {
     }
 
     /// All access keys of `account`, as the node's JSON (`keys`, `block_height`, `block_hash`).
-    pub async fn view_access_key_list(&self, at: &BlockRef, account: &str) -> Result<Value, RpcError> {
-        self.query(at, "view_access_key_list", json!({ "account_id": account })).await
+    pub async fn view_access_key_list(
+        &self,
+        at: &BlockRef,
+        account: &str,
+    ) -> Result<Value, RpcError> {
+        self.query(at, "view_access_key_list", json!({ "account_id": account }))
+            .await
     }
 
     /// The contract code of `account`, as the node's JSON (`code_base64`, `hash`, ...).
     pub async fn view_code(&self, at: &BlockRef, account: &str) -> Result<Value, RpcError> {
-        self.query(at, "view_code", json!({ "account_id": account })).await
+        self.query(at, "view_code", json!({ "account_id": account }))
+            .await
     }
 
     /// The contract state of `account` under the key prefix `prefix_base64` (`""` for all), as
@@ -118,12 +134,16 @@ impl RpcClient {
 
     /// The state changes in a block (`EXPERIMENTAL_changes_in_block`: `block_hash`, `changes`).
     pub async fn changes(&self, at: &BlockRef) -> Result<Value, RpcError> {
-        self.call("EXPERIMENTAL_changes_in_block", at.to_params()?).await
+        self.call("EXPERIMENTAL_changes_in_block", at.to_params()?)
+            .await
     }
 
     /// The gas price at `block`, or at the latest block for `None` (`{"gas_price": "..."}`).
     pub async fn gas_price(&self, block: Option<&BlockId>) -> Result<Value, RpcError> {
-        let id = block.map(BlockId::to_json).transpose()?.unwrap_or(Value::Null);
+        let id = block
+            .map(BlockId::to_json)
+            .transpose()?
+            .unwrap_or(Value::Null);
         self.call("gas_price", json!([id])).await
     }
 
@@ -152,7 +172,8 @@ impl RpcClient {
     /// A receipt by base58 id (`EXPERIMENTAL_receipt`).
     pub async fn receipt(&self, receipt_id: &str) -> Result<Value, RpcError> {
         decode_hash("receipt id", receipt_id)?;
-        self.call("EXPERIMENTAL_receipt", json!({ "receipt_id": receipt_id })).await
+        self.call("EXPERIMENTAL_receipt", json!({ "receipt_id": receipt_id }))
+            .await
     }
 
     /// The status of transaction `tx_hash` sent by `sender`, waiting up to `wait` (`tx`).

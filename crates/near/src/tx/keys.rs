@@ -48,7 +48,9 @@ fn decode_text(text: &str) -> Result<Vec<u8>, KeyError> {
         Some((kind, _)) => return Err(KeyError::UnsupportedKeyType(kind.to_owned())),
         None => text,
     };
-    bs58::decode(data.trim()).into_vec().map_err(|e| KeyError::Base58(e.to_string()))
+    bs58::decode(data.trim())
+        .into_vec()
+        .map_err(|e| KeyError::Base58(e.to_string()))
 }
 
 /// An ed25519 public key.
@@ -214,7 +216,11 @@ impl FromStr for SecretKey {
     fn from_str(text: &str) -> Result<Self, KeyError> {
         let bytes = decode_text(text)?;
         if bytes.len() != 32 && bytes.len() != 64 {
-            return Err(KeyError::Length { what: "secret key", expected: "32 or 64", got: bytes.len() });
+            return Err(KeyError::Length {
+                what: "secret key",
+                expected: "32 or 64",
+                got: bytes.len(),
+            });
         }
         let mut seed = [0u8; 32];
         seed.copy_from_slice(&bytes[..32]);
@@ -254,12 +260,18 @@ mod tests {
         let mut full = bs58::decode(&SECRET[8..]).into_vec().unwrap();
         full[40] ^= 1;
         let tampered = format!("ed25519:{}", bs58::encode(&full).into_string());
-        assert_eq!(tampered.parse::<SecretKey>().unwrap_err(), KeyError::Mismatch);
+        assert_eq!(
+            tampered.parse::<SecretKey>().unwrap_err(),
+            KeyError::Mismatch
+        );
         assert!(matches!(
             "secp256k1:abc".parse::<SecretKey>(),
             Err(KeyError::UnsupportedKeyType(k)) if k == "secp256k1"
         ));
-        assert!(matches!("ed25519:0OIl".parse::<PublicKey>(), Err(KeyError::Base58(_))));
+        assert!(matches!(
+            "ed25519:0OIl".parse::<PublicKey>(),
+            Err(KeyError::Base58(_))
+        ));
         assert!(matches!(
             "ed25519:11111111".parse::<PublicKey>(),
             Err(KeyError::Length { got: 8, .. })

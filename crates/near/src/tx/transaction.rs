@@ -29,7 +29,7 @@ pub struct Transaction {
 impl Transaction {
     /// The borsh bytes.
     pub fn to_borsh(&self) -> Vec<u8> {
-        borsh::to_vec(self).unwrap_or_default()
+        borsh::to_vec(self).expect("borsh into a Vec cannot fail")
     }
 
     /// The transaction hash: sha256 of the borsh bytes (what explorers show, base58).
@@ -41,7 +41,10 @@ impl Transaction {
     /// transaction the node rejects (see [`SignedTransaction::verify`]).
     pub fn sign(self, key: &SecretKey) -> SignedTransaction {
         let signature = key.sign(&self.hash());
-        SignedTransaction { transaction: self, signature }
+        SignedTransaction {
+            transaction: self,
+            signature,
+        }
     }
 }
 
@@ -68,7 +71,7 @@ pub enum DecodeError {
 impl SignedTransaction {
     /// The borsh bytes.
     pub fn to_borsh(&self) -> Vec<u8> {
-        borsh::to_vec(self).unwrap_or_default()
+        borsh::to_vec(self).expect("borsh into a Vec cannot fail")
     }
 
     /// The borsh bytes in standard base64, as `send_tx` expects.
@@ -98,6 +101,8 @@ impl SignedTransaction {
 
     /// Whether the signature is the transaction's `public_key` signing its hash.
     pub fn verify(&self) -> bool {
-        self.transaction.public_key.verify(&self.hash(), &self.signature)
+        self.transaction
+            .public_key
+            .verify(&self.hash(), &self.signature)
     }
 }

@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 
 /// Read `tests/data/<path>` as JSON.
 pub fn data(path: &str) -> Value {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(path);
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path);
     let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
@@ -81,7 +83,10 @@ async fn answer(State(state): State<NodeState>, body: String) -> axum::Json<Valu
     });
     match found {
         Some(route) => axum::Json(route.response.clone()),
-        None => axum::Json(mismatch(request, "no recorded answer for this method and params")),
+        None => axum::Json(mismatch(
+            request,
+            "no recorded answer for this method and params",
+        )),
     }
 }
 
@@ -110,7 +115,13 @@ pub async fn serve_router(router: Router) -> String {
 /// Start a mock node answering `routes`.
 pub async fn serve(routes: Vec<Route>) -> MockNode {
     let requests = Arc::new(Mutex::new(Vec::new()));
-    let state = NodeState { routes: Arc::new(routes), requests: requests.clone() };
+    let state = NodeState {
+        routes: Arc::new(routes),
+        requests: requests.clone(),
+    };
     let router = Router::new().route("/", post(answer)).with_state(state);
-    MockNode { url: serve_router(router).await, requests }
+    MockNode {
+        url: serve_router(router).await,
+        requests,
+    }
 }
