@@ -31,6 +31,8 @@
 //! The HTTP reference (endpoints, auth, error codes, ledger, leases) is in the crate README and
 //! served as OpenAPI 3 at `/openapi.json`.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod auth;
 pub mod client;
