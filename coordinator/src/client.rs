@@ -121,21 +121,27 @@ impl WorkerClient {
 
     /// Signs and reports a result; returns the settled call.
     pub async fn complete(&self, job: &Job, observed: &Observed) -> Result<CallView, ClientError> {
-        let digest = receipt_digest(&job.call_id, &job.wasm_sha256, job.input.as_bytes(), &observed.output, observed.instructions, observed.outcome);
-        let req = CompleteRequest {
-            lease_id: job.lease_id.clone(),
-            call_id: job.call_id.clone(),
-            result: ExecutionResult {
-                outcome: observed.outcome,
-                output: B64.encode(&observed.output),
-                stderr_tail: observed.stderr_tail.clone(),
-                instructions: observed.instructions,
-                wall_ms: observed.wall_ms,
-                peak_memory_bytes: observed.peak_memory_bytes,
-                refund: observed.refund,
-            },
-            signature: sign_digest(&self.key, &digest),
-        };
+        let req = signed_completion(job, observed, &self.key);
         decode(self.post("/workers/complete", &req, CLIENT_TIMEOUT_MARGIN).await?).await
+    }
+}
+
+/// Builds the `POST /workers/complete` body for `job`, signing the receipt digest with `key`.
+/// The embedded mode passes it to [`crate::AppState::complete_job`] directly.
+pub fn signed_completion(job: &Job, observed: &Observed, key: &SigningKey) -> CompleteRequest {
+    let digest = receipt_digest(&job.call_id, &job.wasm_sha256, job.input.as_bytes(), &observed.output, observed.instructions, observed.outcome);
+    CompleteRequest {
+        lease_id: job.lease_id.clone(),
+        call_id: job.call_id.clone(),
+        result: ExecutionResult {
+            outcome: observed.outcome,
+            output: B64.encode(&observed.output),
+            stderr_tail: observed.stderr_tail.clone(),
+            instructions: observed.instructions,
+            wall_ms: observed.wall_ms,
+            peak_memory_bytes: observed.peak_memory_bytes,
+            refund: observed.refund,
+        },
+        signature: sign_digest(key, &digest),
     }
 }

@@ -52,3 +52,35 @@ async fn sqlite_exhausted_job_fails_with_worker_lost() -> Result<()> {
     let (_dir, c) = config();
     scenarios::worker_lost(c).await
 }
+
+/// The embedded mode: a worker in the same process uses the state's methods, no HTTP for the
+/// worker side; the caller still uses HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_embedded_worker_without_http() -> Result<()> {
+    use outlayer_coordinator::client::signed_completion;
+    use serde_json::json;
+    use std::time::Duration;
+
+    let (_dir, c) = config();
+    let server = common::Server::start(c).await?;
+    let (owner, token) = server.owner().await?;
+    server.project(&owner, &token, "echo").await?;
+    let key = server.key(&token, json!({ "initial_balance": 100_000 })).await?;
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    let public = hex::encode(signing.verifying_key().to_bytes());
+    let (worker, _token) = server.state.register_worker(&public, None).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let state = server.state.clone();
+    let embedded = tokio::spawn(async move {
+        let job = state.lease_job(&worker, Duration::from_secs(10)).await.expect("lease").expect("a job");
+        assert_eq!(state.db.wasm(&job.wasm_sha256).await.expect("db"), Some(common::EMPTY_MODULE.to_vec()));
+        state.complete_job(&worker, &signed_completion(&job, &common::echo(&job), &signing)).await.expect("complete")
+    });
+    let (s, b) = server.call(&owner, "echo", &key, &[], &json!({ "input": { "x": 1 }, "resource_limits": common::small_limits() })).await?;
+    assert_eq!(s, reqwest::StatusCode::OK, "{b}");
+    assert_eq!(b["output"], json!({ "x": 1 }));
+    assert_eq!(b["worker"]["public_key"], public);
+    let view = embedded.await?;
+    assert_eq!(view.call_id, b["call_id"].as_str().unwrap());
+    server.stop().await;
+    Ok(())
+}
