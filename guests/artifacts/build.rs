@@ -1,5 +1,7 @@
-//! Builds every guest of the `guests/` workspace for `wasm32-wasip2` (release) and writes
-//! `$OUT_DIR/guests.rs` with one path constant per guest.
+//! Builds every guest of the `guests/` workspace (release) and writes `$OUT_DIR/guests.rs` with
+//! one path constant per guest: components for `wasm32-wasip2`, and the crates named `p1-*` as
+//! WASI preview1 core modules for `wasm32-wasip1` (a second cargo run on the same workspace and
+//! target directory).
 //!
 //! The nested cargo gets its own target directory (`<main target dir>/guests`), so it never waits
 //! for the lock of the build that runs this script, and its environment is cleaned of the
@@ -13,7 +15,12 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// The target of component guests.
 const TARGET: &str = "wasm32-wasip2";
+/// The target of preview1 core-module guests.
+const P1_TARGET: &str = "wasm32-wasip1";
+/// Package-name pattern (a cargo glob) of the preview1 guests.
+const P1_PACKAGES: &str = "p1-*";
 
 fn main() {
     let manifest_dir =
@@ -25,7 +32,18 @@ fn main() {
     rerun_if_changed(&guests_dir, &repo_root);
 
     let target_dir = main_target_dir(&out_dir, &repo_root).join("guests");
-    let guests = build_guests(&guests_dir, &target_dir);
+    let mut guests = build_guests(
+        &guests_dir,
+        &target_dir,
+        TARGET,
+        &["--workspace", "--exclude", P1_PACKAGES],
+    );
+    guests.extend(build_guests(
+        &guests_dir,
+        &target_dir,
+        P1_TARGET,
+        &["--package", P1_PACKAGES],
+    ));
     write_constants(&out_dir, &guests);
 }
 
@@ -108,19 +126,24 @@ fn leaks(name: &str) -> bool {
     EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// Runs `cargo build --release --target wasm32-wasip2 --workspace` on the guests workspace and
+/// Runs `cargo build --release --target <target> <packages>` on the guests workspace and
 /// returns guest name -> path of its `.wasm`, read from cargo's JSON artifact messages.
-fn build_guests(guests_dir: &Path, target_dir: &Path) -> BTreeMap<String, PathBuf> {
+fn build_guests(
+    guests_dir: &Path,
+    target_dir: &Path,
+    target: &str,
+    packages: &[&str],
+) -> BTreeMap<String, PathBuf> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(guests_dir)
         .arg("build")
         .arg("--release")
         .arg("--target")
-        .arg(TARGET)
+        .arg(target)
         .arg("--manifest-path")
         .arg(guests_dir.join("Cargo.toml"))
-        .arg("--workspace")
+        .args(packages)
         .arg("--message-format=json-render-diagnostics")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -151,12 +174,16 @@ fn build_guests(guests_dir: &Path, target_dir: &Path) -> BTreeMap<String, PathBu
     if !status.success() {
         panic!(
             "building the guests failed ({status}); cargo's errors are above. \
-             Reproduce with: cargo build --release --target {TARGET} --workspace \
+             Reproduce with: cargo build --release --target {target} {} \
              --manifest-path {}",
+            packages.join(" "),
             guests_dir.join("Cargo.toml").display()
         );
     }
-    assert!(!guests.is_empty(), "cargo built no guest .wasm");
+    assert!(
+        !guests.is_empty(),
+        "cargo built no guest .wasm for {target}"
+    );
     guests
 }
 

@@ -1,5 +1,6 @@
-//! Paths of the guest components in `guests/`, built for `wasm32-wasip2` by this crate's
-//! `build.rs` so that tests, examples and benchmarks always run freshly built guests.
+//! Paths of the guests in `guests/`, built by this crate's `build.rs` (components for
+//! `wasm32-wasip2`, the `p1-*` crates as preview1 core modules for `wasm32-wasip1`) so that
+//! tests, examples and benchmarks always run freshly built guests.
 //!
 //! Each guest `guests/<name>/` gets a constant named after it in SCREAMING_SNAKE case holding the
 //! absolute path of its component (`ECHO` for `echo`, `LOOP_FOREVER` for `loop-forever`), and
@@ -20,6 +21,14 @@
 //!
 //! Typed guests (world `outlayer:guest/typed`, export `run`): `echo-typed`, `counter-typed`.
 //!
+//! OutLayer v0.1 guests (plain `wit-bindgen` on the frozen `near:*@0.1.0` WIT, as their authors
+//! wrote them; see `docs/compat-v0.1.md`): `v01-storage` (a JSON script of storage operations),
+//! `v01-rpc` (rpc functions by name), `v01-vrf-payment` (the full worker world), `v01-env`
+//! (prints the v0.1 environment variables).
+//!
+//! WASI preview1 core modules (`wasm32-wasip1`, `_start`): `p1-echo` (stdin to stdout, exit
+//! status kept) and `p1-loop` (hostile: a busy loop).
+//!
 //! Hostile guests, one per host limit: `loop-forever` (fuel / wall clock), `memory-bomb`
 //! (memory), `stack-overflow` (wasm stack), `output-flood` (stdout size), `stderr-flood`
 //! (stderr size), `sleep-forever` (wall clock while blocked in WASI), `trap`, `panic`,
@@ -35,11 +44,14 @@
 //!    - A typed guest: `[lib] crate-type = ["cdylib"]`, its own `wit_bindgen::generate!` for
 //!      `outlayer:guest/typed` and `export!` (copy `guests/echo-typed`).
 //! 2. Add `"<name>"` to `members` in `guests/Cargo.toml`.
+//!    - A WASI preview1 core module: name the crate `p1-<something>`; it is built for
+//!      `wasm32-wasip1`.
 //! 3. Build any test of the main workspace: the constant `<NAME>` appears here. Write the test
 //!    that uses it.
 //!
-//! The guests are built with `cargo build --release --target wasm32-wasip2 --workspace` in the
-//! `guests/` workspace, into `<target dir>/guests/wasm32-wasip2/release/`. A guest that fails to
+//! The guests are built with `cargo build --release --target wasm32-wasip2 --workspace --exclude
+//! 'p1-*'` then `cargo build --release --target wasm32-wasip1 -p 'p1-*'` in the `guests/`
+//! workspace, into `<target dir>/guests/wasm32-wasip{2,1}/release/`. A guest that fails to
 //! compile fails this crate's build with the compiler's errors.
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));

@@ -1,7 +1,8 @@
-//! Every generated constant points at a valid WebAssembly component (not a core module) that a
-//! host can load; command guests export `wasi:cli/run` and typed guests export `run`.
+//! Every generated constant points at valid WebAssembly a host can load: components (command
+//! guests export `wasi:cli/run`, typed guests export `run`), except the preview1 guests, which
+//! are core modules exporting `_start`.
 
-use wasmparser::{ComponentExternalKind, Parser, Payload, Validator};
+use wasmparser::{ComponentExternalKind, ExternalKind, Parser, Payload, Validator};
 
 /// Bytes 4..8 of a component: its layer and version (`0x0d 0x00 0x01 0x00`).
 const COMPONENT_VERSION: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
@@ -28,10 +29,17 @@ const COMMANDS: &[&str] = &[
     "trap",
     "panic",
     "exit-code",
+    "v01-storage",
+    "v01-rpc",
+    "v01-vrf-payment",
+    "v01-env",
 ];
 
 /// Typed guests (world `outlayer:guest/typed`): they export the function `run`.
 const TYPED: &[&str] = &["echo-typed", "counter-typed"];
+
+/// WASI preview1 core modules (`wasm32-wasip1`): they export the function `_start`.
+const PREVIEW1: &[&str] = &["p1-echo", "p1-loop"];
 
 #[test]
 fn all_lists_exactly_the_known_guests() {
@@ -39,18 +47,21 @@ fn all_lists_exactly_the_known_guests() {
         .iter()
         .map(|(n, _)| *n)
         .collect();
-    let mut known: Vec<&str> = COMMANDS.iter().chain(TYPED).copied().collect();
+    let mut known: Vec<&str> = COMMANDS.iter().chain(TYPED).chain(PREVIEW1).copied().collect();
     built.sort();
     known.sort();
     assert_eq!(
         built, known,
-        "a guest was added or removed: update COMMANDS / TYPED here"
+        "a guest was added or removed: update COMMANDS / TYPED / PREVIEW1 here"
     );
 }
 
 #[test]
 fn every_guest_is_a_valid_component() {
-    for (name, path) in outlayer_guest_artifacts::ALL {
+    let components = outlayer_guest_artifacts::ALL
+        .iter()
+        .filter(|(name, _)| !PREVIEW1.contains(name));
+    for (name, path) in components {
         assert!(std::path::Path::new(path).is_absolute(), "{name}: {path}");
         let bytes = outlayer_guest_artifacts::read(path);
         assert_eq!(&bytes[0..4], b"\0asm", "{name} is not wasm: {path}");
@@ -63,6 +74,48 @@ fn every_guest_is_a_valid_component() {
         Validator::new()
             .validate_all(&bytes)
             .unwrap_or_else(|e| panic!("{name} is not a valid component: {e}"));
+    }
+}
+
+#[test]
+fn preview1_guests_are_core_modules_exporting_start() {
+    for name in PREVIEW1 {
+        let path = outlayer_guest_artifacts::path(name).unwrap_or_else(|| panic!("no guest {name}"));
+        let bytes = outlayer_guest_artifacts::read(path);
+        assert_eq!(&bytes[0..4], b"\0asm", "{name} is not wasm: {path}");
+        assert_eq!(bytes[4..8], CORE_MODULE_VERSION, "{name} is not a core module");
+        Validator::new()
+            .validate_all(&bytes)
+            .unwrap_or_else(|e| panic!("{name} is not a valid module: {e}"));
+        let mut exports = Vec::new();
+        let mut imports = Vec::new();
+        for payload in Parser::new(0).parse_all(&bytes) {
+            match payload.unwrap_or_else(|e| panic!("{name}: {e}")) {
+                Payload::ExportSection(reader) => {
+                    for export in reader {
+                        let export = export.unwrap_or_else(|e| panic!("{name}: {e}"));
+                        exports.push((export.name.to_string(), export.kind));
+                    }
+                }
+                Payload::ImportSection(reader) => {
+                    for import in reader.into_imports() {
+                        let import = import.unwrap_or_else(|e| panic!("{name}: {e}"));
+                        imports.push(import.module.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            exports
+                .iter()
+                .any(|(e, k)| e == "_start" && *k == ExternalKind::Func),
+            "{name} exports {exports:?}, not the function _start"
+        );
+        assert!(
+            imports.iter().all(|m| m == "wasi_snapshot_preview1"),
+            "{name} imports from modules other than wasi_snapshot_preview1: {imports:?}"
+        );
     }
 }
 
