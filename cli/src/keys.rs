@@ -23,3 +23,9 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<SigningKey> {
     }
     Ok(key)
 }
+
+/// Load a hex-encoded 32-byte secret at `path`, or create a random one (mode 0600).
+pub fn load_or_create_secret(path: &Path) -> anyhow::Result<String> {
+    // The same file format as a signing key seed: 32 random bytes in hex.
+    Ok(hex::encode(load_or_create(path)?.to_bytes()))
+}

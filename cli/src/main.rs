@@ -3,6 +3,7 @@
 mod build;
 mod keys;
 mod run;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,12 @@ enum Command {
     Run(run::RunArgs),
     /// Build a guest crate into a wasm32-wasip2 component and print its path.
     Build(build::BuildArgs),
+    /// Run the coordinator and a worker in one process (SQLite by default): the HTTPS API.
+    Serve(serve::ServeArgs),
+    /// Run the coordinator (API server and job queue) alone.
+    Coordinator(serve::CoordinatorArgs),
+    /// Run a worker that leases jobs from a coordinator.
+    Worker(serve::WorkerArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +38,9 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::main(args),
         Command::Build(args) => build::main(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Coordinator(args) => serve::coordinator(args),
+        Command::Worker(args) => serve::worker(args),
     };
     match result {
         Ok(code) => code,

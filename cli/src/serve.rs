@@ -1,0 +1,251 @@
+//! `outlayer serve` (coordinator + worker in one process), `outlayer coordinator` and
+//! `outlayer worker`: the HTTPS path of OutLayer.
+//!
+//! Configuration flows from flags (each with an `OUTLAYER_*` environment variable) into typed
+//! configs; the libraries never read the environment.
+
+use anyhow::Context;
+use outlayer_coordinator::{CoordinatorConfig, DatabaseConfig, PricingConfig, RateLimitConfig};
+use outlayer_host::{Runtime, RuntimeConfig};
+use outlayer_storage::{EncryptedStorage, PostgresStorage, SqliteStorage, StorageBackend};
+use outlayer_worker::{Backends, WorkerConfig};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Options of the coordinator (API server and job queue).
+#[derive(clap::Args, Clone)]
+pub struct CoordinatorOpts {
+    /// Address to listen on.
+    #[arg(long, env = "OUTLAYER_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Database: a SQLite file path (embedded default) or a `postgres://` URL.
+    #[arg(long, env = "OUTLAYER_DATABASE")]
+    database: Option<String>,
+    /// PostgreSQL schema to use (created if missing).
+    #[arg(long, env = "OUTLAYER_DATABASE_SCHEMA")]
+    database_schema: Option<String>,
+    /// Redis URL for wake-ups and rate limits across coordinator replicas.
+    #[arg(long, env = "OUTLAYER_REDIS_URL")]
+    redis_url: Option<String>,
+    /// Bearer token that may top up any payment key.
+    #[arg(long, env = "OUTLAYER_ADMIN_TOKEN")]
+    admin_token: Option<String>,
+    /// Bearer token workers must present to register (open registration when unset).
+    #[arg(long, env = "OUTLAYER_WORKER_TOKEN")]
+    worker_token: Option<String>,
+    /// NEAR network id given to guests.
+    #[arg(long, env = "OUTLAYER_NETWORK", default_value = "testnet")]
+    network: String,
+    /// Fee charged per executed call, micro-USD.
+    #[arg(long, env = "OUTLAYER_BASE_FEE", default_value_t = PricingConfig::default().base_fee)]
+    base_fee: u64,
+    /// Price of a million instructions, micro-USD.
+    #[arg(long, env = "OUTLAYER_PRICE_PER_MILLION_INSTRUCTIONS", default_value_t = PricingConfig::default().per_million_instructions)]
+    price_per_million_instructions: u64,
+    /// Price of a second of wall time, micro-USD.
+    #[arg(long, env = "OUTLAYER_PRICE_PER_SECOND", default_value_t = PricingConfig::default().per_second)]
+    price_per_second: u64,
+    /// Calls per second allowed per payment key.
+    #[arg(long, env = "OUTLAYER_RATE_LIMIT", default_value_t = RateLimitConfig::default().max_calls)]
+    rate_limit: u32,
+}
+
+/// Options of a worker.
+#[derive(clap::Args, Clone)]
+pub struct WorkerOpts {
+    /// Jobs run at once.
+    #[arg(long, env = "OUTLAYER_CONCURRENCY", default_value_t = outlayer_worker::DEFAULT_CONCURRENCY)]
+    concurrency: usize,
+    /// Guest storage: a SQLite file path or a `postgres://` URL (serve: the coordinator's database).
+    #[arg(long, env = "OUTLAYER_STORAGE_DATABASE")]
+    storage_database: Option<String>,
+    /// Hex 32-byte key encrypting guest storage at rest (default: created in the data directory).
+    #[arg(long, env = "OUTLAYER_STORAGE_KEY", hide_env_values = true)]
+    storage_key: Option<String>,
+    /// NEAR JSON-RPC endpoint for the rpc capability.
+    #[arg(long, env = "OUTLAYER_RPC_URL", default_value = "https://rpc.testnet.near.org")]
+    rpc_url: String,
+}
+
+/// `outlayer serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    coordinator: CoordinatorOpts,
+    #[command(flatten)]
+    worker: WorkerOpts,
+    /// Where local state lives (database, keys, caches).
+    #[arg(long, env = "OUTLAYER_DATA_DIR", default_value = ".outlayer")]
+    data_dir: PathBuf,
+}
+
+/// `outlayer coordinator`.
+#[derive(clap::Args)]
+pub struct CoordinatorArgs {
+    #[command(flatten)]
+    coordinator: CoordinatorOpts,
+    #[arg(long, env = "OUTLAYER_DATA_DIR", default_value = ".outlayer")]
+    data_dir: PathBuf,
+}
+
+/// `outlayer worker`.
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    /// Coordinator base URL.
+    #[arg(long, env = "OUTLAYER_COORDINATOR_URL")]
+    coordinator: String,
+    /// Bearer token for registration, if the coordinator requires one.
+    #[arg(long, env = "OUTLAYER_WORKER_TOKEN")]
+    worker_token: Option<String>,
+    #[command(flatten)]
+    worker: WorkerOpts,
+    #[arg(long, env = "OUTLAYER_DATA_DIR", default_value = ".outlayer")]
+    data_dir: PathBuf,
+}
+
+fn database(spec: &str, schema: Option<String>) -> DatabaseConfig {
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        DatabaseConfig::Postgres { url: spec.to_string(), schema }
+    } else {
+        DatabaseConfig::Sqlite { path: PathBuf::from(spec) }
+    }
+}
+
+fn coordinator_config(o: &CoordinatorOpts, data_dir: &Path) -> CoordinatorConfig {
+    let spec = o.database.clone().unwrap_or_else(|| data_dir.join("outlayer.db").display().to_string());
+    CoordinatorConfig {
+        database: database(&spec, o.database_schema.clone()),
+        redis_url: o.redis_url.clone(),
+        pricing: PricingConfig {
+            base_fee: o.base_fee,
+            per_million_instructions: o.price_per_million_instructions,
+            per_second: o.price_per_second,
+            ..PricingConfig::default()
+        },
+        rate_limit: RateLimitConfig { max_calls: o.rate_limit, window: Duration::from_secs(1) },
+        admin_token: o.admin_token.clone(),
+        worker_registration_token: o.worker_token.clone(),
+        network: o.network.clone(),
+        ..CoordinatorConfig::default()
+    }
+}
+
+fn storage_key(opts: &WorkerOpts, data_dir: &Path) -> anyhow::Result<[u8; 32]> {
+    let text = match &opts.storage_key {
+        Some(k) => k.clone(),
+        None => crate::keys::load_or_create_secret(&data_dir.join("storage.key"))?,
+    };
+    let bytes = hex::decode(text.trim()).context("--storage-key must be hex")?;
+    bytes.try_into().map_err(|_| anyhow::anyhow!("--storage-key must be 32 bytes"))
+}
+
+async fn backends(opts: &WorkerOpts, storage_db: &str, data_dir: &Path) -> anyhow::Result<Backends> {
+    let key = crate::keys::load_or_create(&data_dir.join("worker.key"))?;
+    let inner: Arc<dyn StorageBackend> = if storage_db.starts_with("postgres://") || storage_db.starts_with("postgresql://") {
+        Arc::new(PostgresStorage::connect(storage_db).await.context("connecting guest storage")?)
+    } else {
+        if let Some(dir) = Path::new(storage_db).parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        Arc::new(SqliteStorage::open(Path::new(storage_db)).await.context("opening guest storage")?)
+    };
+    let storage: Arc<dyn StorageBackend> = Arc::new(EncryptedStorage::new(inner, storage_key(opts, data_dir)?));
+    Ok(Backends { key: Arc::new(key), storage: Some(storage), rpc_url: Some(opts.rpc_url.clone()) })
+}
+
+fn runtime(data_dir: &Path) -> anyhow::Result<Runtime> {
+    Ok(Runtime::new(RuntimeConfig { cache_dir: Some(data_dir.join("cache")), ..Default::default() })?)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        std::fs::create_dir_all(&args.data_dir)?;
+        let config = coordinator_config(&args.coordinator, &args.data_dir);
+        let storage_db = args.worker.storage_database.clone().unwrap_or_else(|| match &config.database {
+            DatabaseConfig::Sqlite { path } => path.display().to_string(),
+            DatabaseConfig::Postgres { url, .. } => url.clone(),
+        });
+        let state = outlayer_coordinator::build_state(config).await.context("starting the coordinator")?;
+        let listener = tokio::net::TcpListener::bind(args.coordinator.listen).await.with_context(|| format!("binding {}", args.coordinator.listen))?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let server = tokio::spawn(outlayer_coordinator::run(listener, state, stopped(stop_rx.clone())));
+
+        let backends = backends(&args.worker, &storage_db, &args.data_dir).await?;
+        let mut wcfg = WorkerConfig::new(&url, args.data_dir.join("wasm"));
+        wcfg.concurrency = args.worker.concurrency;
+        wcfg.registration_token = args.coordinator.worker_token.clone();
+        let worker = tokio::spawn(outlayer_worker::run(wcfg, runtime(&args.data_dir)?, backends, stopped(stop_rx)));
+
+        print_welcome(&url, &args.data_dir);
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+        worker.await?.context("worker")?;
+        server.await?.context("coordinator")?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        std::fs::create_dir_all(&args.data_dir)?;
+        let state = outlayer_coordinator::build_state(coordinator_config(&args.coordinator, &args.data_dir)).await?;
+        let listener = tokio::net::TcpListener::bind(args.coordinator.listen).await?;
+        eprintln!("OutLayer coordinator listening on http://{}", listener.local_addr()?);
+        outlayer_coordinator::run(listener, state, shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        std::fs::create_dir_all(&args.data_dir)?;
+        let storage_db = args.worker.storage_database.clone().unwrap_or_else(|| args.data_dir.join("storage.db").display().to_string());
+        let backends = backends(&args.worker, &storage_db, &args.data_dir).await?;
+        let mut config = WorkerConfig::new(&args.coordinator, args.data_dir.join("wasm"));
+        config.concurrency = args.worker.concurrency;
+        config.registration_token = args.worker_token.clone();
+        eprintln!("OutLayer worker for {} (public key {})", args.coordinator, hex::encode(backends.key.verifying_key().to_bytes()));
+        outlayer_worker::run(config, runtime(&args.data_dir)?, backends, shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn print_welcome(url: &str, data_dir: &Path) {
+    let data = data_dir.display();
+    eprintln!(
+        r#"OutLayer is running at {url} (coordinator + worker; state in {data}/). Ctrl-C stops it.
+
+Try it (in another terminal, from the repository root):
+
+  WASM=$(cargo run -q -- build guests/echo)
+  TOKEN=$(curl -s -X POST {url}/owners -H 'content-type: application/json' -d '{{"owner":"alice"}}' | jq -r .token)
+  curl -s -X POST {url}/projects -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{{"name":"echo"}}'
+  curl -s -X POST {url}/projects/alice/echo/versions -H "authorization: Bearer $TOKEN" --data-binary @"$WASM"
+  KEY=$(curl -s -X POST {url}/payment-keys -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{{"initial_balance":1000000}}' | jq -r .key)
+  curl -s -X POST {url}/call/alice/echo -H "x-payment-key: $KEY" -H 'content-type: application/json' -d '{{"input":{{"hello":"world"}}}}'
+"#
+    );
+}

@@ -1,0 +1,220 @@
+//! The OutLayer worker: leases jobs from a coordinator, runs them on the component host under
+//! the job's limits and grants, and reports each result signed with the worker's ed25519 key.
+//!
+//! - Several jobs run at once on one [`Runtime`] (one engine), up to
+//!   [`WorkerConfig::concurrency`].
+//! - Wasm is fetched by sha256 and kept on disk ([`wasm_store`]); the compiled artifact cache
+//!   of the runtime makes the second run of a version cheap.
+//! - While a job runs its lease is heartbeated; a lease the coordinator reports lost is
+//!   abandoned (another worker has it).
+//! - Shutdown: stop leasing, let running jobs finish (up to [`SHUTDOWN_GRACE`]); leases of jobs
+//!   still running after that expire and the coordinator hands them to another worker.
+//!
+//! ```no_run
+//! # async fn demo(runtime: outlayer_host::Runtime) -> Result<(), outlayer_worker::WorkerError> {
+//! use outlayer_worker::{Backends, WorkerConfig, run};
+//! let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+//! let config = WorkerConfig::new("http://127.0.0.1:8080", std::env::temp_dir().join("wasm"));
+//! run(config, runtime, Backends::new(key), std::future::pending()).await
+//! # }
+//! ```
+
+pub mod job;
+pub mod wasm_store;
+
+use ed25519_dalek::SigningKey;
+use outlayer_coordinator::client::{ClientError, WorkerClient};
+use outlayer_coordinator::model::Job;
+use outlayer_host::Runtime;
+use outlayer_storage::StorageBackend;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use wasm_store::WasmStore;
+
+/// Default number of jobs run at once.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+/// How long one lease request waits on the coordinator for a job.
+pub const LEASE_WAIT: Duration = Duration::from_secs(20);
+/// Pause after a failed coordinator request before trying again (defends the coordinator).
+pub const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// How long shutdown waits for running jobs.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Shortest heartbeat interval (a lease shorter than 3× this is heartbeated this often).
+pub const MIN_HEARTBEAT: Duration = Duration::from_millis(200);
+
+/// Where and how to work.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Coordinator base URL, e.g. `http://127.0.0.1:8080`.
+    pub coordinator_url: String,
+    /// Directory for downloaded wasm.
+    pub wasm_dir: PathBuf,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// Bearer token the coordinator requires for registration, if any.
+    pub registration_token: Option<String>,
+    /// How long a lease request waits.
+    pub lease_wait: Duration,
+}
+
+impl WorkerConfig {
+    /// Defaults for a coordinator at `url`, keeping wasm in `wasm_dir`.
+    pub fn new(url: impl Into<String>, wasm_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            coordinator_url: url.into(),
+            wasm_dir: wasm_dir.into(),
+            concurrency: DEFAULT_CONCURRENCY,
+            registration_token: None,
+            lease_wait: LEASE_WAIT,
+        }
+    }
+}
+
+/// The capability backends this worker grants from, and its key.
+#[derive(Clone)]
+pub struct Backends {
+    /// Signs receipts and vrf proofs.
+    pub key: Arc<SigningKey>,
+    /// Storage for guests (the coordinator's database, encrypted at rest); `None` = storage
+    /// grants are refused.
+    pub storage: Option<Arc<dyn StorageBackend>>,
+    /// NEAR RPC endpoint for the rpc capability; `None` = rpc grants are refused.
+    pub rpc_url: Option<String>,
+}
+
+impl Backends {
+    /// No storage, no rpc.
+    pub fn new(key: SigningKey) -> Self {
+        Self { key: Arc::new(key), storage: None, rpc_url: None }
+    }
+}
+
+/// Why the worker stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("registering with the coordinator: {0}")]
+    Register(ClientError),
+    #[error("wasm directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Register, then lease and run jobs until `shutdown` resolves.
+pub async fn run(config: WorkerConfig, runtime: Runtime, backends: Backends, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
+    let store = WasmStore::new(&config.wasm_dir)?;
+    let client = WorkerClient::register(&config.coordinator_url, (*backends.key).clone(), None, config.registration_token.as_deref())
+        .await
+        .map_err(WorkerError::Register)?;
+    tracing::info!(worker_id = %client.worker_id, coordinator = %config.coordinator_url, "worker registered");
+    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let worker = Arc::new(Worker { client, runtime, backends, store });
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("semaphore open"),
+            _ = &mut shutdown => break,
+        };
+        let leased = tokio::select! {
+            r = worker.client.lease(config.lease_wait) => r,
+            _ = &mut shutdown => break,
+        };
+        match leased {
+            Ok(Some(job)) => {
+                let worker = worker.clone();
+                tokio::spawn(async move {
+                    worker.handle(job).await;
+                    drop(permit);
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "lease failed; retrying");
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+        }
+    }
+    tracing::info!("worker stopping: waiting for running jobs");
+    let all = u32::try_from(config.concurrency.max(1)).unwrap_or(u32::MAX);
+    if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all)).await.is_err() {
+        tracing::warn!("jobs still running at shutdown; their leases will expire and be re-leased");
+    }
+    Ok(())
+}
+
+struct Worker {
+    client: WorkerClient,
+    runtime: Runtime,
+    backends: Backends,
+    store: WasmStore,
+}
+
+impl Worker {
+    /// Run one job with its lease heartbeated, then report it.
+    async fn handle(&self, job: Job) {
+        let call_id = job.call_id.clone();
+        let observed = tokio::select! {
+            o = self.execute(&job) => o,
+            () = self.heartbeat(&job) => {
+                tracing::warn!(%call_id, "lease lost; abandoning the job");
+                return;
+            }
+        };
+        match self.client.complete(&job, &observed).await {
+            Ok(_) => tracing::debug!(%call_id, outcome = observed.outcome.as_str(), "job completed"),
+            Err(e) => tracing::warn!(%call_id, error = %e, "completing the job failed"),
+        }
+    }
+
+    /// Heartbeat the lease; returns only when the coordinator says it is lost.
+    async fn heartbeat(&self, job: &Job) {
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let left = Duration::from_millis(job.lease_expires_at_ms.saturating_sub(now_ms).max(0) as u64);
+        let every = (left / 3).max(MIN_HEARTBEAT);
+        loop {
+            tokio::time::sleep(every).await;
+            match self.client.heartbeat(std::slice::from_ref(&job.lease_id)).await {
+                Ok(r) if r.lost.contains(&job.lease_id) => return,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+            }
+        }
+    }
+
+    async fn execute(&self, job: &Job) -> outlayer_coordinator::client::Observed {
+        let wasm = match self.wasm(&job.wasm_sha256).await {
+            Ok(w) => w,
+            Err(message) => return job::rejected(message),
+        };
+        let request = match job::request(job, &self.backends) {
+            Ok(r) => r,
+            Err(e) => return job::rejected(e.to_string()),
+        };
+        let runtime = self.runtime.clone();
+        let prepared = match tokio::task::spawn_blocking(move || runtime.prepare(&wasm)).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return job::rejected(e.to_string()),
+            Err(e) => return job::rejected(format!("compiling panicked: {e}")),
+        };
+        match self.runtime.execute(&prepared, request).await {
+            Ok(report) => job::observed(&report),
+            Err(e) => job::rejected(e.to_string()),
+        }
+    }
+
+    async fn wasm(&self, sha256: &str) -> Result<Vec<u8>, String> {
+        if let Some(bytes) = self.store.get(sha256) {
+            return Ok(bytes);
+        }
+        let bytes = self.client.wasm(sha256).await.map_err(|e| format!("fetching wasm {sha256}: {e}"))?;
+        match self.store.put(sha256, &bytes) {
+            Ok(true) => Ok(bytes),
+            Ok(false) => Err(format!("the coordinator sent bytes that do not hash to {sha256}")),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not keep wasm on disk");
+                Ok(bytes)
+            }
+        }
+    }
+}
