@@ -61,9 +61,10 @@ async fn main() -> Result<()> {
     let a = args()?;
     let dir = tempfile::tempdir()?;
     let database = match &a.pg {
-        Some(url) => DatabaseConfig::Postgres { url: url.clone(), schema: Some(format!("load_{}", &uuid::Uuid::new_v4().simple().to_string()[..8])) },
+        Some(url) => DatabaseConfig::Postgres { url: url.clone(), schema: Some(format!("coord_load_{}", &uuid::Uuid::new_v4().simple().to_string()[..8])) },
         None => DatabaseConfig::Sqlite { path: dir.path().join("load.db") },
     };
+    let database_for_cleanup = database.clone();
     let config = CoordinatorConfig {
         database,
         redis_url: a.redis.clone(),
@@ -162,5 +163,9 @@ async fn main() -> Result<()> {
     }
     let _ = stop_tx.send(());
     let _ = server.await;
+    if let (Some(url), DatabaseConfig::Postgres { schema: Some(schema), .. }) = (&a.pg, &database_for_cleanup) {
+        let pool = sqlx::PgPool::connect(url).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE"))).execute(&pool).await?;
+    }
     Ok(())
 }

@@ -15,9 +15,14 @@ where
     F: FnOnce(outlayer_coordinator::CoordinatorConfig) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
-    let result = f(config.clone()).await;
+    use futures::FutureExt as _;
+    // Drop the schema even when an assertion inside `f` panics, then re-raise the panic.
+    let result = std::panic::AssertUnwindSafe(f(config.clone())).catch_unwind().await;
     drop_schema(&config).await;
-    result
+    match result {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

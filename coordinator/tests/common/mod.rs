@@ -58,7 +58,7 @@ pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// A PostgreSQL config on a fresh random schema, with the real Redis.
 pub fn pg_config() -> CoordinatorConfig {
-    let mut c = base_config(DatabaseConfig::Postgres { url: PG_URL.into(), schema: Some(random_name("t_")) });
+    let mut c = base_config(DatabaseConfig::Postgres { url: PG_URL.into(), schema: Some(random_name("coord_test_")) });
     c.redis_url = Some(REDIS_URL.into());
     c
 }
