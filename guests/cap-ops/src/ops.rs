@@ -10,7 +10,8 @@ use outlayer_guest_bindings::outlayer::vrf::vrf;
 
 mod base64_lite;
 
-/// Run one line; `Err` carries the Debug text of the WIT error (or a usage message).
+/// Run one line; `Err` carries the WIT error's case and payload (`Denied`, `InvalidKey("..")`)
+/// or a usage message.
 pub fn run(line: &str) -> Result<String, String> {
     let (op, rest) = line.split_once(' ').unwrap_or((line, ""));
     let arity = |n: usize| -> Result<Vec<&str>, String> {
@@ -20,7 +21,11 @@ pub fn run(line: &str) -> Result<String, String> {
         }
         Ok(args)
     };
-    let e = |e: &dyn std::fmt::Debug| format!("{e:?}");
+    // The WIT error's case as text: `Denied`, `InvalidKey("...")` (without Rust's `Error::`).
+    let e = |e: &dyn std::fmt::Debug| {
+        let text = format!("{e:?}");
+        text.strip_prefix("Error::").map(str::to_string).unwrap_or(text)
+    };
     Ok(match op {
         "get" => {
             let a = arity(2)?;

@@ -1,0 +1,62 @@
+//! The OutLayer conformance suite: what any OutLayer host must do, as data.
+//!
+//! Each folder of `cases/` is one case: a `case.toml` naming a guest, its input, context, grants
+//! and limits, and the result a user must observe (outcome, output, stderr, numbers). The format
+//! is described in `conformance/README.md`. Hosts plug in through [`ConformanceHost`]: this crate
+//! ships [`InProcessHost`] (the `outlayer-host` runtime in this process) and [`HttpHost`] (a
+//! worker reached over HTTP at `POST {url}/conformance/run`, see [`wire`] and [`server`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), outlayer_conformance::ConformanceError> {
+//! use outlayer_conformance::{InProcessHost, default_cases_dir, run_all};
+//! let host = InProcessHost::new()?;
+//! let report = run_all(&host, &default_cases_dir()).await?;
+//! println!("{report}");
+//! assert_eq!(report.failed(), 0);
+//! # Ok(()) }
+//! ```
+//!
+//! `cargo test -p outlayer-conformance` runs every case against [`InProcessHost`], one test per
+//! folder, and the whole suite once more through [`HttpHost`] against [`server::router`].
+
+pub mod case;
+pub mod check;
+pub mod cli;
+pub mod host;
+pub mod http;
+pub mod inprocess;
+pub mod node;
+pub mod report;
+pub mod runner;
+pub mod server;
+pub mod wire;
+
+pub use case::{Case, CaseError};
+pub use cli::ConformanceArgs;
+pub use host::{ConformanceHost, HostFailure};
+pub use http::HttpHost;
+pub use inprocess::InProcessHost;
+pub use report::{CaseOutcome, Report};
+pub use runner::{RunEnv, run_all, run_case};
+pub use wire::{CaseRequest, CaseResult, GrantsSpec};
+
+use std::path::PathBuf;
+
+/// Why the suite could not run at all (individual case failures are in the [`Report`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ConformanceError {
+    /// The cases folder could not be read.
+    #[error("cannot read cases from {path}: {source}")]
+    Cases { path: PathBuf, source: std::io::Error },
+    /// The in-process host could not start.
+    #[error("cannot start the in-process host: {0}")]
+    Host(#[from] outlayer_host::HostError),
+    /// The recorded NEAR RPC node could not start.
+    #[error("cannot start the recorded NEAR RPC node: {0}")]
+    Node(std::io::Error),
+}
+
+/// The cases shipped with this crate (`conformance/cases`).
+pub fn default_cases_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cases")
+}
