@@ -48,6 +48,9 @@ pub struct CoordinatorOpts {
     /// Price of a second of wall time, micro-USD.
     #[arg(long, env = "OUTLAYER_PRICE_PER_SECOND", default_value_t = PricingConfig::default().per_second)]
     price_per_second: u64,
+    /// Seconds a job lease lasts without a heartbeat (a dead worker's job is re-leased after it).
+    #[arg(long, env = "OUTLAYER_LEASE_SECONDS", default_value_t = outlayer_coordinator::config::DEFAULT_LEASE_DURATION.as_secs())]
+    lease_seconds: u64,
     /// Calls per second allowed per payment key.
     #[arg(long, env = "OUTLAYER_RATE_LIMIT", default_value_t = RateLimitConfig::default().max_calls)]
     rate_limit: u32,
@@ -129,6 +132,7 @@ fn coordinator_config(o: &CoordinatorOpts, data_dir: &Path) -> CoordinatorConfig
         admin_token: o.admin_token.clone(),
         worker_registration_token: o.worker_token.clone(),
         network: o.network.clone(),
+        lease_duration: Duration::from_secs(o.lease_seconds.max(1)),
         ..CoordinatorConfig::default()
     }
 }

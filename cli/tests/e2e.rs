@@ -1,0 +1,284 @@
+//! End to end over real HTTP with real processes: `outlayer serve`, `outlayer coordinator` and
+//! `outlayer worker` binaries, real guests, SQLite and PostgreSQL + Redis.
+//!
+//! Each test starts its own processes on free loopback ports with their own data directories;
+//! PostgreSQL tests use a fresh schema.
+
+use outlayer_guest_artifacts as g;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    fn kill_hard(&mut self) {
+        let _ = self.0.kill(); // SIGKILL: no graceful shutdown
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn outlayer(args: &[&str], data_dir: &Path) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_outlayer"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("OUTLAYER_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn outlayer");
+    Proc(child)
+}
+
+async fn wait_healthy(http: &reqwest::Client, url: &str) {
+    for _ in 0..300 {
+        if let Ok(r) = http.get(format!("{url}/healthz")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} did not become healthy");
+}
+
+/// An owner with a project (with `grants`) running `wasm`, and a payment key.
+struct Tenant {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    key: String,
+    owner: String,
+}
+
+impl Tenant {
+    async fn new(url: &str, project: &str, wasm: &str, grants: &[&str], balance: u64) -> Self {
+        let http = reqwest::Client::new();
+        let owner = format!("o{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let r: Value = http.post(format!("{url}/owners")).json(&json!({ "owner": owner })).send().await.unwrap().json().await.unwrap();
+        let token = r["token"].as_str().expect("owner token").to_string();
+        let t = Self { http, url: url.to_string(), token, key: String::new(), owner };
+        t.project(project, wasm, grants).await;
+        let r: Value = t.post_owner("/payment-keys", json!({ "initial_balance": balance })).await;
+        Self { key: r["key"].as_str().expect("payment key").to_string(), ..t }
+    }
+
+    async fn post_owner(&self, path: &str, body: Value) -> Value {
+        let r = self.http.post(format!("{}{path}", self.url)).bearer_auth(&self.token).json(&body).send().await.unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    async fn project(&self, name: &str, wasm: &str, grants: &[&str]) {
+        self.post_owner("/projects", json!({ "name": name, "grants": grants })).await;
+        let bytes = outlayer_guest_artifacts::read(wasm);
+        let r = self.http.post(format!("{}/projects/{}/{name}/versions", self.url, self.owner)).bearer_auth(&self.token).body(bytes).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+
+    async fn call(&self, project: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(format!("{}/call/{}/{project}", self.url, self.owner))
+            .header("x-payment-key", &self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap())
+    }
+
+    async fn get_call(&self, id: &str) -> Value {
+        self.http.get(format!("{}/calls/{id}", self.url)).header("x-payment-key", &self.key).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Poll a call until it leaves the queue (bounded).
+    async fn wait_call(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..600 {
+            let v = self.get_call(id).await;
+            if done(&v) {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("call {id} never reached the expected state");
+    }
+
+    async fn balance(&self) -> Value {
+        let nonce = self.key.split(':').nth(1).unwrap();
+        self.http
+            .get(format!("{}/payment-keys/{}/{nonce}", self.url, self.owner))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// What every backend must do: sync and async calls with storage, a hostile guest, and the
+/// ledger adding up.
+async fn full_flow(url: &str) {
+    let t = Tenant::new(url, "counter", g::COUNTER, &["storage"], 10_000_000).await;
+    t.project("loop", g::LOOP_FOREVER, &[]).await;
+
+    let (status, v) = t.call("counter", json!({ "input": 5 })).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["output"], 5);
+    assert_eq!(v["receipt"]["outcome"], "ok");
+    let first_cost = v["cost"].as_u64().unwrap();
+    assert!(first_cost > 0);
+
+    let (status, v) = t.call("counter", json!({ "input": 2, "async": true })).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    let id = v["call_id"].as_str().unwrap().to_string();
+    let done = t.wait_call(&id, |v| v["status"] == "completed" || v["status"] == "failed").await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["output"], 7, "storage kept the first call's value");
+
+    let (status, v) = t.call("loop", json!({ "input": null, "resource_limits": { "max_instructions": 10_000_000 } })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["code"], "out_of_instructions");
+    assert_eq!(v["instructions"], 10_000_000);
+
+    let costs = first_cost + done["cost"].as_u64().unwrap() + v["cost"].as_u64().unwrap();
+    let b = t.balance().await;
+    assert_eq!(b["spent"].as_u64().unwrap(), costs, "{b}");
+    assert_eq!(b["reserved"], 0);
+    assert_eq!(b["available"].as_u64().unwrap(), 10_000_000 - costs);
+}
+
+#[tokio::test]
+async fn serve_on_sqlite_runs_calls_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let _serve = outlayer(&["serve", "--listen", &format!("127.0.0.1:{port}"), "--rate-limit", "1000"], dir.path());
+    wait_healthy(&reqwest::Client::new(), &url).await;
+    full_flow(&url).await;
+}
+
+fn pg_schema() -> String {
+    format!("e2e_{}", uuid::Uuid::new_v4().simple())
+}
+
+#[tokio::test]
+async fn coordinator_on_postgres_and_redis_with_a_separate_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let schema = pg_schema();
+    let listen = format!("127.0.0.1:{port}");
+    let coord = ["coordinator", "--listen", &listen, "--database", PG_URL, "--database-schema", &schema, "--redis-url", "redis://127.0.0.1:6379", "--rate-limit", "1000"];
+    let _c = outlayer(&coord, &dir.path().join("c"));
+    wait_healthy(&reqwest::Client::new(), &url).await;
+    let _w = outlayer(&["worker", "--coordinator", &url, "--storage-database", PG_URL], &dir.path().join("w"));
+    full_flow(&url).await;
+}
+
+#[tokio::test]
+async fn calls_complete_when_redis_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    // Nothing listens on the port of this Redis URL.
+    let dead_redis = format!("redis://127.0.0.1:{}", free_port());
+    let _serve = outlayer(&["serve", "--listen", &format!("127.0.0.1:{port}"), "--redis-url", &dead_redis], dir.path());
+    wait_healthy(&reqwest::Client::new(), &url).await;
+    let t = Tenant::new(&url, "echo", g::ECHO, &[], 1_000_000).await;
+    let (status, v) = t.call("echo", json!({ "input": { "degraded": true } })).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["output"]["degraded"], true);
+}
+
+#[tokio::test]
+async fn a_job_of_a_killed_worker_completes_on_another_worker_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let db = dir.path().join("c/outlayer.db").display().to_string();
+    let _c = outlayer(&["coordinator", "--listen", &listen, "--database", &db, "--lease-seconds", "1"], &dir.path().join("c"));
+    wait_healthy(&reqwest::Client::new(), &url).await;
+    let t = Tenant::new(&url, "slow", g::LOOP_FOREVER, &[], 100_000_000).await;
+
+    let mut a = outlayer(&["worker", "--coordinator", &url], &dir.path().join("a"));
+    let limits = json!({ "max_instructions": 400_000_000_000u64, "max_execution_seconds": 2 });
+    let (status, v) = t.call("slow", json!({ "input": null, "async": true, "resource_limits": limits })).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    let id = v["call_id"].as_str().unwrap().to_string();
+    let leased = t.wait_call(&id, |v| v["status"] == "leased" || v["status"] == "running").await;
+    assert!(leased["worker"].is_null() || leased["status"] != "completed");
+    a.kill_hard();
+
+    let b = outlayer(&["worker", "--coordinator", &url], &dir.path().join("b"));
+    let done = t.wait_call(&id, |v| v["status"] == "completed" || v["status"] == "failed").await;
+    drop(b);
+    assert_eq!(done["error"]["code"], "timeout", "the loop ran to its wall-clock limit on worker B: {done}");
+    let key_b = std::fs::read_to_string(dir.path().join("b/worker.key")).unwrap();
+    let pub_b = hex::encode(ed25519_dalek::SigningKey::from_bytes(&hex::decode(key_b.trim()).unwrap().try_into().unwrap()).verifying_key().to_bytes());
+    assert_eq!(done["worker"]["public_key"], pub_b.as_str(), "worker B completed it");
+
+    // Settled once: exactly one settle entry for the call in the key's ledger.
+    let nonce = t.key.split(':').nth(1).unwrap();
+    let ledger: Value = t
+        .http
+        .get(format!("{url}/payment-keys/{}/{nonce}/ledger", t.owner))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let settles = ledger["entries"].as_array().unwrap().iter().filter(|e| e["call_id"] == id.as_str() && e["kind"] == "settle").count();
+    assert_eq!(settles, 1, "{ledger}");
+}
+
+#[tokio::test]
+async fn accepted_jobs_survive_a_coordinator_restart_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let schema = pg_schema();
+    let coord = ["coordinator", "--listen", &listen, "--database", PG_URL, "--database-schema", &schema];
+    let mut c = outlayer(&coord, &dir.path().join("c"));
+    wait_healthy(&reqwest::Client::new(), &url).await;
+    let t = Tenant::new(&url, "echo", g::ECHO, &[], 1_000_000).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (status, v) = t.call("echo", json!({ "input": i, "async": true })).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        ids.push(v["call_id"].as_str().unwrap().to_string());
+    }
+    c.kill_hard();
+    let _c2 = outlayer(&coord, &dir.path().join("c"));
+    wait_healthy(&reqwest::Client::new(), &url).await;
+    let _w = outlayer(&["worker", "--coordinator", &url], &dir.path().join("w"));
+    for (i, id) in ids.iter().enumerate() {
+        let v = t.wait_call(id, |v| v["status"] == "completed" || v["status"] == "failed").await;
+        assert_eq!(v["status"], "completed", "{v}");
+        assert_eq!(v["output"], i);
+    }
+}
