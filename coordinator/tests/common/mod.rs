@@ -220,7 +220,7 @@ pub async fn read(resp: reqwest::Response) -> Result<(StatusCode, Value)> {
 
 /// What the echo worker does with a job: stdout = stdin, except for a few test switches in the
 /// input object: `"not-json"` → raw text stdout; `{"refund": n}` → refunds n; `{"trap": true}` →
-/// traps with stderr "boom".
+/// traps with stderr "boom"; `{"big": n}` → a JSON string of n letters.
 pub fn echo(job: &Job) -> Observed {
     let input: Value = serde_json::from_str(&job.input).unwrap_or(Value::Null);
     let mut o = Observed {
@@ -234,6 +234,9 @@ pub fn echo(job: &Job) -> Observed {
     };
     if input == json!("not-json") {
         o.output = b"not json".to_vec();
+    }
+    if let Some(n) = input.get("big").and_then(Value::as_u64) {
+        o.output = serde_json::to_vec(&"a".repeat(n as usize)).expect("json");
     }
     if input.get("trap").is_some() {
         o.outcome = Outcome::Trap;

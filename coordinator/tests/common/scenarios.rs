@@ -87,11 +87,18 @@ pub async fn end_to_end(config: CoordinatorConfig) -> Result<()> {
     assert_eq!(b["error"]["code"], "trap");
     assert_eq!(b["error"]["message"], "boom");
 
+    // Output over the cap: failed with output_too_large, never stored.
+    let big = outlayer_coordinator::limits::MAX_OUTPUT_BYTES as u64;
+    let (s, b) = server.call(&owner, "echo", &key, &[], &json!({ "input": { "big": big }, "resource_limits": small_limits() })).await?;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}", b["error"]);
+    assert_eq!(b["error"]["code"], "output_too_large");
+    assert!(b.get("output").is_none());
+
     // Metrics and health.
     let text = server.http.get(server.url("/metrics")).send().await?.text().await?;
     assert!(text.contains("outlayer_calls_total{status=\"completed\"} 2"), "{text}");
-    assert!(text.contains("outlayer_calls_total{status=\"failed\"} 2"), "{text}");
-    assert!(text.contains("outlayer_call_latency_seconds_count 4"), "{text}");
+    assert!(text.contains("outlayer_calls_total{status=\"failed\"} 3"), "{text}");
+    assert!(text.contains("outlayer_call_latency_seconds_count 5"), "{text}");
     let (s, h) = server.get("/healthz", &[]).await?;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(h["status"], "ok");
@@ -199,6 +206,21 @@ pub async fn error_codes(config: CoordinatorConfig) -> Result<()> {
     assert_eq!((s, b["revoked"].as_bool()), (StatusCode::OK, Some(true)));
     let (s, b) = server.call(&owner, "echo", &key, &[], &body).await?;
     assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "payment_key_revoked"));
+    // A project without any version: 409 no_active_version.
+    let (s, b) = server.post("/projects", Some(&token), &json!({ "name": "empty" })).await?;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let open_key = server.key(&token, json!({ "initial_balance": 10_000 })).await?;
+    let (s, b) = server.call(&owner, "empty", &open_key, &[], &body).await?;
+    assert_eq!((s, code(&b)), (StatusCode::CONFLICT, "no_active_version"));
+    let (s, b) = server.post("/projects", Some(&token), &json!({ "name": "bad-grant", "grants": ["root"] })).await?;
+    assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "invalid_grant"));
+    // Heartbeat with too many leases: 413.
+    let worker = server.worker().await?;
+    let many: Vec<String> = (0..=outlayer_coordinator::limits::MAX_HEARTBEAT_LEASES).map(|i| i.to_string()).collect();
+    match worker.heartbeat(&many).await {
+        Err(ClientError::Api { status: 413, code, .. }) => assert_eq!(code, "payload_too_large"),
+        other => panic!("expected 413, got {other:?}"),
+    }
     // Unknown route / method, worker endpoints without a token.
     let (s, b) = server.get("/nope", &[]).await?;
     assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "route_not_found"));
