@@ -33,10 +33,11 @@ const COMMANDS: &[&str] = &[
     "v01-rpc",
     "v01-vrf-payment",
     "v01-env",
+    "sdk-kv",
 ];
 
 /// Typed guests (world `outlayer:guest/typed`): they export the function `run`.
-const TYPED: &[&str] = &["echo-typed", "counter-typed"];
+const TYPED: &[&str] = &["echo-typed", "counter-typed", "sdk-typed-greeter"];
 
 /// WASI preview1 core modules (`wasm32-wasip1`): they export the function `_start`.
 const PREVIEW1: &[&str] = &["p1-echo", "p1-loop"];
@@ -158,6 +159,20 @@ fn typed_guests_export_run() {
             "{name} exports {exports:?}, not the function run"
         );
     }
+}
+
+/// The SDK generates its bindings for the typed world, whose `run` export is only emitted by
+/// `export_typed!`: a command guest written with the SDK exports `wasi:cli/run` and nothing
+/// else, and a typed one `run` and nothing else.
+#[test]
+fn sdk_guests_export_only_their_own_world() {
+    let names = |guest| -> Vec<String> { top_level_exports(guest).into_iter().map(|(n, _)| n).collect() };
+    let command = names("sdk-kv");
+    assert!(
+        command.len() == 1 && command[0].starts_with("wasi:cli/run@0.2"),
+        "sdk-kv exports {command:?}"
+    );
+    assert_eq!(names("sdk-typed-greeter"), ["run"]);
 }
 
 /// The names and kinds the outermost component of guest `name` exports.
