@@ -167,3 +167,17 @@ async fn a_preview1_exit_keeps_its_exact_code() {
     let r = run(&rt, &wasm, b"", tight_limits()).await;
     assert_eq!(r.outcome, Outcome::Exit { code: 3 });
 }
+
+#[tokio::test]
+async fn a_component_needing_more_instances_than_allowed_fails_to_start() {
+    let rt = runtime();
+    // A Rust wasip2 command instantiates several core instances (program, WASI adapter, shims).
+    let limits = Limits { max_instances: 1, ..tight_limits() };
+    let r = run(&rt, &guest(g::ECHO), b"x", limits).await;
+    match &r.outcome {
+        Outcome::Trap { message } => assert!(message.contains("instance"), "{message}"),
+        other => panic!("expected an instantiation failure, got {other:?}"),
+    }
+    assert!(r.output.is_empty());
+    assert_healthy(&rt).await;
+}
