@@ -13,9 +13,16 @@ fn main() {
     let mut stdout = io::stdout().lock();
     stdout.write_all(&input).expect("write stdout");
     stdout.flush().expect("flush stdout");
-    eprintln!("request {}", std::env::var("NEAR_REQUEST_ID").unwrap_or_default());
+    eprintln!(
+        "request {}",
+        std::env::var("NEAR_REQUEST_ID").unwrap_or_default()
+    );
     let text = String::from_utf8_lossy(&input);
-    if let Some(code) = text.trim().strip_prefix("exit ").and_then(|c| c.parse::<i32>().ok()) {
+    if let Some(code) = text
+        .trim()
+        .strip_prefix("exit ")
+        .and_then(|c| c.parse::<i32>().ok())
+    {
         std::process::exit(code);
     }
 }

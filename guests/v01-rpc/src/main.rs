@@ -33,12 +33,22 @@ fn main() {
     if let Err(e) = io::stdin().read_to_string(&mut input) {
         fail(&format!("cannot read stdin: {e}"));
     }
-    let calls: Vec<Value> = serde_json::from_str(&input).unwrap_or_else(|e| fail(&format!("not a JSON array: {e}")));
+    let calls: Vec<Value> =
+        serde_json::from_str(&input).unwrap_or_else(|e| fail(&format!("not a JSON array: {e}")));
     let mut results = Vec::new();
     for call in &calls {
-        let name = call["fn"].as_str().unwrap_or_else(|| fail("a call without \"fn\""));
+        let name = call["fn"]
+            .as_str()
+            .unwrap_or_else(|| fail("a call without \"fn\""));
         let args: Vec<String> = match &call["args"] {
-            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap_or_else(|| fail("arguments are strings")).to_string()).collect(),
+            Value::Array(a) => a
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .unwrap_or_else(|| fail("arguments are strings"))
+                        .to_string()
+                })
+                .collect(),
             Value::Null => Vec::new(),
             _ => fail("\"args\" must be an array of strings"),
         };
@@ -49,7 +59,9 @@ fn main() {
         }
     }
     let mut stdout = io::stdout().lock();
-    stdout.write_all(Value::Array(results).to_string().as_bytes()).expect("write stdout");
+    stdout
+        .write_all(Value::Array(results).to_string().as_bytes())
+        .expect("write stdout");
     stdout.flush().expect("flush stdout");
 }
 

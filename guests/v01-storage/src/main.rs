@@ -46,10 +46,13 @@ fn main() {
     if let Err(e) = io::stdin().read_to_string(&mut input) {
         fail(&format!("cannot read stdin: {e}"));
     }
-    let ops: Vec<Value> = serde_json::from_str(&input).unwrap_or_else(|e| fail(&format!("not a JSON array: {e}")));
+    let ops: Vec<Value> =
+        serde_json::from_str(&input).unwrap_or_else(|e| fail(&format!("not a JSON array: {e}")));
     let results: Vec<Value> = ops.iter().map(run).collect();
     let mut stdout = io::stdout().lock();
-    stdout.write_all(Value::Array(results).to_string().as_bytes()).expect("write stdout");
+    stdout
+        .write_all(Value::Array(results).to_string().as_bytes())
+        .expect("write stdout");
     stdout.flush().expect("flush stdout");
 }
 
@@ -102,20 +105,30 @@ fn run(op: &Value) -> Value {
             out.insert("error".into(), e.into());
         }
         "set-if-equals" => {
-            let (swapped, current, e) = api::set_if_equals(key, s(op, "expected").as_bytes(), value);
+            let (swapped, current, e) =
+                api::set_if_equals(key, s(op, "expected").as_bytes(), value);
             out.insert("result".into(), swapped.into());
             bytes(&mut out, "current", &current);
             out.insert("error".into(), e.into());
         }
         "increment" | "decrement" => {
-            let delta = op["delta"].as_i64().unwrap_or_else(|| fail("delta must be an integer"));
-            let (n, e) = if name == "increment" { api::increment(key, delta) } else { api::decrement(key, delta) };
+            let delta = op["delta"]
+                .as_i64()
+                .unwrap_or_else(|| fail("delta must be an integer"));
+            let (n, e) = if name == "increment" {
+                api::increment(key, delta)
+            } else {
+                api::decrement(key, delta)
+            };
             out.insert("result".into(), n.into());
             out.insert("error".into(), e.into());
         }
         "set-worker" => {
             let encrypted = op["encrypted"].as_bool();
-            out.insert("error".into(), api::set_worker(key, value, encrypted).into());
+            out.insert(
+                "error".into(),
+                api::set_worker(key, value, encrypted).into(),
+            );
         }
         "get-worker" => {
             let (v, e) = api::get_worker(key, op["project_uuid"].as_str());
@@ -131,7 +144,10 @@ fn run(op: &Value) -> Value {
             out.insert("error".into(), api::clear_all().into());
         }
         "clear-version" => {
-            out.insert("error".into(), api::clear_version(s(op, "wasm_hash")).into());
+            out.insert(
+                "error".into(),
+                api::clear_version(s(op, "wasm_hash")).into(),
+            );
         }
         other => fail(&format!("unknown op {other:?}: {}", json!(op))),
     }

@@ -32,7 +32,8 @@ fn main() {
     if let Err(e) = io::stdin().read_to_string(&mut input) {
         fail(&format!("cannot read stdin: {e}"));
     }
-    let ops: Vec<Value> = serde_json::from_str(&input).unwrap_or_else(|e| fail(&format!("not a JSON array: {e}")));
+    let ops: Vec<Value> =
+        serde_json::from_str(&input).unwrap_or_else(|e| fail(&format!("not a JSON array: {e}")));
     let mut results = Vec::new();
     for op in &ops {
         match op["op"].as_str().unwrap_or_default() {
@@ -48,14 +49,18 @@ fn main() {
                 results.push(json!({"op": "pubkey", "public_key": public_key, "error": error}));
             }
             "refund-usd" => {
-                let amount = op["amount"].as_u64().unwrap_or_else(|| fail("amount must be a u64"));
+                let amount = op["amount"]
+                    .as_u64()
+                    .unwrap_or_else(|| fail("amount must be a u64"));
                 results.push(json!({"op": "refund-usd", "error": payment::refund_usd(amount)}));
             }
             other => fail(&format!("unknown op {other:?}")),
         }
     }
     let mut stdout = io::stdout().lock();
-    stdout.write_all(Value::Array(results).to_string().as_bytes()).expect("write stdout");
+    stdout
+        .write_all(Value::Array(results).to_string().as_bytes())
+        .expect("write stdout");
     stdout.flush().expect("flush stdout");
 }
 
