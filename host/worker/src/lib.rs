@@ -20,6 +20,7 @@
 //! ```
 
 pub mod job;
+pub mod near;
 pub mod wasm_store;
 
 use ed25519_dalek::SigningKey;
