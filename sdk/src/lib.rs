@@ -58,4 +58,9 @@ pub mod typed;
 pub mod vrf;
 
 pub use command::{run_bytes, run_json, run_text};
+
+/// The examples of `README.md`, compiled as documentation tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 pub use error::{Capability, Error, Result};
