@@ -25,8 +25,10 @@ pub struct PollReport {
     pub confirmed: Vec<u64>,
     /// Signed resolutions whose send failed without an answer; the same bytes go out next poll.
     pub in_flight: Vec<u64>,
-    /// Requests put off to the next poll (their wasm server is unreachable or failing).
+    /// Requests put off to the next poll (their event or wasm could not be read just now).
     pub deferred: Vec<u64>,
+    /// Listed requests the contract showed settled or resolved when about to run them.
+    pub skipped: Vec<u64>,
 }
 
 /// The on-chain worker's state between polls.
@@ -77,6 +79,12 @@ impl NearWorker {
         for request in &pending {
             let id = request.request_id;
             if request.resolved || self.cursor.done.contains(&id) || self.cursor.resolving.contains_key(&id) {
+                continue;
+            }
+            // The list may lag behind: another worker may have resolved it since.
+            if self.chain.get_request(id).await?.is_none_or(|r| r.resolved) {
+                self.finish(id)?;
+                report.skipped.push(id);
                 continue;
             }
             let Some(response) = self.execute(request, &head).await? else {
@@ -133,7 +141,14 @@ impl NearWorker {
     /// The response for `request`, or `None` to try again next poll.
     async fn execute(&mut self, request: &PendingRequest, head: &FinalBlock) -> Result<Option<ExecutionResponse>, NearWorkerError> {
         let id = request.request_id;
-        let Some(event) = self.event(request, head).await? else {
+        let event = match self.event(request, head).await {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::warn!(request_id = id, error = %e, "reading the request's event failed; trying next poll");
+                return Ok(None);
+            }
+        };
+        let Some(event) = event else {
             return Ok(Some(execute::failure(format!(
                 "the worker found no execution_requested event for request {id} within {EVENT_SEARCH_BLOCKS} blocks of block {}",
                 request.block_height

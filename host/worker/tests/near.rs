@@ -1,0 +1,471 @@
+//! The on-chain worker (`outlayer_worker::near`) against a local NEAR node that answers with
+//! NEAR's recorded RPC responses (`crates/near/tests/data/rpc`) and, for the contract's views
+//! and the request's event, the same recorded envelopes holding what the OutLayer contract
+//! returns and logs (`tests/data/PROVENANCE.md`). Guests are real components run by the real
+//! host; wasm is served by a local HTTP server.
+
+use anyhow::Result;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use outlayer_host::{Runtime, RuntimeConfig};
+use outlayer_near::tx::{Action, SecretKey, SignedTransaction};
+use outlayer_worker::Backends;
+use outlayer_worker::near::cursor::Cursor;
+use outlayer_worker::near::{NearWorker, NearWorkerConfig, run_near_worker};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+const CONTRACT: &str = "outlayer.testnet";
+const CALLER: &str = "sender.testnet";
+const INPUT: &str = "hello near";
+
+/// A file of `crates/near/tests/data` (NEAR's recorded examples) as JSON.
+fn recorded(path: &str) -> Value {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../crates/near/tests/data").join(path);
+    serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
+}
+
+/// The near-api-js test key pair (crates/near/tests/data/PROVENANCE.md) as the worker key.
+fn worker_key() -> SecretKey {
+    recorded("near-api-js-vectors.json")["transfer"]["secret_key"].as_str().unwrap().parse().unwrap()
+}
+
+fn final_block() -> Value {
+    recorded("rpc/block.response.json")
+}
+
+fn final_height() -> u64 {
+    final_block()["result"]["header"]["height"].as_u64().unwrap()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A `PendingRequest` as the contract's `get_request` / `list_pending_requests` serialise it
+/// (field names and JSON types of `contracts/outlayer/src/types.rs`: `CryptoHash` as 32
+/// numbers, `NearToken` as a decimal string), made in the recorded final block.
+fn pending_request(id: u64, url: &str, sha256: &str) -> Value {
+    json!({
+        "request_id": id,
+        "data_id": vec![7u8; 32],
+        "sender_id": CALLER,
+        "signer_id": CALLER,
+        "payer_id": CALLER,
+        "source": {"project_id": null, "project_owner": null, "wasm_url": url, "wasm_sha256": sha256},
+        "limits": {"max_instructions": 1_000_000_000u64, "max_memory_mb": 128, "max_execution_seconds": 60},
+        "response_format": "Text",
+        "secrets_ref": null,
+        "attached": "10000000000000000000000",
+        "estimate": "7100000000000000000000",
+        "developer_payment": "0",
+        "created_at_ns": 1601280114229875635u64,
+        "block_height": final_height(),
+        "resolved": false,
+    })
+}
+
+/// The `EVENT_JSON` line `request_execution` logs (README "Events", `events.rs`).
+fn requested_log(request: &Value, input: &str) -> String {
+    let event = json!({
+        "standard": "outlayer", "version": "1.0.0", "event": "execution_requested",
+        "data": {
+            "request_id": request["request_id"], "data_id": "07".repeat(32),
+            "sender": CALLER, "signer": CALLER, "payer": CALLER,
+            "source": request["source"], "resource_limits": request["limits"],
+            "input": input, "secrets_ref": null, "response_format": "Text",
+            "attached": request["attached"], "developer_payment": "0",
+            "block_height": request["block_height"], "block_timestamp": "1601280114229875635",
+        }
+    });
+    format!("EVENT_JSON:{event}")
+}
+
+/// What the local node knows about the contract.
+#[derive(Default)]
+struct Contract {
+    /// `list_pending_requests` answer.
+    pending: Vec<Value>,
+    /// `get_request` answers; a missing id answers `null`.
+    requests: HashMap<u64, Value>,
+    /// `request_execution` transactions in the recorded chunk, with their outcome logs.
+    calls: Vec<Vec<String>>,
+    /// How many `send_tx` calls still fail (HTTP 502).
+    failing_sends: usize,
+}
+
+#[derive(Clone)]
+struct NodeState {
+    contract: Arc<Mutex<Contract>>,
+    requests: Arc<Mutex<Vec<Value>>>,
+    sent: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+/// A local NEAR node.
+struct Node {
+    url: String,
+    contract: Arc<Mutex<Contract>>,
+    requests: Arc<Mutex<Vec<Value>>>,
+    sent: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl Node {
+    async fn start(contract: Contract) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let state = NodeState { contract: Arc::new(Mutex::new(contract)), requests: Arc::default(), sent: tx };
+        let node = Node { url: String::new(), contract: state.contract.clone(), requests: state.requests.clone(), sent: rx };
+        let url = serve(Router::new().route("/", post(answer)).with_state(state)).await;
+        Node { url, ..node }
+    }
+
+    /// Every `signed_tx_base64` sent so far.
+    fn sent_txs(&self) -> Vec<String> {
+        let requests = self.requests.lock().unwrap();
+        requests.iter().filter(|r| r["method"] == "send_tx").map(|r| r["params"]["signed_tx_base64"].as_str().unwrap().to_owned()).collect()
+    }
+
+    fn calls_of(&self, method: &str) -> usize {
+        self.requests.lock().unwrap().iter().filter(|r| r["method"] == method).count()
+    }
+}
+
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// The recorded `call_function` envelope holding `value` as the function's JSON result.
+fn view_result(value: &Value) -> Value {
+    let mut answer = recorded("rpc/call_function.response.json");
+    answer["result"]["result"] = json!(serde_json::to_vec(value).unwrap());
+    answer
+}
+
+/// The recorded chunk of the recorded block, holding one transaction per `request_execution`
+/// call, each shaped like the recorded `tx` answer's `transaction`.
+fn chunk_with_calls(calls: usize) -> Value {
+    let mut chunk = recorded("rpc/chunk.response.json");
+    chunk["result"]["transactions"] = (0..calls).map(call_transaction).collect();
+    chunk
+}
+
+fn call_transaction(index: usize) -> Value {
+    let mut tx = recorded("rpc/tx_status.response.json")["result"]["transaction"].clone();
+    tx["receiver_id"] = json!(CONTRACT);
+    tx["hash"] = json!(bs58_hash(index));
+    tx["actions"] = json!([{"FunctionCall": {"method_name": "request_execution", "args": BASE64.encode(b"{}"), "gas": 100_000_000_000_000u64, "deposit": "10000000000000000000000"}}]);
+    tx
+}
+
+/// A distinct 32-byte base58 hash per transaction: the recorded hash for the first.
+fn bs58_hash(index: usize) -> String {
+    let recorded_hash = recorded("rpc/tx_status.response.json")["result"]["transaction"]["hash"].as_str().unwrap().to_owned();
+    if index == 0 { recorded_hash } else { outlayer_near::tx::PublicKey([index as u8; 32]).to_string().trim_start_matches("ed25519:").to_owned() }
+}
+
+fn node_error(cause: &str, info: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": "dontcare", "error": {"name": "HANDLER_ERROR", "cause": {"name": cause, "info": info}, "code": -32000, "message": "Server error", "data": cause}})
+}
+
+async fn answer(State(state): State<NodeState>, body: String) -> Response {
+    let request: Value = serde_json::from_str(&body).unwrap();
+    state.requests.lock().unwrap().push(request.clone());
+    let params = &request["params"];
+    let mut contract = state.contract.lock().unwrap();
+    let answer = match request["method"].as_str().unwrap() {
+        "block" if params["finality"] == "final" || params["block_id"] == final_height() => final_block(),
+        "block" => node_error("UNKNOWN_BLOCK", json!({"block_reference": {"block_id": params["block_id"]}})),
+        "chunk" if params["chunk_id"] == final_block()["result"]["chunks"][0]["chunk_hash"] => chunk_with_calls(contract.calls.len()),
+        "tx" => {
+            let index = (0..contract.calls.len()).find(|i| params["tx_hash"] == bs58_hash(*i)).expect("tx of a recorded call");
+            assert_eq!(params["sender_account_id"], CALLER);
+            let mut status = recorded("rpc/tx_status.response.json");
+            status["result"]["transaction"] = call_transaction(index);
+            status["result"]["receipts_outcome"][0]["outcome"]["executor_id"] = json!(CONTRACT);
+            status["result"]["receipts_outcome"][0]["outcome"]["logs"] = json!(contract.calls[index]);
+            status
+        }
+        "query" if params["request_type"] == "view_access_key" => {
+            assert_eq!(params["account_id"], CONTRACT);
+            assert_eq!(params["public_key"], worker_key().public_key().to_string());
+            recorded("rpc/view_access_key.response.json")
+        }
+        "query" if params["request_type"] == "call_function" => {
+            assert_eq!(params["account_id"], CONTRACT);
+            let args: Value = serde_json::from_slice(&BASE64.decode(params["args_base64"].as_str().unwrap()).unwrap()).unwrap();
+            match params["method_name"].as_str().unwrap() {
+                "list_pending_requests" => {
+                    assert_eq!(params["block_id"], final_height(), "pending requests are read at the final block");
+                    let from = args["from_index"].as_u64().unwrap() as usize;
+                    view_result(&json!(contract.pending.iter().skip(from).take(args["limit"].as_u64().unwrap() as usize).collect::<Vec<_>>()))
+                }
+                "get_request" => view_result(contract.requests.get(&args["request_id"].as_u64().unwrap()).unwrap_or(&Value::Null)),
+                other => panic!("unexpected view {other}"),
+            }
+        }
+        "send_tx" => {
+            state.sent.send(params["signed_tx_base64"].as_str().unwrap().to_owned()).unwrap();
+            if contract.failing_sends > 0 {
+                contract.failing_sends -= 1;
+                return (StatusCode::BAD_GATEWAY, "<html>502 Bad Gateway</html>").into_response();
+            }
+            recorded("rpc/send_tx.response.json")
+        }
+        other => panic!("unexpected RPC {other} {params}"),
+    };
+    axum::Json(answer).into_response()
+}
+
+/// A wasm server: `/<name>` answers the bytes registered under that name.
+async fn wasm_server(files: Vec<(&'static str, Vec<u8>)>) -> String {
+    let files: Arc<HashMap<String, Vec<u8>>> = Arc::new(files.into_iter().map(|(n, b)| (format!("/{n}"), b)).collect());
+    let router = Router::new().fallback(get(move |uri: axum::http::Uri| {
+        let files = files.clone();
+        async move { files.get(uri.path()).cloned().map(IntoResponse::into_response).unwrap_or_else(|| StatusCode::NOT_FOUND.into_response()) }
+    }));
+    serve(router).await
+}
+
+fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig::default()).unwrap()
+}
+
+fn config(node: &Node, dir: &Path) -> NearWorkerConfig {
+    NearWorkerConfig::new(node.url.clone(), CONTRACT, CONTRACT, worker_key(), dir.join("cursor.json"), dir.join("wasm"))
+}
+
+fn backends() -> Backends {
+    Backends::new(ed25519_dalek::SigningKey::from_bytes(&[9; 32]))
+}
+
+/// A node with one pending request for the ECHO guest served at `url`.
+async fn echo_request_node(wasm_url: &str, sha256: &str) -> Node {
+    let request = pending_request(0, wasm_url, sha256);
+    Node::start(Contract {
+        pending: vec![request.clone()],
+        requests: HashMap::from([(0, request.clone())]),
+        calls: vec![vec!["some other log".into(), requested_log(&request, INPUT)]],
+        failing_sends: 0,
+    })
+    .await
+}
+
+/// The `resolve_execution` call inside a sent transaction, after checking who signed it.
+fn resolve_call(signed_base64: &str) -> Value {
+    let signed = SignedTransaction::from_base64(signed_base64).unwrap();
+    assert!(signed.verify(), "the signature verifies with the transaction's public key");
+    let tx = &signed.transaction;
+    assert_eq!(tx.public_key, worker_key().public_key());
+    assert_eq!(tx.signer_id, CONTRACT, "signed by the account holding the worker's function-call key");
+    assert_eq!(tx.receiver_id, CONTRACT);
+    let recorded_nonce = recorded("rpc/view_access_key.response.json")["result"]["nonce"].as_u64().unwrap();
+    assert_eq!(tx.nonce, recorded_nonce + 1);
+    let block_hash = final_block()["result"]["header"]["hash"].as_str().unwrap().to_owned();
+    assert_eq!(bs58::encode(tx.block_hash).into_string(), block_hash);
+    let [Action::FunctionCall { method_name, args, deposit, .. }] = tx.actions.as_slice() else { panic!("one function call: {:?}", tx.actions) };
+    assert_eq!(method_name, "resolve_execution");
+    assert_eq!(*deposit, 0);
+    serde_json::from_slice(args).unwrap()
+}
+
+fn echo_wasm() -> Vec<u8> {
+    outlayer_guest_artifacts::read(outlayer_guest_artifacts::ECHO)
+}
+
+#[tokio::test]
+async fn request_is_discovered_executed_and_resolved() -> Result<()> {
+    let wasm = echo_wasm();
+    let server = wasm_server(vec![("echo.wasm", wasm.clone())]).await;
+    let node = echo_request_node(&format!("{server}/echo.wasm"), &sha256_hex(&wasm)).await;
+    let dir = tempfile::tempdir()?;
+    let mut worker = NearWorker::new(config(&node, dir.path()), runtime(), backends())?;
+
+    let report = worker.poll_once().await?;
+    assert_eq!(report.resolved, vec![0]);
+    assert_eq!(report.block_height, final_height());
+
+    let sent = node.sent_txs();
+    assert_eq!(sent.len(), 1);
+    let call = resolve_call(&sent[0]);
+    assert_eq!(call["request_id"], 0);
+    let response = &call["response"];
+    assert_eq!(response["success"], true);
+    assert_eq!(response["output"], json!({"type": "Text", "value": INPUT}), "the guest's output: ECHO prints its input");
+    assert_eq!(response["error"], Value::Null);
+    assert!(response["instructions_used"].as_u64().unwrap() > 0);
+
+    let cursor = Cursor::load(&dir.path().join("cursor.json"))?;
+    assert_eq!(cursor.block_height, final_height());
+    assert!(cursor.done.contains(&0));
+    assert!(cursor.resolving.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn restarted_worker_does_not_resolve_the_same_request_twice() -> Result<()> {
+    let wasm = echo_wasm();
+    let server = wasm_server(vec![("echo.wasm", wasm.clone())]).await;
+    let node = echo_request_node(&format!("{server}/echo.wasm"), &sha256_hex(&wasm)).await;
+    let dir = tempfile::tempdir()?;
+    let first = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
+    assert_eq!(first.resolved, vec![0]);
+
+    // The node still lists the request (its callback has not run yet); a new process with the
+    // same cursor file polls again.
+    let mut restarted = NearWorker::new(config(&node, dir.path()), runtime(), backends())?;
+    let second = restarted.poll_once().await?;
+    assert!(second.resolved.is_empty() && second.confirmed.is_empty(), "{second:?}");
+    assert_eq!(node.sent_txs().len(), 1, "one resolution in total");
+    assert_eq!(node.calls_of("tx"), 1, "the restarted worker did not look the request up again");
+    Ok(())
+}
+
+#[tokio::test]
+async fn failed_send_is_retried_with_the_identical_signed_transaction() -> Result<()> {
+    let wasm = echo_wasm();
+    let server = wasm_server(vec![("echo.wasm", wasm.clone())]).await;
+    let node = echo_request_node(&format!("{server}/echo.wasm"), &sha256_hex(&wasm)).await;
+    node.contract.lock().unwrap().failing_sends = 1;
+    let dir = tempfile::tempdir()?;
+    let mut worker = NearWorker::new(config(&node, dir.path()), runtime(), backends())?;
+
+    let first = worker.poll_once().await?;
+    assert_eq!(first.in_flight, vec![0]);
+    let cursor = Cursor::load(&dir.path().join("cursor.json"))?;
+    let stored = cursor.resolving.get(&0).expect("the signed transaction was persisted").clone();
+    assert_eq!(node.sent_txs(), vec![stored.signed_tx_base64.clone()]);
+
+    // A restart in between changes nothing: the persisted bytes are what is sent again.
+    let mut restarted = NearWorker::new(config(&node, dir.path()), runtime(), backends())?;
+    let second = restarted.poll_once().await?;
+    assert_eq!(second.resolved, vec![0]);
+    let sent = node.sent_txs();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1], sent[0], "the retry sends the same signed bytes (same nonce, same hash)");
+    assert_eq!(SignedTransaction::from_base64(&sent[1])?.hash_base58(), stored.tx_hash);
+    assert_eq!(node.calls_of("tx"), 1, "the request was looked up and run once");
+    let cursor = Cursor::load(&dir.path().join("cursor.json"))?;
+    assert!(cursor.resolving.is_empty() && cursor.done.contains(&0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn in_flight_resolution_of_a_settled_request_is_not_sent_again() -> Result<()> {
+    let wasm = echo_wasm();
+    let server = wasm_server(vec![("echo.wasm", wasm.clone())]).await;
+    let node = echo_request_node(&format!("{server}/echo.wasm"), &sha256_hex(&wasm)).await;
+    node.contract.lock().unwrap().failing_sends = 1;
+    let dir = tempfile::tempdir()?;
+    let first = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
+    assert_eq!(first.in_flight, vec![0]);
+
+    // The transaction did land: the request is settled and gone (get_request → null).
+    {
+        let mut contract = node.contract.lock().unwrap();
+        contract.pending.clear();
+        contract.requests.clear();
+    }
+    let second = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
+    assert_eq!(second.confirmed, vec![0]);
+    assert_eq!(node.sent_txs().len(), 1, "nothing re-sent for a settled request");
+    let cursor = Cursor::load(&dir.path().join("cursor.json"))?;
+    assert!(cursor.resolving.is_empty());
+    assert!(cursor.done.is_empty(), "ids the contract no longer lists are forgotten");
+    Ok(())
+}
+
+#[tokio::test]
+async fn wasm_not_matching_its_sha256_is_refused_and_resolved_as_a_failure() -> Result<()> {
+    let echo = echo_wasm();
+    let other = outlayer_guest_artifacts::read(outlayer_guest_artifacts::COUNTER);
+    let server = wasm_server(vec![("echo.wasm", other.clone())]).await;
+    let node = echo_request_node(&format!("{server}/echo.wasm"), &sha256_hex(&echo)).await;
+    let dir = tempfile::tempdir()?;
+    let report = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
+    assert_eq!(report.resolved, vec![0]);
+
+    let call = resolve_call(&node.sent_txs()[0]);
+    let response = &call["response"];
+    assert_eq!(response["success"], false);
+    assert_eq!(response["output"], Value::Null);
+    let error = response["error"].as_str().unwrap();
+    assert!(error.contains(&format!("has sha256 {}, expected {}", sha256_hex(&other), sha256_hex(&echo))), "{error}");
+    assert!(error.contains("not executed"), "{error}");
+    assert_eq!(response["instructions_used"], 0, "never executed");
+    assert!(std::fs::read_dir(dir.path().join("wasm"))?.next().is_none(), "the bytes were not kept");
+    Ok(())
+}
+
+#[tokio::test]
+async fn request_already_resolved_is_skipped() -> Result<()> {
+    let wasm = echo_wasm();
+    let server = wasm_server(vec![("echo.wasm", wasm.clone())]).await;
+    let url = format!("{server}/echo.wasm");
+    let mut resolved = pending_request(1, &url, &sha256_hex(&wasm));
+    resolved["resolved"] = json!(true);
+    let settled = pending_request(2, &url, &sha256_hex(&wasm));
+    // 1 waits only for its callback; 2 is still listed by the final block but already gone.
+    let node = Node::start(Contract {
+        pending: vec![resolved.clone(), settled.clone()],
+        requests: HashMap::from([(1, resolved.clone())]),
+        calls: vec![vec![requested_log(&resolved, INPUT)], vec![requested_log(&settled, INPUT)]],
+        failing_sends: 0,
+    })
+    .await;
+    let dir = tempfile::tempdir()?;
+    let report = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
+    assert_eq!(report.skipped, vec![2]);
+    assert!(report.resolved.is_empty());
+    assert!(node.sent_txs().is_empty());
+    assert_eq!(node.calls_of("tx"), 0, "nothing was run");
+    Ok(())
+}
+
+#[tokio::test]
+async fn request_without_an_event_is_resolved_as_a_failure_naming_the_gap() -> Result<()> {
+    let wasm = echo_wasm();
+    let server = wasm_server(vec![("echo.wasm", wasm.clone())]).await;
+    let request = pending_request(5, &format!("{server}/echo.wasm"), &sha256_hex(&wasm));
+    let node = Node::start(Contract {
+        pending: vec![request.clone()],
+        requests: HashMap::from([(5, request.clone())]),
+        calls: vec![],
+        failing_sends: 0,
+    })
+    .await;
+    let dir = tempfile::tempdir()?;
+    let report = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
+    assert_eq!(report.resolved, vec![5]);
+    let call = resolve_call(&node.sent_txs()[0]);
+    assert_eq!(call["response"]["success"], false);
+    let error = call["response"]["error"].as_str().unwrap();
+    assert!(error.contains("no execution_requested event for request 5"), "{error}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn run_near_worker_resolves_then_stops_on_shutdown() -> Result<()> {
+    let wasm = echo_wasm();
+    let server = wasm_server(vec![("echo.wasm", wasm.clone())]).await;
+    let mut node = echo_request_node(&format!("{server}/echo.wasm"), &sha256_hex(&wasm)).await;
+    let dir = tempfile::tempdir()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(run_near_worker(config(&node, dir.path()), runtime(), backends(), async {
+        let _ = stopped.await;
+    }));
+    let sent = node.sent.recv().await.expect("a resolution is sent");
+    assert_eq!(resolve_call(&sent)["response"]["output"]["value"], INPUT);
+    stop.send(()).unwrap();
+    worker.await??;
+    Ok(())
+}
