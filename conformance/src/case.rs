@@ -89,6 +89,9 @@ pub struct RpcGrantSpec {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
+    /// Runs this guest (by name) instead of the case's, on the same storage.
+    #[serde(default)]
+    pub guest: Option<String>,
     /// Input as UTF-8 text.
     #[serde(default)]
     pub input: Option<String>,
@@ -184,12 +187,20 @@ impl Case {
 
     /// The wasm bytes of the case's guest or module.
     pub fn wasm(&self) -> Result<Vec<u8>, CaseError> {
-        let manifest_path = self.dir.join(MANIFEST);
-        if let Some(name) = &self.manifest.guest {
-            let path = outlayer_guest_artifacts::path(name)
-                .ok_or_else(|| CaseError::Manifest { path: manifest_path, message: format!("no guest named {name:?} in outlayer_guest_artifacts::ALL") })?;
-            return std::fs::read(path).map_err(|source| CaseError::Io { path: path.into(), source });
+        match &self.manifest.guest {
+            Some(name) => self.guest_wasm(name),
+            None => self.module_wasm(),
         }
+    }
+
+    /// The wasm bytes of the guest `name` of `outlayer_guest_artifacts::ALL`.
+    pub fn guest_wasm(&self, name: &str) -> Result<Vec<u8>, CaseError> {
+        let path = outlayer_guest_artifacts::path(name)
+            .ok_or_else(|| CaseError::Manifest { path: self.dir.join(MANIFEST), message: format!("no guest named {name:?} in outlayer_guest_artifacts::ALL") })?;
+        std::fs::read(path).map_err(|source| CaseError::Io { path: path.into(), source })
+    }
+
+    fn module_wasm(&self) -> Result<Vec<u8>, CaseError> {
         let file = self.dir.join(self.manifest.module.as_deref().unwrap_or_default());
         let bytes = std::fs::read(&file).map_err(|source| CaseError::Io { path: file.clone(), source })?;
         if file.extension().is_some_and(|e| e == "wat") {

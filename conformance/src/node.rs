@@ -14,9 +14,12 @@ use serde_json::{Value, json};
 /// A recorded `(request, response)` pair from `crates/near/tests/data/rpc`.
 macro_rules! recorded {
     ($name:literal) => {
+        recorded!($name, $name)
+    };
+    ($request:literal, $response:literal) => {
         (
-            include_str!(concat!("../../crates/near/tests/data/rpc/", $name, ".request.json")),
-            include_str!(concat!("../../crates/near/tests/data/rpc/", $name, ".response.json")),
+            include_str!(concat!("../../crates/near/tests/data/rpc/", $request, ".request.json")),
+            include_str!(concat!("../../crates/near/tests/data/rpc/", $response, ".response.json")),
         )
     };
 }
@@ -26,6 +29,10 @@ const RECORDED: &[(&str, &str)] = &[
     recorded!("block"),
     recorded!("call_function"),
     recorded!("changes_in_block"),
+    recorded!("chunk_by_block_shard", "chunk"),
+    recorded!("chunk_by_hash", "chunk"),
+    recorded!("gas_price_height", "gas_price"),
+    recorded!("gas_price_latest", "gas_price"),
     recorded!("receipt"),
     recorded!("send_tx"),
     recorded!("status"),

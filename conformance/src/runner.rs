@@ -68,7 +68,17 @@ pub async fn run_case(host: &dyn ConformanceHost, case: &Case, env: &RunEnv) -> 
     // A store name no earlier run used, so a long-lived remote host starts this case empty.
     let store = format!("{}-{}", case.name, uuid::Uuid::new_v4());
     for (i, step) in case.manifest.run.iter().enumerate() {
-        let request = match request(case, step, i, &wasm, &store, env) {
+        let step_wasm = match &step.guest {
+            Some(name) => match case.guest_wasm(name) {
+                Ok(w) => w,
+                Err(e) => {
+                    outcome.failures.push(format!("step {}: {e}", i + 1));
+                    break;
+                }
+            },
+            None => wasm.clone(),
+        };
+        let request = match request(case, step, i, &step_wasm, &store, env) {
             Ok(r) => r,
             Err(e) => {
                 outcome.failures.push(format!("step {}: {e}", i + 1));
