@@ -22,8 +22,9 @@
 //! Typed guests (world `outlayer:guest/typed`, export `run`): `echo-typed`, `counter-typed`.
 //!
 //! Written with the SDK (`outlayer-sdk`, `sdk/`): `sdk-kv` (a command guest: JSON key-value
-//! service over the storage JSON helpers) and `sdk-typed-greeter` (a typed guest using
-//! `export_typed!` and the execution context).
+//! service over the storage JSON helpers), `sdk-caps` (a command guest making one SDK call per
+//! other capability) and `sdk-typed-greeter` (a typed guest using `export_typed!` and the
+//! execution context).
 //!
 //! OutLayer v0.1 guests (plain `wit-bindgen` on the frozen `near:*@0.1.0` WIT, as their authors
 //! wrote them; see `docs/compat-v0.1.md`): `v01-storage` (a JSON script of storage operations),

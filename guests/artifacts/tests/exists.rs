@@ -34,6 +34,7 @@ const COMMANDS: &[&str] = &[
     "v01-vrf-payment",
     "v01-env",
     "sdk-kv",
+    "sdk-caps",
 ];
 
 /// Typed guests (world `outlayer:guest/typed`): they export the function `run`.
