@@ -98,6 +98,9 @@ struct Contract {
     requests: HashMap<u64, Value>,
     /// `request_execution` transactions in the recorded chunk, with their outcome logs.
     calls: Vec<Vec<String>>,
+    /// `request_execution` receipts from other contracts in the recorded chunk, with their
+    /// outcome logs.
+    receipts: Vec<Vec<String>>,
     /// How many `send_tx` calls still fail (HTTP 502).
     failing_sends: usize,
 }
@@ -153,10 +156,48 @@ fn view_result(value: &Value) -> Value {
 
 /// The recorded chunk of the recorded block, holding one transaction per `request_execution`
 /// call, each shaped like the recorded `tx` answer's `transaction`.
-fn chunk_with_calls(calls: usize) -> Value {
+fn chunk_with_calls(calls: usize, receipts: usize) -> Value {
     let mut chunk = recorded("rpc/chunk.response.json");
     chunk["result"]["transactions"] = (0..calls).map(call_transaction).collect();
+    chunk["result"]["receipts"] = (0..receipts).map(call_receipt).collect();
     chunk
+}
+
+/// A `request_execution` receipt from a contract, shaped like the recorded `EXPERIMENTAL_receipt`
+/// answer.
+fn call_receipt(index: usize) -> Value {
+    let mut receipt = recorded("rpc/receipt.response.json")["result"].clone();
+    receipt["receiver_id"] = json!(CONTRACT);
+    receipt["predecessor_id"] = json!("caller-contract.testnet");
+    receipt["receipt_id"] = json!(bs58_hash(index + 100));
+    receipt["receipt"]["Action"]["actions"] = call_transaction(0)["actions"].clone();
+    receipt
+}
+
+/// `EXPERIMENTAL_light_client_proof` for a receipt: `outcome_proof` is the recorded `tx`
+/// answer's receipt outcome (the same `ExecutionOutcomeWithIdView`) holding `logs`; the other
+/// members follow NEAR's published schema with values of the recorded block.
+fn receipt_proof(receipt_id: &str, logs: &[String]) -> Value {
+    let mut outcome = recorded("rpc/tx_status.response.json")["result"]["receipts_outcome"][0].clone();
+    outcome["id"] = json!(receipt_id);
+    outcome["outcome"]["executor_id"] = json!(CONTRACT);
+    outcome["outcome"]["logs"] = json!(logs);
+    let header = &final_block()["result"]["header"];
+    json!({"jsonrpc": "2.0", "id": "dontcare", "result": {
+        "outcome_proof": outcome,
+        "outcome_root_proof": [],
+        "block_header_lite": {
+            "prev_block_hash": header["prev_hash"],
+            "inner_rest_hash": header["hash"],
+            "inner_lite": {
+                "height": header["height"], "epoch_id": header["epoch_id"], "next_epoch_id": header["next_epoch_id"],
+                "prev_state_root": header["prev_state_root"], "outcome_root": header["outcome_root"],
+                "timestamp": header["timestamp"], "timestamp_nanosec": header["timestamp_nanosec"],
+                "next_bp_hash": header["next_bp_hash"], "block_merkle_root": header["block_merkle_root"],
+            }
+        },
+        "block_proof": [],
+    }})
 }
 
 fn call_transaction(index: usize) -> Value {
@@ -185,7 +226,14 @@ async fn answer(State(state): State<NodeState>, body: String) -> Response {
     let answer = match request["method"].as_str().unwrap() {
         "block" if params["finality"] == "final" || params["block_id"] == final_height() => final_block(),
         "block" => node_error("UNKNOWN_BLOCK", json!({"block_reference": {"block_id": params["block_id"]}})),
-        "chunk" if params["chunk_id"] == final_block()["result"]["chunks"][0]["chunk_hash"] => chunk_with_calls(contract.calls.len()),
+        "chunk" if params["chunk_id"] == final_block()["result"]["chunks"][0]["chunk_hash"] => chunk_with_calls(contract.calls.len(), contract.receipts.len()),
+        "EXPERIMENTAL_light_client_proof" => {
+            assert_eq!(params["type"], "receipt");
+            assert_eq!(params["receiver_id"], CONTRACT);
+            assert_eq!(params["light_client_head"], final_block()["result"]["header"]["hash"], "proved against the final head");
+            let index = (0..contract.receipts.len()).find(|i| params["receipt_id"] == bs58_hash(i + 100)).expect("a recorded receipt");
+            receipt_proof(params["receipt_id"].as_str().unwrap(), &contract.receipts[index])
+        }
         "tx" => {
             let index = (0..contract.calls.len()).find(|i| params["tx_hash"] == bs58_hash(*i)).expect("tx of a recorded call");
             assert_eq!(params["sender_account_id"], CALLER);
@@ -255,6 +303,7 @@ async fn echo_request_node(wasm_url: &str, sha256: &str) -> Node {
         pending: vec![request.clone()],
         requests: HashMap::from([(0, request.clone())]),
         calls: vec![vec!["some other log".into(), requested_log(&request, INPUT)]],
+        receipts: vec![],
         failing_sends: 0,
     })
     .await
@@ -419,6 +468,7 @@ async fn request_already_resolved_is_skipped() -> Result<()> {
         pending: vec![resolved.clone(), settled.clone()],
         requests: HashMap::from([(1, resolved.clone())]),
         calls: vec![vec![requested_log(&resolved, INPUT)], vec![requested_log(&settled, INPUT)]],
+        receipts: vec![],
         failing_sends: 0,
     })
     .await;
@@ -440,6 +490,7 @@ async fn request_without_an_event_is_resolved_as_a_failure_naming_the_gap() -> R
         pending: vec![request.clone()],
         requests: HashMap::from([(5, request.clone())]),
         calls: vec![],
+        receipts: vec![],
         failing_sends: 0,
     })
     .await;
@@ -450,6 +501,78 @@ async fn request_without_an_event_is_resolved_as_a_failure_naming_the_gap() -> R
     assert_eq!(call["response"]["success"], false);
     let error = call["response"]["error"].as_str().unwrap();
     assert!(error.contains("no execution_requested event for request 5"), "{error}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn request_from_another_contract_is_read_through_its_receipt() -> Result<()> {
+    let wasm = echo_wasm();
+    let server = wasm_server(vec![("echo.wasm", wasm.clone())]).await;
+    let mut request = pending_request(3, &format!("{server}/echo.wasm"), &sha256_hex(&wasm));
+    request["sender_id"] = json!("caller-contract.testnet");
+    let node = Node::start(Contract {
+        pending: vec![request.clone()],
+        requests: HashMap::from([(3, request.clone())]),
+        calls: vec![],
+        receipts: vec![vec![requested_log(&request, "from a contract")]],
+        failing_sends: 0,
+    })
+    .await;
+    let dir = tempfile::tempdir()?;
+    let report = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
+    assert_eq!(report.resolved, vec![3]);
+    let call = resolve_call(&node.sent_txs()[0]);
+    assert_eq!(call["request_id"], 3);
+    assert_eq!(call["response"]["output"], json!({"type": "Text", "value": "from a contract"}));
+    Ok(())
+}
+
+/// Resolve one request for `wasm` with `input`, changed by `edit`; returns the sent response.
+async fn resolve_one(wasm: Vec<u8>, input: &str, edit: impl FnOnce(&mut Value)) -> Result<Value> {
+    let server = wasm_server(vec![("guest.wasm", wasm.clone())]).await;
+    let mut request = pending_request(0, &format!("{server}/guest.wasm"), &sha256_hex(&wasm));
+    edit(&mut request);
+    let node = Node::start(Contract {
+        pending: vec![request.clone()],
+        requests: HashMap::from([(0, request.clone())]),
+        calls: vec![vec![requested_log(&request, input)]],
+        receipts: vec![],
+        failing_sends: 0,
+    })
+    .await;
+    let dir = tempfile::tempdir()?;
+    let report = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
+    assert_eq!(report.resolved, vec![0]);
+    Ok(resolve_call(&node.sent_txs()[0])["response"].clone())
+}
+
+#[tokio::test]
+async fn bytes_format_returns_the_output_as_base64() -> Result<()> {
+    let response = resolve_one(echo_wasm(), "raw \u{1} bytes", |r| r["response_format"] = json!("Bytes")).await?;
+    assert_eq!(response["success"], true);
+    assert_eq!(response["output"], json!({"type": "Bytes", "value": BASE64.encode("raw \u{1} bytes")}));
+    Ok(())
+}
+
+#[tokio::test]
+async fn json_format_parses_the_output_and_refuses_what_is_not_json() -> Result<()> {
+    let ok = resolve_one(echo_wasm(), r#"{"n": [1, 2]}"#, |r| r["response_format"] = json!("Json")).await?;
+    assert_eq!(ok["output"], json!({"type": "Json", "value": {"n": [1, 2]}}));
+    let bad = resolve_one(echo_wasm(), "not json", |r| r["response_format"] = json!("Json")).await?;
+    assert_eq!(bad["success"], false);
+    assert_eq!(bad["output"], Value::Null);
+    assert!(bad["error"].as_str().unwrap().starts_with("output is not valid JSON"), "{bad}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_request_limits_are_enforced() -> Result<()> {
+    const BUDGET: u64 = 5_000_000;
+    let wasm = outlayer_guest_artifacts::read(outlayer_guest_artifacts::LOOP_FOREVER);
+    let response = resolve_one(wasm, "", |r| r["limits"]["max_instructions"] = json!(BUDGET)).await?;
+    assert_eq!(response["success"], false);
+    assert_eq!(response["error"], "out-of-instructions");
+    assert_eq!(response["instructions_used"], BUDGET, "the request's budget, all of it");
     Ok(())
 }
 
