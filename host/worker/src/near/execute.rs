@@ -9,11 +9,16 @@ use outlayer_host::caps::storage::StorageGrant;
 use outlayer_host::caps::vrf::VrfGrant;
 use outlayer_host::context::NearFacts;
 use outlayer_host::limits::LimitError;
-use outlayer_host::{ExecutionContext, ExecutionKind, ExecutionReport, ExecutionRequest, Grants, Limits, Outcome, ProjectRef};
+use outlayer_host::{
+    ExecutionContext, ExecutionKind, ExecutionReport, ExecutionRequest, Grants, Limits, Outcome,
+    ProjectRef,
+};
 use std::time::Duration;
 
-use super::types::{ExecutionOutput, ExecutionResponse, PendingRequest, RequestedEvent, ResponseFormat};
 use super::NearGrants;
+use super::types::{
+    ExecutionOutput, ExecutionResponse, PendingRequest, RequestedEvent, ResponseFormat,
+};
 use crate::Backends;
 
 /// Largest output the contract accepts (its `MAX_OUTPUT_BYTES`, 32 KiB). A larger output is
@@ -37,7 +42,11 @@ pub struct ExecutionSetting<'a> {
 
 /// The host request for `request` with the input of its `event`. Errors when the contract's
 /// limits exceed the host's caps (never with the contract's own caps, which are lower).
-pub fn host_request(request: &PendingRequest, event: &RequestedEvent, setting: &ExecutionSetting<'_>) -> Result<ExecutionRequest, LimitError> {
+pub fn host_request(
+    request: &PendingRequest,
+    event: &RequestedEvent,
+    setting: &ExecutionSetting<'_>,
+) -> Result<ExecutionRequest, LimitError> {
     let limits = Limits {
         max_instructions: request.limits.max_instructions,
         max_memory_bytes: u64::from(request.limits.max_memory_mb) << 20,
@@ -48,15 +57,32 @@ pub fn host_request(request: &PendingRequest, event: &RequestedEvent, setting: &
     limits.validate()?;
     let backends = setting.backends;
     let grants = Grants {
-        storage: backends.storage.clone().filter(|_| setting.grants.storage).map(StorageGrant::new),
-        rpc: backends.rpc_url.as_deref().filter(|_| setting.grants.rpc).map(RpcGrant::new),
-        vrf: setting.grants.vrf.then(|| VrfGrant { key: backends.key.clone() }),
-        payment: Some(PaymentGrant { currency: Currency::YoctoNear, attached: request.developer_payment.parse().unwrap_or(0), budget: 0 }),
+        storage: backends
+            .storage
+            .clone()
+            .filter(|_| setting.grants.storage)
+            .map(StorageGrant::new),
+        rpc: backends
+            .rpc_url
+            .as_deref()
+            .filter(|_| setting.grants.rpc)
+            .map(RpcGrant::new),
+        vrf: setting.grants.vrf.then(|| VrfGrant {
+            key: backends.key.clone(),
+        }),
+        payment: Some(PaymentGrant {
+            currency: Currency::YoctoNear,
+            attached: request.developer_payment.parse().unwrap_or(0),
+            budget: 0,
+        }),
         secrets: None,
     };
     let project = request.source.project_id.as_ref().map(|id| ProjectRef {
         owner: request.source.project_owner.clone().unwrap_or_default(),
-        name: id.split_once('/').map_or(id.as_str(), |(_, name)| name).to_owned(),
+        name: id
+            .split_once('/')
+            .map_or(id.as_str(), |(_, name)| name)
+            .to_owned(),
         id: id.clone(),
     });
     let context = ExecutionContext {
@@ -75,7 +101,12 @@ pub fn host_request(request: &PendingRequest, event: &RequestedEvent, setting: &
         },
         call_id: None,
     };
-    Ok(ExecutionRequest { input: event.input.clone().unwrap_or_default().into_bytes(), limits, grants, context })
+    Ok(ExecutionRequest {
+        input: event.input.clone().unwrap_or_default().into_bytes(),
+        limits,
+        grants,
+        context,
+    })
 }
 
 /// The response for a finished execution in `format`.
@@ -91,8 +122,12 @@ pub fn response(report: &ExecutionReport, format: ResponseFormat) -> ExecutionRe
     }
     let output = match format {
         ResponseFormat::Bytes => Ok(ExecutionOutput::Bytes(BASE64.encode(&report.output))),
-        ResponseFormat::Text => String::from_utf8(report.output.clone()).map(ExecutionOutput::Text).map_err(|_| "output is not valid UTF-8".to_owned()),
-        ResponseFormat::Json => serde_json::from_slice(&report.output).map(ExecutionOutput::Json).map_err(|e| format!("output is not valid JSON: {e}")),
+        ResponseFormat::Text => String::from_utf8(report.output.clone())
+            .map(ExecutionOutput::Text)
+            .map_err(|_| "output is not valid UTF-8".to_owned()),
+        ResponseFormat::Json => serde_json::from_slice(&report.output)
+            .map(ExecutionOutput::Json)
+            .map_err(|e| format!("output is not valid JSON: {e}")),
     };
     match output {
         Ok(output) => {
@@ -107,19 +142,30 @@ pub fn response(report: &ExecutionReport, format: ResponseFormat) -> ExecutionRe
 
 /// The response for a request that could not be run (bad wasm, limits beyond the host's caps).
 pub fn failure(error: impl Into<String>) -> ExecutionResponse {
-    ExecutionResponse { error: Some(truncated(error.into())), ..ExecutionResponse::default() }
+    ExecutionResponse {
+        error: Some(truncated(error.into())),
+        ..ExecutionResponse::default()
+    }
 }
 
 /// The reason of a failed execution: the guest's log when it wrote one, else the outcome.
 fn failure_text(report: &ExecutionReport) -> String {
     let stderr = String::from_utf8_lossy(&report.stderr).trim().to_owned();
     let reason = match &report.outcome {
-        Outcome::Trap { message } | Outcome::GuestError { message, .. } | Outcome::Denied { message, .. } => format!("{}: {message}", report.outcome.kind()),
+        Outcome::Trap { message }
+        | Outcome::GuestError { message, .. }
+        | Outcome::Denied { message, .. } => format!("{}: {message}", report.outcome.kind()),
         Outcome::Exit { code } => format!("exit status {code}"),
-        Outcome::OutputTooLarge { stream } => format!("{stream} exceeds its limit (output: {CONTRACT_MAX_OUTPUT_BYTES} bytes)"),
+        Outcome::OutputTooLarge { stream } => {
+            format!("{stream} exceeds its limit (output: {CONTRACT_MAX_OUTPUT_BYTES} bytes)")
+        }
         other => other.kind().to_owned(),
     };
-    if stderr.is_empty() { reason } else { format!("{reason}: {stderr}") }
+    if stderr.is_empty() {
+        reason
+    } else {
+        format!("{reason}: {stderr}")
+    }
 }
 
 /// `text` cut to the last [`MAX_ERROR_BYTES`] at a character boundary (the end of a log

@@ -39,7 +39,14 @@ pub enum Sent {
 }
 
 /// Sign `resolve_execution(request_id, response)` to `contract` from `signer_id` with `key`.
-pub async fn sign(chain: &Chain, signer_id: &str, key: &SecretKey, request_id: u64, response: &ExecutionResponse, gas: u64) -> Result<SignedTransaction, RpcError> {
+pub async fn sign(
+    chain: &Chain,
+    signer_id: &str,
+    key: &SecretKey,
+    request_id: u64,
+    response: &ExecutionResponse,
+    gas: u64,
+) -> Result<SignedTransaction, RpcError> {
     let args = json!({ "request_id": request_id, "response": response });
     let action = Action::function_call_json(RESOLVE_METHOD, &args, gas, 0);
     build_signed(&chain.client, signer_id, key, &chain.contract, vec![action]).await
@@ -47,13 +54,22 @@ pub async fn sign(chain: &Chain, signer_id: &str, key: &SecretKey, request_id: u
 
 /// The cursor entry of `signed`.
 pub fn resolving(signed: &SignedTransaction) -> Resolving {
-    Resolving { tx_hash: signed.hash_base58(), signed_tx_base64: signed.to_base64() }
+    Resolving {
+        tx_hash: signed.hash_base58(),
+        signed_tx_base64: signed.to_base64(),
+    }
 }
 
 /// Send the stored bytes of `entry`.
 pub async fn send(chain: &Chain, entry: &Resolving) -> Sent {
-    match chain.client.send_tx(&entry.signed_tx_base64, SEND_WAIT).await {
-        Ok(result) => Sent::Executed { failure: execution_failure(&result) },
+    match chain
+        .client
+        .send_tx(&entry.signed_tx_base64, SEND_WAIT)
+        .await
+    {
+        Ok(result) => Sent::Executed {
+            failure: execution_failure(&result),
+        },
         Err(e) if is_stale(&e) => Sent::Stale(e),
         Err(e) => Sent::Unknown(e),
     }

@@ -47,12 +47,28 @@ pub struct NearWorker {
 
 impl NearWorker {
     /// A worker for `config`, resuming from its cursor file.
-    pub fn new(config: NearWorkerConfig, runtime: Runtime, backends: Backends) -> Result<Self, NearWorkerError> {
+    pub fn new(
+        config: NearWorkerConfig,
+        runtime: Runtime,
+        backends: Backends,
+    ) -> Result<Self, NearWorkerError> {
         let cursor = Cursor::load(&config.cursor_file)?;
         let store = WasmStore::new(&config.wasm_dir).map_err(NearWorkerError::WasmDir)?;
-        let chain = Chain { client: outlayer_near::RpcClient::new(config.rpc_url.clone()), contract: config.contract_id.clone() };
+        let chain = Chain {
+            client: outlayer_near::RpcClient::new(config.rpc_url.clone()),
+            contract: config.contract_id.clone(),
+        };
         let fetcher = WasmFetcher::new(store, config.ipfs_gateway.clone());
-        Ok(Self { config, chain, fetcher, runtime, backends, cursor, events: HashMap::new(), searched: BTreeSet::new() })
+        Ok(Self {
+            config,
+            chain,
+            fetcher,
+            runtime,
+            backends,
+            cursor,
+            events: HashMap::new(),
+            searched: BTreeSet::new(),
+        })
     }
 
     /// The persisted state as of the last save.
@@ -64,10 +80,22 @@ impl NearWorker {
     /// pending request, saving the cursor after each step.
     pub async fn poll_once(&mut self) -> Result<PollReport, NearWorkerError> {
         let head = self.chain.final_block().await?;
-        let mut report = PollReport { block_height: head.height, ..PollReport::default() };
-        let in_flight: Vec<(u64, Resolving)> = self.cursor.resolving.iter().map(|(id, e)| (*id, e.clone())).collect();
+        let mut report = PollReport {
+            block_height: head.height,
+            ..PollReport::default()
+        };
+        let in_flight: Vec<(u64, Resolving)> = self
+            .cursor
+            .resolving
+            .iter()
+            .map(|(id, e)| (*id, e.clone()))
+            .collect();
         for (id, entry) in in_flight {
-            let waiting = self.chain.get_request(id).await?.is_some_and(|r| !r.resolved);
+            let waiting = self
+                .chain
+                .get_request(id)
+                .await?
+                .is_some_and(|r| !r.resolved);
             if waiting {
                 self.send(id, &entry, &mut report).await?;
             } else {
@@ -78,7 +106,10 @@ impl NearWorker {
         let pending = self.chain.pending(head.height).await?;
         for request in &pending {
             let id = request.request_id;
-            if request.resolved || self.cursor.done.contains(&id) || self.cursor.resolving.contains_key(&id) {
+            if request.resolved
+                || self.cursor.done.contains(&id)
+                || self.cursor.resolving.contains_key(&id)
+            {
                 continue;
             }
             // The list may lag behind: another worker may have resolved it since.
@@ -91,7 +122,15 @@ impl NearWorker {
                 report.deferred.push(id);
                 continue;
             };
-            let signed = resolve::sign(&self.chain, &self.config.signer_account_id, &self.config.signer_key, id, &response, self.config.resolve_gas).await?;
+            let signed = resolve::sign(
+                &self.chain,
+                &self.config.signer_account_id,
+                &self.config.signer_key,
+                id,
+                &response,
+                self.config.resolve_gas,
+            )
+            .await?;
             let entry = resolve::resolving(&signed);
             self.cursor.resolving.insert(id, entry.clone());
             self.cursor.save(&self.config.cursor_file)?;
@@ -101,7 +140,11 @@ impl NearWorker {
         let listed: BTreeSet<u64> = pending.iter().map(|r| r.request_id).collect();
         self.cursor.done.retain(|id| listed.contains(id));
         self.events.retain(|id, _| listed.contains(id));
-        let oldest = pending.iter().map(|r| r.block_height).min().unwrap_or(head.height);
+        let oldest = pending
+            .iter()
+            .map(|r| r.block_height)
+            .min()
+            .unwrap_or(head.height);
         self.searched.retain(|h| *h >= oldest);
         self.cursor.block_height = head.height;
         self.cursor.save(&self.config.cursor_file)?;
@@ -109,7 +152,12 @@ impl NearWorker {
     }
 
     /// Send the stored resolution of `id` and record what became of it.
-    async fn send(&mut self, id: u64, entry: &Resolving, report: &mut PollReport) -> Result<(), NearWorkerError> {
+    async fn send(
+        &mut self,
+        id: u64,
+        entry: &Resolving,
+        report: &mut PollReport,
+    ) -> Result<(), NearWorkerError> {
         match resolve::send(&self.chain, entry).await {
             Sent::Executed { failure } => {
                 if let Some(failure) = failure {
@@ -139,7 +187,11 @@ impl NearWorker {
     }
 
     /// The response for `request`, or `None` to try again next poll.
-    async fn execute(&mut self, request: &PendingRequest, head: &FinalBlock) -> Result<Option<ExecutionResponse>, NearWorkerError> {
+    async fn execute(
+        &mut self,
+        request: &PendingRequest,
+        head: &FinalBlock,
+    ) -> Result<Option<ExecutionResponse>, NearWorkerError> {
         let id = request.request_id;
         let event = match self.event(request, head).await {
             Ok(event) => event,
@@ -155,10 +207,16 @@ impl NearWorker {
             ))));
         };
         if request.secrets_ref.is_some() {
-            return Ok(Some(execute::failure("this worker has no keystore: requests with secrets_ref are not run")));
+            return Ok(Some(execute::failure(
+                "this worker has no keystore: requests with secrets_ref are not run",
+            )));
         }
         let source = &request.source;
-        let wasm = match self.fetcher.fetch(&source.wasm_url, &source.wasm_sha256).await {
+        let wasm = match self
+            .fetcher
+            .fetch(&source.wasm_url, &source.wasm_sha256)
+            .await
+        {
             Ok(wasm) => wasm,
             Err(e @ (FetchError::Transport { .. } | FetchError::Status { status: 500.., .. })) => {
                 tracing::warn!(request_id = id, error = %e, "wasm server unavailable; trying next poll");
@@ -166,7 +224,12 @@ impl NearWorker {
             }
             Err(e) => return Ok(Some(execute::failure(e.to_string()))),
         };
-        let setting = ExecutionSetting { contract: &self.config.contract_id, network: &self.config.network, grants: &self.config.grants, backends: &self.backends };
+        let setting = ExecutionSetting {
+            contract: &self.config.contract_id,
+            network: &self.config.network,
+            grants: &self.config.grants,
+            backends: &self.backends,
+        };
         let host_request = match execute::host_request(request, &event, &setting) {
             Ok(r) => r,
             Err(e) => return Ok(Some(execute::failure(e.to_string()))),
@@ -177,17 +240,27 @@ impl NearWorker {
             Ok(Err(e)) => return Ok(Some(execute::failure(format!("invalid component: {e}")))),
             Err(e) => return Ok(Some(execute::failure(format!("compiling panicked: {e}")))),
         };
-        Ok(Some(match self.runtime.execute(&prepared, host_request).await {
-            Ok(report) => execute::response(&report, request.response_format),
-            Err(e) => execute::failure(e.to_string()),
-        }))
+        Ok(Some(
+            match self.runtime.execute(&prepared, host_request).await {
+                Ok(report) => execute::response(&report, request.response_format),
+                Err(e) => execute::failure(e.to_string()),
+            },
+        ))
     }
 
     /// The `execution_requested` event of `request`, searching the blocks up to its height once.
-    async fn event(&mut self, request: &PendingRequest, head: &FinalBlock) -> Result<Option<RequestedEvent>, NearWorkerError> {
+    async fn event(
+        &mut self,
+        request: &PendingRequest,
+        head: &FinalBlock,
+    ) -> Result<Option<RequestedEvent>, NearWorkerError> {
         let id = request.request_id;
         if !self.events.contains_key(&id) && self.searched.insert(request.block_height) {
-            match self.chain.events_near(request.block_height, &head.hash).await {
+            match self
+                .chain
+                .events_near(request.block_height, &head.hash)
+                .await
+            {
                 Ok(found) => self.events.extend(found),
                 Err(e) => {
                     self.searched.remove(&request.block_height);
@@ -201,7 +274,12 @@ impl NearWorker {
 
 /// Poll every `config.poll_interval` until `shutdown` resolves. A failed poll is logged and
 /// retried; only a cursor that cannot be saved stops the worker (exactly-once needs it).
-pub async fn run_near_worker(config: NearWorkerConfig, runtime: Runtime, backends: Backends, shutdown: impl Future<Output = ()>) -> Result<(), NearWorkerError> {
+pub async fn run_near_worker(
+    config: NearWorkerConfig,
+    runtime: Runtime,
+    backends: Backends,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), NearWorkerError> {
     let interval = config.poll_interval;
     tracing::info!(contract = %config.contract_id, signer = %config.signer_account_id, key = %config.signer_key.public_key(), "NEAR worker started");
     let mut worker = NearWorker::new(config, runtime, backends)?;
