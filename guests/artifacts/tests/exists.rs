@@ -49,7 +49,12 @@ fn all_lists_exactly_the_known_guests() {
         .iter()
         .map(|(n, _)| *n)
         .collect();
-    let mut known: Vec<&str> = COMMANDS.iter().chain(TYPED).chain(PREVIEW1).copied().collect();
+    let mut known: Vec<&str> = COMMANDS
+        .iter()
+        .chain(TYPED)
+        .chain(PREVIEW1)
+        .copied()
+        .collect();
     built.sort();
     known.sort();
     assert_eq!(
@@ -82,10 +87,15 @@ fn every_guest_is_a_valid_component() {
 #[test]
 fn preview1_guests_are_core_modules_exporting_start() {
     for name in PREVIEW1 {
-        let path = outlayer_guest_artifacts::path(name).unwrap_or_else(|| panic!("no guest {name}"));
+        let path =
+            outlayer_guest_artifacts::path(name).unwrap_or_else(|| panic!("no guest {name}"));
         let bytes = outlayer_guest_artifacts::read(path);
         assert_eq!(&bytes[0..4], b"\0asm", "{name} is not wasm: {path}");
-        assert_eq!(bytes[4..8], CORE_MODULE_VERSION, "{name} is not a core module");
+        assert_eq!(
+            bytes[4..8],
+            CORE_MODULE_VERSION,
+            "{name} is not a core module"
+        );
         Validator::new()
             .validate_all(&bytes)
             .unwrap_or_else(|e| panic!("{name} is not a valid module: {e}"));
@@ -167,7 +177,12 @@ fn typed_guests_export_run() {
 /// else, and a typed one `run` and nothing else.
 #[test]
 fn sdk_guests_export_only_their_own_world() {
-    let names = |guest| -> Vec<String> { top_level_exports(guest).into_iter().map(|(n, _)| n).collect() };
+    let names = |guest| -> Vec<String> {
+        top_level_exports(guest)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    };
     let command = names("sdk-kv");
     assert!(
         command.len() == 1 && command[0].starts_with("wasi:cli/run@0.2"),

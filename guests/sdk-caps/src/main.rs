@@ -30,10 +30,22 @@ enum Request {
         required: bool,
     },
     Secrets,
-    Roll { seed: String, min: u64, max: u64 },
-    Refund { amount: u64 },
-    View { contract: String, method: String, args: Value },
-    Account { id: String },
+    Roll {
+        seed: String,
+        min: u64,
+        max: u64,
+    },
+    Refund {
+        amount: u64,
+    },
+    View {
+        contract: String,
+        method: String,
+        args: Value,
+    },
+    Account {
+        id: String,
+    },
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -43,8 +55,14 @@ fn hex(bytes: &[u8]) -> String {
 fn main() {
     outlayer_sdk::run_json(|request: Request| {
         Ok(match request {
-            Request::Secret { name, required: true } => json!({ "value": secrets::get(&name)? }),
-            Request::Secret { name, required: false } => json!({ "value": secrets::get_optional(&name)? }),
+            Request::Secret {
+                name,
+                required: true,
+            } => json!({ "value": secrets::get(&name)? }),
+            Request::Secret {
+                name,
+                required: false,
+            } => json!({ "value": secrets::get_optional(&name)? }),
             Request::Secrets => json!({ "names": secrets::names()? }),
             Request::Roll { seed, min, max } => {
                 if min > max {
@@ -58,7 +76,11 @@ fn main() {
                 let info = payment::info()?;
                 json!({ "attached": info.attached, "refunded": info.refunded })
             }
-            Request::View { contract, method, args } => {
+            Request::View {
+                contract,
+                method,
+                args,
+            } => {
                 let result: Value = rpc::view_json(&contract, &method, &args)?;
                 json!({ "result": result })
             }

@@ -23,19 +23,40 @@ const PAGE_SIZE: u32 = 2;
 #[derive(Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
 enum Request {
-    Put { key: String, value: Value },
-    Get { key: String },
-    Delete { key: String },
-    List { #[serde(default)] prefix: String },
+    Put {
+        key: String,
+        value: Value,
+    },
+    Get {
+        key: String,
+    },
+    Delete {
+        key: String,
+    },
+    List {
+        #[serde(default)]
+        prefix: String,
+    },
 }
 
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Response {
-    Put { key: String, previous: Option<Value> },
-    Get { key: String, value: Option<Value> },
-    Delete { key: String, existed: bool },
-    List { keys: Vec<String> },
+    Put {
+        key: String,
+        previous: Option<Value>,
+    },
+    Get {
+        key: String,
+        value: Option<Value>,
+    },
+    Delete {
+        key: String,
+        existed: bool,
+    },
+    List {
+        keys: Vec<String>,
+    },
 }
 
 fn main() {
@@ -46,10 +67,18 @@ fn main() {
                 storage::set_json(Scope::Caller, &key, &value)?;
                 Response::Put { key, previous }
             }
-            Request::Get { key } => Response::Get { value: storage::get_json(Scope::Caller, &key)?, key },
-            Request::Delete { key } => Response::Delete { existed: storage::delete(Scope::Caller, &key)?, key },
+            Request::Get { key } => Response::Get {
+                value: storage::get_json(Scope::Caller, &key)?,
+                key,
+            },
+            Request::Delete { key } => Response::Delete {
+                existed: storage::delete(Scope::Caller, &key)?,
+                key,
+            },
             Request::List { prefix } => Response::List {
-                keys: storage::keys(Scope::Caller, &prefix).page_size(PAGE_SIZE).collect::<Result<_, _>>()?,
+                keys: storage::keys(Scope::Caller, &prefix)
+                    .page_size(PAGE_SIZE)
+                    .collect::<Result<_, _>>()?,
             },
         })
     });
