@@ -2,6 +2,7 @@
 
 mod build;
 mod keys;
+mod new;
 mod run;
 mod serve;
 
@@ -21,6 +22,8 @@ enum Command {
     Run(run::RunArgs),
     /// Build a guest crate into a wasm32-wasip2 component and print its path.
     Build(build::BuildArgs),
+    /// Create a guest crate (a WASI command, or a typed guest with --typed) using outlayer-sdk.
+    New(new::NewArgs),
     /// Run the coordinator and a worker in one process (SQLite by default): the HTTPS API.
     Serve(serve::ServeArgs),
     /// Run the coordinator (API server and job queue) alone.
@@ -38,6 +41,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::main(args),
         Command::Build(args) => build::main(args),
+        Command::New(args) => new::main(args),
         Command::Serve(args) => serve::serve(args),
         Command::Coordinator(args) => serve::coordinator(args),
         Command::Worker(args) => serve::worker(args),
