@@ -26,26 +26,51 @@ pub struct InProcessHost {
 impl InProcessHost {
     /// A host with a fresh runtime.
     pub fn new() -> Result<Self, outlayer_host::HostError> {
-        let config = RuntimeConfig { cache_dir: None, engine: EngineSettings { max_concurrent: MAX_CONCURRENT_EXECUTIONS } };
+        let config = RuntimeConfig {
+            cache_dir: None,
+            engine: EngineSettings {
+                max_concurrent: MAX_CONCURRENT_EXECUTIONS,
+            },
+        };
         Ok(Self::with_runtime(Runtime::new(config)?))
     }
 
     /// A host around an existing runtime (the worker's own, when serving [`crate::server`]).
     pub fn with_runtime(runtime: Runtime) -> Self {
-        Self { runtime, stores: Mutex::new(HashMap::new()) }
+        Self {
+            runtime,
+            stores: Mutex::new(HashMap::new()),
+        }
     }
 
     fn store(&self, name: &str) -> Arc<MemoryStorage> {
         let mut stores = self.stores.lock().expect("stores lock");
-        stores.entry(name.to_string()).or_insert_with(|| Arc::new(MemoryStorage::new())).clone()
+        stores
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(MemoryStorage::new()))
+            .clone()
     }
 
     /// Write the seed entries of `spec` where the guest of `request` will look for them.
-    async fn seed(&self, spec: &StorageSpec, request: &CaseRequest, backend: &MemoryStorage) -> Result<(), HostFailure> {
-        let namespace = request.context.storage_namespace(&outlayer_host::cache::sha256_hex(&request.wasm));
+    async fn seed(
+        &self,
+        spec: &StorageSpec,
+        request: &CaseRequest,
+        backend: &MemoryStorage,
+    ) -> Result<(), HostFailure> {
+        let namespace = request
+            .context
+            .storage_namespace(&outlayer_host::cache::sha256_hex(&request.wasm));
         for entry in &spec.seed {
             let scope = match entry.scope {
-                SeedScope::Caller => Scope::caller(&namespace, request.context.caller.as_deref().unwrap_or(ANONYMOUS_CALLER)),
+                SeedScope::Caller => Scope::caller(
+                    &namespace,
+                    request
+                        .context
+                        .caller
+                        .as_deref()
+                        .unwrap_or(ANONYMOUS_CALLER),
+                ),
                 SeedScope::Component => Scope::component(&namespace),
             };
             backend
@@ -56,7 +81,11 @@ impl InProcessHost {
         Ok(())
     }
 
-    async fn grants(&self, spec: &GrantsSpec, request: &CaseRequest) -> Result<Grants, HostFailure> {
+    async fn grants(
+        &self,
+        spec: &GrantsSpec,
+        request: &CaseRequest,
+    ) -> Result<Grants, HostFailure> {
         let storage = match &spec.storage {
             Some(s) => {
                 let backend = self.store(&s.store);
@@ -68,8 +97,18 @@ impl InProcessHost {
         };
         let payment = match &spec.payment {
             Some(p) => {
-                let amount = |name: &str, v: &str| v.parse::<u128>().map_err(|_| HostFailure::Refused(format!("payment {name} {v:?} is not a decimal integer")));
-                Some(PaymentGrant { currency: p.currency, attached: amount("attached", &p.attached)?, budget: amount("budget", &p.budget)? })
+                let amount = |name: &str, v: &str| {
+                    v.parse::<u128>().map_err(|_| {
+                        HostFailure::Refused(format!(
+                            "payment {name} {v:?} is not a decimal integer"
+                        ))
+                    })
+                };
+                Some(PaymentGrant {
+                    currency: p.currency,
+                    attached: amount("attached", &p.attached)?,
+                    budget: amount("budget", &p.budget)?,
+                })
             }
             None => None,
         };
@@ -78,8 +117,12 @@ impl InProcessHost {
                 let seed: [u8; 32] = hex::decode(&v.key_seed_hex)
                     .ok()
                     .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| HostFailure::Refused("vrf key_seed_hex must be 32 bytes of hex".into()))?;
-                Some(VrfGrant { key: Arc::new(SigningKey::from_bytes(&seed)) })
+                    .ok_or_else(|| {
+                        HostFailure::Refused("vrf key_seed_hex must be 32 bytes of hex".into())
+                    })?;
+                Some(VrfGrant {
+                    key: Arc::new(SigningKey::from_bytes(&seed)),
+                })
             }
             None => None,
         };
@@ -101,9 +144,23 @@ impl ConformanceHost for InProcessHost {
 
     async fn run(&self, request: &CaseRequest) -> Result<CaseResult, HostFailure> {
         let grants = self.grants(&request.grants, request).await?;
-        let exec = ExecutionRequest { input: request.input.clone(), limits: request.limits.clone(), grants, context: request.context.clone() };
-        let report = self.runtime.run(&request.wasm, exec).await.map_err(|e| HostFailure::Refused(e.to_string()))?;
-        let json = serde_json::to_value(&report).map_err(|e| HostFailure::Refused(format!("report is not JSON: {e}")))?;
-        Ok(CaseResult { report: json, output: report.output, stderr: report.stderr })
+        let exec = ExecutionRequest {
+            input: request.input.clone(),
+            limits: request.limits.clone(),
+            grants,
+            context: request.context.clone(),
+        };
+        let report = self
+            .runtime
+            .run(&request.wasm, exec)
+            .await
+            .map_err(|e| HostFailure::Refused(e.to_string()))?;
+        let json = serde_json::to_value(&report)
+            .map_err(|e| HostFailure::Refused(format!("report is not JSON: {e}")))?;
+        Ok(CaseResult {
+            report: json,
+            output: report.output,
+            stderr: report.stderr,
+        })
     }
 }

@@ -47,12 +47,15 @@ use std::path::PathBuf;
 pub enum ConformanceError {
     /// The cases folder could not be read.
     #[error("cannot read cases from {path}: {source}")]
-    Cases { path: PathBuf, source: std::io::Error },
+    Cases {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The in-process host could not start.
     #[error("cannot start the in-process host: {0}")]
     Host(#[from] outlayer_host::HostError),
-    /// The recorded NEAR RPC node could not start.
-    #[error("cannot start the recorded NEAR RPC node: {0}")]
+    /// The tokio runtime or the recorded NEAR RPC node could not start.
+    #[error("cannot start the suite's runtime or recorded NEAR RPC node: {0}")]
     Node(std::io::Error),
 }
 

@@ -18,8 +18,16 @@ macro_rules! recorded {
     };
     ($request:literal, $response:literal) => {
         (
-            include_str!(concat!("../../crates/near/tests/data/rpc/", $request, ".request.json")),
-            include_str!(concat!("../../crates/near/tests/data/rpc/", $response, ".response.json")),
+            include_str!(concat!(
+                "../../crates/near/tests/data/rpc/",
+                $request,
+                ".request.json"
+            )),
+            include_str!(concat!(
+                "../../crates/near/tests/data/rpc/",
+                $response,
+                ".response.json"
+            )),
         )
     };
 }
@@ -44,14 +52,18 @@ const RECORDED: &[(&str, &str)] = &[
     recorded!("view_state"),
 ];
 
-
 /// The answer of the recorded node to one JSON-RPC request.
 pub fn answer(request: &Value) -> Value {
     let method = &request["method"];
     let request_type = &request["params"]["request_type"];
     let candidates: Vec<(Value, Value)> = RECORDED
         .iter()
-        .map(|(q, a)| (serde_json::from_str::<Value>(q).expect("recorded request"), serde_json::from_str::<Value>(a).expect("recorded response")))
+        .map(|(q, a)| {
+            (
+                serde_json::from_str::<Value>(q).expect("recorded request"),
+                serde_json::from_str::<Value>(a).expect("recorded response"),
+            )
+        })
         .filter(|(q, _)| &q["method"] == method && &q["params"]["request_type"] == request_type)
         .collect();
     let score = |q: &Value| -> (usize, bool) {
@@ -83,7 +95,10 @@ pub fn answer(request: &Value) -> Value {
 /// Serve the recorded node on a loopback port; returns its URL. The server lives as long as the
 /// current tokio runtime.
 pub async fn start() -> std::io::Result<String> {
-    let app = Router::new().route("/", post(|Json(request): Json<Value>| async move { Json(answer(&request)) }));
+    let app = Router::new().route(
+        "/",
+        post(|Json(request): Json<Value>| async move { Json(answer(&request)) }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
@@ -106,7 +121,8 @@ mod tests {
         assert_eq!(known["id"], "x");
         let unknown = answer(&q("nobody.testnet"));
         assert_eq!(unknown["error"]["cause"]["name"], "UNKNOWN_ACCOUNT");
-        let missing = answer(&json!({"jsonrpc":"2.0","id":1,"method":"no_such_method","params":[]}));
+        let missing =
+            answer(&json!({"jsonrpc":"2.0","id":1,"method":"no_such_method","params":[]}));
         assert_eq!(missing["error"]["cause"]["name"], "METHOD_NOT_FOUND");
     }
 }
