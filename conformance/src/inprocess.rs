@@ -10,17 +10,28 @@ use outlayer_host::caps::vrf::VrfGrant;
 use outlayer_host::engine::EngineSettings;
 use outlayer_host::{ExecutionRequest, Grants, Runtime, RuntimeConfig};
 use outlayer_storage::{MemoryStorage, Scope, StorageBackend};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 /// Executions the in-process host instantiates at once (cases run in parallel).
 pub const MAX_CONCURRENT_EXECUTIONS: u32 = 64;
 
+/// Named memory stores kept at once. Defends a long-lived server (every suite run names new
+/// stores) against unbounded growth: past this, the oldest store is dropped.
+pub const MAX_STORES: usize = 1_000;
+
 /// Runs cases on an [`outlayer_host::Runtime`] without a disk cache, with one in-memory storage
 /// backend per store name.
 pub struct InProcessHost {
     runtime: Runtime,
-    stores: Mutex<HashMap<String, Arc<MemoryStorage>>>,
+    stores: Mutex<Stores>,
+}
+
+/// Memory stores by name, oldest first.
+#[derive(Default)]
+struct Stores {
+    by_name: HashMap<String, Arc<MemoryStorage>>,
+    order: VecDeque<String>,
 }
 
 impl InProcessHost {
@@ -39,16 +50,24 @@ impl InProcessHost {
     pub fn with_runtime(runtime: Runtime) -> Self {
         Self {
             runtime,
-            stores: Mutex::new(HashMap::new()),
+            stores: Mutex::new(Stores::default()),
         }
     }
 
     fn store(&self, name: &str) -> Arc<MemoryStorage> {
         let mut stores = self.stores.lock().expect("stores lock");
-        stores
-            .entry(name.to_string())
-            .or_insert_with(|| Arc::new(MemoryStorage::new()))
-            .clone()
+        if let Some(store) = stores.by_name.get(name) {
+            return store.clone();
+        }
+        if stores.order.len() >= MAX_STORES
+            && let Some(oldest) = stores.order.pop_front()
+        {
+            stores.by_name.remove(&oldest);
+        }
+        let store = Arc::new(MemoryStorage::new());
+        stores.by_name.insert(name.to_string(), store.clone());
+        stores.order.push_back(name.to_string());
+        store
     }
 
     /// Write the seed entries of `spec` where the guest of `request` will look for them.
