@@ -15,6 +15,10 @@ use crate::receipt::{receipt_digest, sha256_hex, verify_digest};
 use crate::state::{AppState, JOB_RECHECK_INTERVAL, now_ms};
 use crate::notify::Hub;
 
+/// A lease request records the worker's `last_heartbeat_ms` only when the stored value is older
+/// than this (saves one write per job on busy workers).
+pub const WORKER_TOUCH_INTERVAL_MS: i64 = 5_000;
+
 /// Caller-side parameters of a call besides its body.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CallMoney {
@@ -175,7 +179,9 @@ impl AppState {
         let deadline = Instant::now() + wait;
         let stop = self.hub.shutdown_signal();
         let lease_ms = self.config.lease_duration.as_millis() as i64;
-        self.db.touch_worker(&worker.id, now_ms()).await?;
+        if now_ms() - worker.last_heartbeat_ms > WORKER_TOUCH_INTERVAL_MS {
+            self.db.touch_worker(&worker.id, now_ms()).await?;
+        }
         loop {
             let lease_id = uuid::Uuid::new_v4().to_string();
             let leased = self.db.lease(&worker.id, &lease_id, now_ms(), lease_ms, i64::from(self.config.max_attempts)).await?;
