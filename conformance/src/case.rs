@@ -19,6 +19,7 @@ pub struct Case {
     pub name: String,
     /// The folder.
     pub dir: PathBuf,
+    /// The parsed `case.toml`.
     pub manifest: Manifest,
 }
 
@@ -61,8 +62,10 @@ pub struct CaseGrants {
     #[serde(default)]
     pub rpc: Option<RpcGrantSpec>,
     #[serde(default)]
+    /// The payment attached.
     pub payment: Option<PaymentSpec>,
     #[serde(default)]
+    /// Randomness signed by the key with this seed.
     pub vrf: Option<VrfSpec>,
 }
 
@@ -80,8 +83,10 @@ pub struct StorageGrantSpec {
 #[serde(deny_unknown_fields)]
 pub struct RpcGrantSpec {
     #[serde(default)]
+    /// `recorded`: the suite's recorded NEAR node.
     pub node: Option<String>,
     #[serde(default)]
+    /// Any JSON-RPC endpoint.
     pub url: Option<String>,
 }
 
@@ -104,6 +109,7 @@ pub struct Step {
     /// Replaces the case's context for this step (e.g. another caller).
     #[serde(default)]
     pub context: Option<ExecutionContext>,
+    /// What must be observed.
     pub expect: Expect,
 }
 
@@ -111,7 +117,9 @@ pub struct Step {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Repeat {
+    /// The text to repeat.
     pub text: String,
+    /// How many times.
     pub count: usize,
 }
 
@@ -147,6 +155,7 @@ pub struct Expect {
     #[serde(default)]
     pub min: BTreeMap<String, u64>,
     #[serde(default)]
+    /// Upper bounds, like `min`.
     pub max: BTreeMap<String, u64>,
 }
 
@@ -154,12 +163,21 @@ pub struct Expect {
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
     #[error("{path}: {source}")]
+    /// A file of the case could not be read.
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the file system said.
         source: std::io::Error,
     },
     #[error("{path}: {message}")]
-    Manifest { path: PathBuf, message: String },
+    /// The manifest is invalid (the message says how).
+    Manifest {
+        /// The manifest or module file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl Case {

@@ -19,6 +19,8 @@
 //! `cargo test -p outlayer-conformance` runs every case against [`InProcessHost`], one test per
 //! folder, and the whole suite once more through [`HttpHost`] against [`server::router`].
 
+#![warn(missing_docs)]
+
 pub mod case;
 pub mod check;
 pub mod cli;
@@ -48,7 +50,9 @@ pub enum ConformanceError {
     /// The cases folder could not be read.
     #[error("cannot read cases from {path}: {source}")]
     Cases {
+        /// The folder.
         path: PathBuf,
+        /// What the file system said.
         source: std::io::Error,
     },
     /// The in-process host could not start.

@@ -6,6 +6,7 @@ use std::time::Duration;
 /// The result of one case.
 #[derive(Clone, Debug)]
 pub struct CaseOutcome {
+    /// The case's folder name.
     pub name: String,
     /// Empty when the case passed.
     pub failures: Vec<String>,
@@ -29,6 +30,7 @@ impl CaseOutcome {
 pub struct Report {
     /// Which host ran them.
     pub host: String,
+    /// One row per case.
     pub cases: Vec<CaseOutcome>,
 }
 

@@ -66,6 +66,7 @@ pub struct StorageSpec {
 pub struct SeedEntry {
     /// `caller` (the execution's caller, or the anonymous caller) or `component`.
     pub scope: SeedScope,
+    /// The key, as the guest names it.
     pub key: String,
     /// The value as UTF-8 text.
     #[serde(default)]
@@ -89,13 +90,16 @@ impl SeedEntry {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SeedScope {
+    /// The execution's caller.
     Caller,
+    /// The component's own data.
     Component,
 }
 
 /// NEAR RPC grant: the JSON-RPC endpoint the host forwards to.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RpcSpec {
+    /// The JSON-RPC endpoint.
     pub url: String,
 }
 
@@ -104,13 +108,16 @@ pub struct RpcSpec {
 pub struct PaymentSpec {
     /// `usd-micro` or `yocto-near`.
     pub currency: Currency,
+    /// Deposit attached for the guest.
     pub attached: String,
+    /// The most the execution may cost.
     pub budget: String,
 }
 
 /// Vrf grant: the worker key is the ed25519 key whose 32-byte secret seed is `key_seed_hex`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VrfSpec {
+    /// 32 bytes of hex.
     pub key_seed_hex: String,
 }
 
