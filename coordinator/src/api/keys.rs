@@ -2,7 +2,8 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -16,6 +17,8 @@ use crate::state::{AppState, now_ms};
 
 /// Most entries in a key's `allowed_projects`.
 pub const MAX_ALLOWED_PROJECTS: usize = 100;
+/// Most ledger lines per `GET …/ledger` page (bounds response size; page with `after_id`).
+pub const MAX_LEDGER_PAGE: i64 = 1_000;
 /// Attempts at picking a free nonce when several keys are created at once.
 const NONCE_RETRIES: usize = 8;
 
@@ -29,6 +32,14 @@ struct CreateKey {
     allowed_projects: Vec<String>,
     #[serde(default)]
     max_per_call: Option<u64>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct LedgerQuery {
+    #[serde(default)]
+    after_id: Option<i64>,
+    #[serde(default)]
+    limit: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -123,12 +134,19 @@ pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, Path
     Ok(Json(key_view(&key)))
 }
 
-pub(super) async fn ledger(State(state): State<AppState>, headers: HeaderMap, Path((owner, nonce)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn ledger(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((owner, nonce)): Path<(String, String)>,
+    query: Result<Query<LedgerQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
     let nonce = parse_nonce(&nonce)?;
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     readable(&state, &headers, &owner, nonce).await?;
+    let limit = q.limit.unwrap_or(MAX_LEDGER_PAGE).clamp(1, MAX_LEDGER_PAGE);
     let entries: Vec<Value> = state
         .db
-        .ledger(&owner, nonce)
+        .ledger(&owner, nonce, q.after_id.unwrap_or(0), limit)
         .await?
         .iter()
         .map(|l| json!({ "id": l.id, "call_id": l.call_id, "kind": l.kind, "amount": l.amount, "created_at_ms": l.created_ms }))

@@ -226,8 +226,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn top_up(&self, owner: &str, nonce: i64, amount: i64, now_ms: i64) -> Result<Option<KeyRow>, StoreError>;
     /// Revokes a key; `false` if it does not exist.
     async fn revoke(&self, owner: &str, nonce: i64) -> Result<bool, StoreError>;
-    /// Ledger of a key, oldest first.
-    async fn ledger(&self, owner: &str, nonce: i64) -> Result<Vec<LedgerRow>, StoreError>;
+    /// Ledger of a key, oldest first: at most `limit` lines with `id > after_id`.
+    async fn ledger(&self, owner: &str, nonce: i64, after_id: i64, limit: i64) -> Result<Vec<LedgerRow>, StoreError>;
     /// Reserves `call.reserved` on the paying key and queues the call, atomically.
     async fn enqueue(&self, call: &CallRow) -> Result<Enqueued, StoreError>;
     /// A call by id.

@@ -225,9 +225,11 @@ macro_rules! impl_backend {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn ledger(&self, owner: &str, nonce: i64) -> Result<Vec<LedgerRow>, StoreError> {
-                let rows = sqlx::query("SELECT id, call_id, kind, amount, created_ms FROM ledger WHERE owner = $1 AND nonce = $2 ORDER BY id")
-                    .bind(owner).bind(nonce).fetch_all(&self.pool).await?;
+            async fn ledger(&self, owner: &str, nonce: i64, after_id: i64, limit: i64) -> Result<Vec<LedgerRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, call_id, kind, amount, created_ms FROM ledger \
+                     WHERE owner = $1 AND nonce = $2 AND id > $3 ORDER BY id LIMIT $4")
+                    .bind(owner).bind(nonce).bind(after_id).bind(limit).fetch_all(&self.pool).await?;
                 rows.iter().map(|r| Ok(LedgerRow {
                     id: r.try_get("id")?,
                     call_id: r.try_get("call_id")?,

@@ -74,6 +74,16 @@ pub async fn end_to_end(config: CoordinatorConfig) -> Result<()> {
     // Ledger: top_up, then reserve/settle/release per call.
     let kinds: Vec<String> = server.ledger(&key).await?.iter().map(|l| l["kind"].as_str().unwrap().to_owned()).collect();
     assert_eq!(kinds, ["top_up", "reserve", "settle", "release", "reserve", "settle", "release"]);
+    // Paging: two lines at a time, continuing after the last id.
+    let (owner_part, nonce) = (owner.as_str(), key.split(':').nth(1).unwrap());
+    let (s, page) = server.get(&format!("/payment-keys/{owner_part}/{nonce}/ledger?limit=2"), &[("X-Payment-Key", &key)]).await?;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(page["entries"].as_array().map(Vec::len), Some(2));
+    let last = page["entries"][1]["id"].as_i64().unwrap();
+    let (_, next) = server.get(&format!("/payment-keys/{owner_part}/{nonce}/ledger?limit=2&after_id={last}"), &[("X-Payment-Key", &key)]).await?;
+    assert_eq!(next["entries"][0]["kind"], "settle");
+    let (s, bad) = server.get(&format!("/payment-keys/{owner_part}/{nonce}/ledger?limit=x"), &[("X-Payment-Key", &key)]).await?;
+    assert_eq!((s, bad["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
 
     // Guest failures: invalid JSON output and a trap; deposit returned, compute charged.
     let (s, b) = server.call(&owner, "echo", &key, &[("X-Attached-Deposit", "50".into())], &json!({ "input": "not-json", "resource_limits": small_limits() })).await?;
