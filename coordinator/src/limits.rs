@@ -18,6 +18,9 @@ pub const MAX_STDERR_TAIL_BYTES: usize = 4 * 1024;
 /// Largest amount (micro-USD) accepted in any field: 10^15 = one billion USD; keeps all ledger
 /// arithmetic far from `i64` overflow.
 pub const MAX_AMOUNT: u64 = 1_000_000_000_000_000;
+/// Largest balance a key may hold (micro-USD, 4·10¹⁸ ≈ i64::MAX / 2): with `spent + reserved <=
+/// balance` enforced, no ledger sum can overflow (SQLite would silently turn it into a float).
+pub const MAX_BALANCE: i64 = 4_000_000_000_000_000_000;
 /// Most heartbeated lease ids per request.
 pub const MAX_HEARTBEAT_LEASES: usize = 256;
 

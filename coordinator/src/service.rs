@@ -69,6 +69,9 @@ impl AppState {
         }
         let max_compute = pricing::max_compute_cost(&self.config.pricing, &limits);
         let required = max_compute.saturating_add(deposit);
+        if required > MAX_AMOUNT {
+            return Err(ApiError::bad_request("invalid_limits", format!("these limits may cost {required}, above the {MAX_AMOUNT} per-call maximum")));
+        }
         if let Some(limit) = money.compute_limit
             && limit < required
         {

@@ -12,7 +12,7 @@ use super::json_body;
 use crate::auth;
 use crate::db::KeyRow;
 use crate::error::ApiError;
-use crate::limits::{MAX_AMOUNT, valid_name};
+use crate::limits::{MAX_AMOUNT, MAX_BALANCE, valid_name};
 use crate::state::{AppState, now_ms};
 
 /// Most entries in a key's `allowed_projects`.
@@ -169,12 +169,13 @@ pub(super) async fn top_up(
     if value == 0 {
         return Err(ApiError::bad_request("invalid_amount", "amount must be positive"));
     }
-    let key = state.db.top_up(&owner, nonce, value, now_ms()).await.map_err(|e| {
-        // Overflowing the balance check constraint is the only way this fails on valid input.
-        ApiError::internal(e)
-    })?;
-    let key = key.ok_or_else(|| ApiError::not_found("key_not_found", "no such payment key"))?;
-    Ok(Json(key_view(&key)))
+    match state.db.top_up(&owner, nonce, value, now_ms()).await? {
+        Some(key) => Ok(Json(key_view(&key))),
+        None if state.db.key(&owner, nonce).await?.is_some() => {
+            Err(ApiError::bad_request("invalid_amount", format!("the balance may not exceed {MAX_BALANCE}")))
+        }
+        None => Err(ApiError::not_found("key_not_found", "no such payment key")),
+    }
 }
 
 pub(super) async fn revoke(State(state): State<AppState>, headers: HeaderMap, Path((owner, nonce)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {

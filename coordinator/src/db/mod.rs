@@ -222,7 +222,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn next_nonce(&self, owner: &str) -> Result<i64, StoreError>;
     /// A key by owner and nonce.
     async fn key(&self, owner: &str, nonce: i64) -> Result<Option<KeyRow>, StoreError>;
-    /// Credits a key; `None` if it does not exist.
+    /// Credits a key; `None` if it does not exist or the balance would exceed
+    /// [`crate::limits::MAX_BALANCE`].
     async fn top_up(&self, owner: &str, nonce: i64, amount: i64, now_ms: i64) -> Result<Option<KeyRow>, StoreError>;
     /// Revokes a key; `false` if it does not exist.
     async fn revoke(&self, owner: &str, nonce: i64) -> Result<bool, StoreError>;

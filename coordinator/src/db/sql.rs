@@ -210,8 +210,10 @@ macro_rules! impl_backend {
 
             async fn top_up(&self, owner: &str, nonce: i64, amount: i64, now_ms: i64) -> Result<Option<KeyRow>, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                let row = sqlx::query(concat!("UPDATE payment_keys SET balance = balance + $3 WHERE owner = $1 AND nonce = $2 RETURNING ", key_columns!()))
-                    .bind(owner).bind(nonce).bind(amount).fetch_optional(&mut *tx).await?;
+                let row = sqlx::query(concat!(
+                    "UPDATE payment_keys SET balance = balance + $3 WHERE owner = $1 AND nonce = $2 AND balance <= $4 - $3 RETURNING ",
+                    key_columns!()))
+                    .bind(owner).bind(nonce).bind(amount).bind($crate::limits::MAX_BALANCE).fetch_optional(&mut *tx).await?;
                 let Some(row) = row else { return Ok(None) };
                 let key = key_row(&row)?;
                 ledger_line(&mut *tx, owner, nonce, None, "top_up", amount, now_ms).await?;

@@ -210,6 +210,11 @@ pub async fn error_codes(config: CoordinatorConfig) -> Result<()> {
     let (s, b) = server.post(&format!("/payment-keys/{owner}/{nonce}/top-up"), Some(&token), &json!({ "amount": 5 })).await?;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["balance"], 10_005);
+    // The backend refuses to push a balance past MAX_BALANCE (no overflow on either database).
+    let max = outlayer_coordinator::limits::MAX_BALANCE;
+    let n: i64 = nonce.parse()?;
+    assert!(server.state.db.top_up(&owner, n, max, 0).await?.is_none());
+    assert_eq!(server.key_state(&key).await?["balance"], 10_005);
     // Revoked keys: 401 payment_key_revoked.
     let resp = server.http.delete(server.url(&format!("/payment-keys/{owner}/{nonce}"))).bearer_auth(&token).send().await?;
     let (s, b) = read(resp).await?;
