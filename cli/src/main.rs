@@ -30,6 +30,8 @@ enum Command {
     Coordinator(serve::CoordinatorArgs),
     /// Run a worker that leases jobs from a coordinator.
     Worker(serve::WorkerArgs),
+    /// Run the conformance suite against this host or a running one (--host URL).
+    Conformance(outlayer_conformance::ConformanceArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,6 +47,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Coordinator(args) => serve::coordinator(args),
         Command::Worker(args) => serve::worker(args),
+        Command::Conformance(args) => outlayer_conformance::cli::main_blocking(args).map_err(Into::into),
     };
     match result {
         Ok(code) => code,

@@ -83,6 +83,11 @@ pub struct ServeArgs {
     /// Where local state lives (database, keys, caches).
     #[arg(long, env = "OUTLAYER_DATA_DIR", default_value = ".outlayer")]
     data_dir: PathBuf,
+    /// Also serve the conformance endpoint (`POST /conformance/run`) on this address, so
+    /// `outlayer conformance --host URL` can check this host. It runs any wasm with any grant:
+    /// development and testing only, never on a production worker.
+    #[arg(long, env = "OUTLAYER_CONFORMANCE_LISTEN")]
+    conformance_listen: Option<SocketAddr>,
 }
 
 /// `outlayer coordinator`.
@@ -201,7 +206,15 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let mut wcfg = WorkerConfig::new(&url, args.data_dir.join("wasm"));
         wcfg.concurrency = args.worker.concurrency;
         wcfg.registration_token = args.coordinator.worker_token.clone();
-        let worker = tokio::spawn(outlayer_worker::run(wcfg, runtime(&args.data_dir)?, backends, stopped(stop_rx)));
+        let runtime = runtime(&args.data_dir)?;
+        if let Some(addr) = args.conformance_listen {
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+            eprintln!("conformance endpoint (development only) at http://{}", listener.local_addr()?);
+            let host = Arc::new(outlayer_conformance::InProcessHost::with_runtime(runtime.clone()));
+            let app = outlayer_conformance::server::router(host);
+            tokio::spawn(async move { axum::serve(listener, app).await });
+        }
+        let worker = tokio::spawn(outlayer_worker::run(wcfg, runtime, backends, stopped(stop_rx)));
 
         print_welcome(&url, &args.data_dir);
         shutdown_signal().await;
