@@ -36,12 +36,10 @@ async fn postgres_error_codes() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_rate_limit_in_redis() -> Result<()> {
-    with_schema(pg_config(), |c| async move {
-        // Wait until the Redis link is up so the limit is counted in Redis, not in-process.
-        scenarios::rate_limit(c).await
-    })
-    .await
+async fn postgres_rate_limit() -> Result<()> {
+    // Counted in Redis once the link is up (proven across replicas in
+    // `postgres_two_replicas_share_redis`), in-process before.
+    with_schema(pg_config(), scenarios::rate_limit).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

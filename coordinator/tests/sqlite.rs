@@ -84,3 +84,32 @@ async fn sqlite_embedded_worker_without_http() -> Result<()> {
     server.stop().await;
     Ok(())
 }
+
+/// With a registration token configured, workers need it; the admin token may top up any key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_registration_and_admin_tokens() -> Result<()> {
+    use serde_json::json;
+
+    let (_dir, mut c) = config();
+    c.worker_registration_token = Some("reg-secret".into());
+    c.admin_token = Some("admin-secret".into());
+    let server = common::Server::start(c).await?;
+    let public = hex::encode(ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]).verifying_key().to_bytes());
+    let (s, b) = server.post("/workers/register", None, &json!({ "public_key": public })).await?;
+    assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (401, Some("invalid_registration_token")));
+    let (s, b) = server.post("/workers/register", Some("wrong"), &json!({ "public_key": public })).await?;
+    assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (401, Some("invalid_registration_token")));
+    let (s, b) = server.post("/workers/register", Some("reg-secret"), &json!({ "public_key": public, "attestation": { "quote": "00" } })).await?;
+    assert_eq!(s.as_u16(), 201, "{b}");
+    assert!(b["token"].as_str().unwrap().starts_with("olw_"));
+
+    let (owner, token) = server.owner().await?;
+    let key = server.key(&token, json!({ "initial_balance": 10 })).await?;
+    let (s, b) = server.post(&format!("/payment-keys/{owner}/1/top-up"), Some("admin-secret"), &json!({ "amount": 90 })).await?;
+    assert_eq!(s.as_u16(), 200, "{b}");
+    assert_eq!(server.key_state(&key).await?["balance"], 100);
+    let (s, b) = server.post(&format!("/payment-keys/{owner}/9/top-up"), Some("admin-secret"), &json!({ "amount": 1 })).await?;
+    assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (404, Some("key_not_found")));
+    server.stop().await;
+    Ok(())
+}
