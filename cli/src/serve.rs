@@ -200,12 +200,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let server = tokio::spawn(outlayer_coordinator::run(listener, state, stopped(stop_rx.clone())));
+        let server = tokio::spawn(outlayer_coordinator::run(listener, state.clone(), stopped(stop_rx.clone())));
 
         let backends = backends(&args.worker, &storage_db, &args.data_dir).await?;
+        // The worker talks to the coordinator in this process directly (same protocol as
+        // `outlayer worker` over HTTP, without the loopback hop).
+        let source = outlayer_worker::source::EmbeddedSource::register(state, (*backends.key).clone()).await?;
         let mut wcfg = WorkerConfig::new(&url, args.data_dir.join("wasm"));
         wcfg.concurrency = args.worker.concurrency;
-        wcfg.registration_token = args.coordinator.worker_token.clone();
         let runtime = runtime(&args.data_dir)?;
         if let Some(addr) = args.conformance_listen {
             let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
@@ -214,7 +216,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let app = outlayer_conformance::server::router(host);
             tokio::spawn(async move { axum::serve(listener, app).await });
         }
-        let worker = tokio::spawn(outlayer_worker::run(wcfg, runtime, backends, stopped(stop_rx)));
+        let worker = tokio::spawn(async move {
+            outlayer_worker::run_with_source(Arc::new(source), &wcfg, runtime, backends, stopped(stop_rx)).await
+        });
 
         print_welcome(&url, &args.data_dir);
         shutdown_signal().await;

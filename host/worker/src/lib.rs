@@ -21,11 +21,13 @@
 
 pub mod job;
 pub mod near;
+pub mod source;
 pub mod wasm_store;
 
 use ed25519_dalek::SigningKey;
 use outlayer_coordinator::client::{ClientError, WorkerClient};
 use outlayer_coordinator::model::Job;
+use source::{HttpSource, JobSource};
 use outlayer_host::Runtime;
 use outlayer_storage::StorageBackend;
 use std::future::Future;
@@ -102,15 +104,28 @@ pub enum WorkerError {
     Io(#[from] std::io::Error),
 }
 
-/// Register, then lease and run jobs until `shutdown` resolves.
+/// Register with the coordinator at `config.coordinator_url` over HTTP, then lease and run jobs
+/// until `shutdown` resolves.
 pub async fn run(config: WorkerConfig, runtime: Runtime, backends: Backends, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
-    let store = WasmStore::new(&config.wasm_dir)?;
     let client = WorkerClient::register(&config.coordinator_url, (*backends.key).clone(), None, config.registration_token.as_deref())
         .await
         .map_err(WorkerError::Register)?;
     tracing::info!(worker_id = %client.worker_id, coordinator = %config.coordinator_url, "worker registered");
+    run_with_source(Arc::new(HttpSource(client)), &config, runtime, backends, shutdown).await
+}
+
+/// Lease and run jobs from `source` until `shutdown` resolves (`config.coordinator_url` and
+/// `registration_token` are not used: the source is already registered).
+pub async fn run_with_source(
+    source: Arc<dyn JobSource>,
+    config: &WorkerConfig,
+    runtime: Runtime,
+    backends: Backends,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), WorkerError> {
+    let store = WasmStore::new(&config.wasm_dir)?;
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
-    let worker = Arc::new(Worker { client, runtime, backends, store });
+    let worker = Arc::new(Worker { source, runtime, backends, store });
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -118,7 +133,7 @@ pub async fn run(config: WorkerConfig, runtime: Runtime, backends: Backends, shu
             _ = &mut shutdown => break,
         };
         let leased = tokio::select! {
-            r = worker.client.lease(config.lease_wait) => r,
+            r = worker.source.lease(config.lease_wait) => r,
             _ = &mut shutdown => break,
         };
         match leased {
@@ -145,7 +160,7 @@ pub async fn run(config: WorkerConfig, runtime: Runtime, backends: Backends, shu
 }
 
 struct Worker {
-    client: WorkerClient,
+    source: Arc<dyn JobSource>,
     runtime: Runtime,
     backends: Backends,
     store: WasmStore,
@@ -162,7 +177,7 @@ impl Worker {
                 return;
             }
         };
-        match self.client.complete(&job, &observed).await {
+        match self.source.complete(&job, &observed).await {
             Ok(_) => tracing::debug!(%call_id, outcome = observed.outcome.as_str(), "job completed"),
             Err(e) => tracing::warn!(%call_id, error = %e, "completing the job failed"),
         }
@@ -175,7 +190,7 @@ impl Worker {
         let every = (left / 3).max(MIN_HEARTBEAT);
         loop {
             tokio::time::sleep(every).await;
-            match self.client.heartbeat(std::slice::from_ref(&job.lease_id)).await {
+            match self.source.heartbeat(std::slice::from_ref(&job.lease_id)).await {
                 Ok(r) if r.lost.contains(&job.lease_id) => return,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
@@ -208,7 +223,7 @@ impl Worker {
         if let Some(bytes) = self.store.get(sha256) {
             return Ok(bytes);
         }
-        let bytes = self.client.wasm(sha256).await.map_err(|e| format!("fetching wasm {sha256}: {e}"))?;
+        let bytes = self.source.wasm(sha256).await.map_err(|e| format!("fetching wasm {sha256}: {e}"))?;
         match self.store.put(sha256, &bytes) {
             Ok(true) => Ok(bytes),
             Ok(false) => Err(format!("the coordinator sent bytes that do not hash to {sha256}")),
