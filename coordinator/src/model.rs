@@ -113,6 +113,12 @@ pub enum Outcome {
     Denied,
     /// Exited non-zero.
     Exit,
+    /// Grew a table past its limit.
+    TableLimit,
+    /// The input was larger than the worker accepts; the guest did not run.
+    InputTooLarge,
+    /// A typed guest returned an error.
+    GuestError,
 }
 
 impl Outcome {
@@ -127,6 +133,9 @@ impl Outcome {
             Outcome::Trap => "trap",
             Outcome::Denied => "denied",
             Outcome::Exit => "exit",
+            Outcome::TableLimit => "table-limit",
+            Outcome::InputTooLarge => "input-too-large",
+            Outcome::GuestError => "guest-error",
         }
     }
 
@@ -141,6 +150,9 @@ impl Outcome {
             Outcome::Trap => "trap",
             Outcome::Denied => "denied",
             Outcome::Exit => "exit",
+            Outcome::TableLimit => "table_limit",
+            Outcome::InputTooLarge => "input_too_large",
+            Outcome::GuestError => "guest_error",
         }
     }
 }

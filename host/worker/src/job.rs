@@ -64,11 +64,14 @@ pub fn wire_outcome(outcome: &Outcome) -> WireOutcome {
         Outcome::Ok => WireOutcome::Ok,
         Outcome::OutOfInstructions => WireOutcome::OutOfInstructions,
         Outcome::Timeout => WireOutcome::Timeout,
-        Outcome::MemoryLimit | Outcome::TableLimit => WireOutcome::MemoryLimit,
-        Outcome::OutputTooLarge { .. } | Outcome::InputTooLarge => WireOutcome::OutputTooLarge,
+        Outcome::MemoryLimit => WireOutcome::MemoryLimit,
+        Outcome::TableLimit => WireOutcome::TableLimit,
+        Outcome::OutputTooLarge { .. } => WireOutcome::OutputTooLarge,
+        Outcome::InputTooLarge => WireOutcome::InputTooLarge,
         Outcome::Trap { .. } => WireOutcome::Trap,
         Outcome::Denied { .. } => WireOutcome::Denied,
-        Outcome::Exit { .. } | Outcome::GuestError { .. } => WireOutcome::Exit,
+        Outcome::Exit { .. } => WireOutcome::Exit,
+        Outcome::GuestError { .. } => WireOutcome::GuestError,
     }
 }
 
