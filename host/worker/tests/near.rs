@@ -111,6 +111,8 @@ struct Contract {
     receipts: Vec<Vec<String>>,
     /// How many `send_tx` calls still fail (HTTP 502).
     failing_sends: usize,
+    /// How many `send_tx` calls still answer `InvalidNonce` (after the failing ones).
+    stale_sends: usize,
 }
 
 #[derive(Clone)]
@@ -347,6 +349,13 @@ async fn answer(State(state): State<NodeState>, body: String) -> Response {
                 contract.failing_sends -= 1;
                 return (StatusCode::BAD_GATEWAY, "<html>502 Bad Gateway</html>").into_response();
             }
+            if contract.stale_sends > 0 {
+                contract.stale_sends -= 1;
+                let nonce =
+                    recorded("rpc/view_access_key.response.json")["result"]["nonce"].clone();
+                let info = json!({"TxExecutionError": {"InvalidTxError": {"InvalidNonce": {"tx_nonce": nonce.as_u64().unwrap() + 1, "ak_nonce": nonce.as_u64().unwrap() + 1}}}});
+                return axum::Json(node_error("INVALID_TRANSACTION", info)).into_response();
+            }
             recorded("rpc/send_tx.response.json")
         }
         other => panic!("unexpected RPC {other} {params}"),
@@ -406,6 +415,7 @@ async fn echo_request_node(wasm_url: &str, sha256: &str) -> Node {
         ]],
         receipts: vec![],
         failing_sends: 0,
+        stale_sends: 0,
     })
     .await
 }
@@ -558,6 +568,35 @@ async fn failed_send_is_retried_with_the_identical_signed_transaction() -> Resul
 }
 
 #[tokio::test]
+async fn stale_nonce_drops_the_transaction_and_a_waiting_request_is_handled_again() -> Result<()> {
+    let wasm = echo_wasm();
+    let server = wasm_server(vec![("echo.wasm", wasm.clone())]).await;
+    let node = echo_request_node(&format!("{server}/echo.wasm"), &sha256_hex(&wasm)).await;
+    node.contract.lock().unwrap().stale_sends = 1;
+    let dir = tempfile::tempdir()?;
+    let mut worker = NearWorker::new(config(&node, dir.path()), runtime(), backends())?;
+
+    // The nonce was spent by another transaction of the key: these bytes will never apply,
+    // and InvalidNonce alone does not say the request was resolved.
+    let first = worker.poll_once().await?;
+    assert!(
+        first.resolved.is_empty() && first.in_flight.is_empty(),
+        "{first:?}"
+    );
+    let cursor = Cursor::load(&dir.path().join("cursor.json"))?;
+    assert!(
+        cursor.resolving.is_empty() && !cursor.done.contains(&0),
+        "{cursor:?}"
+    );
+
+    // The final state still shows it waiting: it is handled again.
+    let second = worker.poll_once().await?;
+    assert_eq!(second.resolved, vec![0]);
+    assert_eq!(node.sent_txs().len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
 async fn in_flight_resolution_of_a_settled_request_is_not_sent_again() -> Result<()> {
     let wasm = echo_wasm();
     let server = wasm_server(vec![("echo.wasm", wasm.clone())]).await;
@@ -645,6 +684,7 @@ async fn request_already_resolved_is_skipped() -> Result<()> {
         ],
         receipts: vec![],
         failing_sends: 0,
+        stale_sends: 0,
     })
     .await;
     let dir = tempfile::tempdir()?;
@@ -669,6 +709,7 @@ async fn request_without_an_event_is_resolved_as_a_failure_naming_the_gap() -> R
         calls: vec![],
         receipts: vec![],
         failing_sends: 0,
+        stale_sends: 0,
     })
     .await;
     let dir = tempfile::tempdir()?;
@@ -698,6 +739,7 @@ async fn request_from_another_contract_is_read_through_its_receipt() -> Result<(
         calls: vec![],
         receipts: vec![vec![requested_log(&request, "from a contract")]],
         failing_sends: 0,
+        stale_sends: 0,
     })
     .await;
     let dir = tempfile::tempdir()?;
@@ -725,6 +767,7 @@ async fn resolve_one(wasm: Vec<u8>, input: &str, edit: impl FnOnce(&mut Value)) 
         calls: vec![vec![requested_log(&request, input)]],
         receipts: vec![],
         failing_sends: 0,
+        stale_sends: 0,
     })
     .await;
     let dir = tempfile::tempdir()?;
