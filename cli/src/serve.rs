@@ -99,12 +99,15 @@ pub struct CoordinatorArgs {
     data_dir: PathBuf,
 }
 
-/// `outlayer worker`.
+/// `outlayer worker`: the HTTPS path (`--coordinator`), the on-chain path (`--near-contract`),
+/// or both.
 #[derive(clap::Args)]
 pub struct WorkerArgs {
-    /// Coordinator base URL.
+    /// Coordinator base URL (the HTTPS path).
     #[arg(long, env = "OUTLAYER_COORDINATOR_URL")]
-    coordinator: String,
+    coordinator: Option<String>,
+    #[command(flatten)]
+    near: NearOpts,
     /// Bearer token for registration, if the coordinator requires one.
     #[arg(long, env = "OUTLAYER_WORKER_TOKEN")]
     worker_token: Option<String>,
@@ -112,6 +115,57 @@ pub struct WorkerArgs {
     worker: WorkerOpts,
     #[arg(long, env = "OUTLAYER_DATA_DIR", default_value = ".outlayer")]
     data_dir: PathBuf,
+}
+
+/// Options of the on-chain path: requests from the OutLayer contract, resolved with
+/// `resolve_execution` signed by this worker's registered key.
+#[derive(clap::Args, Clone)]
+pub struct NearOpts {
+    /// The OutLayer contract account to serve.
+    #[arg(long, env = "OUTLAYER_NEAR_CONTRACT")]
+    near_contract: Option<String>,
+    /// NEAR JSON-RPC endpoint the on-chain path reads and writes through.
+    #[arg(long, env = "OUTLAYER_NEAR_RPC", default_value = "https://rpc.testnet.near.org")]
+    near_rpc: String,
+    /// Account whose registered function-call key signs `resolve_execution` (default: the contract).
+    #[arg(long, env = "OUTLAYER_NEAR_ACCOUNT")]
+    near_account: Option<String>,
+    /// The signing key: a NEAR credentials JSON file (`private_key`) or a file holding `ed25519:…`.
+    #[arg(long, env = "OUTLAYER_NEAR_KEY_FILE")]
+    near_key_file: Option<PathBuf>,
+    /// Where the block cursor and in-flight resolutions are kept (default: data dir).
+    #[arg(long, env = "OUTLAYER_NEAR_CURSOR")]
+    near_cursor: Option<PathBuf>,
+    /// Network name given to guests.
+    #[arg(long, env = "OUTLAYER_NEAR_NETWORK", default_value = "testnet")]
+    near_network: String,
+    /// Milliseconds between polls of the chain.
+    #[arg(long, env = "OUTLAYER_NEAR_POLL_MS", default_value_t = 2000)]
+    near_poll_ms: u64,
+    /// IPFS gateway for `ipfs://` wasm URLs.
+    #[arg(long, env = "OUTLAYER_IPFS_GATEWAY")]
+    ipfs_gateway: Option<String>,
+}
+
+fn near_key(path: &Path) -> anyhow::Result<outlayer_near::tx::SecretKey> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let key = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) => v["private_key"].as_str().or(v["secret_key"].as_str()).context("credentials JSON has no private_key")?.to_string(),
+        Err(_) => text.trim().to_string(),
+    };
+    key.parse().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn near_config(o: &NearOpts, contract: &str, data_dir: &Path) -> anyhow::Result<outlayer_worker::near::NearWorkerConfig> {
+    let key_file = o.near_key_file.as_deref().context("--near-key-file is required with --near-contract")?;
+    let account = o.near_account.clone().unwrap_or_else(|| contract.to_string());
+    let cursor = o.near_cursor.clone().unwrap_or_else(|| data_dir.join("near-cursor.json"));
+    let mut c = outlayer_worker::near::NearWorkerConfig::new(&o.near_rpc, contract, account, near_key(key_file)?, cursor, data_dir.join("wasm"));
+    c.poll_interval = Duration::from_millis(o.near_poll_ms.max(100));
+    c.network = o.near_network.clone();
+    c.ipfs_gateway = o.ipfs_gateway.clone();
+    c.grants = outlayer_worker::near::NearGrants { storage: true, rpc: true, vrf: true };
+    Ok(c)
 }
 
 fn database(spec: &str, schema: Option<String>) -> DatabaseConfig {
@@ -244,12 +298,35 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     tokio::runtime::Runtime::new()?.block_on(async move {
         std::fs::create_dir_all(&args.data_dir)?;
         let storage_db = args.worker.storage_database.clone().unwrap_or_else(|| args.data_dir.join("storage.db").display().to_string());
+        if args.coordinator.is_none() && args.near.near_contract.is_none() {
+            anyhow::bail!("give --coordinator URL (HTTPS path), --near-contract ACCOUNT (on-chain path), or both");
+        }
         let backends = backends(&args.worker, &storage_db, &args.data_dir).await?;
-        let mut config = WorkerConfig::new(&args.coordinator, args.data_dir.join("wasm"));
-        config.concurrency = args.worker.concurrency;
-        config.registration_token = args.worker_token.clone();
-        eprintln!("OutLayer worker for {} (public key {})", args.coordinator, hex::encode(backends.key.verifying_key().to_bytes()));
-        outlayer_worker::run(config, runtime(&args.data_dir)?, backends, shutdown_signal()).await?;
+        let runtime = runtime(&args.data_dir)?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let mut tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>> = Vec::new();
+        if let Some(url) = &args.coordinator {
+            let mut config = WorkerConfig::new(url, args.data_dir.join("wasm"));
+            config.concurrency = args.worker.concurrency;
+            config.registration_token = args.worker_token.clone();
+            eprintln!("OutLayer worker for {url} (public key {})", hex::encode(backends.key.verifying_key().to_bytes()));
+            let (rt, b, stop) = (runtime.clone(), backends.clone(), stopped(stop_rx.clone()));
+            tasks.push(tokio::spawn(async move { Ok(outlayer_worker::run(config, rt, b, stop).await?) }));
+        }
+        if let Some(contract) = &args.near.near_contract {
+            let config = near_config(&args.near, contract, &args.data_dir)?;
+            eprintln!("OutLayer on-chain worker for {contract} via {} (signing as {})", args.near.near_rpc, config.signer_account_id);
+            let (rt, b, stop) = (runtime.clone(), backends.clone(), stopped(stop_rx.clone()));
+            tasks.push(tokio::spawn(async move { Ok(outlayer_worker::near::run_near_worker(config, rt, b, stop).await?) }));
+        }
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            t.await??;
+        }
         Ok(ExitCode::SUCCESS)
     })
 }
