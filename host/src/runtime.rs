@@ -112,8 +112,8 @@ impl Runtime {
     /// Compiling is CPU-bound: async callers should run this in `spawn_blocking`.
     pub fn prepare(&self, wasm: &[u8]) -> Result<Arc<Prepared>, HostError> {
         let hash = sha256_hex(wasm);
-        if let Some(p) = self.inner.prepared.lock().expect("prepared lock").get(&hash) {
-            return Ok(Arc::new(Prepared { wasm_hash: hash, cache_status: CacheStatus::Memory, kind: p.kind.clone() }));
+        if let Some(p) = self.prepared(&hash) {
+            return Ok(p);
         }
         let (kind, status) = if wasmparser_is_component(wasm)? {
             let (component, status) = self.load_component(wasm, &hash)?;
@@ -193,6 +193,13 @@ impl Runtime {
                 "component exports neither `run` (outlayer:guest/typed) nor `wasi:cli/run` (a command)".into(),
             )),
         }
+    }
+
+    /// The prepared component with this wasm sha256, if this runtime holds it in memory: lets a
+    /// worker skip fetching and hashing the wasm of a version it already runs.
+    pub fn prepared(&self, wasm_hash: &str) -> Option<Arc<Prepared>> {
+        let map = self.inner.prepared.lock().expect("prepared lock");
+        map.get(wasm_hash).map(|p| Arc::new(Prepared { wasm_hash: p.wasm_hash.clone(), cache_status: CacheStatus::Memory, kind: p.kind.clone() }))
     }
 
     /// Forget the in-memory prepared copy of a component (the disk cache keeps its artifact).

@@ -199,23 +199,32 @@ impl Worker {
     }
 
     async fn execute(&self, job: &Job) -> outlayer_coordinator::client::Observed {
-        let wasm = match self.wasm(&job.wasm_sha256).await {
-            Ok(w) => w,
-            Err(message) => return job::rejected(message),
-        };
         let request = match job::request(job, &self.backends) {
             Ok(r) => r,
             Err(e) => return job::rejected(e.to_string()),
         };
-        let runtime = self.runtime.clone();
-        let prepared = match tokio::task::spawn_blocking(move || runtime.prepare(&wasm)).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => return job::rejected(e.to_string()),
-            Err(e) => return job::rejected(format!("compiling panicked: {e}")),
+        let prepared = match self.prepare(&job.wasm_sha256).await {
+            Ok(p) => p,
+            Err(message) => return job::rejected(message),
         };
         match self.runtime.execute(&prepared, request).await {
             Ok(report) => job::observed(&report),
             Err(e) => job::rejected(e.to_string()),
+        }
+    }
+
+    /// The prepared component: from the runtime's memory when this worker already ran it,
+    /// else fetched (disk, then coordinator) and compiled off the async threads.
+    async fn prepare(&self, sha256: &str) -> Result<Arc<outlayer_host::Prepared>, String> {
+        if let Some(p) = self.runtime.prepared(sha256) {
+            return Ok(p);
+        }
+        let wasm = self.wasm(sha256).await?;
+        let runtime = self.runtime.clone();
+        match tokio::task::spawn_blocking(move || runtime.prepare(&wasm)).await {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(format!("compiling panicked: {e}")),
         }
     }
 
