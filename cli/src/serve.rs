@@ -223,6 +223,11 @@ fn runtime(data_dir: &Path) -> anyhow::Result<Runtime> {
     Ok(Runtime::new(RuntimeConfig { cache_dir: Some(data_dir.join("cache")), ..Default::default() })?)
 }
 
+/// Resolves once `true` is sent on the channel: one shutdown fanned out to several tasks.
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -251,9 +256,6 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(args.coordinator.listen).await.with_context(|| format!("binding {}", args.coordinator.listen))?;
         let url = format!("http://{}", listener.local_addr()?);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
         let server = tokio::spawn(outlayer_coordinator::run(listener, state.clone(), stopped(stop_rx.clone())));
 
         let backends = backends(&args.worker, &storage_db, &args.data_dir).await?;
@@ -304,9 +306,6 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         let backends = backends(&args.worker, &storage_db, &args.data_dir).await?;
         let runtime = runtime(&args.data_dir)?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
         let mut tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>> = Vec::new();
         if let Some(url) = &args.coordinator {
             let mut config = WorkerConfig::new(url, args.data_dir.join("wasm"));
