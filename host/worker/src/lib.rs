@@ -34,7 +34,6 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use wasm_store::WasmStore;
 
 /// Default number of jobs run at once.
@@ -124,36 +123,38 @@ pub async fn run_with_source(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), WorkerError> {
     let store = WasmStore::new(&config.wasm_dir)?;
-    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let worker = Arc::new(Worker { source, runtime, backends, store });
-    tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => p.expect("semaphore open"),
-            _ = &mut shutdown => break,
-        };
-        let leased = tokio::select! {
-            r = worker.source.lease(config.lease_wait) => r,
-            _ = &mut shutdown => break,
-        };
-        match leased {
-            Ok(Some(job)) => {
-                let worker = worker.clone();
-                tokio::spawn(async move {
-                    worker.handle(job).await;
-                    drop(permit);
-                });
+    // One loop per slot, each leasing and running its own jobs: leasing is a round trip to the
+    // coordinator's database, so slots must not wait for each other's leases.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut slots = tokio::task::JoinSet::new();
+    for _ in 0..config.concurrency.max(1) {
+        let (worker, mut stop, wait) = (worker.clone(), stop_rx.clone(), config.lease_wait);
+        slots.spawn(async move {
+            loop {
+                let leased = tokio::select! {
+                    r = worker.source.lease(wait) => r,
+                    _ = stop.wait_for(|s| *s) => return,
+                };
+                match leased {
+                    // A job that started is finished even during shutdown.
+                    Ok(Some(job)) => worker.handle(job).await,
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lease failed; retrying");
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                    }
+                }
+                if *stop.borrow() {
+                    return;
+                }
             }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "lease failed; retrying");
-                tokio::time::sleep(RETRY_PAUSE).await;
-            }
-        }
+        });
     }
+    shutdown.await;
     tracing::info!("worker stopping: waiting for running jobs");
-    let all = u32::try_from(config.concurrency.max(1)).unwrap_or(u32::MAX);
-    if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all)).await.is_err() {
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(SHUTDOWN_GRACE, async { while slots.join_next().await.is_some() {} }).await.is_err() {
         tracing::warn!("jobs still running at shutdown; their leases will expire and be re-leased");
     }
     Ok(())
