@@ -3,39 +3,24 @@
 
 mod common;
 
-use axum::{Json, Router, routing::post};
-use common::{guest, runtime};
+use common::{guest, recorded, runtime};
 use outlayer_guest_artifacts as g;
 use outlayer_host::caps::rpc::RpcGrant;
 use outlayer_host::{Capability, ExecutionContext, ExecutionRequest, Grants, Outcome};
 use serde_json::Value;
-use std::path::PathBuf;
-
-fn recorded(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/near/tests/data/rpc").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
 
 /// A node that knows one account (answering the recorded view_account) and answers the recorded
 /// UNKNOWN_ACCOUNT error for any other.
 async fn node() -> String {
-    let app = Router::new().route(
-        "/",
-        post(|Json(req): Json<Value>| async move {
-            let known = req["params"]["account_id"] == "account.rpc-examples.testnet";
-            let ok = req["method"] == "query" && req["params"]["request_type"] == "view_account" && req["params"]["finality"] == "final";
-            let mut answer = match (ok, known) {
-                (true, true) => recorded("view_account.response.json"),
-                _ => recorded("view_account_unknown.response.json"),
-            };
-            answer["id"] = req["id"].clone();
-            Json(answer)
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
+    common::node(|req| {
+        let known = req["params"]["account_id"] == "account.rpc-examples.testnet";
+        let ok = req["method"] == "query" && req["params"]["request_type"] == "view_account" && req["params"]["finality"] == "final";
+        match (ok, known) {
+            (true, true) => recorded("view_account.response.json"),
+            _ => recorded("view_account_unknown.response.json"),
+        }
+    })
+    .await
 }
 
 async fn view(url: Option<&str>, account: &str) -> outlayer_host::ExecutionReport {

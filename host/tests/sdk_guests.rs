@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::{guest, runtime};
+use common::{guest, recorded, runtime};
 use outlayer_guest_artifacts as g;
-use axum::{Json, Router, routing::post};
 use ed25519_dalek::SigningKey;
 use outlayer_host::caps::payment::{Currency, PaymentGrant};
 use outlayer_host::caps::rpc::RpcGrant;
@@ -15,7 +14,6 @@ use outlayer_host::{Capability, ExecutionContext, ExecutionKind, ExecutionReport
 use outlayer_storage::{MemoryStorage, StorageBackend};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 fn ctx(caller: &str) -> ExecutionContext {
@@ -217,33 +215,20 @@ async fn caps_refund_goes_through_once_and_is_bounded() {
     assert_eq!(r.refund, None);
 }
 
-fn recorded(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/near/tests/data/rpc").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
 /// A node answering recorded NEAR responses: `get_num` of `dev-1588039999690` (returns `0`),
 /// the account `account.rpc-examples.testnet`, and UNKNOWN_ACCOUNT for anything else.
 async fn node() -> String {
-    let app = Router::new().route(
-        "/",
-        post(|Json(req): Json<Value>| async move {
-            let p = &req["params"];
-            let mut answer = match (p["request_type"].as_str(), p["account_id"].as_str()) {
-                (Some("call_function"), Some("dev-1588039999690")) if p["method_name"] == "get_num" && p["args_base64"] == "e30=" => {
-                    recorded("call_function.response.json")
-                }
-                (Some("view_account"), Some("account.rpc-examples.testnet")) => recorded("view_account.response.json"),
-                _ => recorded("view_account_unknown.response.json"),
-            };
-            answer["id"] = req["id"].clone();
-            Json(answer)
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
+    common::node(|req| {
+        let p = &req["params"];
+        match (p["request_type"].as_str(), p["account_id"].as_str()) {
+            (Some("call_function"), Some("dev-1588039999690")) if p["method_name"] == "get_num" && p["args_base64"] == "e30=" => {
+                recorded("call_function.response.json")
+            }
+            (Some("view_account"), Some("account.rpc-examples.testnet")) => recorded("view_account.response.json"),
+            _ => recorded("view_account_unknown.response.json"),
+        }
+    })
+    .await
 }
 
 #[tokio::test]

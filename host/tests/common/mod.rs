@@ -38,3 +38,27 @@ pub async fn assert_healthy(rt: &Runtime) {
     assert!(r.outcome.is_ok(), "echo after a hostile guest: {:?}", r.outcome);
     assert_eq!(r.output, b"still alive");
 }
+
+/// A recorded real NEAR RPC answer from `crates/near/tests/data/rpc`.
+pub fn recorded(name: &str) -> serde_json::Value {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/near/tests/data/rpc").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// A local NEAR node on a free loopback port answering each JSON-RPC request with
+/// `answer(request)` (its `id` copied over); returns its URL.
+pub async fn node(answer: fn(&serde_json::Value) -> serde_json::Value) -> String {
+    use axum::{Json, Router, routing::post};
+    let app = Router::new().route(
+        "/",
+        post(move |Json(req): Json<serde_json::Value>| async move {
+            let mut a = answer(&req);
+            a["id"] = req["id"].clone();
+            Json(a)
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
