@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, watch};
 
+use crate::db::CallRow;
 use crate::redis_link::RedisLink;
 
 /// Redis channel carrying ids of settled calls.
@@ -14,11 +15,27 @@ pub const CALLS_CHANNEL: &str = "outlayer:calls:settled";
 /// Redis channel announcing queued jobs.
 pub const JOBS_CHANNEL: &str = "outlayer:jobs:queued";
 
+/// What the waiters of one call share: the wake-up and, when the call was settled in this
+/// process, its settled row (so waiters need not read it back from the database).
+#[derive(Debug, Default)]
+pub struct CallWaiter {
+    /// Notified (`notify_waiters`) when the call settles.
+    pub notify: Notify,
+    settled: Mutex<Option<CallRow>>,
+}
+
+impl CallWaiter {
+    /// The settled row, if the call was settled in this process after this waiter registered.
+    pub fn settled(&self) -> Option<CallRow> {
+        self.settled.lock().expect("waiter lock").clone()
+    }
+}
+
 /// The notification hub of one coordinator process.
 #[derive(Debug)]
 pub struct Hub {
     jobs: Notify,
-    calls: Mutex<HashMap<String, Arc<Notify>>>,
+    calls: Mutex<HashMap<String, Arc<CallWaiter>>>,
     redis: Option<Arc<RedisLink>>,
     shutdown: watch::Sender<bool>,
 }
@@ -42,9 +59,10 @@ impl Hub {
         }
     }
 
-    /// Announces a settled call locally and through Redis.
-    pub async fn call_settled(&self, call_id: &str) {
-        self.local_call_settled(call_id);
+    /// Announces a settled call locally (handing local waiters its settled `row`, if given) and
+    /// through Redis.
+    pub async fn call_settled(&self, call_id: &str, row: Option<&CallRow>) {
+        self.wake_call(call_id, row);
         if let Some(redis) = &self.redis {
             redis.publish(CALLS_CHANNEL, call_id).await;
         }
@@ -52,9 +70,16 @@ impl Hub {
 
     /// Wakes local waiters of a call (also used by the Redis subscriber).
     pub fn local_call_settled(&self, call_id: &str) {
-        let notify = self.calls.lock().expect("calls lock").remove(call_id);
-        if let Some(notify) = notify {
-            notify.notify_waiters();
+        self.wake_call(call_id, None);
+    }
+
+    fn wake_call(&self, call_id: &str, row: Option<&CallRow>) {
+        let waiter = self.calls.lock().expect("calls lock").remove(call_id);
+        if let Some(waiter) = waiter {
+            if let Some(row) = row {
+                *waiter.settled.lock().expect("waiter lock") = Some(row.clone());
+            }
+            waiter.notify.notify_waiters();
         }
     }
 
@@ -68,13 +93,14 @@ impl Hub {
         self.jobs.notified().await;
     }
 
-    /// The `Notify` a waiter of `call_id` should enable *before* re-checking the database.
-    pub fn call_waiter(&self, call_id: &str) -> Arc<Notify> {
+    /// The waiter entry of `call_id`: enable its `notify` *before* re-checking the database (or
+    /// register it before queueing the call).
+    pub fn call_waiter(&self, call_id: &str) -> Arc<CallWaiter> {
         self.calls.lock().expect("calls lock").entry(call_id.to_owned()).or_default().clone()
     }
 
     /// Drops the waiter entry of a call when its last waiter leaves.
-    pub fn release_waiter(&self, call_id: &str, waiter: Arc<Notify>) {
+    pub fn release_waiter(&self, call_id: &str, waiter: Arc<CallWaiter>) {
         let mut calls = self.calls.lock().expect("calls lock");
         if let Some(entry) = calls.get(call_id)
             && Arc::ptr_eq(entry, &waiter)

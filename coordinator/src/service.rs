@@ -48,6 +48,34 @@ impl AppState {
     /// Errors: 400 `invalid_limits` / `version_not_found`(404) / `no_active_version`(409),
     /// 402 `compute_limit_too_low` / `max_per_call_exceeded` / `insufficient_balance`.
     pub async fn submit_call(&self, key: &KeyRow, project: &ProjectRow, req: &CallRequest, money: CallMoney) -> Result<CallRow, ApiError> {
+        let call = self.new_call(key, project, req, money).await?;
+        self.enqueue_call(&call).await?;
+        Ok(call)
+    }
+
+    /// [`AppState::submit_call`] then [`AppState::wait_call`], without reading back the row just
+    /// queued: the waiter is registered before the call is queued, so its settlement cannot be
+    /// missed, and a call settled in this process hands its row to the waiter directly.
+    pub async fn submit_and_wait(
+        &self,
+        key: &KeyRow,
+        project: &ProjectRow,
+        req: &CallRequest,
+        money: CallMoney,
+        timeout: Duration,
+    ) -> Result<CallRow, ApiError> {
+        let call = self.new_call(key, project, req, money).await?;
+        let waiter = self.hub.call_waiter(&call.id);
+        if let Err(e) = self.enqueue_call(&call).await {
+            self.hub.release_waiter(&call.id, waiter);
+            return Err(e);
+        }
+        let id = call.id.clone();
+        self.wait_loop(&id, timeout, Some(call), Some(waiter)).await
+    }
+
+    /// Validates a call and builds its row (nothing is written).
+    async fn new_call(&self, key: &KeyRow, project: &ProjectRow, req: &CallRequest, money: CallMoney) -> Result<CallRow, ApiError> {
         let input = serde_json::to_string(&req.input).map_err(ApiError::internal)?;
         if input.len() > MAX_INPUT_BYTES {
             return Err(ApiError::too_large(format!("input is {} bytes; the limit is {MAX_INPUT_BYTES}", input.len())));
@@ -86,9 +114,8 @@ impl AppState {
             return Err(ApiError::payment("max_per_call_exceeded", format!("this call may cost {required}; the key allows {max} per call")));
         }
         let available = key.balance - key.spent - key.reserved;
-        let insufficient = || ApiError::payment("insufficient_balance", format!("the call needs {required} reserved; the key has {available} available"));
         if (required as i64) > available {
-            return Err(insufficient());
+            return Err(insufficient_balance(required as i64, available));
         }
         let call = CallRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -116,27 +143,48 @@ impl AppState {
             completed_ms: None,
             result: None,
         };
-        match self.db.enqueue(&call).await? {
+        Ok(call)
+    }
+
+    /// Reserves and queues a call built by [`AppState::new_call`]; wakes a worker.
+    async fn enqueue_call(&self, call: &CallRow) -> Result<(), ApiError> {
+        match self.db.enqueue(call).await? {
             Enqueued::Queued => {}
-            Enqueued::InsufficientBalance => return Err(insufficient()),
+            Enqueued::InsufficientBalance => {
+                // Re-read the key so the message shows what is available now.
+                let available = match self.db.key(&call.key_owner, call.key_nonce).await? {
+                    Some(k) => k.balance - k.spent - k.reserved,
+                    None => 0,
+                };
+                return Err(insufficient_balance(call.reserved, available));
+            }
         }
         self.metrics.call_accepted();
         self.hub.job_queued().await;
-        Ok(call)
+        Ok(())
     }
 
     /// Waits (notification first, re-reading the row as a safety net) until the call is settled,
     /// `timeout` passes or the coordinator shuts down; returns the latest row.
     pub async fn wait_call(&self, call_id: &str, timeout: Duration) -> Result<CallRow, ApiError> {
+        self.wait_loop(call_id, timeout, None, None).await
+    }
+
+    /// The loop of [`AppState::wait_call`]; `known` is a fresh row to use instead of the first
+    /// read, `registered` a waiter registered before that row was written.
+    async fn wait_loop(&self, call_id: &str, timeout: Duration, mut known: Option<CallRow>, mut registered: Option<std::sync::Arc<crate::notify::CallWaiter>>) -> Result<CallRow, ApiError> {
         let deadline = Instant::now() + timeout;
         let stop = self.hub.shutdown_signal();
         loop {
-            let waiter = self.hub.call_waiter(call_id);
+            let waiter = registered.take().unwrap_or_else(|| self.hub.call_waiter(call_id));
             let outcome = {
-                let notified = waiter.notified();
+                let notified = waiter.notify.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                let row = self.db.call(call_id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
+                let row = match (waiter.settled(), known.take()) {
+                    (Some(row), _) | (None, Some(row)) => row,
+                    (None, None) => self.db.call(call_id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?,
+                };
                 let remaining = deadline.saturating_duration_since(Instant::now());
                 if is_final(&row.status) || remaining.is_zero() || *stop.borrow() {
                     Some(row)
@@ -182,15 +230,20 @@ impl AppState {
         let deadline = Instant::now() + wait;
         let stop = self.hub.shutdown_signal();
         let lease_ms = self.config.lease_duration.as_millis() as i64;
-        if now_ms() - worker.last_heartbeat_ms > WORKER_TOUCH_INTERVAL_MS {
-            self.db.touch_worker(&worker.id, now_ms()).await?;
+        let now = now_ms();
+        let touched = self.local.touches.lock().expect("touches lock").get(&worker.id).copied().unwrap_or(0);
+        if now - worker.last_heartbeat_ms.max(touched) > WORKER_TOUCH_INTERVAL_MS {
+            self.db.touch_worker(&worker.id, now).await?;
+            self.local.touches.lock().expect("touches lock").insert(worker.id.clone(), now);
         }
         loop {
             let lease_id = uuid::Uuid::new_v4().to_string();
             let leased = self.db.lease(&worker.id, &lease_id, now_ms(), lease_ms, i64::from(self.config.max_attempts)).await?;
             if let Some(call) = leased {
                 self.metrics.leased(call.attempts > 1);
-                return Ok(Some(self.job(&call)));
+                let job = self.job(&call);
+                self.remember_lease(call);
+                return Ok(Some(job));
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() || *stop.borrow() {
@@ -238,6 +291,14 @@ impl AppState {
     /// Verifies and settles a worker's result. Idempotent: completing an already settled call with
     /// its final lease returns the settled view; any other lease gets 409 `lease_lost`.
     pub async fn complete_job(&self, worker: &WorkerRow, req: &CompleteRequest) -> Result<CallView, ApiError> {
+        // Fast path: this process issued the lease, it has not expired (so nobody else can hold
+        // it and the reaper has not failed the call) and the job columns are immutable, so the
+        // row need not be read back. The settling statement still requires the lease.
+        if let Some(call) = self.remembered_lease(worker, req) {
+            if let Some(view) = self.verify_and_settle(worker, req, &call).await? {
+                return Ok(view);
+            }
+        }
         let call = self.db.call(&req.call_id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
         let ours = call.lease_id.as_deref() == Some(req.lease_id.as_str()) && call.worker_id.as_deref() == Some(worker.id.as_str());
         if is_final(&call.status) {
@@ -250,6 +311,44 @@ impl AppState {
         if !ours {
             return Err(lease_lost());
         }
+        match self.verify_and_settle(worker, req, &call).await? {
+            Some(view) => Ok(view),
+            None => {
+                let now = self.db.call(&call.id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
+                if is_final(&now.status) && now.lease_id.as_deref() == Some(req.lease_id.as_str()) {
+                    Ok(view(&now))
+                } else {
+                    Err(lease_lost())
+                }
+            }
+        }
+    }
+
+    /// The remembered leased row of `req.call_id` if it is `req`'s lease, held by `worker` and
+    /// not expired.
+    fn remembered_lease(&self, worker: &WorkerRow, req: &CompleteRequest) -> Option<CallRow> {
+        let leases = self.local.leases.lock().expect("leases lock");
+        let call = leases.get(&req.call_id)?;
+        let valid = call.lease_id.as_deref() == Some(req.lease_id.as_str())
+            && call.worker_id.as_deref() == Some(worker.id.as_str())
+            && call.lease_expires_ms.is_some_and(|t| t > now_ms());
+        valid.then(|| call.clone())
+    }
+
+    fn remember_lease(&self, call: CallRow) {
+        let mut leases = self.local.leases.lock().expect("leases lock");
+        if leases.len() >= crate::state::MAX_REMEMBERED_LEASES {
+            let now = now_ms();
+            leases.retain(|_, c| c.lease_expires_ms.is_some_and(|t| t > now));
+        }
+        if leases.len() < crate::state::MAX_REMEMBERED_LEASES {
+            leases.insert(call.id.clone(), call);
+        }
+    }
+
+    /// Checks a result of the leased `call` and settles it; `None` when the lease was no longer
+    /// current at settling time.
+    async fn verify_and_settle(&self, worker: &WorkerRow, req: &CompleteRequest, call: &CallRow) -> Result<Option<CallView>, ApiError> {
         let output = B64.decode(&req.result.output).map_err(|e| ApiError::bad_request("invalid_output_encoding", format!("output is not base64: {e}")))?;
         let r = &req.result;
         let digest = receipt_digest(&call.id, &call.wasm_sha256, call.input.as_bytes(), &output, r.instructions, r.outcome);
@@ -283,11 +382,25 @@ impl AppState {
             }),
         };
         let status = if error.is_none() { "completed" } else { "failed" };
-        self.settle(&call, &req.lease_id, status, &settled, s.earnings).await
+        self.try_settle(call, &req.lease_id, status, &settled, s.earnings).await
     }
 
     /// Writes a settlement (exactly once per call) and wakes waiters.
     async fn settle(&self, call: &CallRow, lease_id: &str, status: &'static str, settled: &SettledResult, earnings: u64) -> Result<CallView, ApiError> {
+        if let Some(view) = self.try_settle(call, lease_id, status, settled, earnings).await? {
+            return Ok(view);
+        }
+        let now = self.db.call(&call.id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
+        if is_final(&now.status) && now.lease_id.as_deref() == Some(lease_id) {
+            Ok(view(&now))
+        } else {
+            Err(lease_lost())
+        }
+    }
+
+    /// Writes a settlement if `lease_id` is still the call's lease and it is not final, and
+    /// wakes waiters; `None` otherwise.
+    async fn try_settle(&self, call: &CallRow, lease_id: &str, status: &'static str, settled: &SettledResult, earnings: u64) -> Result<Option<CallView>, ApiError> {
         let finish = Finish {
             call_id: call.id.clone(),
             lease_id: lease_id.to_owned(),
@@ -297,25 +410,16 @@ impl AppState {
             earnings: earnings as i64,
             now_ms: now_ms(),
         };
-        match self.db.finish(&finish).await? {
-            Some(mut row) => {
-                row.status = status.to_owned();
-                row.result = Some(finish.result);
-                row.completed_ms = Some(finish.now_ms);
-                let latency = Duration::from_millis((finish.now_ms - row.created_ms).max(0) as u64);
-                self.metrics.call_settled(status == "completed", latency);
-                self.hub.call_settled(&call.id).await;
-                Ok(view(&row))
-            }
-            None => {
-                let now = self.db.call(&call.id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
-                if is_final(&now.status) && now.lease_id.as_deref() == Some(lease_id) {
-                    Ok(view(&now))
-                } else {
-                    Err(lease_lost())
-                }
-            }
-        }
+        let finished = self.db.finish(&finish).await?;
+        self.local.leases.lock().expect("leases lock").remove(&call.id);
+        let Some(mut row) = finished else { return Ok(None) };
+        row.status = status.to_owned();
+        row.result = Some(finish.result);
+        row.completed_ms = Some(finish.now_ms);
+        let latency = Duration::from_millis((finish.now_ms - row.created_ms).max(0) as u64);
+        self.metrics.call_settled(status == "completed", latency);
+        self.hub.call_settled(&call.id, Some(&row)).await;
+        Ok(Some(view(&row)))
     }
 
     /// Fails jobs whose last allowed lease expired (`worker_lost`, nothing charged). Returns how
@@ -343,6 +447,10 @@ impl AppState {
         }
         Ok(failed)
     }
+}
+
+fn insufficient_balance(required: i64, available: i64) -> ApiError {
+    ApiError::payment("insufficient_balance", format!("the call needs {required} reserved; the key has {available} available"))
 }
 
 fn lease_lost() -> ApiError {

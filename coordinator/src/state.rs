@@ -1,6 +1,7 @@
 //! Shared state: backend, notification hub, limiter, metrics; `build_state` connects and migrates.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::{CoordinatorConfig, DatabaseConfig};
@@ -42,6 +43,24 @@ pub struct Inner {
     pub limiter: RateLimiter,
     /// Metrics.
     pub metrics: Metrics,
+    /// Hot-path memory of this process (see [`LocalCache`]).
+    pub(crate) local: LocalCache,
+}
+
+/// Most leases remembered by [`LocalCache`] before expired ones are dropped (bounds memory when
+/// calls are settled by another replica).
+pub const MAX_REMEMBERED_LEASES: usize = 10_000;
+
+/// What this process remembers to save database round trips on the hot path. Nothing here is
+/// trusted beyond what the database re-checks: a remembered lease only replaces re-reading the
+/// (immutable) job columns of its call while the lease is unexpired, and the settling statement
+/// still requires the lease to be current.
+#[derive(Debug, Default)]
+pub(crate) struct LocalCache {
+    /// Call id → the row as this process leased it (latest lease only).
+    pub leases: Mutex<HashMap<String, crate::db::CallRow>>,
+    /// Worker id → when this process last recorded its sign of life.
+    pub touches: Mutex<HashMap<String, i64>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -62,7 +81,7 @@ impl AppState {
         };
         let hub = Arc::new(Hub::new(redis.clone()));
         let limiter = RateLimiter::new(config.rate_limit, redis);
-        Ok(Self { inner: Arc::new(Inner { db, config, hub, limiter, metrics: Metrics::default() }) })
+        Ok(Self { inner: Arc::new(Inner { db, config, hub, limiter, metrics: Metrics::default(), local: LocalCache::default() }) })
     }
 
     /// How long a waiter may sleep between re-reads of its call.

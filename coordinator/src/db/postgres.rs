@@ -44,6 +44,16 @@ impl PostgresBackend {
         Ok(Self { pool })
     }
 
+    /// A pooled connection for reading.
+    async fn read(&self) -> Result<sqlx::pool::PoolConnection<Postgres>, crate::error::StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// A pooled connection for writing (PostgreSQL handles concurrent writers itself).
+    async fn write(&self) -> Result<sqlx::pool::PoolConnection<Postgres>, crate::error::StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
     /// Closes the pool (used by tests that restart the coordinator).
     pub async fn close(&self) {
         self.pool.close().await;

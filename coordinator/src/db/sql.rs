@@ -120,13 +120,13 @@ macro_rules! impl_backend {
         impl Backend for $backend {
             async fn create_owner(&self, name: &str, token_hash: &str, now_ms: i64) -> Result<bool, StoreError> {
                 let done = sqlx::query("INSERT INTO owners (name, token_hash, created_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                    .bind(name).bind(token_hash).bind(now_ms).execute(&self.pool).await?;
+                    .bind(name).bind(token_hash).bind(now_ms).execute(&mut *self.write().await?).await?;
                 Ok(done.rows_affected() == 1)
             }
 
             async fn owner_by_token(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
                 Ok(sqlx::query_scalar("SELECT name FROM owners WHERE token_hash = $1")
-                    .bind(token_hash).fetch_optional(&self.pool).await?)
+                    .bind(token_hash).fetch_optional(&mut *self.read().await?).await?)
             }
 
             async fn create_project(&self, p: &ProjectRow) -> Result<bool, StoreError> {
@@ -135,19 +135,20 @@ macro_rules! impl_backend {
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING")
                     .bind(&p.id).bind(&p.owner).bind(&p.name).bind(&p.active_version)
                     .bind(strings_to_json(&p.grants)).bind(p.created_ms)
-                    .execute(&self.pool).await?;
+                    .execute(&mut *self.write().await?).await?;
                 Ok(done.rows_affected() == 1)
             }
 
             async fn project(&self, owner: &str, name: &str) -> Result<Option<ProjectRow>, StoreError> {
                 let row = sqlx::query("SELECT id, owner, name, active_version, grants, created_ms FROM projects WHERE owner = $1 AND name = $2")
-                    .bind(owner).bind(name).fetch_optional(&self.pool).await?;
+                    .bind(owner).bind(name).fetch_optional(&mut *self.read().await?).await?;
                 row.as_ref().map(project_row).transpose()
             }
 
             async fn add_version(&self, project_id: &str, sha256: &str, bytes: &[u8], now_ms: i64) -> Result<(), StoreError> {
                 let size = bytes.len() as i64;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut conn = self.write().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 sqlx::query("INSERT INTO wasm_blobs (sha256, size, bytes, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
                     .bind(sha256).bind(size).bind(bytes).bind(now_ms).execute(&mut *tx).await?;
                 sqlx::query("INSERT INTO versions (project_id, wasm_sha256, size, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
@@ -158,7 +159,7 @@ macro_rules! impl_backend {
 
             async fn versions(&self, project_id: &str) -> Result<Vec<VersionRow>, StoreError> {
                 let rows = sqlx::query("SELECT wasm_sha256, size, created_ms FROM versions WHERE project_id = $1 ORDER BY created_ms, wasm_sha256")
-                    .bind(project_id).fetch_all(&self.pool).await?;
+                    .bind(project_id).fetch_all(&mut *self.read().await?).await?;
                 rows.iter().map(|r| Ok(VersionRow {
                     wasm_sha256: r.try_get("wasm_sha256")?,
                     size: r.try_get("size")?,
@@ -170,17 +171,18 @@ macro_rules! impl_backend {
                 let done = sqlx::query(
                     "UPDATE projects SET active_version = $2 WHERE id = $1 \
                      AND EXISTS (SELECT 1 FROM versions WHERE project_id = $1 AND wasm_sha256 = $2)")
-                    .bind(project_id).bind(sha256).execute(&self.pool).await?;
+                    .bind(project_id).bind(sha256).execute(&mut *self.write().await?).await?;
                 Ok(done.rows_affected() == 1)
             }
 
             async fn wasm(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
                 Ok(sqlx::query_scalar("SELECT bytes FROM wasm_blobs WHERE sha256 = $1")
-                    .bind(sha256).fetch_optional(&self.pool).await?)
+                    .bind(sha256).fetch_optional(&mut *self.read().await?).await?)
             }
 
             async fn create_key(&self, k: &KeyRow) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut conn = self.write().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 let done = sqlx::query(concat!("INSERT INTO payment_keys (", key_columns!(), ") \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"))
                     .bind(&k.owner).bind(k.nonce).bind(&k.secret_hash).bind(k.balance).bind(k.spent)
@@ -199,17 +201,18 @@ macro_rules! impl_backend {
 
             async fn next_nonce(&self, owner: &str) -> Result<i64, StoreError> {
                 Ok(sqlx::query_scalar("SELECT COALESCE(MAX(nonce), 0) + 1 FROM payment_keys WHERE owner = $1")
-                    .bind(owner).fetch_one(&self.pool).await?)
+                    .bind(owner).fetch_one(&mut *self.read().await?).await?)
             }
 
             async fn key(&self, owner: &str, nonce: i64) -> Result<Option<KeyRow>, StoreError> {
                 let row = sqlx::query(concat!("SELECT ", key_columns!(), " FROM payment_keys WHERE owner = $1 AND nonce = $2"))
-                    .bind(owner).bind(nonce).fetch_optional(&self.pool).await?;
+                    .bind(owner).bind(nonce).fetch_optional(&mut *self.read().await?).await?;
                 row.as_ref().map(key_row).transpose()
             }
 
             async fn top_up(&self, owner: &str, nonce: i64, amount: i64, now_ms: i64) -> Result<Option<KeyRow>, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut conn = self.write().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 let row = sqlx::query(concat!(
                     "UPDATE payment_keys SET balance = balance + $3 WHERE owner = $1 AND nonce = $2 AND balance <= $4 - $3 RETURNING ",
                     key_columns!()))
@@ -223,7 +226,7 @@ macro_rules! impl_backend {
 
             async fn revoke(&self, owner: &str, nonce: i64) -> Result<bool, StoreError> {
                 let done = sqlx::query("UPDATE payment_keys SET revoked = 1 WHERE owner = $1 AND nonce = $2")
-                    .bind(owner).bind(nonce).execute(&self.pool).await?;
+                    .bind(owner).bind(nonce).execute(&mut *self.write().await?).await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -231,7 +234,7 @@ macro_rules! impl_backend {
                 let rows = sqlx::query(
                     "SELECT id, call_id, kind, amount, created_ms FROM ledger \
                      WHERE owner = $1 AND nonce = $2 AND id > $3 ORDER BY id LIMIT $4")
-                    .bind(owner).bind(nonce).bind(after_id).bind(limit).fetch_all(&self.pool).await?;
+                    .bind(owner).bind(nonce).bind(after_id).bind(limit).fetch_all(&mut *self.read().await?).await?;
                 rows.iter().map(|r| Ok(LedgerRow {
                     id: r.try_get("id")?,
                     call_id: r.try_get("call_id")?,
@@ -242,7 +245,8 @@ macro_rules! impl_backend {
             }
 
             async fn enqueue(&self, c: &CallRow) -> Result<Enqueued, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut conn = self.write().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 let reserved = sqlx::query(
                     "UPDATE payment_keys SET reserved = reserved + $3 WHERE owner = $1 AND nonce = $2 \
                      AND revoked = 0 AND balance - spent - reserved >= $3")
@@ -267,7 +271,7 @@ macro_rules! impl_backend {
 
             async fn call(&self, id: &str) -> Result<Option<CallRow>, StoreError> {
                 let row = sqlx::query(concat!("SELECT ", call_columns!(), " FROM calls WHERE id = $1"))
-                    .bind(id).fetch_optional(&self.pool).await?;
+                    .bind(id).fetch_optional(&mut *self.read().await?).await?;
                 row.as_ref().map(call_row).transpose()
             }
 
@@ -283,7 +287,7 @@ macro_rules! impl_backend {
                      AND status IN ('queued', 'leased') AND (status = 'queued' OR lease_expires_ms < $3) \
                      RETURNING ", call_columns!()))
                     .bind(lease_id).bind(worker_id).bind(now_ms).bind(now_ms + lease_ms).bind(max_attempts)
-                    .fetch_optional(&self.pool).await?;
+                    .fetch_optional(&mut *self.write().await?).await?;
                 row.as_ref().map(call_row).transpose()
             }
 
@@ -294,7 +298,7 @@ macro_rules! impl_backend {
                 for lease_id in lease_ids {
                     let done = sqlx::query(
                         "UPDATE calls SET lease_expires_ms = $3 WHERE lease_id = $1 AND worker_id = $2 AND status = 'leased'")
-                        .bind(lease_id).bind(worker_id).bind(now_ms + lease_ms).execute(&self.pool).await?;
+                        .bind(lease_id).bind(worker_id).bind(now_ms + lease_ms).execute(&mut *self.write().await?).await?;
                     if done.rows_affected() == 1 {
                         extended.push(lease_id.clone());
                     }
@@ -304,7 +308,8 @@ macro_rules! impl_backend {
             }
 
             async fn finish(&self, f: &Finish) -> Result<Option<CallRow>, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut conn = self.write().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 let row = sqlx::query(concat!(
                     "UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
                      WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ", call_columns!()))
@@ -333,32 +338,32 @@ macro_rules! impl_backend {
             async fn exhausted(&self, now_ms: i64, max_attempts: i64) -> Result<Vec<CallRow>, StoreError> {
                 let rows = sqlx::query(concat!("SELECT ", call_columns!(),
                     " FROM calls WHERE status = 'leased' AND lease_expires_ms < $1 AND attempts >= $2 ORDER BY created_ms LIMIT 100"))
-                    .bind(now_ms).bind(max_attempts).fetch_all(&self.pool).await?;
+                    .bind(now_ms).bind(max_attempts).fetch_all(&mut *self.read().await?).await?;
                 rows.iter().map(call_row).collect()
             }
 
             async fn register_worker(&self, w: &WorkerRow) -> Result<(), StoreError> {
                 sqlx::query(concat!("INSERT INTO workers (", worker_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6)"))
                     .bind(&w.id).bind(&w.public_key).bind(&w.token_hash).bind(&w.attestation)
-                    .bind(w.created_ms).bind(w.last_heartbeat_ms).execute(&self.pool).await?;
+                    .bind(w.created_ms).bind(w.last_heartbeat_ms).execute(&mut *self.write().await?).await?;
                 Ok(())
             }
 
             async fn worker_by_token(&self, token_hash: &str) -> Result<Option<WorkerRow>, StoreError> {
                 let row = sqlx::query(concat!("SELECT ", worker_columns!(), " FROM workers WHERE token_hash = $1"))
-                    .bind(token_hash).fetch_optional(&self.pool).await?;
+                    .bind(token_hash).fetch_optional(&mut *self.read().await?).await?;
                 row.as_ref().map(worker_row).transpose()
             }
 
             async fn worker(&self, id: &str) -> Result<Option<WorkerRow>, StoreError> {
                 let row = sqlx::query(concat!("SELECT ", worker_columns!(), " FROM workers WHERE id = $1"))
-                    .bind(id).fetch_optional(&self.pool).await?;
+                    .bind(id).fetch_optional(&mut *self.read().await?).await?;
                 row.as_ref().map(worker_row).transpose()
             }
 
             async fn touch_worker(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
                 sqlx::query("UPDATE workers SET last_heartbeat_ms = $2 WHERE id = $1")
-                    .bind(id).bind(now_ms).execute(&self.pool).await?;
+                    .bind(id).bind(now_ms).execute(&mut *self.write().await?).await?;
                 Ok(())
             }
 
@@ -366,7 +371,7 @@ macro_rules! impl_backend {
                 let rows = sqlx::query(
                     "SELECT e.project_id, p.name, e.amount, e.calls FROM earnings e \
                      JOIN projects p ON p.id = e.project_id WHERE e.owner = $1 ORDER BY p.name")
-                    .bind(owner).fetch_all(&self.pool).await?;
+                    .bind(owner).fetch_all(&mut *self.read().await?).await?;
                 rows.iter().map(|r| Ok(EarningRow {
                     project_id: r.try_get("project_id")?,
                     project_name: r.try_get("name")?,
@@ -380,7 +385,7 @@ macro_rules! impl_backend {
                     "SELECT COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, \
                      COALESCE(SUM(CASE WHEN status = 'leased' THEN 1 ELSE 0 END), 0) AS leased \
                      FROM calls WHERE status IN ('queued', 'leased')")
-                    .fetch_one(&self.pool).await?;
+                    .fetch_one(&mut *self.read().await?).await?;
                 Ok((row.try_get("queued")?, row.try_get("leased")?))
             }
         }

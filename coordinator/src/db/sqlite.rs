@@ -4,8 +4,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{SqlSafeStr, Sqlite, SqlitePool};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sqlx::ConnectOptions as _;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{SqlSafeStr, Sqlite};
+use tokio::sync::{Mutex, MutexGuard};
 
 use super::sql::{call_columns, impl_backend, key_columns, worker_columns};
 use crate::error::CoordinatorError;
@@ -13,13 +18,31 @@ use crate::error::CoordinatorError;
 /// How long a writer waits for SQLite's single write lock before failing; concurrent calls queue
 /// here instead of erroring with "database is locked".
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Connections in the SQLite pool (readers run in parallel in WAL mode; writers serialise).
+/// Read connections (readers run in parallel in WAL mode).
 pub const SQLITE_MAX_CONNECTIONS: u32 = 8;
 
 /// The SQLite implementation of [`crate::db::Backend`].
-#[derive(Debug, Clone)]
+///
+/// Connections are held directly rather than through an `sqlx` pool: a pool pings the connection
+/// (a round trip to the connection's thread) when lending it and again when it comes back, which
+/// tripled the cost of every query. Writes go through one connection: SQLite has one write lock,
+/// and several writing connections would wait for it in SQLite's busy handler, which sleeps
+/// (1, 2, 5, 10… ms); queueing on an async mutex instead keeps writers in order and awake.
+#[derive(Clone)]
 pub struct SqliteBackend {
-    pool: SqlitePool,
+    inner: Arc<Conns>,
+}
+
+struct Conns {
+    readers: Vec<Mutex<SqliteConnection>>,
+    next: AtomicUsize,
+    writer: Mutex<SqliteConnection>,
+}
+
+impl std::fmt::Debug for SqliteBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteBackend").field("readers", &self.inner.readers.len()).finish()
+    }
 }
 
 impl SqliteBackend {
@@ -33,9 +56,28 @@ impl SqliteBackend {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(SQLITE_MAX_CONNECTIONS).connect_with(options).await?;
-        migrator().run(&pool).await?;
-        Ok(Self { pool })
+        let mut writer = options.connect().await?;
+        migrator().run(&mut writer).await?;
+        let mut readers = Vec::new();
+        for _ in 0..SQLITE_MAX_CONNECTIONS {
+            readers.push(Mutex::new(options.connect().await?));
+        }
+        Ok(Self { inner: Arc::new(Conns { readers, next: AtomicUsize::new(0), writer: Mutex::new(writer) }) })
+    }
+
+    /// A read connection: a free one if any, else the next in turn.
+    async fn read(&self) -> Result<MutexGuard<'_, SqliteConnection>, StoreError> {
+        let readers = &self.inner.readers;
+        if let Some(free) = readers.iter().find_map(|c| c.try_lock().ok()) {
+            return Ok(free);
+        }
+        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % readers.len();
+        Ok(readers[i].lock().await)
+    }
+
+    /// The write connection (writers queue here in order).
+    async fn write(&self) -> Result<MutexGuard<'_, SqliteConnection>, StoreError> {
+        Ok(self.inner.writer.lock().await)
     }
 }
 
