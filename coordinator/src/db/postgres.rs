@@ -70,4 +70,34 @@ fn migrator() -> Migrator {
     )])
 }
 
-impl_backend!(PostgresBackend, Postgres, begin = "BEGIN", lock = "FOR UPDATE SKIP LOCKED");
+/// `enqueue` as one statement (one round trip, atomic): the call and its ledger line are inserted
+/// only if the reservation updated the key.
+const ENQUEUE: &str = concat!(
+    "WITH k AS (UPDATE payment_keys SET reserved = reserved + $16 WHERE owner = $7 AND nonce = $8 \
+     AND revoked = 0 AND balance - spent - reserved >= $16 RETURNING owner), \
+     c AS (INSERT INTO calls (", call_columns!(), ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 FROM k RETURNING id) \
+     INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
+     SELECT $7, $8, id, 'reserve', $16, $22 FROM c"
+);
+
+/// `finish` as one statement: everything hangs off the settled call row `c`, so nothing happens
+/// unless the lease was current. The charge is clamped to the call's reservation and the
+/// earnings to the charge; ledger lines are settle, then release.
+const FINISH: &str = concat!(
+    "WITH c AS (UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
+     WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ", call_columns!(), "), \
+     k AS (UPDATE payment_keys p SET reserved = p.reserved - c.reserved, \
+     spent = p.spent + LEAST(GREATEST($6, 0), c.reserved) FROM c \
+     WHERE p.owner = c.key_owner AND p.nonce = c.key_nonce RETURNING 1), \
+     l AS (INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
+     SELECT key_owner, key_nonce, id, 'settle', LEAST(GREATEST($6, 0), reserved), $5 FROM c \
+     UNION ALL \
+     SELECT key_owner, key_nonce, id, 'release', reserved - LEAST(GREATEST($6, 0), reserved), $5 FROM c), \
+     e AS (INSERT INTO earnings (owner, project_id, amount, calls) \
+     SELECT project_owner, project_id, LEAST(GREATEST($7, 0), LEAST(GREATEST($6, 0), reserved)), 1 FROM c \
+     WHERE $3 = 'completed' \
+     ON CONFLICT (owner, project_id) DO UPDATE SET amount = earnings.amount + excluded.amount, calls = earnings.calls + 1) \
+     SELECT * FROM c"
+);
+
+impl_backend!(PostgresBackend, Postgres, begin = "BEGIN", lock = "FOR UPDATE SKIP LOCKED", enqueue = ENQUEUE, finish = FINISH, in_tx = false);

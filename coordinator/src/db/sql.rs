@@ -27,9 +27,12 @@ macro_rules! worker_columns {
 }
 
 /// Implements [`crate::db::Backend`] for `$backend` (a struct with a `pool` field of the given
-/// database). `begin` starts a write transaction; `lock` is appended to the lease sub-select.
+/// database). `begin` starts a write transaction; `lock` is appended to the lease sub-select;
+/// `enqueue` and `finish` are the dialect's SQL of those two methods (binds: the call columns in
+/// order, resp. call id, lease id, status, result, now, charged, earnings), run inside a
+/// transaction when `in_tx` (several statements) or alone (one statement).
 macro_rules! impl_backend {
-    ($backend:ident, $db:ty, begin = $begin:literal, lock = $lock:literal) => {
+    ($backend:ident, $db:ty, begin = $begin:literal, lock = $lock:literal, enqueue = $enqueue:expr, finish = $finish:expr, in_tx = $in_tx:literal) => {
         use sqlx::Row as _;
         use $crate::db::{
             strings_from_json, strings_to_json, Backend, CallRow, EarningRow, Enqueued, Finish, KeyRow,
@@ -245,28 +248,26 @@ macro_rules! impl_backend {
             }
 
             async fn enqueue(&self, c: &CallRow) -> Result<Enqueued, StoreError> {
-                let mut conn = self.write().await?;
-                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
-                let reserved = sqlx::query(
-                    "UPDATE payment_keys SET reserved = reserved + $3 WHERE owner = $1 AND nonce = $2 \
-                     AND revoked = 0 AND balance - spent - reserved >= $3")
-                    .bind(&c.key_owner).bind(c.key_nonce).bind(c.reserved).execute(&mut *tx).await?;
-                if reserved.rows_affected() != 1 {
-                    return Ok(Enqueued::InsufficientBalance);
-                }
-                sqlx::query(concat!("INSERT INTO calls (", call_columns!(), ") VALUES \
-                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"))
+                // One statement (PostgreSQL) or one batch in a transaction (SQLite): reserve on
+                // the key if it has the balance, and only then insert the call and its ledger line.
+                let q = sqlx::query($enqueue)
                     .bind(&c.id).bind(&c.request_id).bind(&c.project_id).bind(&c.project_owner)
                     .bind(&c.project_name).bind(&c.wasm_sha256).bind(&c.key_owner).bind(c.key_nonce)
                     .bind(&c.input).bind(c.max_instructions).bind(c.max_memory_mb).bind(c.max_execution_seconds)
                     .bind(strings_to_json(&c.grants)).bind(c.attached_deposit).bind(c.compute_limit)
                     .bind(c.reserved).bind(&c.status).bind(&c.lease_id).bind(&c.worker_id)
                     .bind(c.lease_expires_ms).bind(c.attempts).bind(c.created_ms).bind(c.completed_ms)
-                    .bind(&c.result)
-                    .execute(&mut *tx).await?;
-                ledger_line(&mut *tx, &c.key_owner, c.key_nonce, Some(&c.id), "reserve", c.reserved, c.created_ms).await?;
-                tx.commit().await?;
-                Ok(Enqueued::Queued)
+                    .bind(&c.result);
+                let mut conn = self.write().await?;
+                let done = if $in_tx {
+                    let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                    let done = q.execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    done
+                } else {
+                    q.execute(&mut *conn).await?
+                };
+                Ok(if done.rows_affected() > 0 { Enqueued::Queued } else { Enqueued::InsufficientBalance })
             }
 
             async fn call(&self, id: &str) -> Result<Option<CallRow>, StoreError> {
@@ -308,31 +309,24 @@ macro_rules! impl_backend {
             }
 
             async fn finish(&self, f: &Finish) -> Result<Option<CallRow>, StoreError> {
-                let mut conn = self.write().await?;
-                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
-                let row = sqlx::query(concat!(
-                    "UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
-                     WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ", call_columns!()))
+                // One statement (PostgreSQL) or one batch in a transaction (SQLite): settle the
+                // call if the lease is current, and only then move the money, write the ledger
+                // (settle, then release) and credit earnings of a completed call.
+                let q = sqlx::query($finish)
                     .bind(&f.call_id).bind(&f.lease_id).bind(f.status).bind(&f.result).bind(f.now_ms)
-                    .fetch_optional(&mut *tx).await?;
-                let Some(row) = row else { return Ok(None) };
-                let call = call_row(&row)?;
-                let charged = f.charged.clamp(0, call.reserved);
-                sqlx::query("UPDATE payment_keys SET reserved = reserved - $3, spent = spent + $4 WHERE owner = $1 AND nonce = $2")
-                    .bind(&call.key_owner).bind(call.key_nonce).bind(call.reserved).bind(charged)
-                    .execute(&mut *tx).await?;
-                ledger_line(&mut *tx, &call.key_owner, call.key_nonce, Some(&call.id), "settle", charged, f.now_ms).await?;
-                ledger_line(&mut *tx, &call.key_owner, call.key_nonce, Some(&call.id), "release", call.reserved - charged, f.now_ms).await?;
-                if f.status == "completed" {
-                    sqlx::query(
-                        "INSERT INTO earnings (owner, project_id, amount, calls) VALUES ($1, $2, $3, 1) \
-                         ON CONFLICT (owner, project_id) DO UPDATE SET amount = earnings.amount + excluded.amount, \
-                         calls = earnings.calls + 1")
-                        .bind(&call.project_owner).bind(&call.project_id).bind(f.earnings.clamp(0, charged))
-                        .execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(Some(call))
+                    .bind(f.charged).bind(f.earnings);
+                let mut conn = self.write().await?;
+                let rows = if $in_tx {
+                    let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                    let rows = q.fetch_all(&mut *tx).await?;
+                    if !rows.is_empty() {
+                        tx.commit().await?;
+                    }
+                    rows
+                } else {
+                    q.fetch_all(&mut *conn).await?
+                };
+                rows.first().map(call_row).transpose()
             }
 
             async fn exhausted(&self, now_ms: i64, max_attempts: i64) -> Result<Vec<CallRow>, StoreError> {

@@ -91,4 +91,33 @@ fn migrator() -> Migrator {
     )])
 }
 
-impl_backend!(SqliteBackend, Sqlite, begin = "BEGIN IMMEDIATE", lock = "");
+/// `enqueue` as one batch (one round trip inside the transaction): every statement after the
+/// reservation runs only if the statement before it changed what it should (`changes()`).
+const ENQUEUE: &str = concat!(
+    "UPDATE payment_keys SET reserved = reserved + $16 WHERE owner = $7 AND nonce = $8 \
+     AND revoked = 0 AND balance - spent - reserved >= $16; \
+     INSERT INTO calls (", call_columns!(), ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 WHERE changes() = 1; \
+     INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
+     SELECT $7, $8, $1, 'reserve', $16, $22 WHERE changes() = 1;"
+);
+
+/// `finish` as one batch, chained the same way: the call (1 row), its key (1 row), the two ledger
+/// lines (2 rows), then the earnings of a completed call. The charge is clamped to the call's
+/// reservation and the earnings to the charge.
+const FINISH: &str = concat!(
+    "UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
+     WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ", call_columns!(), "; \
+     UPDATE payment_keys SET reserved = reserved - (SELECT reserved FROM calls WHERE id = $1), \
+     spent = spent + (SELECT MIN(MAX($6, 0), reserved) FROM calls WHERE id = $1) \
+     WHERE changes() = 1 AND (owner, nonce) = (SELECT key_owner, key_nonce FROM calls WHERE id = $1); \
+     INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
+     SELECT key_owner, key_nonce, id, 'settle', MIN(MAX($6, 0), reserved), $5 FROM calls WHERE id = $1 AND changes() = 1 \
+     UNION ALL \
+     SELECT key_owner, key_nonce, id, 'release', reserved - MIN(MAX($6, 0), reserved), $5 FROM calls WHERE id = $1 AND changes() = 1; \
+     INSERT INTO earnings (owner, project_id, amount, calls) \
+     SELECT project_owner, project_id, MIN(MAX($7, 0), MIN(MAX($6, 0), reserved)), 1 FROM calls \
+     WHERE id = $1 AND changes() = 2 AND $3 = 'completed' \
+     ON CONFLICT (owner, project_id) DO UPDATE SET amount = earnings.amount + excluded.amount, calls = earnings.calls + 1;"
+);
+
+impl_backend!(SqliteBackend, Sqlite, begin = "BEGIN IMMEDIATE", lock = "", enqueue = ENQUEUE, finish = FINISH, in_tx = true);
