@@ -54,6 +54,11 @@ impl PostgresBackend {
         Ok(self.pool.acquire().await?)
     }
 
+    /// Runs one (atomic) statement, returning its rows.
+    async fn batch(&self, q: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>) -> Result<Vec<sqlx::postgres::PgRow>, crate::error::StoreError> {
+        Ok(q.fetch_all(&mut *self.write().await?).await?)
+    }
+
     /// Closes the pool (used by tests that restart the coordinator).
     pub async fn close(&self) {
         self.pool.close().await;
@@ -77,7 +82,7 @@ const ENQUEUE: &str = concat!(
      AND revoked = 0 AND balance - spent - reserved >= $16 RETURNING owner), \
      c AS (INSERT INTO calls (", call_columns!(), ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 FROM k RETURNING id) \
      INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
-     SELECT $7, $8, id, 'reserve', $16, $22 FROM c"
+     SELECT $7, $8, id, 'reserve', $16, $22 FROM c RETURNING id"
 );
 
 /// `finish` as one statement: everything hangs off the settled call row `c`, so nothing happens
@@ -100,4 +105,4 @@ const FINISH: &str = concat!(
      SELECT * FROM c"
 );
 
-impl_backend!(PostgresBackend, Postgres, begin = "BEGIN", lock = "FOR UPDATE SKIP LOCKED", enqueue = ENQUEUE, finish = FINISH, in_tx = false);
+impl_backend!(PostgresBackend, Postgres, begin = "BEGIN", lock = "FOR UPDATE SKIP LOCKED", enqueue = ENQUEUE, finish = FINISH);

@@ -29,10 +29,10 @@ macro_rules! worker_columns {
 /// Implements [`crate::db::Backend`] for `$backend` (a struct with a `pool` field of the given
 /// database). `begin` starts a write transaction; `lock` is appended to the lease sub-select;
 /// `enqueue` and `finish` are the dialect's SQL of those two methods (binds: the call columns in
-/// order, resp. call id, lease id, status, result, now, charged, earnings), run inside a
-/// transaction when `in_tx` (several statements) or alone (one statement).
+/// order, resp. call id, lease id, status, result, now, charged, earnings), run atomically in one
+/// round trip by the backend's `batch` method.
 macro_rules! impl_backend {
-    ($backend:ident, $db:ty, begin = $begin:literal, lock = $lock:literal, enqueue = $enqueue:expr, finish = $finish:expr, in_tx = $in_tx:literal) => {
+    ($backend:ident, $db:ty, begin = $begin:literal, lock = $lock:literal, enqueue = $enqueue:expr, finish = $finish:expr) => {
         use sqlx::Row as _;
         use $crate::db::{
             strings_from_json, strings_to_json, Backend, CallRow, EarningRow, Enqueued, Finish, KeyRow,
@@ -248,8 +248,8 @@ macro_rules! impl_backend {
             }
 
             async fn enqueue(&self, c: &CallRow) -> Result<Enqueued, StoreError> {
-                // One statement (PostgreSQL) or one batch in a transaction (SQLite): reserve on
-                // the key if it has the balance, and only then insert the call and its ledger line.
+                // One atomic round trip (see `batch`): reserve on the key if it has the balance,
+                // and only then insert the call and its ledger line. A row back = queued.
                 let q = sqlx::query($enqueue)
                     .bind(&c.id).bind(&c.request_id).bind(&c.project_id).bind(&c.project_owner)
                     .bind(&c.project_name).bind(&c.wasm_sha256).bind(&c.key_owner).bind(c.key_nonce)
@@ -258,16 +258,8 @@ macro_rules! impl_backend {
                     .bind(c.reserved).bind(&c.status).bind(&c.lease_id).bind(&c.worker_id)
                     .bind(c.lease_expires_ms).bind(c.attempts).bind(c.created_ms).bind(c.completed_ms)
                     .bind(&c.result);
-                let mut conn = self.write().await?;
-                let done = if $in_tx {
-                    let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
-                    let done = q.execute(&mut *tx).await?;
-                    tx.commit().await?;
-                    done
-                } else {
-                    q.execute(&mut *conn).await?
-                };
-                Ok(if done.rows_affected() > 0 { Enqueued::Queued } else { Enqueued::InsufficientBalance })
+                let rows = self.batch(q).await?;
+                Ok(if rows.is_empty() { Enqueued::InsufficientBalance } else { Enqueued::Queued })
             }
 
             async fn call(&self, id: &str) -> Result<Option<CallRow>, StoreError> {
@@ -309,23 +301,13 @@ macro_rules! impl_backend {
             }
 
             async fn finish(&self, f: &Finish) -> Result<Option<CallRow>, StoreError> {
-                // One statement (PostgreSQL) or one batch in a transaction (SQLite): settle the
-                // call if the lease is current, and only then move the money, write the ledger
-                // (settle, then release) and credit earnings of a completed call.
+                // One atomic round trip (see `batch`): settle the call if the lease is current, and
+                // only then move the money, write the ledger (settle, then release) and credit
+                // earnings of a completed call. The settled row comes back.
                 let q = sqlx::query($finish)
                     .bind(&f.call_id).bind(&f.lease_id).bind(f.status).bind(&f.result).bind(f.now_ms)
                     .bind(f.charged).bind(f.earnings);
-                let mut conn = self.write().await?;
-                let rows = if $in_tx {
-                    let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
-                    let rows = q.fetch_all(&mut *tx).await?;
-                    if !rows.is_empty() {
-                        tx.commit().await?;
-                    }
-                    rows
-                } else {
-                    q.fetch_all(&mut *conn).await?
-                };
+                let rows = self.batch(q).await?;
                 rows.first().map(call_row).transpose()
             }
 

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use sqlx::ConnectOptions as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions as _, Executor as _};
+use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow, SqliteSynchronous};
 use sqlx::{SqlSafeStr, Sqlite};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -37,6 +37,9 @@ struct Conns {
     readers: Vec<Mutex<SqliteConnection>>,
     next: AtomicUsize,
     writer: Mutex<SqliteConnection>,
+    /// Set (under the writer lock) while a [`SqliteBackend::batch`] runs: if it is still set when
+    /// the writer is next taken, the batch was cancelled and may have left its transaction open.
+    dirty: AtomicBool,
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -62,7 +65,7 @@ impl SqliteBackend {
         for _ in 0..SQLITE_MAX_CONNECTIONS {
             readers.push(Mutex::new(options.connect().await?));
         }
-        Ok(Self { inner: Arc::new(Conns { readers, next: AtomicUsize::new(0), writer: Mutex::new(writer) }) })
+        Ok(Self { inner: Arc::new(Conns { readers, next: AtomicUsize::new(0), writer: Mutex::new(writer), dirty: AtomicBool::new(false) }) })
     }
 
     /// A read connection: a free one if any, else the next in turn.
@@ -77,7 +80,29 @@ impl SqliteBackend {
 
     /// The write connection (writers queue here in order).
     async fn write(&self) -> Result<MutexGuard<'_, SqliteConnection>, StoreError> {
-        Ok(self.inner.writer.lock().await)
+        let mut conn = self.inner.writer.lock().await;
+        if self.inner.dirty.load(Ordering::Acquire) {
+            // A cancelled batch: roll back whatever it left open (an error here means it had
+            // finished or never began, so there is nothing to roll back).
+            let _ = (&mut *conn).execute("ROLLBACK").await;
+            self.inner.dirty.store(false, Ordering::Release);
+        }
+        Ok(conn)
+    }
+
+    /// Runs a batch that begins with `BEGIN IMMEDIATE` and ends with `COMMIT` in one round trip
+    /// to the connection's thread (an sqlx transaction would add two), returning its rows. On an
+    /// error the transaction is rolled back here; if the caller is cancelled midway, by the next
+    /// writer (see [`Conns::dirty`]).
+    async fn batch(&self, q: sqlx::query::Query<'_, Sqlite, SqliteArguments>) -> Result<Vec<SqliteRow>, StoreError> {
+        let mut conn = self.write().await?;
+        self.inner.dirty.store(true, Ordering::Release);
+        let rows = q.fetch_all(&mut *conn).await;
+        if rows.is_err() {
+            let _ = (&mut *conn).execute("ROLLBACK").await;
+        }
+        self.inner.dirty.store(false, Ordering::Release);
+        Ok(rows?)
     }
 }
 
@@ -91,21 +116,26 @@ fn migrator() -> Migrator {
     )])
 }
 
-/// `enqueue` as one batch (one round trip inside the transaction): every statement after the
-/// reservation runs only if the statement before it changed what it should (`changes()`).
+/// `enqueue` as one batch (one transaction, one round trip): every statement after the
+/// reservation runs only if the statement before it changed what it should (`changes()`); the
+/// last returns a row if the call was queued.
 const ENQUEUE: &str = concat!(
-    "UPDATE payment_keys SET reserved = reserved + $16 WHERE owner = $7 AND nonce = $8 \
+    "BEGIN IMMEDIATE; \
+     UPDATE payment_keys SET reserved = reserved + $16 WHERE owner = $7 AND nonce = $8 \
      AND revoked = 0 AND balance - spent - reserved >= $16; \
      INSERT INTO calls (", call_columns!(), ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 WHERE changes() = 1; \
      INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
-     SELECT $7, $8, $1, 'reserve', $16, $22 WHERE changes() = 1;"
+     SELECT $7, $8, $1, 'reserve', $16, $22 WHERE changes() = 1; \
+     SELECT 1 AS queued WHERE changes() = 1; \
+     COMMIT;"
 );
 
-/// `finish` as one batch, chained the same way: the call (1 row), its key (1 row), the two ledger
+/// `finish` as one batch (one transaction, one round trip), chained the same way: the call (1 row), its key (1 row), the two ledger
 /// lines (2 rows), then the earnings of a completed call. The charge is clamped to the call's
 /// reservation and the earnings to the charge.
 const FINISH: &str = concat!(
-    "UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
+    "BEGIN IMMEDIATE; \
+     UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
      WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ", call_columns!(), "; \
      UPDATE payment_keys SET reserved = reserved - (SELECT reserved FROM calls WHERE id = $1), \
      spent = spent + (SELECT MIN(MAX($6, 0), reserved) FROM calls WHERE id = $1) \
@@ -117,7 +147,8 @@ const FINISH: &str = concat!(
      INSERT INTO earnings (owner, project_id, amount, calls) \
      SELECT project_owner, project_id, MIN(MAX($7, 0), MIN(MAX($6, 0), reserved)), 1 FROM calls \
      WHERE id = $1 AND changes() = 2 AND $3 = 'completed' \
-     ON CONFLICT (owner, project_id) DO UPDATE SET amount = earnings.amount + excluded.amount, calls = earnings.calls + 1;"
+     ON CONFLICT (owner, project_id) DO UPDATE SET amount = earnings.amount + excluded.amount, calls = earnings.calls + 1; \
+     COMMIT;"
 );
 
-impl_backend!(SqliteBackend, Sqlite, begin = "BEGIN IMMEDIATE", lock = "", enqueue = ENQUEUE, finish = FINISH, in_tx = true);
+impl_backend!(SqliteBackend, Sqlite, begin = "BEGIN IMMEDIATE", lock = "", enqueue = ENQUEUE, finish = FINISH);
