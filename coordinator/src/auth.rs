@@ -67,10 +67,21 @@ pub fn parse_payment_key(raw: &str) -> Option<(&str, i64, &str)> {
 /// The payment key in `X-Payment-Key`, authenticated: 401 `invalid_payment_key` (missing,
 /// malformed, unknown or wrong secret) or 401 `payment_key_revoked`.
 pub async fn payment_key(state: &AppState, headers: &HeaderMap) -> Result<KeyRow, ApiError> {
+    authenticate_key(state, headers, false).await
+}
+
+/// [`payment_key`] for `POST /call`: the same checks and errors, but the key's balance fields may
+/// be stale (see [`crate::db::Backend::key_for_auth`]); the reservation checks the balance.
+pub async fn call_payment_key(state: &AppState, headers: &HeaderMap) -> Result<KeyRow, ApiError> {
+    authenticate_key(state, headers, true).await
+}
+
+async fn authenticate_key(state: &AppState, headers: &HeaderMap, for_call: bool) -> Result<KeyRow, ApiError> {
     let invalid = || ApiError::unauthorized("invalid_payment_key", "missing or invalid X-Payment-Key (owner:nonce:secret)");
     let raw = headers.get(PAYMENT_KEY_HEADER).and_then(|v| v.to_str().ok()).ok_or_else(invalid)?;
     let (owner, nonce, secret) = parse_payment_key(raw).ok_or_else(invalid)?;
-    let key = state.db.key(owner, nonce).await?.ok_or_else(invalid)?;
+    let key = if for_call { state.db.key_for_auth(owner, nonce).await? } else { state.db.key(owner, nonce).await? };
+    let key = key.ok_or_else(invalid)?;
     if !ct_eq(key.secret_hash.as_bytes(), hash_secret(secret).as_bytes()) {
         return Err(invalid());
     }

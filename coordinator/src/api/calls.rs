@@ -46,7 +46,7 @@ pub(super) async fn call(
 }
 
 async fn call_inner(state: &AppState, headers: &HeaderMap, owner: &str, name: &str, body: Body) -> Result<Response, ApiError> {
-    let key = auth::payment_key(state, headers).await?;
+    let key = auth::call_payment_key(state, headers).await?;
     let money = CallMoney {
         compute_limit: amount_header(headers, COMPUTE_LIMIT_HEADER)?,
         attached_deposit: amount_header(headers, ATTACHED_DEPOSIT_HEADER)?.unwrap_or(0),
@@ -60,11 +60,11 @@ async fn call_inner(state: &AppState, headers: &HeaderMap, owner: &str, name: &s
     if !state.limiter.allow(&format!("{}:{}", key.owner, key.nonce)).await {
         return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many calls with this payment key; slow down"));
     }
-    let call = state.submit_call(&key, &project, &req, money).await?;
     if req.is_async {
+        let call = state.submit_call(&key, &project, &req, money).await?;
         return Ok((StatusCode::ACCEPTED, Json(json!({ "call_id": call.id, "status": call.status }))).into_response());
     }
-    let row = state.wait_call(&call.id, state.config.sync_call_timeout).await?;
+    let row = state.submit_and_wait(&key, &project, &req, money, state.config.sync_call_timeout).await?;
     let status = match row.status.as_str() {
         "completed" => StatusCode::OK,
         "failed" => StatusCode::UNPROCESSABLE_ENTITY,

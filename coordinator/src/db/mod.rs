@@ -222,6 +222,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn next_nonce(&self, owner: &str) -> Result<i64, StoreError>;
     /// A key by owner and nonce.
     async fn key(&self, owner: &str, nonce: i64) -> Result<Option<KeyRow>, StoreError>;
+    /// A key for authenticating a call: like [`Backend::key`], except that the balance fields
+    /// (`balance`, `spent`, `reserved`) may be stale (a backend may serve it from memory). Its
+    /// secret hash, restrictions and revocation are current.
+    async fn key_for_auth(&self, owner: &str, nonce: i64) -> Result<Option<KeyRow>, StoreError>;
     /// Credits a key; `None` if it does not exist or the balance would exceed
     /// [`crate::limits::MAX_BALANCE`].
     async fn top_up(&self, owner: &str, nonce: i64, amount: i64, now_ms: i64) -> Result<Option<KeyRow>, StoreError>;
@@ -256,6 +260,71 @@ pub trait Backend: Send + Sync + 'static {
     async fn earnings(&self, owner: &str) -> Result<Vec<EarningRow>, StoreError>;
     /// `(queued, leased)` job counts.
     async fn queue_depth(&self) -> Result<(i64, i64), StoreError>;
+}
+
+/// Most entries of each [`LookupCache`] map (it is emptied when full).
+pub const MAX_CACHED_LOOKUPS: usize = 10_000;
+
+/// Rows read on every call that change rarely, kept in memory by a backend whose writes all go
+/// through this process (SQLite: one coordinator process per database file). The writes that
+/// change them ([`Backend::set_active`], [`Backend::revoke`]) forget them; a generation counter
+/// keeps a read that raced such a write from caching what it read before the write.
+#[derive(Debug, Default)]
+pub(crate) struct LookupCache {
+    inner: std::sync::Mutex<Lookups>,
+}
+
+#[derive(Debug, Default)]
+struct Lookups {
+    generation: u64,
+    projects: std::collections::HashMap<(String, String), ProjectRow>,
+    keys: std::collections::HashMap<(String, i64), KeyRow>,
+}
+
+impl LookupCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lookups> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// The generation to pass to the `remember_*` methods after reading.
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+    pub fn project(&self, owner: &str, name: &str) -> Option<ProjectRow> {
+        self.lock().projects.get(&(owner.to_owned(), name.to_owned())).cloned()
+    }
+    pub fn key(&self, owner: &str, nonce: i64) -> Option<KeyRow> {
+        self.lock().keys.get(&(owner.to_owned(), nonce)).cloned()
+    }
+    pub fn remember_project(&self, generation: u64, p: &ProjectRow) {
+        let mut l = self.lock();
+        if l.generation == generation {
+            if l.projects.len() >= MAX_CACHED_LOOKUPS {
+                l.projects.clear();
+            }
+            l.projects.insert((p.owner.clone(), p.name.clone()), p.clone());
+        }
+    }
+    pub fn remember_key(&self, generation: u64, k: &KeyRow) {
+        let mut l = self.lock();
+        if l.generation == generation {
+            if l.keys.len() >= MAX_CACHED_LOOKUPS {
+                l.keys.clear();
+            }
+            l.keys.insert((k.owner.clone(), k.nonce), k.clone());
+        }
+    }
+    /// Forgets every project (after a write that changed one).
+    pub fn forget_projects(&self) {
+        let mut l = self.lock();
+        l.generation += 1;
+        l.projects.clear();
+    }
+    /// Forgets a key (after a write that changed it).
+    pub fn forget_key(&self, owner: &str, nonce: i64) {
+        let mut l = self.lock();
+        l.generation += 1;
+        l.keys.remove(&(owner.to_owned(), nonce));
+    }
 }
 
 /// Decodes a JSON array of strings stored as text.

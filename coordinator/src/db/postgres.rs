@@ -44,6 +44,11 @@ impl PostgresBackend {
         Ok(Self { pool })
     }
 
+    /// No rows are kept in memory: several replicas write the same database.
+    fn lookups(&self) -> Option<&crate::db::LookupCache> {
+        None
+    }
+
     /// A pooled connection for reading.
     async fn read(&self) -> Result<sqlx::pool::PoolConnection<Postgres>, crate::error::StoreError> {
         Ok(self.pool.acquire().await?)

@@ -119,6 +119,14 @@ macro_rules! impl_backend {
             Ok(())
         }
 
+        impl $backend {
+            async fn project_uncached(&self, owner: &str, name: &str) -> Result<Option<ProjectRow>, StoreError> {
+                let row = sqlx::query("SELECT id, owner, name, active_version, grants, created_ms FROM projects WHERE owner = $1 AND name = $2")
+                    .bind(owner).bind(name).fetch_optional(&mut *self.read().await?).await?;
+                row.as_ref().map(project_row).transpose()
+            }
+        }
+
         #[async_trait::async_trait]
         impl Backend for $backend {
             async fn create_owner(&self, name: &str, token_hash: &str, now_ms: i64) -> Result<bool, StoreError> {
@@ -143,9 +151,29 @@ macro_rules! impl_backend {
             }
 
             async fn project(&self, owner: &str, name: &str) -> Result<Option<ProjectRow>, StoreError> {
-                let row = sqlx::query("SELECT id, owner, name, active_version, grants, created_ms FROM projects WHERE owner = $1 AND name = $2")
-                    .bind(owner).bind(name).fetch_optional(&mut *self.read().await?).await?;
-                row.as_ref().map(project_row).transpose()
+                let cache = self.lookups();
+                if let Some(p) = cache.and_then(|c| c.project(owner, name)) {
+                    return Ok(Some(p));
+                }
+                let generation = cache.map(|c| c.generation());
+                let project = self.project_uncached(owner, name).await?;
+                if let (Some(c), Some(g), Some(p)) = (cache, generation, &project) {
+                    c.remember_project(g, p);
+                }
+                Ok(project)
+            }
+
+            async fn key_for_auth(&self, owner: &str, nonce: i64) -> Result<Option<KeyRow>, StoreError> {
+                let cache = self.lookups();
+                if let Some(k) = cache.and_then(|c| c.key(owner, nonce)) {
+                    return Ok(Some(k));
+                }
+                let generation = cache.map(|c| c.generation());
+                let key = self.key(owner, nonce).await?;
+                if let (Some(c), Some(g), Some(k)) = (cache, generation, &key) {
+                    c.remember_key(g, k);
+                }
+                Ok(key)
             }
 
             async fn add_version(&self, project_id: &str, sha256: &str, bytes: &[u8], now_ms: i64) -> Result<(), StoreError> {
@@ -175,6 +203,9 @@ macro_rules! impl_backend {
                     "UPDATE projects SET active_version = $2 WHERE id = $1 \
                      AND EXISTS (SELECT 1 FROM versions WHERE project_id = $1 AND wasm_sha256 = $2)")
                     .bind(project_id).bind(sha256).execute(&mut *self.write().await?).await?;
+                if let Some(c) = self.lookups() {
+                    c.forget_projects();
+                }
                 Ok(done.rows_affected() == 1)
             }
 
@@ -230,6 +261,9 @@ macro_rules! impl_backend {
             async fn revoke(&self, owner: &str, nonce: i64) -> Result<bool, StoreError> {
                 let done = sqlx::query("UPDATE payment_keys SET revoked = 1 WHERE owner = $1 AND nonce = $2")
                     .bind(owner).bind(nonce).execute(&mut *self.write().await?).await?;
+                if let Some(c) = self.lookups() {
+                    c.forget_key(owner, nonce);
+                }
                 Ok(done.rows_affected() == 1)
             }
 

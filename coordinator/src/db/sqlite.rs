@@ -13,6 +13,7 @@ use sqlx::{SqlSafeStr, Sqlite};
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::sql::{call_columns, impl_backend, key_columns, worker_columns};
+use crate::db::LookupCache;
 use crate::error::CoordinatorError;
 
 /// How long a writer waits for SQLite's single write lock before failing; concurrent calls queue
@@ -40,6 +41,7 @@ struct Conns {
     /// Set (under the writer lock) while a [`SqliteBackend::batch`] runs: if it is still set when
     /// the writer is next taken, the batch was cancelled and may have left its transaction open.
     dirty: AtomicBool,
+    lookups: LookupCache,
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -65,7 +67,7 @@ impl SqliteBackend {
         for _ in 0..SQLITE_MAX_CONNECTIONS {
             readers.push(Mutex::new(options.connect().await?));
         }
-        Ok(Self { inner: Arc::new(Conns { readers, next: AtomicUsize::new(0), writer: Mutex::new(writer), dirty: AtomicBool::new(false) }) })
+        Ok(Self { inner: Arc::new(Conns { readers, next: AtomicUsize::new(0), writer: Mutex::new(writer), dirty: AtomicBool::new(false), lookups: LookupCache::default() }) })
     }
 
     /// A read connection: a free one if any, else the next in turn.
@@ -76,6 +78,12 @@ impl SqliteBackend {
         }
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % readers.len();
         Ok(readers[i].lock().await)
+    }
+
+    /// Projects and keys kept in memory: every write to this database file goes through this
+    /// process (the embedded mode runs one coordinator per file).
+    fn lookups(&self) -> Option<&LookupCache> {
+        Some(&self.inner.lookups)
     }
 
     /// The write connection (writers queue here in order).
