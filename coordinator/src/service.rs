@@ -228,12 +228,7 @@ impl AppState {
         let deadline = Instant::now() + wait;
         let stop = self.hub.shutdown_signal();
         let lease_ms = self.config.lease_duration.as_millis() as i64;
-        let now = now_ms();
-        let touched = self.local.touches.lock().expect("touches lock").get(&worker.id).copied().unwrap_or(0);
-        if now - worker.last_heartbeat_ms.max(touched) > WORKER_TOUCH_INTERVAL_MS {
-            self.db.touch_worker(&worker.id, now).await?;
-            self.local.touches.lock().expect("touches lock").insert(worker.id.clone(), now);
-        }
+        self.touch_if_due(worker).await?;
         loop {
             let lease_id = uuid::Uuid::new_v4().to_string();
             let leased = self.db.lease(&worker.id, &lease_id, now_ms(), lease_ms, i64::from(self.config.max_attempts)).await?;
@@ -253,6 +248,18 @@ impl AppState {
                 _ = Hub::until_shutdown(stop.clone()) => return Ok(None),
             }
         }
+    }
+
+    /// Records the worker's sign of life if the last one is older than
+    /// [`WORKER_TOUCH_INTERVAL_MS`].
+    async fn touch_if_due(&self, worker: &WorkerRow) -> Result<(), ApiError> {
+        let now = now_ms();
+        let touched = self.local.touches.lock().expect("touches lock").get(&worker.id).copied().unwrap_or(0);
+        if now - worker.last_heartbeat_ms.max(touched) > WORKER_TOUCH_INTERVAL_MS {
+            self.db.touch_worker(&worker.id, now).await?;
+            self.local.touches.lock().expect("touches lock").insert(worker.id.clone(), now);
+        }
+        Ok(())
     }
 
     fn job(&self, call: &CallRow) -> Job {
@@ -347,6 +354,49 @@ impl AppState {
     /// Checks a result of the leased `call` and settles it; `None` when the lease was no longer
     /// current at settling time.
     async fn verify_and_settle(&self, worker: &WorkerRow, req: &CompleteRequest, call: &CallRow) -> Result<Option<CallView>, ApiError> {
+        let finish = self.verify(worker, req, call)?;
+        let row = self.db.finish(&finish).await?;
+        Ok(self.settled(&finish, row).await)
+    }
+
+    /// [`AppState::complete_job`] and then a lease of the next waiting job for the same worker
+    /// (never waits), in one database round trip when this process issued the completed lease
+    /// (otherwise no job is leased: lease as usual). The job comes back whatever the completion's
+    /// outcome.
+    pub async fn complete_and_lease(&self, worker: &WorkerRow, req: &CompleteRequest) -> (Result<CallView, ApiError>, Option<Job>) {
+        let Some(call) = self.remembered_lease(worker, req) else {
+            return (self.complete_job(worker, req).await, None);
+        };
+        let finish = match self.verify(worker, req, &call) {
+            Ok(f) => f,
+            Err(e) => return (Err(e), None),
+        };
+        if let Err(e) = self.touch_if_due(worker).await {
+            return (Err(e), None);
+        }
+        let lease_id = uuid::Uuid::new_v4().to_string();
+        let lease_ms = self.config.lease_duration.as_millis() as i64;
+        let max_attempts = i64::from(self.config.max_attempts);
+        let (finished, leased) = match self.db.finish_and_lease(&finish, &worker.id, &lease_id, now_ms(), lease_ms, max_attempts).await {
+            Ok(x) => x,
+            Err(e) => return (Err(e.into()), None),
+        };
+        let job = leased.map(|c| {
+            self.metrics.leased(c.attempts > 1);
+            let job = self.job(&c);
+            self.remember_lease(c);
+            job
+        });
+        let result = match self.settled(&finish, finished).await {
+            Some(view) => Ok(view),
+            // The lease was lost meanwhile: the full checks, reading the call.
+            None => self.complete_job(worker, req).await,
+        };
+        (result, job)
+    }
+
+    /// Checks a worker's result for the leased `call` and computes its settlement.
+    fn verify(&self, worker: &WorkerRow, req: &CompleteRequest, call: &CallRow) -> Result<Finish, ApiError> {
         let output = B64.decode(&req.result.output).map_err(|e| ApiError::bad_request("invalid_output_encoding", format!("output is not base64: {e}")))?;
         let r = &req.result;
         let digest = receipt_digest(&call.id, &call.wasm_sha256, call.input.as_bytes(), &output, r.instructions, r.outcome);
@@ -380,7 +430,7 @@ impl AppState {
             }),
         };
         let status = if error.is_none() { "completed" } else { "failed" };
-        self.try_settle(call, &req.lease_id, status, &settled, s.earnings).await
+        finish_of(call, &req.lease_id, status, &settled, s.earnings)
     }
 
     /// Writes a settlement (exactly once per call) and wakes waiters.
@@ -399,25 +449,23 @@ impl AppState {
     /// Writes a settlement if `lease_id` is still the call's lease and it is not final, and
     /// wakes waiters; `None` otherwise.
     async fn try_settle(&self, call: &CallRow, lease_id: &str, status: &'static str, settled: &SettledResult, earnings: u64) -> Result<Option<CallView>, ApiError> {
-        let finish = Finish {
-            call_id: call.id.clone(),
-            lease_id: lease_id.to_owned(),
-            status,
-            result: serde_json::to_string(settled).map_err(ApiError::internal)?,
-            charged: settled.charged as i64,
-            earnings: earnings as i64,
-            now_ms: now_ms(),
-        };
-        let finished = self.db.finish(&finish).await?;
-        self.local.leases.lock().expect("leases lock").remove(&call.id);
-        let Some(mut row) = finished else { return Ok(None) };
-        row.status = status.to_owned();
-        row.result = Some(finish.result);
+        let finish = finish_of(call, lease_id, status, settled, earnings)?;
+        let row = self.db.finish(&finish).await?;
+        Ok(self.settled(&finish, row).await)
+    }
+
+    /// After a settling write: forgets the lease and, if it settled (`row`), counts it and wakes
+    /// the waiters with the settled row.
+    async fn settled(&self, finish: &Finish, row: Option<CallRow>) -> Option<CallView> {
+        self.local.leases.lock().expect("leases lock").remove(&finish.call_id);
+        let mut row = row?;
+        row.status = finish.status.to_owned();
+        row.result = Some(finish.result.clone());
         row.completed_ms = Some(finish.now_ms);
         let latency = Duration::from_millis((finish.now_ms - row.created_ms).max(0) as u64);
-        self.metrics.call_settled(status == "completed", latency);
-        self.hub.call_settled(&call.id, Some(&row)).await;
-        Ok(Some(view(&row)))
+        self.metrics.call_settled(finish.status == "completed", latency);
+        self.hub.call_settled(&finish.call_id, Some(&row)).await;
+        Some(view(&row))
     }
 
     /// Fails jobs whose last allowed lease expired (`worker_lost`, nothing charged). Returns how
@@ -445,6 +493,19 @@ impl AppState {
         }
         Ok(failed)
     }
+}
+
+/// The settling write of `call`.
+fn finish_of(call: &CallRow, lease_id: &str, status: &'static str, settled: &SettledResult, earnings: u64) -> Result<Finish, ApiError> {
+    Ok(Finish {
+        call_id: call.id.clone(),
+        lease_id: lease_id.to_owned(),
+        status,
+        result: serde_json::to_string(settled).map_err(ApiError::internal)?,
+        charged: settled.charged as i64,
+        earnings: earnings as i64,
+        now_ms: now_ms(),
+    })
 }
 
 fn insufficient_balance(required: i64, available: i64) -> ApiError {

@@ -110,4 +110,4 @@ const FINISH: &str = concat!(
      SELECT * FROM c"
 );
 
-impl_backend!(PostgresBackend, Postgres, begin = "BEGIN", lock = "FOR UPDATE SKIP LOCKED", enqueue = ENQUEUE, finish = FINISH);
+impl_backend!(PostgresBackend, Postgres, begin = "BEGIN", lock = "FOR UPDATE SKIP LOCKED", enqueue = ENQUEUE, finish = FINISH, finish_lease = None::<&'static str>);

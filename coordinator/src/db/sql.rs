@@ -30,9 +30,10 @@ macro_rules! worker_columns {
 /// database). `begin` starts a write transaction; `lock` is appended to the lease sub-select;
 /// `enqueue` and `finish` are the dialect's SQL of those two methods (binds: the call columns in
 /// order, resp. call id, lease id, status, result, now, charged, earnings), run atomically in one
-/// round trip by the backend's `batch` method.
+/// round trip by the backend's `batch` method; `finish_lease` (optional) is `finish` followed by
+/// `lease` (binds 8..=12: lease id, worker id, now, lease expiry, max attempts).
 macro_rules! impl_backend {
-    ($backend:ident, $db:ty, begin = $begin:literal, lock = $lock:literal, enqueue = $enqueue:expr, finish = $finish:expr) => {
+    ($backend:ident, $db:ty, begin = $begin:literal, lock = $lock:literal, enqueue = $enqueue:expr, finish = $finish:expr, finish_lease = $finish_lease:expr) => {
         use sqlx::Row as _;
         use $crate::db::{
             strings_from_json, strings_to_json, Backend, CallRow, EarningRow, Enqueued, Finish, KeyRow,
@@ -343,6 +344,27 @@ macro_rules! impl_backend {
                     .bind(f.charged).bind(f.earnings);
                 let rows = self.batch(q).await?;
                 rows.first().map(call_row).transpose()
+            }
+
+            async fn finish_and_lease(&self, f: &Finish, worker_id: &str, lease_id: &str, now_ms: i64, lease_ms: i64, max_attempts: i64)
+                -> Result<(Option<CallRow>, Option<CallRow>), StoreError>
+            {
+                // Leasing separately would cost a round trip even when no job waits: only finish.
+                let Some(sql) = $finish_lease else { return Ok((self.finish(f).await?, None)) };
+                let q = sqlx::query(sql)
+                    .bind(&f.call_id).bind(&f.lease_id).bind(f.status).bind(&f.result).bind(f.now_ms)
+                    .bind(f.charged).bind(f.earnings)
+                    .bind(lease_id).bind(worker_id).bind(now_ms).bind(now_ms + lease_ms).bind(max_attempts);
+                let (mut finished, mut leased) = (None, None);
+                for row in self.batch(q).await? {
+                    let call = call_row(&row)?;
+                    if call.lease_id.as_deref() == Some(lease_id) && call.status == "leased" {
+                        leased = Some(call);
+                    } else {
+                        finished = Some(call);
+                    }
+                }
+                Ok((finished, leased))
             }
 
             async fn exhausted(&self, now_ms: i64, max_attempts: i64) -> Result<Vec<CallRow>, StoreError> {

@@ -138,12 +138,12 @@ const ENQUEUE: &str = concat!(
      COMMIT;"
 );
 
-/// `finish` as one batch (one transaction, one round trip), chained the same way: the call (1 row), its key (1 row), the two ledger
-/// lines (2 rows), then the earnings of a completed call. The charge is clamped to the call's
+/// The statements of `finish`, chained the same way: the call (1 row), its key (1 row), the two
+/// ledger lines (2 rows), then the earnings of a completed call. The charge is clamped to the call's
 /// reservation and the earnings to the charge.
-const FINISH: &str = concat!(
-    "BEGIN IMMEDIATE; \
-     UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
+macro_rules! finish_statements {
+    () => { concat!(
+     "UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
      WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ", call_columns!(), "; \
      UPDATE payment_keys SET reserved = reserved - (SELECT reserved FROM calls WHERE id = $1), \
      spent = spent + (SELECT MIN(MAX($6, 0), reserved) FROM calls WHERE id = $1) \
@@ -155,8 +155,24 @@ const FINISH: &str = concat!(
      INSERT INTO earnings (owner, project_id, amount, calls) \
      SELECT project_owner, project_id, MIN(MAX($7, 0), MIN(MAX($6, 0), reserved)), 1 FROM calls \
      WHERE id = $1 AND changes() = 2 AND $3 = 'completed' \
-     ON CONFLICT (owner, project_id) DO UPDATE SET amount = earnings.amount + excluded.amount, calls = earnings.calls + 1; \
-     COMMIT;"
+     ON CONFLICT (owner, project_id) DO UPDATE SET amount = earnings.amount + excluded.amount, calls = earnings.calls + 1;"
+    ) };
+}
+
+/// `finish` in one transaction and round trip.
+const FINISH: &str = concat!("BEGIN IMMEDIATE; ", finish_statements!(), " COMMIT;");
+
+/// `finish`, then the lease of the next job for the worker that completed (binds 8..=12), in one
+/// transaction and round trip.
+const FINISH_LEASE: &str = concat!(
+    "BEGIN IMMEDIATE; ", finish_statements!(), " \
+     UPDATE calls SET status = 'leased', lease_id = $8, worker_id = $9, lease_expires_ms = $11, \
+     attempts = attempts + 1 \
+     WHERE id = (SELECT id FROM calls WHERE status IN ('queued', 'leased') \
+                 AND (status = 'queued' OR lease_expires_ms < $10) AND attempts < $12 \
+                 ORDER BY created_ms LIMIT 1) \
+     AND status IN ('queued', 'leased') AND (status = 'queued' OR lease_expires_ms < $10) \
+     RETURNING ", call_columns!(), "; COMMIT;"
 );
 
-impl_backend!(SqliteBackend, Sqlite, begin = "BEGIN IMMEDIATE", lock = "", enqueue = ENQUEUE, finish = FINISH);
+impl_backend!(SqliteBackend, Sqlite, begin = "BEGIN IMMEDIATE", lock = "", enqueue = ENQUEUE, finish = FINISH, finish_lease = Some(FINISH_LEASE));

@@ -131,21 +131,33 @@ pub async fn run_with_source(
     for _ in 0..config.concurrency.max(1) {
         let (worker, mut stop, wait) = (worker.clone(), stop_rx.clone(), config.lease_wait);
         slots.spawn(async move {
+            // The next job, when reporting the last one already leased it.
+            let mut next: Option<Job> = None;
             loop {
-                let leased = tokio::select! {
-                    r = worker.source.lease(wait) => r,
-                    _ = stop.wait_for(|s| *s) => return,
-                };
-                match leased {
-                    // A job that started is finished even during shutdown.
-                    Ok(Some(job)) => worker.handle(job).await,
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "lease failed; retrying");
-                        tokio::time::sleep(RETRY_PAUSE).await;
+                let job = match next.take() {
+                    Some(job) => Some(job),
+                    None => {
+                        let leased = tokio::select! {
+                            r = worker.source.lease(wait) => r,
+                            _ = stop.wait_for(|s| *s) => return,
+                        };
+                        match leased {
+                            Ok(job) => job,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "lease failed; retrying");
+                                tokio::time::sleep(RETRY_PAUSE).await;
+                                None
+                            }
+                        }
                     }
+                };
+                // A job that started (or was leased) is finished even during shutdown; no new
+                // job is leased once stopping.
+                if let Some(job) = job {
+                    let lease_next = !*stop.borrow();
+                    next = worker.handle(job, lease_next).await;
                 }
-                if *stop.borrow() {
+                if next.is_none() && *stop.borrow() {
                     return;
                 }
             }
@@ -168,20 +180,27 @@ struct Worker {
 }
 
 impl Worker {
-    /// Run one job with its lease heartbeated, then report it.
-    async fn handle(&self, job: Job) {
+    /// Run one job with its lease heartbeated, then report it; with `lease_next`, the report may
+    /// lease the next job in the same exchange, which is returned.
+    async fn handle(&self, job: Job, lease_next: bool) -> Option<Job> {
         let call_id = job.call_id.clone();
         let observed = tokio::select! {
             o = self.execute(&job) => o,
             () = self.heartbeat(&job) => {
                 tracing::warn!(%call_id, "lease lost; abandoning the job");
-                return;
+                return None;
             }
         };
-        match self.source.complete(&job, &observed).await {
+        let (done, next) = if lease_next {
+            self.source.complete_and_lease(&job, &observed).await
+        } else {
+            (self.source.complete(&job, &observed).await, None)
+        };
+        match done {
             Ok(_) => tracing::debug!(%call_id, outcome = observed.outcome.as_str(), "job completed"),
             Err(e) => tracing::warn!(%call_id, error = %e, "completing the job failed"),
         }
+        next
     }
 
     /// Heartbeat the lease; returns only when the coordinator says it is lost.

@@ -31,7 +31,15 @@ pub trait JobSource: Send + Sync + 'static {
     fn wasm<'a>(&'a self, sha256: &'a str) -> Fut<'a, Vec<u8>>;
     /// Sign and report a result.
     fn complete<'a>(&'a self, job: &'a Job, observed: &'a Observed) -> Fut<'a, ()>;
+    /// Sign and report a result and, in the same exchange where the source can, lease the next
+    /// waiting job without waiting for one. The job comes back whatever the report's outcome.
+    fn complete_and_lease<'a>(&'a self, job: &'a Job, observed: &'a Observed) -> CompleteAndLease<'a> {
+        Box::pin(async move { (self.complete(job, observed).await, None) })
+    }
 }
+
+/// What [`JobSource::complete_and_lease`] returns: the report's outcome and the next job, if any.
+pub type CompleteAndLease<'a> = Pin<Box<dyn Future<Output = (Result<(), SourceError>, Option<Job>)> + Send + 'a>>;
 
 /// A coordinator reached over HTTP.
 pub struct HttpSource(pub WorkerClient);
@@ -93,6 +101,13 @@ impl JobSource for EmbeddedSource {
         Box::pin(async move {
             let request = signed_completion(job, observed, &self.key);
             self.state.complete_job(&self.worker, &request).await.map(|_| ()).map_err(|e| SourceError(e.message))
+        })
+    }
+    fn complete_and_lease<'a>(&'a self, job: &'a Job, observed: &'a Observed) -> CompleteAndLease<'a> {
+        Box::pin(async move {
+            let request = signed_completion(job, observed, &self.key);
+            let (done, next) = self.state.complete_and_lease(&self.worker, &request).await;
+            (done.map(|_| ()).map_err(|e| SourceError(e.message)), next)
         })
     }
 }
