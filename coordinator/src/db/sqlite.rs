@@ -19,6 +19,11 @@ use crate::error::CoordinatorError;
 /// How long a writer waits for SQLite's single write lock before failing; concurrent calls queue
 /// here instead of erroring with "database is locked".
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a background connection checkpoints the WAL into the database file.
+pub const SQLITE_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+/// WAL size (pages) at which the writer checkpoints by itself: a safety net behind the background
+/// checkpoints (SQLite's default, 1000, made the writer stop every ~150 calls).
+pub const WRITER_AUTOCHECKPOINT_PAGES: &str = "10000";
 /// Read connections (readers run in parallel in WAL mode).
 pub const SQLITE_MAX_CONNECTIONS: u32 = 8;
 
@@ -61,13 +66,31 @@ impl SqliteBackend {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true);
-        let mut writer = options.connect().await?;
+        let mut writer = options.clone().pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES).connect().await?;
         migrator().run(&mut writer).await?;
         let mut readers = Vec::new();
         for _ in 0..SQLITE_MAX_CONNECTIONS {
             readers.push(Mutex::new(options.connect().await?));
         }
-        Ok(Self { inner: Arc::new(Conns { readers, next: AtomicUsize::new(0), writer: Mutex::new(writer), dirty: AtomicBool::new(false), lookups: LookupCache::default() }) })
+        let inner = Arc::new(Conns { readers, next: AtomicUsize::new(0), writer: Mutex::new(writer), dirty: AtomicBool::new(false), lookups: LookupCache::default() });
+        // Checkpoint the WAL from a connection of its own, so the writer does not stop to copy
+        // pages back and sync the file (PASSIVE: never waits for, nor blocks, readers and the
+        // writer). Ends when the backend is dropped.
+        let mut checkpointer = options.connect().await?;
+        let alive = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SQLITE_CHECKPOINT_INTERVAL);
+            loop {
+                tick.tick().await;
+                if alive.strong_count() == 0 {
+                    break;
+                }
+                if let Err(e) = (&mut checkpointer).execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        });
+        Ok(Self { inner })
     }
 
     /// A read connection: a free one if any, else the next in turn.
