@@ -275,7 +275,8 @@ impl Runtime {
             None => stdout.contents().to_vec(),
         };
         let denied = report.host_calls.denied();
-        if !report.outcome.is_ok() && !denied.is_empty() && matches!(report.outcome, Outcome::Exit { .. } | Outcome::Trap { .. } | Outcome::GuestError { .. }) {
+        // A failure after a denied capability call is reported as the denial: the likely cause.
+        if !denied.is_empty() && matches!(report.outcome, Outcome::Exit { .. } | Outcome::Trap { .. } | Outcome::GuestError { .. }) {
             let message = match &report.outcome {
                 Outcome::GuestError { message, .. } | Outcome::Trap { message } => message.clone(),
                 _ => String::from_utf8_lossy(&report.stderr).trim().to_string(),
