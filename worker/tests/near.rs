@@ -30,7 +30,7 @@ const INPUT: &str = "hello near";
 /// A file of `crates/near/tests/data` (NEAR's recorded examples) as JSON.
 fn recorded(path: &str) -> Value {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../crates/near/tests/data")
+        .join("../crates/near/tests/data")
         .join(path);
     serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
 }
