@@ -1,0 +1,54 @@
+//! # outlayer-protocol
+//!
+//! The wire model every OutLayer service shares and none owns: the coordinator serves it, workers
+//! (and, next, the keystore) speak it, clients read it. It holds data types and the rules that
+//! belong to the data (receipt digests, limit defaults and caps), never I/O.
+//!
+//! # Layout
+//!
+//! - [`capability`]: [`Capability`], what an execution may be granted.
+//! - [`limits`]: [`Limits`] of a job and [`LimitsRequest`], what a caller asks for.
+//! - [`outcome`]: [`Outcome`], how an execution ended (one enum for host, worker and coordinator).
+//! - [`status`]: [`CallStatus`] of a call.
+//! - [`job`]: [`Job`], what a worker leases, with its [`JobContext`].
+//! - [`result`]: [`ExecutionResult`], what a worker observed, and [`Completion`], its signed
+//!   report.
+//! - [`receipt`]: the signed receipt: digest, sign, verify.
+//! - [`worker`]: the other worker-API bodies (register, lease, heartbeat).
+//! - [`api`]: what callers of the HTTPS API send and get back ([`CallRequest`], [`CallView`]).
+//! - [`source`]: [`JobSource`], the worker's side of the protocol as a trait (HTTP client or a
+//!   coordinator in the same process).
+//!
+//! ```
+//! use outlayer_protocol::{Capability, CallStatus, Limits, Outcome};
+//! assert_eq!("storage".parse::<Capability>().unwrap(), Capability::Storage);
+//! assert!(CallStatus::Completed.is_final());
+//! assert_eq!(Outcome::Timeout.kind(), "timeout");
+//! assert_eq!(Limits::default().max_memory_mb, 128);
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod capability;
+pub mod job;
+pub mod limits;
+pub mod outcome;
+pub mod receipt;
+pub mod result;
+pub mod source;
+pub mod status;
+pub mod worker;
+
+mod bytes_b64;
+mod u128_str;
+
+pub use api::{CallRequest, CallView, ErrorBody, Receipt, SettledResult, WorkerRef};
+pub use capability::{Capability, UnknownCapability};
+pub use job::{ExecutionKind, Job, JobContext, ProjectRef};
+pub use limits::{LimitError, Limits, LimitsRequest};
+pub use outcome::Outcome;
+pub use result::{Completion, ExecutionResult};
+pub use source::{CompleteAndLease, JobSource, SourceError, SourceFuture};
+pub use status::CallStatus;
+pub use worker::{HeartbeatResponse, RegisterRequest, RegisterResponse};
