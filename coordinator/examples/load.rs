@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ed25519_dalek::SigningKey;
-use outlayer_coordinator::client::{Observed, WorkerClient};
-use outlayer_coordinator::model::Outcome;
+use outlayer_coordinator::model::{Completion, ExecutionResult, Outcome};
+use outlayer_protocol::client::WorkerClient;
 use outlayer_coordinator::{CoordinatorConfig, DatabaseConfig, RateLimitConfig, build_state, run};
 use serde_json::{Value, json};
 
@@ -91,11 +91,12 @@ async fn main() -> Result<()> {
 
     let mut workers = Vec::new();
     for _ in 0..a.workers {
-        let w = WorkerClient::register(&base, SigningKey::from_bytes(&rand::random()), None, None).await?;
+        let key = SigningKey::from_bytes(&rand::random());
+        let w = WorkerClient::register(&base, &key, None, None).await?;
         workers.push(tokio::spawn(async move {
             while let Ok(next) = w.lease(Duration::from_secs(5)).await {
                 if let Some(job) = next {
-                    let o = Observed {
+                    let o = ExecutionResult {
                         outcome: Outcome::Ok,
                         output: job.input.as_bytes().to_vec(),
                         stderr_tail: None,
@@ -104,7 +105,7 @@ async fn main() -> Result<()> {
                         peak_memory_bytes: 0,
                         refund: 0,
                     };
-                    let _ = w.complete(&job, &o).await;
+                    let _ = w.complete(&Completion::sign(&job, o, &key)).await;
                 }
             }
         }));

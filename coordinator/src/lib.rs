@@ -7,8 +7,9 @@
 //! response, with a receipt signed by the worker that produced it.
 //!
 //! It does not run wasm: workers (the `outlayer worker` process, or the worker half of
-//! `outlayer serve`) lease jobs with [`client::WorkerClient`], run them, and complete them with an
-//! ed25519 signature over [`receipt::receipt_digest`].
+//! `outlayer serve`) lease jobs through a [`outlayer_protocol::JobSource`] (HTTP, or
+//! [`embedded::EmbeddedSource`] in the same process), run them, and complete them with an ed25519
+//! signature over the receipt digest (`outlayer_protocol::receipt`).
 //!
 //! Backends: SQLite (a file; the embedded default) and PostgreSQL (production), behind
 //! [`db::Backend`]. Wake-ups are in-process ([`notify::Hub`]) and, with Redis configured,
@@ -35,9 +36,9 @@
 
 pub mod api;
 pub mod auth;
-pub mod client;
 pub mod config;
 pub mod db;
+pub mod embedded;
 pub mod error;
 pub mod limits;
 pub mod metrics;
@@ -45,7 +46,6 @@ pub mod model;
 pub mod notify;
 pub mod pricing;
 pub mod ratelimit;
-pub mod receipt;
 pub mod redis_link;
 pub mod service;
 pub mod state;

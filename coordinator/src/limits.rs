@@ -24,18 +24,12 @@ pub const MAX_BALANCE: i64 = 4_000_000_000_000_000_000;
 /// Most heartbeated lease ids per request.
 pub const MAX_HEARTBEAT_LEASES: usize = 256;
 
-/// Instruction budget when the caller gives none.
-pub const DEFAULT_MAX_INSTRUCTIONS: u64 = 1_000_000_000;
-/// Highest instruction budget a caller may ask for.
-pub const MAX_INSTRUCTIONS_CAP: u64 = 500_000_000_000;
-/// Memory cap (MiB) when the caller gives none.
-pub const DEFAULT_MAX_MEMORY_MB: u64 = 128;
-/// Highest memory cap (MiB) a caller may ask for.
-pub const MAX_MEMORY_MB_CAP: u64 = 1024;
-/// Wall-time cap (s) when the caller gives none.
-pub const DEFAULT_MAX_EXECUTION_SECONDS: u64 = 60;
-/// Highest wall-time cap (s) a caller may ask for.
-pub const MAX_EXECUTION_SECONDS_CAP: u64 = 180;
+/// Per-call resource limits (defaults and caps) are the wire model's:
+/// [`outlayer_protocol::limits`].
+pub use outlayer_protocol::limits::{
+    DEFAULT_MAX_EXECUTION_SECONDS, DEFAULT_MAX_INSTRUCTIONS, DEFAULT_MAX_MEMORY_MB, MAX_EXECUTION_SECONDS_CAP,
+    MAX_INSTRUCTIONS_CAP, MAX_MEMORY_MB_CAP,
+};
 
 /// Owner and project names: 2..=64 chars of `[a-z0-9._-]` (NEAR account alphabet, no `:` or `/`
 /// so keys `owner:nonce:secret` and paths `owner/name` stay unambiguous).

@@ -38,9 +38,9 @@ pub struct Settlement {
 
 /// What a worker reported about a run, as far as money is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Run {
+pub struct Run<'a> {
     /// How it ended.
-    pub outcome: Outcome,
+    pub outcome: &'a Outcome,
     /// `true` if the call completes (ok outcome and valid output).
     pub succeeded: bool,
     /// Instructions executed.
@@ -53,8 +53,8 @@ pub struct Run {
 
 /// Settles a run. `max_compute` is the compute part of the reservation; a timeout is charged all of
 /// it. A successful guest keeps `deposit − refund`; a failed one returns the whole deposit.
-pub fn settle(p: &PricingConfig, max_compute: u64, deposit: u64, run: Run) -> Settlement {
-    let cost = if run.outcome == Outcome::Timeout {
+pub fn settle(p: &PricingConfig, max_compute: u64, deposit: u64, run: Run<'_>) -> Settlement {
+    let cost = if *run.outcome == Outcome::Timeout {
         max_compute
     } else {
         compute_cost(p, run.instructions, run.wall_ms).min(max_compute)
@@ -84,22 +84,22 @@ mod tests {
         let limits = Limits { max_instructions: 1_000_000_000, max_memory_mb: 128, max_execution_seconds: 60 };
         let max = max_compute_cost(&P, &limits);
         assert_eq!(max, 1_000 + 2_000 + 6_000);
-        let s = settle(&P, max, 500, Run { outcome: Outcome::Timeout, succeeded: false, instructions: 10, wall_ms: 10, refund: 0 });
+        let s = settle(&P, max, 500, Run { outcome: &Outcome::Timeout, succeeded: false, instructions: 10, wall_ms: 10, refund: 0 });
         assert_eq!(s, Settlement { cost: max, refund: 500, charged: max, earnings: (max - 1_000) / 2 });
     }
 
     #[test]
     fn refund_is_capped_by_the_deposit_and_kept_deposit_is_earned() {
-        let s = settle(&P, 9_000, 500, Run { outcome: Outcome::Ok, succeeded: true, instructions: 0, wall_ms: 0, refund: 200 });
+        let s = settle(&P, 9_000, 500, Run { outcome: &Outcome::Ok, succeeded: true, instructions: 0, wall_ms: 0, refund: 200 });
         assert_eq!(s, Settlement { cost: 1_000, refund: 200, charged: 1_300, earnings: 300 });
-        let s = settle(&P, 9_000, 500, Run { outcome: Outcome::Ok, succeeded: true, instructions: 0, wall_ms: 0, refund: 10_000 });
+        let s = settle(&P, 9_000, 500, Run { outcome: &Outcome::Ok, succeeded: true, instructions: 0, wall_ms: 0, refund: 10_000 });
         assert_eq!(s.refund, 500);
         assert_eq!(s.charged, 1_000);
     }
 
     #[test]
     fn cost_never_exceeds_the_reserved_compute() {
-        let s = settle(&P, 1_500, 0, Run { outcome: Outcome::Ok, succeeded: true, instructions: u64::MAX, wall_ms: u64::MAX, refund: 0 });
+        let s = settle(&P, 1_500, 0, Run { outcome: &Outcome::Ok, succeeded: true, instructions: u64::MAX, wall_ms: u64::MAX, refund: 0 });
         assert_eq!(s.cost, 1_500);
     }
 }

@@ -3,15 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-
 use crate::db::{CallRow, Enqueued, Finish, KeyRow, ProjectRow, WorkerRow};
 use crate::error::ApiError;
 use crate::limits::*;
 use crate::model::*;
 use crate::pricing;
-use crate::receipt::{receipt_digest, sha256_hex, verify_digest};
+use outlayer_protocol::receipt::{ReceiptFields, parse_public_key, sha256};
 use crate::state::{AppState, JOB_RECHECK_INTERVAL, now_ms};
 use crate::notify::Hub;
 
@@ -29,18 +26,8 @@ pub struct CallMoney {
 }
 
 /// Resolves defaults and caps; 400 `invalid_limits` when a cap is exceeded or a limit is zero.
-pub fn resolve_limits(req: Option<&ResourceLimitsRequest>) -> Result<Limits, ApiError> {
-    let req = req.cloned().unwrap_or_default();
-    let pick = |v: Option<u64>, default: u64, cap: u64, name: &str| match v {
-        None => Ok(default),
-        Some(v) if v >= 1 && v <= cap => Ok(v),
-        Some(v) => Err(ApiError::bad_request("invalid_limits", format!("{name} = {v} is outside 1..={cap}"))),
-    };
-    Ok(Limits {
-        max_instructions: pick(req.max_instructions, DEFAULT_MAX_INSTRUCTIONS, MAX_INSTRUCTIONS_CAP, "max_instructions")?,
-        max_memory_mb: pick(req.max_memory_mb, DEFAULT_MAX_MEMORY_MB, MAX_MEMORY_MB_CAP, "max_memory_mb")?,
-        max_execution_seconds: pick(req.max_execution_seconds, DEFAULT_MAX_EXECUTION_SECONDS, MAX_EXECUTION_SECONDS_CAP, "max_execution_seconds")?,
-    })
+pub fn resolve_limits(req: Option<&LimitsRequest>) -> Result<Limits, ApiError> {
+    req.cloned().unwrap_or_default().resolve().map_err(|e| ApiError::bad_request("invalid_limits", e.to_string()))
 }
 
 impl AppState {
@@ -132,7 +119,7 @@ impl AppState {
             attached_deposit: deposit as i64,
             compute_limit: money.compute_limit.unwrap_or(required) as i64,
             reserved: required as i64,
-            status: "queued".to_owned(),
+            status: CallStatus::Queued,
             lease_id: None,
             worker_id: None,
             lease_expires_ms: None,
@@ -184,7 +171,7 @@ impl AppState {
                     (None, None) => self.db.call(call_id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?,
                 };
                 let remaining = deadline.saturating_duration_since(Instant::now());
-                if is_final(&row.status) || remaining.is_zero() || *stop.borrow() {
+                if row.status.is_final() || remaining.is_zero() || *stop.borrow() {
                     Some(row)
                 } else {
                     tokio::select! {
@@ -206,7 +193,7 @@ impl AppState {
     /// bearer token (shown once). 400 `invalid_public_key`. Embedded workers call this directly
     /// and then use [`AppState::lease_job`], [`AppState::heartbeat`], [`AppState::complete_job`].
     pub async fn register_worker(&self, public_key: &str, attestation: Option<serde_json::Value>) -> Result<(WorkerRow, String), ApiError> {
-        if crate::receipt::parse_public_key(public_key).is_none() {
+        if parse_public_key(public_key).is_none() {
             return Err(ApiError::bad_request("invalid_public_key", "public_key must be a 32-byte ed25519 key in hex"));
         }
         let token = crate::auth::new_secret("olw_");
@@ -270,14 +257,17 @@ impl AppState {
             wasm_sha256: call.wasm_sha256.clone(),
             input: call.input.clone(),
             limits: limits_of(call),
+            max_output_bytes: MAX_OUTPUT_BYTES as u64,
             grants: call.grants.clone(),
-            attached_deposit: call.attached_deposit as u64,
+            attached_deposit: call.attached_deposit as u128,
             context: JobContext {
                 request_id: call.request_id.clone(),
-                caller: call.key_owner.clone(),
-                project: ProjectRef { owner: call.project_owner.clone(), name: call.project_name.clone(), id: call.project_id.clone() },
+                kind: ExecutionKind::Https,
                 network: self.config.network.clone(),
-                kind: "https".to_owned(),
+                caller: Some(call.key_owner.clone()),
+                project: Some(ProjectRef { owner: call.project_owner.clone(), name: call.project_name.clone(), id: call.project_id.clone() }),
+                call_id: Some(call.id.clone()),
+                ..JobContext::default()
             },
         }
     }
@@ -295,7 +285,7 @@ impl AppState {
 
     /// Verifies and settles a worker's result. Idempotent: completing an already settled call with
     /// its final lease returns the settled view; any other lease gets 409 `lease_lost`.
-    pub async fn complete_job(&self, worker: &WorkerRow, req: &CompleteRequest) -> Result<CallView, ApiError> {
+    pub async fn complete_job(&self, worker: &WorkerRow, req: &Completion) -> Result<CallView, ApiError> {
         // Fast path: this process issued the lease, it has not expired (so nobody else can hold
         // it and the reaper has not failed the call) and the job columns are immutable, so the
         // row need not be read back. The settling statement still requires the lease.
@@ -306,7 +296,7 @@ impl AppState {
         }
         let call = self.db.call(&req.call_id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
         let ours = call.lease_id.as_deref() == Some(req.lease_id.as_str()) && call.worker_id.as_deref() == Some(worker.id.as_str());
-        if is_final(&call.status) {
+        if call.status.is_final() {
             // Only the worker whose result was settled gets the idempotent 200 (a job failed by
             // the reaper keeps the expired lease id, but not that worker's result).
             let settled = view(&call);
@@ -320,7 +310,7 @@ impl AppState {
             Some(view) => Ok(view),
             None => {
                 let now = self.db.call(&call.id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
-                if is_final(&now.status) && now.lease_id.as_deref() == Some(req.lease_id.as_str()) {
+                if now.status.is_final() && now.lease_id.as_deref() == Some(req.lease_id.as_str()) {
                     Ok(view(&now))
                 } else {
                     Err(lease_lost())
@@ -331,7 +321,7 @@ impl AppState {
 
     /// The remembered leased row of `req.call_id` if it is `req`'s lease, held by `worker` and
     /// not expired.
-    fn remembered_lease(&self, worker: &WorkerRow, req: &CompleteRequest) -> Option<CallRow> {
+    fn remembered_lease(&self, worker: &WorkerRow, req: &Completion) -> Option<CallRow> {
         let leases = self.local.leases.lock().expect("leases lock");
         let call = leases.get(&req.call_id)?;
         let valid = call.lease_id.as_deref() == Some(req.lease_id.as_str())
@@ -353,7 +343,7 @@ impl AppState {
 
     /// Checks a result of the leased `call` and settles it; `None` when the lease was no longer
     /// current at settling time.
-    async fn verify_and_settle(&self, worker: &WorkerRow, req: &CompleteRequest, call: &CallRow) -> Result<Option<CallView>, ApiError> {
+    async fn verify_and_settle(&self, worker: &WorkerRow, req: &Completion, call: &CallRow) -> Result<Option<CallView>, ApiError> {
         let finish = self.verify(worker, req, call)?;
         let row = self.db.finish(&finish).await?;
         Ok(self.settled(&finish, row).await)
@@ -363,7 +353,7 @@ impl AppState {
     /// (never waits), in one database round trip when this process issued the completed lease
     /// (otherwise no job is leased: lease as usual). The job comes back whatever the completion's
     /// outcome.
-    pub async fn complete_and_lease(&self, worker: &WorkerRow, req: &CompleteRequest) -> (Result<CallView, ApiError>, Option<Job>) {
+    pub async fn complete_and_lease(&self, worker: &WorkerRow, req: &Completion) -> (Result<CallView, ApiError>, Option<Job>) {
         let Some(call) = self.remembered_lease(worker, req) else {
             return (self.complete_job(worker, req).await, None);
         };
@@ -396,17 +386,26 @@ impl AppState {
     }
 
     /// Checks a worker's result for the leased `call` and computes its settlement.
-    fn verify(&self, worker: &WorkerRow, req: &CompleteRequest, call: &CallRow) -> Result<Finish, ApiError> {
-        let output = B64.decode(&req.result.output).map_err(|e| ApiError::bad_request("invalid_output_encoding", format!("output is not base64: {e}")))?;
+    fn verify(&self, worker: &WorkerRow, req: &Completion, call: &CallRow) -> Result<Finish, ApiError> {
         let r = &req.result;
-        let digest = receipt_digest(&call.id, &call.wasm_sha256, call.input.as_bytes(), &output, r.instructions, r.outcome);
-        if !verify_digest(&worker.public_key, &digest, &req.signature) {
+        let output = &r.output;
+        // Input and output are hashed once each: for the signature check and the receipt.
+        let fields = ReceiptFields {
+            call_id: &call.id,
+            wasm_sha256: &call.wasm_sha256,
+            input_sha256: sha256(call.input.as_bytes()),
+            output_sha256: sha256(output),
+            instructions: r.instructions,
+            outcome: r.outcome.kind(),
+        };
+        if !fields.verify(&worker.public_key, &req.signature) {
             return Err(ApiError::bad_request("invalid_signature", "signature does not verify with the worker's registered key"));
         }
-        let (parsed, error) = interpret(r, &output);
+        let (parsed, error) = interpret(r);
         let limits = limits_of(&call);
         let max_compute = pricing::max_compute_cost(&self.config.pricing, &limits);
-        let run = pricing::Run { outcome: r.outcome, succeeded: error.is_none(), instructions: r.instructions, wall_ms: r.wall_ms, refund: r.refund };
+        let refund = u64::try_from(r.refund).unwrap_or(u64::MAX);
+        let run = pricing::Run { outcome: &r.outcome, succeeded: error.is_none(), instructions: r.instructions, wall_ms: r.wall_ms, refund };
         let s = pricing::settle(&self.config.pricing, max_compute, call.attached_deposit as u64, run);
         let settled = SettledResult {
             output: parsed,
@@ -420,26 +419,26 @@ impl AppState {
             worker: Some(WorkerRef { id: worker.id.clone(), public_key: worker.public_key.clone() }),
             receipt: Some(Receipt {
                 signature: req.signature.clone(),
-                message: hex::encode(digest),
+                message: hex::encode(fields.digest()),
                 call_id: call.id.clone(),
                 wasm_sha256: call.wasm_sha256.clone(),
-                input_sha256: sha256_hex(call.input.as_bytes()),
-                output_sha256: sha256_hex(&output),
+                input_sha256: hex::encode(fields.input_sha256),
+                output_sha256: hex::encode(fields.output_sha256),
                 instructions: r.instructions,
-                outcome: r.outcome.as_str().to_owned(),
+                outcome: r.outcome.kind().to_owned(),
             }),
         };
-        let status = if error.is_none() { "completed" } else { "failed" };
-        finish_of(call, &req.lease_id, status, &settled, s.earnings)
+        let status = if error.is_none() { CallStatus::Completed } else { CallStatus::Failed };
+        Ok(finish_of(call, &req.lease_id, status, settled, s.earnings))
     }
 
     /// Writes a settlement (exactly once per call) and wakes waiters.
-    async fn settle(&self, call: &CallRow, lease_id: &str, status: &'static str, settled: &SettledResult, earnings: u64) -> Result<CallView, ApiError> {
+    async fn settle(&self, call: &CallRow, lease_id: &str, status: CallStatus, settled: SettledResult, earnings: u64) -> Result<CallView, ApiError> {
         if let Some(view) = self.try_settle(call, lease_id, status, settled, earnings).await? {
             return Ok(view);
         }
         let now = self.db.call(&call.id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
-        if is_final(&now.status) && now.lease_id.as_deref() == Some(lease_id) {
+        if now.status.is_final() && now.lease_id.as_deref() == Some(lease_id) {
             Ok(view(&now))
         } else {
             Err(lease_lost())
@@ -448,8 +447,8 @@ impl AppState {
 
     /// Writes a settlement if `lease_id` is still the call's lease and it is not final, and
     /// wakes waiters; `None` otherwise.
-    async fn try_settle(&self, call: &CallRow, lease_id: &str, status: &'static str, settled: &SettledResult, earnings: u64) -> Result<Option<CallView>, ApiError> {
-        let finish = finish_of(call, lease_id, status, settled, earnings)?;
+    async fn try_settle(&self, call: &CallRow, lease_id: &str, status: CallStatus, settled: SettledResult, earnings: u64) -> Result<Option<CallView>, ApiError> {
+        let finish = finish_of(call, lease_id, status, settled, earnings);
         let row = self.db.finish(&finish).await?;
         Ok(self.settled(&finish, row).await)
     }
@@ -459,11 +458,11 @@ impl AppState {
     async fn settled(&self, finish: &Finish, row: Option<CallRow>) -> Option<CallView> {
         self.local.leases.lock().expect("leases lock").remove(&finish.call_id);
         let mut row = row?;
-        row.status = finish.status.to_owned();
+        row.status = finish.status;
         row.result = Some(finish.result.clone());
         row.completed_ms = Some(finish.now_ms);
         let latency = Duration::from_millis((finish.now_ms - row.created_ms).max(0) as u64);
-        self.metrics.call_settled(finish.status == "completed", latency);
+        self.metrics.call_settled(finish.status == CallStatus::Completed, latency);
         self.hub.call_settled(&finish.call_id, Some(&row)).await;
         Some(view(&row))
     }
@@ -487,7 +486,7 @@ impl AppState {
                 receipt: None,
             };
             let lease = call.lease_id.clone().unwrap_or_default();
-            if self.settle(&call, &lease, "failed", &settled, 0).await.is_ok() {
+            if self.settle(&call, &lease, CallStatus::Failed, settled, 0).await.is_ok() {
                 failed += 1;
             }
         }
@@ -496,16 +495,16 @@ impl AppState {
 }
 
 /// The settling write of `call`.
-fn finish_of(call: &CallRow, lease_id: &str, status: &'static str, settled: &SettledResult, earnings: u64) -> Result<Finish, ApiError> {
-    Ok(Finish {
+fn finish_of(call: &CallRow, lease_id: &str, status: CallStatus, settled: SettledResult, earnings: u64) -> Finish {
+    Finish {
         call_id: call.id.clone(),
         lease_id: lease_id.to_owned(),
         status,
-        result: serde_json::to_string(settled).map_err(ApiError::internal)?,
         charged: settled.charged as i64,
+        result: settled,
         earnings: earnings as i64,
         now_ms: now_ms(),
-    })
+    }
 }
 
 fn insufficient_balance(required: i64, available: i64) -> ApiError {
@@ -516,11 +515,6 @@ fn lease_lost() -> ApiError {
     ApiError::conflict("lease_lost", "this lease is not (or no longer) the call's lease; the call is settled or re-leased")
 }
 
-/// `true` for `completed` and `failed`.
-pub fn is_final(status: &str) -> bool {
-    status == "completed" || status == "failed"
-}
-
 fn limits_of(call: &CallRow) -> Limits {
     Limits {
         max_instructions: call.max_instructions as u64,
@@ -529,16 +523,17 @@ fn limits_of(call: &CallRow) -> Limits {
     }
 }
 
-/// Output value or error of a reported result.
-fn interpret(r: &ExecutionResult, output: &[u8]) -> (Option<serde_json::Value>, Option<ErrorBody>) {
+/// Output value or error of a reported result: the output bytes are parsed as JSON here, once.
+fn interpret(r: &ExecutionResult) -> (Option<serde_json::Value>, Option<ErrorBody>) {
+    let output = &r.output;
     let fail = |code: &str, message: String| (None, Some(ErrorBody { code: code.to_owned(), message }));
-    if r.outcome != Outcome::Ok {
+    if !r.outcome.is_ok() {
         let tail = r.stderr_tail.clone().unwrap_or_default();
         let mut start = tail.len().saturating_sub(MAX_STDERR_TAIL_BYTES);
         while !tail.is_char_boundary(start) {
             start += 1;
         }
-        let message = if tail.is_empty() { format!("execution ended with {}", r.outcome.as_str()) } else { tail[start..].to_owned() };
+        let message = if tail.is_empty() { format!("execution ended with {}", r.outcome.kind()) } else { tail[start..].to_owned() };
         return fail(r.outcome.error_code(), message);
     }
     if output.len() > MAX_OUTPUT_BYTES {
@@ -554,10 +549,10 @@ fn interpret(r: &ExecutionResult, output: &[u8]) -> (Option<serde_json::Value>, 
 pub fn view(call: &CallRow) -> CallView {
     CallView {
         call_id: call.id.clone(),
-        status: call.status.clone(),
+        status: call.status,
         owner: call.project_owner.clone(),
         project: call.project_name.clone(),
         wasm_sha256: call.wasm_sha256.clone(),
-        result: call.result.as_deref().and_then(|r| serde_json::from_str(r).ok()),
+        result: call.result.clone(),
     }
 }

@@ -57,7 +57,7 @@ async fn sqlite_exhausted_job_fails_with_worker_lost() -> Result<()> {
 /// worker side; the caller still uses HTTP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_embedded_worker_without_http() -> Result<()> {
-    use outlayer_coordinator::client::signed_completion;
+    use outlayer_coordinator::model::Completion;
     use serde_json::json;
     use std::time::Duration;
 
@@ -73,7 +73,7 @@ async fn sqlite_embedded_worker_without_http() -> Result<()> {
     let embedded = tokio::spawn(async move {
         let job = state.lease_job(&worker, Duration::from_secs(10)).await.expect("lease").expect("a job");
         assert_eq!(state.db.wasm(&job.wasm_sha256).await.expect("db"), Some(common::EMPTY_MODULE.to_vec()));
-        state.complete_job(&worker, &signed_completion(&job, &common::echo(&job), &signing)).await.expect("complete")
+        state.complete_job(&worker, &Completion::sign(&job, common::echo(&job), &signing)).await.expect("complete")
     });
     let (s, b) = server.call(&owner, "echo", &key, &[], &json!({ "input": { "x": 1 }, "resource_limits": common::small_limits() })).await?;
     assert_eq!(s, reqwest::StatusCode::OK, "{b}");

@@ -11,7 +11,7 @@ use super::read_body;
 use crate::auth;
 use crate::error::ApiError;
 use crate::limits::MAX_CALL_BODY_BYTES;
-use crate::model::CallRequest;
+use crate::model::{CallRequest, CallStatus};
 use crate::service::{CallMoney, view};
 use crate::state::AppState;
 
@@ -65,10 +65,10 @@ async fn call_inner(state: &AppState, headers: &HeaderMap, owner: &str, name: &s
         return Ok((StatusCode::ACCEPTED, Json(json!({ "call_id": call.id, "status": call.status }))).into_response());
     }
     let row = state.submit_and_wait(&key, &project, &req, money, state.config.sync_call_timeout).await?;
-    let status = match row.status.as_str() {
-        "completed" => StatusCode::OK,
-        "failed" => StatusCode::UNPROCESSABLE_ENTITY,
-        _ => StatusCode::ACCEPTED,
+    let status = match row.status {
+        CallStatus::Completed => StatusCode::OK,
+        CallStatus::Failed => StatusCode::UNPROCESSABLE_ENTITY,
+        CallStatus::Queued | CallStatus::Leased => StatusCode::ACCEPTED,
     };
     Ok((status, Json(view(&row))).into_response())
 }

@@ -13,11 +13,10 @@ use crate::auth;
 use crate::db::ProjectRow;
 use crate::error::ApiError;
 use crate::limits::{MAX_WASM_BYTES, valid_name};
-use crate::receipt::sha256_hex;
+use crate::model::Capability;
+use outlayer_protocol::receipt::sha256_hex;
 use crate::state::{AppState, now_ms};
 
-/// Capabilities a project may grant its calls.
-pub const KNOWN_GRANTS: [&str; 5] = ["storage", "secrets", "rpc", "payment", "vrf"];
 /// Every wasm module and component starts with these bytes.
 pub const WASM_MAGIC: &[u8; 4] = b"\0asm";
 
@@ -69,11 +68,13 @@ pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, bo
     if !valid_name(&req.name) {
         return Err(ApiError::bad_request("invalid_name", "name must be 2..=64 chars of [a-z0-9._-]"));
     }
-    if let Some(g) = req.grants.iter().find(|g| !KNOWN_GRANTS.contains(&g.as_str())) {
-        return Err(ApiError::bad_request("invalid_grant", format!("unknown capability {g:?}; known: {KNOWN_GRANTS:?}")));
-    }
-    let mut grants = req.grants.clone();
-    grants.sort();
+    let mut grants = req
+        .grants
+        .iter()
+        .map(|g| g.parse::<Capability>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::bad_request("invalid_grant", e.to_string()))?;
+    grants.sort_by_key(|c| c.name());
     grants.dedup();
     let project = ProjectRow { id: uuid::Uuid::new_v4().to_string(), owner, name: req.name, active_version: None, grants, created_ms: now_ms() };
     if !state.db.create_project(&project).await? {

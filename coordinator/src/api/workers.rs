@@ -7,21 +7,13 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use super::{json_body, optional_json_body, read_body};
 use crate::auth;
 use crate::error::ApiError;
 use crate::limits::MAX_COMPLETE_BODY_BYTES;
-use crate::model::{CompleteRequest, HeartbeatRequest, RegisterRequest, RegisterResponse};
+use crate::model::{Completion, HeartbeatRequest, LeaseRequest, RegisterRequest, RegisterResponse};
 use crate::state::AppState;
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct LeaseRequest {
-    #[serde(default)]
-    wait_seconds: Option<u64>,
-}
 
 pub(super) async fn register(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
     if let Some(expected) = &state.config.worker_registration_token {
@@ -55,6 +47,6 @@ pub(super) async fn heartbeat(State(state): State<AppState>, headers: HeaderMap,
 pub(super) async fn complete(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let worker = auth::worker(&state, &headers).await?;
     let bytes = read_body(body, MAX_COMPLETE_BODY_BYTES).await?;
-    let req: CompleteRequest = serde_json::from_slice(&bytes).map_err(ApiError::invalid_json)?;
+    let req: Completion = serde_json::from_slice(&bytes).map_err(ApiError::invalid_json)?;
     Ok(Json(state.complete_job(&worker, &req).await?).into_response())
 }

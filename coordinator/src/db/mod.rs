@@ -15,6 +15,7 @@ pub use sqlite::SqliteBackend;
 use async_trait::async_trait;
 
 use crate::error::StoreError;
+use crate::model::{CallStatus, Capability, SettledResult};
 
 /// A project: an owner's named WebAssembly service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +29,7 @@ pub struct ProjectRow {
     /// sha256 of the version that `POST /call` runs when none is named.
     pub active_version: Option<String>,
     /// Capabilities granted to every call of this project (deny by default).
-    pub grants: Vec<String>,
+    pub grants: Vec<Capability>,
     /// Creation time.
     pub created_ms: i64,
 }
@@ -70,7 +71,7 @@ pub struct KeyRow {
 }
 
 /// A call (= a job in the queue).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CallRow {
     /// Call id (UUID).
     pub id: String,
@@ -97,15 +98,15 @@ pub struct CallRow {
     /// Wall-time cap in seconds.
     pub max_execution_seconds: i64,
     /// Granted capabilities.
-    pub grants: Vec<String>,
+    pub grants: Vec<Capability>,
     /// micro-USD handed to the guest, refundable by it.
     pub attached_deposit: i64,
     /// Most the caller accepts to pay (`X-Compute-Limit`).
     pub compute_limit: i64,
     /// Amount reserved on the key for this call.
     pub reserved: i64,
-    /// `queued`, `leased`, `completed` or `failed`.
-    pub status: String,
+    /// Where the call is.
+    pub status: CallStatus,
     /// Current (or final) lease.
     pub lease_id: Option<String>,
     /// Worker holding (or that completed) the lease.
@@ -118,8 +119,8 @@ pub struct CallRow {
     pub created_ms: i64,
     /// Settle time.
     pub completed_ms: Option<i64>,
-    /// Settled result (JSON text of [`crate::model::SettledResult`]).
-    pub result: Option<String>,
+    /// Settled result (a JSON column in the database).
+    pub result: Option<SettledResult>,
 }
 
 /// A registered worker.
@@ -174,10 +175,10 @@ pub struct Finish {
     pub call_id: String,
     /// Lease that must still be the call's current lease.
     pub lease_id: String,
-    /// `completed` or `failed`.
-    pub status: &'static str,
-    /// JSON text of the settled result.
-    pub result: String,
+    /// `Completed` or `Failed`.
+    pub status: CallStatus,
+    /// The settled result.
+    pub result: SettledResult,
     /// Amount moved from reserved to spent (≤ the call's reservation).
     pub charged: i64,
     /// Amount credited to the project owner.
@@ -333,11 +334,12 @@ impl LookupCache {
 }
 
 /// Decodes a JSON array of strings stored as text.
-pub(crate) fn strings_from_json(text: &str) -> Result<Vec<String>, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("string list: {e}")))
+pub(crate) fn from_json_text<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
-/// Encodes a list of strings as JSON text.
-pub(crate) fn strings_to_json(list: &[String]) -> String {
-    serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned())
+/// Encodes a value (a list, a settled result) as the JSON text stored in a column. The values
+/// stored this way hold no maps with non-string keys, so serializing cannot fail.
+pub(crate) fn to_json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("column values serialize to JSON")
 }

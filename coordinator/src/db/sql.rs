@@ -36,7 +36,7 @@ macro_rules! impl_backend {
     ($backend:ident, $db:ty, begin = $begin:literal, lock = $lock:literal, enqueue = $enqueue:expr, finish = $finish:expr, finish_lease = $finish_lease:expr) => {
         use sqlx::Row as _;
         use $crate::db::{
-            strings_from_json, strings_to_json, Backend, CallRow, EarningRow, Enqueued, Finish, KeyRow,
+            from_json_text, to_json_text, Backend, CallRow, EarningRow, Enqueued, Finish, KeyRow,
             LedgerRow, ProjectRow, VersionRow, WorkerRow,
         };
         use $crate::error::StoreError;
@@ -57,18 +57,18 @@ macro_rules! impl_backend {
                 max_instructions: r.try_get("max_instructions")?,
                 max_memory_mb: r.try_get("max_memory_mb")?,
                 max_execution_seconds: r.try_get("max_execution_seconds")?,
-                grants: strings_from_json(&r.try_get::<String, _>("grants")?)?,
+                grants: from_json_text(&r.try_get::<String, _>("grants")?, "grants")?,
                 attached_deposit: r.try_get("attached_deposit")?,
                 compute_limit: r.try_get("compute_limit")?,
                 reserved: r.try_get("reserved")?,
-                status: r.try_get("status")?,
+                status: r.try_get::<String, _>("status")?.parse().map_err(|e: outlayer_protocol::status::UnknownStatus| StoreError::Corrupt(e.to_string()))?,
                 lease_id: r.try_get("lease_id")?,
                 worker_id: r.try_get("worker_id")?,
                 lease_expires_ms: r.try_get("lease_expires_ms")?,
                 attempts: r.try_get("attempts")?,
                 created_ms: r.try_get("created_ms")?,
                 completed_ms: r.try_get("completed_ms")?,
-                result: r.try_get("result")?,
+                result: r.try_get::<Option<String>, _>("result")?.map(|t| from_json_text(&t, "result")).transpose()?,
             })
         }
 
@@ -80,7 +80,7 @@ macro_rules! impl_backend {
                 balance: r.try_get("balance")?,
                 spent: r.try_get("spent")?,
                 reserved: r.try_get("reserved")?,
-                allowed_projects: strings_from_json(&r.try_get::<String, _>("allowed_projects")?)?,
+                allowed_projects: from_json_text(&r.try_get::<String, _>("allowed_projects")?, "allowed_projects")?,
                 max_per_call: r.try_get("max_per_call")?,
                 revoked: r.try_get::<i64, _>("revoked")? != 0,
                 created_ms: r.try_get("created_ms")?,
@@ -104,7 +104,7 @@ macro_rules! impl_backend {
                 owner: r.try_get("owner")?,
                 name: r.try_get("name")?,
                 active_version: r.try_get("active_version")?,
-                grants: strings_from_json(&r.try_get::<String, _>("grants")?)?,
+                grants: from_json_text(&r.try_get::<String, _>("grants")?, "grants")?,
                 created_ms: r.try_get("created_ms")?,
             })
         }
@@ -146,7 +146,7 @@ macro_rules! impl_backend {
                     "INSERT INTO projects (id, owner, name, active_version, grants, created_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING")
                     .bind(&p.id).bind(&p.owner).bind(&p.name).bind(&p.active_version)
-                    .bind(strings_to_json(&p.grants)).bind(p.created_ms)
+                    .bind(to_json_text(&p.grants)).bind(p.created_ms)
                     .execute(&mut *self.write().await?).await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -221,7 +221,7 @@ macro_rules! impl_backend {
                 let done = sqlx::query(concat!("INSERT INTO payment_keys (", key_columns!(), ") \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"))
                     .bind(&k.owner).bind(k.nonce).bind(&k.secret_hash).bind(k.balance).bind(k.spent)
-                    .bind(k.reserved).bind(strings_to_json(&k.allowed_projects)).bind(k.max_per_call)
+                    .bind(k.reserved).bind(to_json_text(&k.allowed_projects)).bind(k.max_per_call)
                     .bind(k.revoked as i64).bind(k.created_ms)
                     .execute(&mut *tx).await?;
                 if done.rows_affected() != 1 {
@@ -289,10 +289,10 @@ macro_rules! impl_backend {
                     .bind(&c.id).bind(&c.request_id).bind(&c.project_id).bind(&c.project_owner)
                     .bind(&c.project_name).bind(&c.wasm_sha256).bind(&c.key_owner).bind(c.key_nonce)
                     .bind(&c.input).bind(c.max_instructions).bind(c.max_memory_mb).bind(c.max_execution_seconds)
-                    .bind(strings_to_json(&c.grants)).bind(c.attached_deposit).bind(c.compute_limit)
-                    .bind(c.reserved).bind(&c.status).bind(&c.lease_id).bind(&c.worker_id)
+                    .bind(to_json_text(&c.grants)).bind(c.attached_deposit).bind(c.compute_limit)
+                    .bind(c.reserved).bind(c.status.as_str()).bind(&c.lease_id).bind(&c.worker_id)
                     .bind(c.lease_expires_ms).bind(c.attempts).bind(c.created_ms).bind(c.completed_ms)
-                    .bind(&c.result);
+                    .bind(c.result.as_ref().map(to_json_text));
                 let rows = self.batch(q).await?;
                 Ok(if rows.is_empty() { Enqueued::InsufficientBalance } else { Enqueued::Queued })
             }
@@ -340,7 +340,7 @@ macro_rules! impl_backend {
                 // only then move the money, write the ledger (settle, then release) and credit
                 // earnings of a completed call. The settled row comes back.
                 let q = sqlx::query($finish)
-                    .bind(&f.call_id).bind(&f.lease_id).bind(f.status).bind(&f.result).bind(f.now_ms)
+                    .bind(&f.call_id).bind(&f.lease_id).bind(f.status.as_str()).bind(to_json_text(&f.result)).bind(f.now_ms)
                     .bind(f.charged).bind(f.earnings);
                 let rows = self.batch(q).await?;
                 rows.first().map(call_row).transpose()
@@ -352,13 +352,13 @@ macro_rules! impl_backend {
                 // Leasing separately would cost a round trip even when no job waits: only finish.
                 let Some(sql) = $finish_lease else { return Ok((self.finish(f).await?, None)) };
                 let q = sqlx::query(sql)
-                    .bind(&f.call_id).bind(&f.lease_id).bind(f.status).bind(&f.result).bind(f.now_ms)
+                    .bind(&f.call_id).bind(&f.lease_id).bind(f.status.as_str()).bind(to_json_text(&f.result)).bind(f.now_ms)
                     .bind(f.charged).bind(f.earnings)
                     .bind(lease_id).bind(worker_id).bind(now_ms).bind(now_ms + lease_ms).bind(max_attempts);
                 let (mut finished, mut leased) = (None, None);
                 for row in self.batch(q).await? {
                     let call = call_row(&row)?;
-                    if call.lease_id.as_deref() == Some(lease_id) && call.status == "leased" {
+                    if call.lease_id.as_deref() == Some(lease_id) && call.status == outlayer_protocol::CallStatus::Leased {
                         leased = Some(call);
                     } else {
                         finished = Some(call);

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use ed25519_dalek::SigningKey;
-use outlayer_coordinator::client::{Observed, WorkerClient};
-use outlayer_coordinator::model::{Job, Outcome};
+use outlayer_coordinator::model::{CallView, Completion, ExecutionResult, Job, Outcome};
+use outlayer_protocol::client::{ClientError, WorkerClient};
 use outlayer_coordinator::{AppState, CoordinatorConfig, DatabaseConfig, PricingConfig, RateLimitConfig, build_state, run};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -206,8 +206,30 @@ impl Server {
         bail!("call {call_id} never settled")
     }
 
-    pub async fn worker(&self) -> Result<WorkerClient> {
-        Ok(WorkerClient::register(&self.base, SigningKey::from_bytes(&rand::random()), Some(json!({ "kind": "test" })), None).await?)
+    pub async fn worker(&self) -> Result<TestWorker> {
+        let key = SigningKey::from_bytes(&rand::random());
+        let client = WorkerClient::register(&self.base, &key, Some(json!({ "kind": "test" })), None).await?;
+        Ok(TestWorker { client, key })
+    }
+}
+
+/// A worker over HTTP that signs what the test tells it to report.
+pub struct TestWorker {
+    pub client: WorkerClient,
+    pub key: SigningKey,
+}
+
+impl std::ops::Deref for TestWorker {
+    type Target = WorkerClient;
+    fn deref(&self) -> &WorkerClient {
+        &self.client
+    }
+}
+
+impl TestWorker {
+    /// Signs `result` as this worker's result of `job` and reports it.
+    pub async fn complete(&self, job: &Job, result: &ExecutionResult) -> Result<CallView, ClientError> {
+        self.client.complete(&Completion::sign(job, result.clone(), &self.key)).await
     }
 }
 
@@ -221,16 +243,16 @@ pub async fn read(resp: reqwest::Response) -> Result<(StatusCode, Value)> {
 /// What the echo worker does with a job: stdout = stdin, except for a few test switches in the
 /// input object: `"not-json"` → raw text stdout; `{"refund": n}` → refunds n; `{"trap": true}` →
 /// traps with stderr "boom"; `{"big": n}` → a JSON string of n letters.
-pub fn echo(job: &Job) -> Observed {
+pub fn echo(job: &Job) -> ExecutionResult {
     let input: Value = serde_json::from_str(&job.input).unwrap_or(Value::Null);
-    let mut o = Observed {
+    let mut o = ExecutionResult {
         outcome: Outcome::Ok,
         output: job.input.as_bytes().to_vec(),
         stderr_tail: None,
         instructions: ECHO_INSTRUCTIONS,
         wall_ms: ECHO_WALL_MS,
         peak_memory_bytes: 65_536,
-        refund: input.get("refund").and_then(Value::as_u64).unwrap_or(0),
+        refund: input.get("refund").and_then(Value::as_u64).unwrap_or(0).into(),
     };
     if input == json!("not-json") {
         o.output = b"not json".to_vec();
@@ -239,7 +261,7 @@ pub fn echo(job: &Job) -> Observed {
         o.output = serde_json::to_vec(&"a".repeat(n as usize)).expect("json");
     }
     if input.get("trap").is_some() {
-        o.outcome = Outcome::Trap;
+        o.outcome = Outcome::Trap { message: "boom".into() };
         o.output = Vec::new();
         o.stderr_tail = Some("boom".into());
     }

@@ -6,9 +6,8 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use outlayer_coordinator::CoordinatorConfig;
 use outlayer_coordinator::RateLimitConfig;
-use outlayer_coordinator::client::ClientError;
-use outlayer_coordinator::receipt::{receipt_digest, verify_digest};
-use outlayer_coordinator::model::Outcome;
+use outlayer_protocol::client::ClientError;
+use outlayer_protocol::receipt::{ReceiptFields, sha256};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -46,9 +45,16 @@ pub async fn end_to_end(config: CoordinatorConfig) -> Result<()> {
     assert_eq!(b["wasm_sha256"], sha);
     // The receipt verifies with the worker's key and binds the exact input and output.
     let stdin = serde_json::to_string(&input)?;
-    let digest = receipt_digest(b["call_id"].as_str().unwrap(), &sha, stdin.as_bytes(), stdin.as_bytes(), ECHO_INSTRUCTIONS, Outcome::Ok);
-    assert_eq!(b["receipt"]["message"], hex::encode(digest));
-    assert!(verify_digest(b["worker"]["public_key"].as_str().unwrap(), &digest, b["receipt"]["signature"].as_str().unwrap()));
+    let fields = ReceiptFields {
+        call_id: b["call_id"].as_str().unwrap(),
+        wasm_sha256: &sha,
+        input_sha256: sha256(stdin.as_bytes()),
+        output_sha256: sha256(stdin.as_bytes()),
+        instructions: ECHO_INSTRUCTIONS,
+        outcome: "ok",
+    };
+    assert_eq!(b["receipt"]["message"], hex::encode(fields.digest()));
+    assert!(fields.verify(b["worker"]["public_key"].as_str().unwrap(), b["receipt"]["signature"].as_str().unwrap()));
 
     let k = server.key_state(&key).await?;
     assert_eq!((k["balance"].as_i64(), k["spent"].as_i64(), k["reserved"].as_i64()), (Some(100_000), Some(ECHO_COST + 200), Some(0)));
@@ -361,9 +367,9 @@ pub async fn lease_expiry(mut config: CoordinatorConfig) -> Result<()> {
     let first = dead.lease(Duration::from_secs(2)).await?.expect("a job");
     assert_eq!(first.call_id, call_id);
     assert_eq!(first.input, "\"job\"");
-    assert_eq!(first.grants, vec!["storage".to_owned()]);
-    assert_eq!(first.context.project.owner, owner);
-    assert_eq!(first.context.kind, "https");
+    assert_eq!(first.grants, vec![outlayer_protocol::Capability::Storage]);
+    assert_eq!(first.context.project.as_ref().map(|p| p.owner.as_str()), Some(owner.as_str()));
+    assert_eq!(first.context.kind, outlayer_protocol::ExecutionKind::Https);
     assert_eq!(first.limits.max_instructions, 10_000_000);
     // The wasm is downloadable with a worker token.
     assert_eq!(dead.wasm(&first.wasm_sha256).await?, EMPTY_MODULE);
@@ -389,7 +395,7 @@ pub async fn lease_expiry(mut config: CoordinatorConfig) -> Result<()> {
     let hb = second_worker.heartbeat(std::slice::from_ref(&second.lease_id)).await?;
     assert_eq!(hb.extended, vec![second.lease_id.clone()]);
     let view = second_worker.complete(&second, &echo(&second)).await?;
-    assert_eq!(view.status, "completed");
+    assert_eq!(view.status, outlayer_protocol::CallStatus::Completed);
     // Completing again is a no-op returning the same settlement.
     let again = second_worker.complete(&second, &echo(&second)).await?;
     assert_eq!(again, view);

@@ -16,8 +16,10 @@
 //! - [`receipt`]: the signed receipt: digest, sign, verify.
 //! - [`worker`]: the other worker-API bodies (register, lease, heartbeat).
 //! - [`api`]: what callers of the HTTPS API send and get back ([`CallRequest`], [`CallView`]).
-//! - [`source`]: [`JobSource`], the worker's side of the protocol as a trait (HTTP client or a
-//!   coordinator in the same process).
+//! - [`source`]: [`JobSource`], the worker's side of the protocol as a trait (HTTP client, a
+//!   coordinator in the same process, the chain).
+//! - `client` (feature `client`): the HTTP client of the worker API, a [`JobSource`] — the
+//!   pattern of tonic's generated clients: the protocol crate carries its client, never a server.
 //!
 //! ```
 //! use outlayer_protocol::{Capability, CallStatus, Limits, Outcome};
@@ -31,6 +33,8 @@
 
 pub mod api;
 pub mod capability;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod job;
 pub mod limits;
 pub mod outcome;

@@ -24,10 +24,12 @@ pub struct RegisterResponse {
 
 /// Body of `POST /workers/lease`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LeaseRequest {
-    /// How long the coordinator may hold the request open waiting for a job.
+    /// How long the coordinator may hold the request open waiting for a job (at most, and by
+    /// default, its configured long poll).
     #[serde(default)]
-    pub wait_seconds: u64,
+    pub wait_seconds: Option<u64>,
 }
 
 /// Body of `POST /workers/heartbeat`.

@@ -1,17 +1,19 @@
-//! A worker-side client of the coordinator's worker API (register, lease, heartbeat, fetch wasm,
-//! complete with a signed receipt). The worker binary uses it; so do this crate's tests.
+//! The worker-side HTTP client of a coordinator's worker API (feature `client`): register, lease,
+//! heartbeat, fetch wasm, complete. [`WorkerClient`] is a [`JobSource`], the one the
+//! `outlayer worker` process uses.
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::SigningKey;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::model::{CallView, CompleteRequest, ExecutionResult, HeartbeatResponse, Job, Outcome, RegisterResponse};
-use crate::receipt::{receipt_digest, sign_digest};
+use crate::api::CallView;
+use crate::job::Job;
+use crate::result::Completion;
+use crate::source::{JobSource, SourceError, SourceFuture};
+use crate::worker::{HeartbeatResponse, RegisterResponse};
 
 /// Extra time the HTTP client waits beyond a long poll before giving up on the request.
 pub const CLIENT_TIMEOUT_MARGIN: Duration = Duration::from_secs(10);
@@ -34,32 +36,12 @@ pub enum ClientError {
     },
 }
 
-/// What the worker observed, to be signed and reported with [`WorkerClient::complete`].
-#[derive(Debug, Clone)]
-pub struct Observed {
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Exact stdout bytes.
-    pub output: Vec<u8>,
-    /// Last part of stderr.
-    pub stderr_tail: Option<String>,
-    /// Instructions executed.
-    pub instructions: u64,
-    /// Wall time in ms.
-    pub wall_ms: u64,
-    /// Peak memory.
-    pub peak_memory_bytes: u64,
-    /// Deposit refunded by the guest.
-    pub refund: u64,
-}
-
 /// A registered worker talking to one coordinator.
 #[derive(Debug, Clone)]
 pub struct WorkerClient {
     http: reqwest::Client,
     base: String,
     token: String,
-    key: SigningKey,
     /// Id assigned at registration.
     pub worker_id: String,
 }
@@ -79,7 +61,12 @@ async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, Clien
 
 impl WorkerClient {
     /// Registers `key`'s public half with the coordinator at `base` (e.g. `http://127.0.0.1:8080`).
-    pub async fn register(base: &str, key: SigningKey, attestation: Option<Value>, registration_token: Option<&str>) -> Result<Self, ClientError> {
+    pub async fn register(
+        base: &str,
+        key: &SigningKey,
+        attestation: Option<Value>,
+        registration_token: Option<&str>,
+    ) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder().build()?;
         let base = base.trim_end_matches('/').to_owned();
         let mut req = http
@@ -89,7 +76,7 @@ impl WorkerClient {
             req = req.bearer_auth(t);
         }
         let reg: RegisterResponse = decode(req.send().await?).await?;
-        Ok(Self { http, base, token: reg.token, key, worker_id: reg.worker_id })
+        Ok(Self { http, base, token: reg.token, worker_id: reg.worker_id })
     }
 
     async fn post(&self, path: &str, body: &impl Serialize, timeout: Duration) -> Result<reqwest::Response, ClientError> {
@@ -119,29 +106,30 @@ impl WorkerClient {
         Ok(resp.bytes().await?.to_vec())
     }
 
-    /// Signs and reports a result; returns the settled call.
-    pub async fn complete(&self, job: &Job, observed: &Observed) -> Result<CallView, ClientError> {
-        let req = signed_completion(job, observed, &self.key);
-        decode(self.post("/workers/complete", &req, CLIENT_TIMEOUT_MARGIN).await?).await
+    /// Reports a signed result; returns the settled call.
+    pub async fn complete(&self, completion: &Completion) -> Result<CallView, ClientError> {
+        decode(self.post("/workers/complete", completion, CLIENT_TIMEOUT_MARGIN).await?).await
     }
 }
 
-/// Builds the `POST /workers/complete` body for `job`, signing the receipt digest with `key`.
-/// The embedded mode passes it to [`crate::AppState::complete_job`] directly.
-pub fn signed_completion(job: &Job, observed: &Observed, key: &SigningKey) -> CompleteRequest {
-    let digest = receipt_digest(&job.call_id, &job.wasm_sha256, job.input.as_bytes(), &observed.output, observed.instructions, observed.outcome);
-    CompleteRequest {
-        lease_id: job.lease_id.clone(),
-        call_id: job.call_id.clone(),
-        result: ExecutionResult {
-            outcome: observed.outcome,
-            output: B64.encode(&observed.output),
-            stderr_tail: observed.stderr_tail.clone(),
-            instructions: observed.instructions,
-            wall_ms: observed.wall_ms,
-            peak_memory_bytes: observed.peak_memory_bytes,
-            refund: observed.refund,
-        },
-        signature: sign_digest(key, &digest),
+fn source_error(e: ClientError) -> SourceError {
+    SourceError(e.to_string())
+}
+
+impl JobSource for WorkerClient {
+    fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+    fn lease(&self, wait: Duration) -> SourceFuture<'_, Option<Job>> {
+        Box::pin(async move { WorkerClient::lease(self, wait).await.map_err(source_error) })
+    }
+    fn heartbeat<'a>(&'a self, lease_ids: &'a [String]) -> SourceFuture<'a, HeartbeatResponse> {
+        Box::pin(async move { WorkerClient::heartbeat(self, lease_ids).await.map_err(source_error) })
+    }
+    fn wasm<'a>(&'a self, job: &'a Job) -> SourceFuture<'a, Vec<u8>> {
+        Box::pin(async move { WorkerClient::wasm(self, &job.wasm_sha256).await.map_err(source_error) })
+    }
+    fn complete<'a>(&'a self, _job: &'a Job, completion: &'a Completion) -> SourceFuture<'a, ()> {
+        Box::pin(async move { WorkerClient::complete(self, completion).await.map(|_| ()).map_err(source_error) })
     }
 }
