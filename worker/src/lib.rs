@@ -1,5 +1,14 @@
-//! The OutLayer worker: leases jobs from a coordinator, runs them on the component host under
-//! the job's limits and grants, and reports each result signed with the worker's ed25519 key.
+//! The OutLayer worker: leases jobs from a [`JobSource`] (a coordinator over HTTP, a coordinator
+//! in the same process, or the NEAR chain), runs them on the component host under the job's
+//! limits and grants, and reports each result signed with the worker's ed25519 key. Concurrency,
+//! prepare-caching, signing and result mapping exist once, here, for every source.
+//!
+//! # Layout
+//!
+//! - this file: [`run`] / [`run_with_source`], the slot loops, heartbeat, prepare and sign;
+//! - [`job`]: job → host request, host report → result (the one translation);
+//! - [`wasm_store`]: wasm on disk by sha256;
+//! - [`near`]: the on-chain source (NEAR RPC).
 //!
 //! - Several jobs run at once on one [`Runtime`] (one engine), up to
 //!   [`WorkerConfig::concurrency`].
@@ -21,14 +30,12 @@
 
 pub mod job;
 pub mod near;
-pub mod source;
 pub mod wasm_store;
 
 use ed25519_dalek::SigningKey;
-use outlayer_coordinator::client::{ClientError, WorkerClient};
-use outlayer_coordinator::model::Job;
-use source::{HttpSource, JobSource};
 use outlayer_host::Runtime;
+use outlayer_protocol::client::{ClientError, WorkerClient};
+use outlayer_protocol::{Completion, ExecutionResult, Job, JobSource};
 use outlayer_storage::StorageBackend;
 use std::future::Future;
 use std::path::PathBuf;
@@ -106,11 +113,11 @@ pub enum WorkerError {
 /// Register with the coordinator at `config.coordinator_url` over HTTP, then lease and run jobs
 /// until `shutdown` resolves.
 pub async fn run(config: WorkerConfig, runtime: Runtime, backends: Backends, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
-    let client = WorkerClient::register(&config.coordinator_url, (*backends.key).clone(), None, config.registration_token.as_deref())
+    let client = WorkerClient::register(&config.coordinator_url, &backends.key, None, config.registration_token.as_deref())
         .await
         .map_err(WorkerError::Register)?;
     tracing::info!(worker_id = %client.worker_id, coordinator = %config.coordinator_url, "worker registered");
-    run_with_source(Arc::new(HttpSource(client)), &config, runtime, backends, shutdown).await
+    run_with_source(Arc::new(client), &config, runtime, backends, shutdown).await
 }
 
 /// Lease and run jobs from `source` until `shutdown` resolves (`config.coordinator_url` and
@@ -184,20 +191,22 @@ impl Worker {
     /// lease the next job in the same exchange, which is returned.
     async fn handle(&self, job: Job, lease_next: bool) -> Option<Job> {
         let call_id = job.call_id.clone();
-        let observed = tokio::select! {
-            o = self.execute(&job) => o,
+        let result = tokio::select! {
+            r = self.execute(&job) => r,
             () = self.heartbeat(&job) => {
                 tracing::warn!(%call_id, "lease lost; abandoning the job");
                 return None;
             }
         };
+        let outcome = result.outcome.kind();
+        let completion = Completion::sign(&job, result, &self.backends.key);
         let (done, next) = if lease_next {
-            self.source.complete_and_lease(&job, &observed).await
+            self.source.complete_and_lease(&job, &completion).await
         } else {
-            (self.source.complete(&job, &observed).await, None)
+            (self.source.complete(&job, &completion).await, None)
         };
         match done {
-            Ok(_) => tracing::debug!(%call_id, outcome = observed.outcome.as_str(), "job completed"),
+            Ok(_) => tracing::debug!(%call_id, outcome, "job completed"),
             Err(e) => tracing::warn!(%call_id, error = %e, "completing the job failed"),
         }
         next
@@ -218,28 +227,28 @@ impl Worker {
         }
     }
 
-    async fn execute(&self, job: &Job) -> outlayer_coordinator::client::Observed {
+    async fn execute(&self, job: &Job) -> ExecutionResult {
         let request = match job::request(job, &self.backends) {
             Ok(r) => r,
-            Err(e) => return job::rejected(e.to_string()),
+            Err(e) => return ExecutionResult::rejected(e.to_string()),
         };
-        let prepared = match self.prepare(&job.wasm_sha256).await {
+        let prepared = match self.prepare(job).await {
             Ok(p) => p,
-            Err(message) => return job::rejected(message),
+            Err(message) => return ExecutionResult::rejected(message),
         };
         match self.runtime.execute(&prepared, request).await {
-            Ok(report) => job::observed(&report),
-            Err(e) => job::rejected(e.to_string()),
+            Ok(report) => job::result(report),
+            Err(e) => ExecutionResult::rejected(e.to_string()),
         }
     }
 
     /// The prepared component: from the runtime's memory when this worker already ran it,
     /// else fetched (disk, then coordinator) and compiled off the async threads.
-    async fn prepare(&self, sha256: &str) -> Result<Arc<outlayer_host::Prepared>, String> {
-        if let Some(p) = self.runtime.prepared(sha256) {
+    async fn prepare(&self, job: &Job) -> Result<Arc<outlayer_host::Prepared>, String> {
+        if let Some(p) = self.runtime.prepared(&job.wasm_sha256) {
             return Ok(p);
         }
-        let wasm = self.wasm(sha256).await?;
+        let wasm = self.wasm(job).await?;
         let runtime = self.runtime.clone();
         match tokio::task::spawn_blocking(move || runtime.prepare(&wasm)).await {
             Ok(Ok(p)) => Ok(p),
@@ -248,14 +257,15 @@ impl Worker {
         }
     }
 
-    async fn wasm(&self, sha256: &str) -> Result<Vec<u8>, String> {
+    async fn wasm(&self, job: &Job) -> Result<Vec<u8>, String> {
+        let sha256 = job.wasm_sha256.as_str();
         if let Some(bytes) = self.store.get(sha256) {
             return Ok(bytes);
         }
-        let bytes = self.source.wasm(sha256).await.map_err(|e| format!("fetching wasm {sha256}: {e}"))?;
+        let bytes = self.source.wasm(job).await.map_err(|e| format!("fetching wasm {sha256}: {e}"))?;
         match self.store.put(sha256, &bytes) {
             Ok(true) => Ok(bytes),
-            Ok(false) => Err(format!("the coordinator sent bytes that do not hash to {sha256}")),
+            Ok(false) => Err(format!("the job source sent bytes that do not hash to {sha256}")),
             Err(e) => {
                 tracing::warn!(error = %e, "could not keep wasm on disk");
                 Ok(bytes)
