@@ -62,7 +62,8 @@ pub struct WorkerOpts {
     /// Jobs run at once.
     #[arg(long, env = "OUTLAYER_CONCURRENCY", default_value_t = outlayer_worker::DEFAULT_CONCURRENCY)]
     concurrency: usize,
-    /// Guest storage: a SQLite file path or a `postgres://` URL (serve: the coordinator's database).
+    /// Guest storage: a SQLite file path or a `postgres://` URL (serve: `storage.db` in the data
+    /// directory, or the coordinator's PostgreSQL database).
     #[arg(long, env = "OUTLAYER_STORAGE_DATABASE")]
     storage_database: Option<String>,
     /// Hex 32-byte key encrypting guest storage at rest (default: created in the data directory).
@@ -248,8 +249,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tokio::runtime::Runtime::new()?.block_on(async move {
         std::fs::create_dir_all(&args.data_dir)?;
         let config = coordinator_config(&args.coordinator, &args.data_dir);
+        // Guest storage never opens a second pool on the coordinator's SQLite file (whose one
+        // writer owns it): it gets a file of its own. On PostgreSQL it shares the database
+        // (its own tables and migrations).
         let storage_db = args.worker.storage_database.clone().unwrap_or_else(|| match &config.database {
-            DatabaseConfig::Sqlite { path } => path.display().to_string(),
+            DatabaseConfig::Sqlite { .. } => args.data_dir.join("storage.db").display().to_string(),
             DatabaseConfig::Postgres { url, .. } => url.clone(),
         });
         let state = outlayer_coordinator::build_state(config).await.context("starting the coordinator")?;
@@ -261,7 +265,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let backends = backends(&args.worker, &storage_db, &args.data_dir).await?;
         // The worker talks to the coordinator in this process directly (same protocol as
         // `outlayer worker` over HTTP, without the loopback hop).
-        let source = outlayer_worker::source::EmbeddedSource::register(state, (*backends.key).clone()).await?;
+        let source = outlayer_coordinator::embedded::EmbeddedSource::register(state, &backends.key).await?;
         let mut wcfg = WorkerConfig::new(&url, args.data_dir.join("wasm"));
         wcfg.concurrency = args.worker.concurrency;
         let runtime = runtime(&args.data_dir)?;
@@ -332,12 +336,15 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
 
 fn print_welcome(url: &str, data_dir: &Path) {
     let data = data_dir.display();
+    // The commands use the binary that is running, not `cargo run` (which would start a second,
+    // debug build of the workspace).
+    let exe = std::env::current_exe().map(|p| shell_quote(&p.display().to_string())).unwrap_or_else(|_| "outlayer".into());
     eprintln!(
         r#"OutLayer is running at {url} (coordinator + worker; state in {data}/). Ctrl-C stops it.
 
 Try it (in another terminal, from the repository root):
 
-  WASM=$(cargo run -q -- build guests/echo)
+  WASM=$({exe} build guests/echo)
   TOKEN=$(curl -s -X POST {url}/owners -H 'content-type: application/json' -d '{{"owner":"alice"}}' | jq -r .token)
   curl -s -X POST {url}/projects -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{{"name":"echo"}}'
   curl -s -X POST {url}/projects/alice/echo/versions -H "authorization: Bearer $TOKEN" --data-binary @"$WASM"
@@ -345,4 +352,13 @@ Try it (in another terminal, from the repository root):
   curl -s -X POST {url}/call/alice/echo -H "x-payment-key: $KEY" -H 'content-type: application/json' -d '{{"input":{{"hello":"world"}}}}'
 "#
     );
+}
+
+/// `text` as one POSIX shell word.
+fn shell_quote(text: &str) -> String {
+    if text.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+:@".contains(&b)) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
