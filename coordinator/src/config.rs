@@ -74,7 +74,7 @@ pub enum DatabaseConfig {
     },
     /// A PostgreSQL server.
     Postgres {
-        /// Connection URL, e.g. `postgres://root@127.0.0.1:5432/test`.
+        /// Connection URL, e.g. `postgres://postgres@127.0.0.1:5432/test`.
         url: String,
         /// Schema to create (if missing) and use through `search_path`; `None` = the server's
         /// default. Tests use a random schema per run.

@@ -53,7 +53,7 @@ pub fn sqlite_config(dir: &tempfile::TempDir) -> CoordinatorConfig {
     base_config(DatabaseConfig::Sqlite { path: dir.path().join("coordinator.db") })
 }
 
-pub const PG_URL: &str = "postgres://root@127.0.0.1:5432/test";
+pub const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// A PostgreSQL config on a fresh random schema, with the real Redis.
