@@ -120,6 +120,19 @@ impl Limits {
     }
 }
 
+/// The one conversion from a job's limits (the wire model) to an execution's: the three limits
+/// a caller sets, every other limit at its host default.
+impl From<outlayer_protocol::Limits> for Limits {
+    fn from(l: outlayer_protocol::Limits) -> Self {
+        Self {
+            max_instructions: l.max_instructions,
+            max_memory_bytes: l.max_memory_mb.saturating_mul(1 << 20),
+            max_wall: Duration::from_secs(l.max_execution_seconds),
+            ..Limits::default()
+        }
+    }
+}
+
 mod millis {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;

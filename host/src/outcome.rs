@@ -1,60 +1,10 @@
 //! What an execution ended with, as users see it.
 
-use crate::caps::{Capability, HostCalls};
+use crate::caps::HostCalls;
 use serde::Serialize;
 use std::time::Duration;
 
-/// How an execution ended. Every failure is typed; only `Ok` is a success.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum Outcome {
-    /// Finished; the output is the result.
-    Ok,
-    /// Used up its instruction budget.
-    OutOfInstructions,
-    /// Ran past its wall-clock limit.
-    Timeout,
-    /// Asked for more linear memory than allowed.
-    MemoryLimit,
-    /// Grew a table past its limit.
-    TableLimit,
-    /// Wrote more than allowed to stdout or stderr.
-    OutputTooLarge { stream: String },
-    /// The input was larger than allowed; the guest did not run.
-    InputTooLarge,
-    /// Trapped (wasm trap, panic, stack overflow, host failure).
-    Trap { message: String },
-    /// A command exited with a non-zero status; stderr explains.
-    Exit { code: i32 },
-    /// A typed guest returned an error.
-    GuestError { kind: String, message: String },
-    /// Failed after being denied a capability it was not granted.
-    Denied { capabilities: Vec<Capability>, message: String },
-}
-
-impl Outcome {
-    /// True for [`Outcome::Ok`].
-    pub fn is_ok(&self) -> bool {
-        matches!(self, Outcome::Ok)
-    }
-
-    /// The kebab-case name of the outcome (`ok`, `timeout`, ...).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::OutOfInstructions => "out-of-instructions",
-            Outcome::Timeout => "timeout",
-            Outcome::MemoryLimit => "memory-limit",
-            Outcome::TableLimit => "table-limit",
-            Outcome::OutputTooLarge { .. } => "output-too-large",
-            Outcome::InputTooLarge => "input-too-large",
-            Outcome::Trap { .. } => "trap",
-            Outcome::Exit { .. } => "exit",
-            Outcome::GuestError { .. } => "guest-error",
-            Outcome::Denied { .. } => "denied",
-        }
-    }
-}
+pub use outlayer_protocol::Outcome;
 
 /// Everything the host reports about one execution.
 #[derive(Clone, Debug, Serialize)]

@@ -9,7 +9,7 @@ use crate::error::HostError;
 use crate::limiter::ExecLimiter;
 use crate::limits::Limits;
 use crate::outcome::{ExecutionReport, Outcome};
-use crate::state::{ExecState, Wasi};
+use crate::state::{ExecState, Wasi, add_caps_to_linker};
 use crate::stdio::{CappedPipe, OutputLimitExceeded, StreamName};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -95,7 +95,7 @@ impl Runtime {
         let link_err = |e: wasmtime::Error| HostError::Engine(format!("linking host functions: {e:#}"));
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_err)?;
-        caps::add_to_linker(&mut linker).map_err(link_err)?;
+        add_caps_to_linker(&mut linker).map_err(link_err)?;
         let mut p1_linker = wasmtime::Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut p1_linker, ExecState::p1).map_err(link_err)?;
         let disk = config.cache_dir.map(|d| DiskCache::new(d, &engine)).transpose()?;
@@ -304,7 +304,7 @@ impl Runtime {
         if !matches!(kind, PreparedKind::Typed(_)) {
             b.stdin(MemoryInputPipe::new(input.to_vec()));
         }
-        b.envs(&context.v01_env(limits, grants.payment.as_ref(), grants.rpc.is_some()));
+        b.envs(&crate::context::v01_env(context, limits, grants.payment.as_ref(), grants.rpc.is_some()));
         if let Some(secrets) = &grants.secrets {
             for (k, v) in secrets.iter().filter(|(k, _)| !is_reserved_env(k)) {
                 b.env(k, v);
@@ -320,7 +320,7 @@ impl Runtime {
             storage: caps::storage::StorageCap::new(
                 grants.storage.clone(),
                 guard(limits.max_storage_calls),
-                context.storage_namespace(wasm_hash),
+                crate::context::storage_namespace(context, wasm_hash),
                 context.caller.as_deref(),
             ),
             secrets: caps::secrets::SecretsCap::new(grants.secrets.clone(), guard(limits.max_secrets_calls)),

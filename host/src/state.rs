@@ -1,8 +1,11 @@
-//! The data each execution's `Store` holds.
+//! The data each execution's `Store` holds, and the wiring of every capability's
+//! `add_to_linker` to it (the capability modules are generic over the store; only this file
+//! knows where each one's state lives).
 
-use crate::caps::Capabilities;
+use crate::bindings::outlayer::guest::types as guest_types;
+use crate::caps::{self, Capabilities};
 use crate::limiter::ExecLimiter;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -41,3 +44,19 @@ impl ExecState {
         }
     }
 }
+
+/// Link every capability interface, all versions, into `linker`, each reaching its state in
+/// [`ExecState::caps`].
+pub(crate) fn add_caps_to_linker(linker: &mut Linker<ExecState>) -> wasmtime::Result<()> {
+    caps::context::add_to_linker(linker, |s| &mut s.caps.context)?;
+    caps::storage::add_to_linker(linker, |s| &mut s.caps.storage)?;
+    caps::secrets::add_to_linker(linker, |s| &mut s.caps.secrets)?;
+    caps::rpc::add_to_linker(linker, |s| &mut s.caps.rpc)?;
+    caps::payment::add_to_linker(linker, |s| &mut s.caps.payment)?;
+    caps::vrf::add_to_linker(linker, |s| &mut s.caps.vrf)?;
+    // `outlayer:guest/types` has no functions, only the run-error type.
+    guest_types::add_to_linker::<ExecState, HasSelf<ExecState>>(linker, |s| s)?;
+    Ok(())
+}
+
+impl guest_types::Host for ExecState {}

@@ -3,7 +3,6 @@
 use crate::bindings::outlayer::context::context::{self as v02, ExecutionContext as WitContext, ExecutionKind, Limits as WitLimits, Project};
 use crate::context::{ExecutionContext, ExecutionKind as Kind};
 use crate::limits::Limits;
-use crate::state::ExecState;
 use wasmtime::component::{HasSelf, Linker};
 
 /// Per-execution context: the facts, already shaped for the guest.
@@ -45,7 +44,7 @@ impl v02::Host for ContextCap {
     }
 }
 
-/// Link the context interface.
-pub fn add_to_linker(linker: &mut Linker<ExecState>) -> wasmtime::Result<()> {
-    v02::add_to_linker::<ExecState, HasSelf<ContextCap>>(linker, |s| &mut s.caps.context)
+/// Link the context interface; `f` finds the state in the store's data.
+pub fn add_to_linker<T: Send + 'static>(linker: &mut Linker<T>, f: fn(&mut T) -> &mut ContextCap) -> wasmtime::Result<()> {
+    v02::add_to_linker::<T, HasSelf<ContextCap>>(linker, f)
 }

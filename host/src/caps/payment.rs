@@ -3,22 +3,14 @@
 //! The host only keeps the books of one execution: what was attached and what the guest gives
 //! back. The refund is reported in the execution report; the coordinator or contract settles it.
 
-use super::{CallGuard, Capability, Refusal, v01_refusal};
+use super::guard::{CallGuard, Refusal, v01_refusal};
+use outlayer_protocol::capability::Capability;
 use crate::bindings::near::payment::api as v01;
 use crate::bindings::outlayer::payment::payment::{self as v02, Currency as WitCurrency, Error, PaymentInfo};
-use crate::state::ExecState;
-use serde::{Deserialize, Serialize};
 use wasmtime::component::{HasSelf, Linker};
 
-/// The unit of an execution's amounts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Currency {
-    /// Micro-dollars: HTTPS calls.
-    UsdMicro,
-    /// yoctoNEAR: contract calls.
-    YoctoNear,
-}
+/// The unit of an execution's amounts (one type with the wire model).
+pub use outlayer_protocol::job::Currency;
 
 /// What the caller put on the table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,9 +111,9 @@ impl v01::Host for PaymentCap {
     }
 }
 
-/// Link both payment interface versions.
-pub fn add_to_linker(linker: &mut Linker<ExecState>) -> wasmtime::Result<()> {
-    v02::add_to_linker::<ExecState, HasSelf<PaymentCap>>(linker, |s| &mut s.caps.payment)?;
-    v01::add_to_linker::<ExecState, HasSelf<PaymentCap>>(linker, |s| &mut s.caps.payment)?;
+/// Link both payment interface versions; `f` finds the state in the store's data.
+pub fn add_to_linker<T: Send + 'static>(linker: &mut Linker<T>, f: fn(&mut T) -> &mut PaymentCap) -> wasmtime::Result<()> {
+    v02::add_to_linker::<T, HasSelf<PaymentCap>>(linker, f)?;
+    v01::add_to_linker::<T, HasSelf<PaymentCap>>(linker, f)?;
     Ok(())
 }

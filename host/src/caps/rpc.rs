@@ -5,10 +5,10 @@
 //! v0.1's `call`/`transfer` take the guest's own key (`signer-key`) and the host builds and
 //! signs the transaction with it on the guest's behalf.
 
-use super::{CallGuard, Capability, Refusal, v01_refusal};
+use super::guard::{CallGuard, Refusal, v01_refusal};
+use outlayer_protocol::capability::Capability;
 use crate::bindings::near::rpc::api as v01;
 use crate::bindings::outlayer::rpc::rpc::{self as v02, Account, BlockReference, Error, NodeError, ViewResult, WaitUntil};
-use crate::state::ExecState;
 use outlayer_near::tx::{Action, SecretKey};
 use outlayer_near::{BlockId, BlockRef, ChunkRef, RpcClient, RpcError, TxWait};
 use serde_json::Value;
@@ -381,9 +381,9 @@ impl v01::Host for RpcCap {
     }
 }
 
-/// Link both rpc interface versions.
-pub fn add_to_linker(linker: &mut Linker<ExecState>) -> wasmtime::Result<()> {
-    v02::add_to_linker::<ExecState, HasSelf<RpcCap>>(linker, |s| &mut s.caps.rpc)?;
-    v01::add_to_linker::<ExecState, HasSelf<RpcCap>>(linker, |s| &mut s.caps.rpc)?;
+/// Link both rpc interface versions; `f` finds the state in the store's data.
+pub fn add_to_linker<T: Send + 'static>(linker: &mut Linker<T>, f: fn(&mut T) -> &mut RpcCap) -> wasmtime::Result<()> {
+    v02::add_to_linker::<T, HasSelf<RpcCap>>(linker, f)?;
+    v01::add_to_linker::<T, HasSelf<RpcCap>>(linker, f)?;
     Ok(())
 }

@@ -1,9 +1,8 @@
 //! The secrets capability: `outlayer:secrets/secrets@0.2.0`. (v0.1 guests receive secrets as
 //! environment variables instead; see `context.rs`.)
 
-use super::{CallGuard, Refusal};
+use super::guard::{CallGuard, Refusal};
 use crate::bindings::outlayer::secrets::secrets::{self as v02, Error};
-use crate::state::ExecState;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
@@ -42,7 +41,7 @@ impl v02::Host for SecretsCap {
     }
 }
 
-/// Link the secrets interface.
-pub fn add_to_linker(linker: &mut Linker<ExecState>) -> wasmtime::Result<()> {
-    v02::add_to_linker::<ExecState, HasSelf<SecretsCap>>(linker, |s| &mut s.caps.secrets)
+/// Link the secrets interface; `f` finds the state in the store's data.
+pub fn add_to_linker<T: Send + 'static>(linker: &mut Linker<T>, f: fn(&mut T) -> &mut SecretsCap) -> wasmtime::Result<()> {
+    v02::add_to_linker::<T, HasSelf<SecretsCap>>(linker, f)
 }

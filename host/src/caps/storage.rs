@@ -7,10 +7,10 @@
 //! namespace `wasm:<hash>`; `get-worker(key, some(uuid))` reads another project's component
 //! data, only where it was stored public.
 
-use super::{CallGuard, Capability, Refusal, v01_refusal};
+use super::guard::{CallGuard, Refusal, v01_refusal};
+use outlayer_protocol::capability::Capability;
 use crate::bindings::near::storage::api as v01;
 use crate::bindings::outlayer::storage::store::{self as v02, Error, KeyPage, Scope as WitScope, SwapResult};
-use crate::state::ExecState;
 use outlayer_storage::{Scope, StorageBackend, StorageError};
 use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
@@ -377,9 +377,9 @@ impl v01::Host for StorageCap {
     }
 }
 
-/// Link both storage interface versions.
-pub fn add_to_linker(linker: &mut Linker<ExecState>) -> wasmtime::Result<()> {
-    v02::add_to_linker::<ExecState, HasSelf<StorageCap>>(linker, |s| &mut s.caps.storage)?;
-    v01::add_to_linker::<ExecState, HasSelf<StorageCap>>(linker, |s| &mut s.caps.storage)?;
+/// Link both storage interface versions; `f` finds the state in the store's data.
+pub fn add_to_linker<T: Send + 'static>(linker: &mut Linker<T>, f: fn(&mut T) -> &mut StorageCap) -> wasmtime::Result<()> {
+    v02::add_to_linker::<T, HasSelf<StorageCap>>(linker, f)?;
+    v01::add_to_linker::<T, HasSelf<StorageCap>>(linker, f)?;
     Ok(())
 }

@@ -6,10 +6,10 @@
 //! No RFC 9381 ECVRF crate for ed25519 is well kept today, so we use the signature construction
 //! that OutLayer v0.1 guests already verify.
 
-use super::{CallGuard, Capability, Refusal, v01_refusal};
+use super::guard::{CallGuard, Refusal, v01_refusal};
+use outlayer_protocol::capability::Capability;
 use crate::bindings::near::vrf::api as v01;
 use crate::bindings::outlayer::vrf::vrf::{self as v02, Error, Randomness};
-use crate::state::ExecState;
 use ed25519_dalek::{Signer, SigningKey};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -102,9 +102,9 @@ impl v01::Host for VrfCap {
     }
 }
 
-/// Link both vrf interface versions.
-pub fn add_to_linker(linker: &mut Linker<ExecState>) -> wasmtime::Result<()> {
-    v02::add_to_linker::<ExecState, HasSelf<VrfCap>>(linker, |s| &mut s.caps.vrf)?;
-    v01::add_to_linker::<ExecState, HasSelf<VrfCap>>(linker, |s| &mut s.caps.vrf)?;
+/// Link both vrf interface versions; `f` finds the state in the store's data.
+pub fn add_to_linker<T: Send + 'static>(linker: &mut Linker<T>, f: fn(&mut T) -> &mut VrfCap) -> wasmtime::Result<()> {
+    v02::add_to_linker::<T, HasSelf<VrfCap>>(linker, f)?;
+    v01::add_to_linker::<T, HasSelf<VrfCap>>(linker, f)?;
     Ok(())
 }
