@@ -1,18 +1,13 @@
 //! `outlayer new <name>`: scaffold a guest crate that `outlayer build` turns into a component.
 //!
 //! The crate is standalone (its own `[workspace]` table) and depends on `outlayer-sdk`:
-//! - by path, when `--sdk-path` is given;
-//! - else by path to the `sdk/` folder of the OutLayer checkout this `outlayer` binary was built
-//!   from, when that folder still exists (running a locally built `outlayer`, as in this
-//!   repository's tests and development);
-//! - else by version (`outlayer-sdk = "<this outlayer's version>"`) from crates.io.
+//! - from crates.io, at this `outlayer`'s version (`outlayer-sdk = "<version>"`), by default;
+//! - by path, when `--sdk-path DIR` is given: the `sdk/` folder of an OutLayer checkout, or an
+//!   unpacked `outlayer-sdk` package (both ship the WIT the bindings are generated from).
 
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// The SDK next to this binary's sources, when they are still on disk.
-const BUILT_FROM_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
 
 const CARGO_TOML: &str = include_str!("../templates/guest/Cargo.toml.tmpl");
 const MAIN_RS: &str = include_str!("../templates/guest/main.rs.tmpl");
@@ -32,7 +27,8 @@ pub struct NewArgs {
     /// command (stdin → stdout).
     #[arg(long)]
     typed: bool,
-    /// Depend on the SDK at this path instead of the default (see `outlayer new --help`).
+    /// Depend on the SDK at this path (e.g. the `sdk/` folder of an OutLayer checkout) instead of
+    /// `outlayer-sdk = "<this outlayer's version>"` from crates.io.
     #[arg(long)]
     sdk_path: Option<PathBuf>,
 }
@@ -71,23 +67,15 @@ fn validate_name(name: &str) -> anyhow::Result<()> {
 
 /// The `outlayer-sdk = ...` line of the generated Cargo.toml.
 fn sdk_dependency(explicit: Option<&Path>) -> anyhow::Result<String> {
-    let path = match explicit {
-        Some(p) => {
-            let p = p.canonicalize().with_context(|| format!("--sdk-path {}", p.display()))?;
-            if !p.join("Cargo.toml").is_file() {
-                bail!("--sdk-path {} has no Cargo.toml", p.display());
-            }
-            Some(p)
-        }
-        None => Path::new(BUILT_FROM_SDK).canonicalize().ok().filter(|p| p.join("Cargo.toml").is_file()),
+    let Some(p) = explicit else {
+        return Ok(format!("outlayer-sdk = \"{}\"", env!("CARGO_PKG_VERSION")));
     };
-    Ok(match path {
-        Some(p) => {
-            let p = p.to_str().context("the SDK path is not UTF-8")?;
-            format!("outlayer-sdk = {{ path = {} }}", toml_string(p))
-        }
-        None => format!("outlayer-sdk = \"{}\"", env!("CARGO_PKG_VERSION")),
-    })
+    let p = p.canonicalize().with_context(|| format!("--sdk-path {}", p.display()))?;
+    if !p.join("Cargo.toml").is_file() {
+        bail!("--sdk-path {} has no Cargo.toml", p.display());
+    }
+    let p = p.to_str().context("the SDK path is not UTF-8")?;
+    Ok(format!("outlayer-sdk = {{ path = {} }}", toml_string(p)))
 }
 
 /// `s` as a TOML basic string.
@@ -155,6 +143,18 @@ mod tests {
                 assert!(!contents.contains("{{"), "{path} (typed: {typed}) still has a placeholder");
             }
         }
+    }
+
+    #[test]
+    fn the_sdk_comes_from_crates_io_unless_a_path_is_given() {
+        let default = sdk_dependency(None).unwrap();
+        assert_eq!(default, format!("outlayer-sdk = \"{}\"", env!("CARGO_PKG_VERSION")));
+        let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+        let local = sdk_dependency(Some(&sdk)).unwrap();
+        assert!(local.starts_with("outlayer-sdk = { path = \"/"), "{local}");
+        assert!(local.ends_with("/sdk\" }"), "{local}");
+        let no_crate = sdk_dependency(Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("src").as_path()));
+        assert!(no_crate.unwrap_err().to_string().contains("has no Cargo.toml"));
     }
 
     #[test]

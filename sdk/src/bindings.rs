@@ -1,4 +1,6 @@
-//! The raw bindings, generated once from the repository's `wit/` folder.
+//! The raw bindings, generated once from the crate's `wit/` folder: a copy of the OutLayer
+//! repository's `wit/` (kept in step by `scripts/sync-sdk-wit.sh`, checked by this crate's tests)
+//! so the published crate is self-contained.
 //!
 //! They are generated for the `outlayer:guest/typed` world, which imports every capability
 //! interface of `outlayer:guest/command` and exports `run`. The export is only linked into a
@@ -17,7 +19,7 @@
 #![allow(missing_docs, clippy::all)]
 
 wit_bindgen::generate!({
-    path: "../wit",
+    path: "wit",
     world: "outlayer:guest/typed",
     generate_all,
     // The `run` export is emitted by the macro below, in the guest crate that invokes it, so

@@ -27,6 +27,18 @@ pub enum Capability {
 }
 
 impl Capability {
+    /// Every capability a guest can be granted (besides `context`, which every guest has).
+    ///
+    /// The SDK keeps its own list so that it depends on nothing but its WIT; its tests check that
+    /// it names the same capabilities, in the same order, as `outlayer_protocol::Capability::ALL`.
+    pub const ALL: [Capability; 5] = [
+        Capability::Storage,
+        Capability::Secrets,
+        Capability::Rpc,
+        Capability::Payment,
+        Capability::Vrf,
+    ];
+
     /// The lower-case name, as `outlayer run --grant` spells it.
     pub fn name(self) -> &'static str {
         match self {

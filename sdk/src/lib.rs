@@ -39,9 +39,10 @@
 //! --grant storage`. Without `--grant storage` the guest fails with `error: storage:
 //! capability not granted` on stderr.
 //!
-//! The bindings are generated once, from the repository's `wit/` folder, in [`bindings`]. On
-//! targets other than `wasm32` the host calls compile to stubs that panic, so guest code
-//! type-checks and its pure logic can be unit-tested on the host.
+//! The bindings are generated once, from the WIT files shipped in this crate (`wit/`, a copy of
+//! the OutLayer repository's `wit/`), in [`bindings`]. On targets other than `wasm32` the host
+//! calls compile to stubs that panic, so guest code type-checks and its pure logic can be
+//! unit-tested on the host.
 #![warn(missing_docs)]
 
 pub mod bindings;
