@@ -2,7 +2,8 @@
 //! NEAR's recorded RPC responses (`crates/near/tests/data/rpc`) and, for the contract's views
 //! and the request's event, the same recorded envelopes holding what the OutLayer contract
 //! returns and logs (`tests/data/PROVENANCE.md`). Guests are real components run by the real
-//! host; wasm is served by a local HTTP server.
+//! host through the worker loop (`NearWorker::poll_once`: one poll of the `NearSource`, then
+//! `run_with_source` until its requests are handled); wasm is served by a local HTTP server.
 
 use anyhow::Result;
 use axum::Router;
@@ -753,6 +754,53 @@ async fn request_from_another_contract_is_read_through_its_receipt() -> Result<(
         call["response"]["output"],
         json!({"type": "Text", "value": "from a contract"})
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_pending_requests_are_both_resolved_through_the_worker_loop() -> Result<()> {
+    let wasm = echo_wasm();
+    let server = wasm_server(vec![("echo.wasm", wasm.clone())]).await;
+    let url = format!("{server}/echo.wasm");
+    let first = pending_request(1, &url, &sha256_hex(&wasm));
+    let second = pending_request(2, &url, &sha256_hex(&wasm));
+    let node = Node::start(Contract {
+        pending: vec![first.clone(), second.clone()],
+        requests: HashMap::from([(1, first.clone()), (2, second.clone())]),
+        calls: vec![
+            vec![requested_log(&first, "first input")],
+            vec![requested_log(&second, "second input")],
+        ],
+        receipts: vec![],
+        failing_sends: 0,
+        stale_sends: 0,
+    })
+    .await;
+    let dir = tempfile::tempdir()?;
+    let mut config = config(&node, dir.path());
+    config.concurrency = 2;
+    let mut worker = NearWorker::new(config, runtime(), backends())?;
+
+    let mut report = worker.poll_once().await?;
+    report.resolved.sort();
+    assert_eq!(report.resolved, vec![1, 2], "{report:?}");
+    assert!(report.deferred.is_empty() && report.failed.is_empty(), "{report:?}");
+    let outputs: HashMap<u64, Value> = node
+        .sent_txs()
+        .iter()
+        .map(|tx| {
+            let call = resolve_call(tx);
+            (call["request_id"].as_u64().unwrap(), call["response"]["output"].clone())
+        })
+        .collect();
+    assert_eq!(outputs.len(), 2, "one resolution each");
+    assert_eq!(outputs[&1], json!({"type": "Text", "value": "first input"}));
+    assert_eq!(outputs[&2], json!({"type": "Text", "value": "second input"}));
+    assert_eq!(node.calls_of("chunk"), 1, "one event search found both requests");
+    let cursor = Cursor::load(&dir.path().join("cursor.json"))?;
+    assert_eq!(cursor.done, [1, 2].into());
+    assert!(cursor.resolving.is_empty());
+    assert_eq!(worker.cursor(), cursor);
     Ok(())
 }
 

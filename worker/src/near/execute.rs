@@ -1,34 +1,28 @@
-//! Translating a pending request into a host execution, and a host report into the
-//! `ExecutionResponse` the contract expects.
+//! Translating a pending request into the [`Job`] the worker loop runs, and the loop's
+//! [`ExecutionResult`] into the `ExecutionResponse` the contract expects.
+//!
+//! The host request itself (limits, grants drawn from the worker's backends, context) is built
+//! from the job by [`crate::job::request`], the same for every source.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use outlayer_host::caps::payment::{Currency, PaymentGrant};
-use outlayer_host::caps::rpc::RpcGrant;
-use outlayer_host::caps::storage::StorageGrant;
-use outlayer_host::caps::vrf::VrfGrant;
-use outlayer_host::context::NearFacts;
-use outlayer_host::limits::LimitError;
-use outlayer_host::{
-    ExecutionContext, ExecutionKind, ExecutionReport, ExecutionRequest, Grants, Limits, Outcome,
-    ProjectRef,
-};
-use std::time::Duration;
+use outlayer_protocol::job::{ExecutionKind, JobContext, NearFacts, ProjectRef};
+use outlayer_protocol::{Capability, ExecutionResult, Job, Limits, Outcome};
 
 use super::NearGrants;
 use super::types::{
     ExecutionOutput, ExecutionResponse, PendingRequest, RequestedEvent, ResponseFormat,
 };
-use crate::Backends;
 
-/// Largest output the contract accepts (its `MAX_OUTPUT_BYTES`, 32 KiB). A larger output is
-/// reported as a failure instead of a resolution the contract would refuse.
+/// Largest output the contract accepts (its `MAX_OUTPUT_BYTES`, 32 KiB): the job's
+/// `max_output_bytes`. A larger output is reported as a failure instead of a resolution the
+/// contract would refuse.
 pub const CONTRACT_MAX_OUTPUT_BYTES: usize = 32 * 1024;
 
 /// Bytes of error text sent (the contract keeps at most 512).
 pub const MAX_ERROR_BYTES: usize = 512;
 
-/// What the worker knows besides the request when it builds an execution.
+/// What the worker knows besides the request when it builds a job.
 pub struct ExecutionSetting<'a> {
     /// The OutLayer contract account (`NEAR_CONTRACT_ID`).
     pub contract: &'a str,
@@ -36,47 +30,47 @@ pub struct ExecutionSetting<'a> {
     pub network: &'a str,
     /// Which capabilities requests get.
     pub grants: &'a NearGrants,
-    /// The backends the grants draw from.
-    pub backends: &'a Backends,
 }
 
-/// The host request for `request` with the input of its `event`. Errors when the contract's
-/// limits exceed the host's caps (never with the contract's own caps, which are lower).
-pub fn host_request(
-    request: &PendingRequest,
-    event: &RequestedEvent,
-    setting: &ExecutionSetting<'_>,
-) -> Result<ExecutionRequest, LimitError> {
-    let limits = Limits {
+/// The limits of `request` as a job carries them (the contract validated them against its own
+/// caps, which are below the host's).
+pub fn limits(request: &PendingRequest) -> Limits {
+    Limits {
         max_instructions: request.limits.max_instructions,
-        max_memory_bytes: u64::from(request.limits.max_memory_mb) << 20,
-        max_wall: Duration::from_secs(request.limits.max_execution_seconds),
-        max_stdout_bytes: CONTRACT_MAX_OUTPUT_BYTES as u64,
-        ..Limits::default()
-    };
-    limits.validate()?;
-    let backends = setting.backends;
-    let grants = Grants {
-        storage: backends
-            .storage
-            .clone()
-            .filter(|_| setting.grants.storage)
-            .map(StorageGrant::new),
-        rpc: backends
-            .rpc_url
-            .as_deref()
-            .filter(|_| setting.grants.rpc)
-            .map(RpcGrant::new),
-        vrf: setting.grants.vrf.then(|| VrfGrant {
-            key: backends.key.clone(),
-        }),
-        payment: Some(PaymentGrant {
-            currency: Currency::YoctoNear,
-            attached: request.developer_payment.parse().unwrap_or(0),
-            budget: 0,
-        }),
-        secrets: None,
-    };
+        max_memory_mb: u64::from(request.limits.max_memory_mb),
+        max_execution_seconds: request.limits.max_execution_seconds,
+    }
+}
+
+/// Checks `request`'s limits against the host's caps (never failing with the contract's own
+/// caps, which are lower); the error text is what the request is resolved with.
+pub fn check_limits(request: &PendingRequest) -> Result<(), outlayer_host::limits::LimitError> {
+    let mut host = outlayer_host::Limits::from(limits(request));
+    host.max_stdout_bytes = host.max_stdout_bytes.min(CONTRACT_MAX_OUTPUT_BYTES as u64);
+    host.validate()
+}
+
+/// The capabilities a request's guest is granted: payment (refunds of the developer payment)
+/// always, storage / rpc / vrf as configured. [`crate::job::request`] draws each from the
+/// worker's backends (storage and rpc only when the worker has them).
+pub fn grants(grants: &NearGrants) -> Vec<Capability> {
+    let mut granted = vec![Capability::Payment];
+    if grants.storage {
+        granted.push(Capability::Storage);
+    }
+    if grants.rpc {
+        granted.push(Capability::Rpc);
+    }
+    if grants.vrf {
+        granted.push(Capability::Vrf);
+    }
+    granted
+}
+
+/// The job for `request` with the input of its `event`: call id = request id, kind `Near`,
+/// output capped at [`CONTRACT_MAX_OUTPUT_BYTES`], the developer payment (yoctoNEAR) as the
+/// deposit the guest may refund. The lease fields are the source's to fill.
+pub fn job(request: &PendingRequest, event: &RequestedEvent, setting: &ExecutionSetting<'_>) -> Job {
     let project = request.source.project_id.as_ref().map(|id| ProjectRef {
         owner: request.source.project_owner.clone().unwrap_or_default(),
         name: id
@@ -85,7 +79,7 @@ pub fn host_request(
             .to_owned(),
         id: id.clone(),
     });
-    let context = ExecutionContext {
+    let context = JobContext {
         request_id: request.request_id.to_string(),
         kind: ExecutionKind::Near,
         network: setting.network.to_owned(),
@@ -101,31 +95,38 @@ pub fn host_request(
         },
         call_id: None,
     };
-    Ok(ExecutionRequest {
-        input: event.input.clone().unwrap_or_default().into_bytes(),
-        limits,
-        grants,
+    Job {
+        call_id: request.request_id.to_string(),
+        lease_id: request.request_id.to_string(),
+        lease_expires_at_ms: 0,
+        wasm_sha256: request.source.wasm_sha256.clone(),
+        input: event.input.clone().unwrap_or_default(),
+        limits: limits(request),
+        max_output_bytes: CONTRACT_MAX_OUTPUT_BYTES as u64,
+        grants: grants(setting.grants),
+        attached_deposit: request.developer_payment.parse().unwrap_or(0),
         context,
-    })
+    }
 }
 
-/// The response for a finished execution in `format`.
-pub fn response(report: &ExecutionReport, format: ResponseFormat) -> ExecutionResponse {
+/// The response for a finished execution in `format`. The refund is reported only for a
+/// successful run (and only when the guest refunded something).
+pub fn response(result: &ExecutionResult, format: ResponseFormat) -> ExecutionResponse {
     let mut response = ExecutionResponse {
-        instructions_used: report.instructions,
-        time_ms: report.wall.as_millis() as u64,
+        instructions_used: result.instructions,
+        time_ms: result.wall_ms,
         ..ExecutionResponse::default()
     };
-    if !report.outcome.is_ok() {
-        response.error = Some(truncated(failure_text(report)));
+    if !result.outcome.is_ok() {
+        response.error = Some(truncated(failure_text(result)));
         return response;
     }
     let output = match format {
-        ResponseFormat::Bytes => Ok(ExecutionOutput::Bytes(BASE64.encode(&report.output))),
-        ResponseFormat::Text => String::from_utf8(report.output.clone())
+        ResponseFormat::Bytes => Ok(ExecutionOutput::Bytes(BASE64.encode(&result.output))),
+        ResponseFormat::Text => String::from_utf8(result.output.clone())
             .map(ExecutionOutput::Text)
             .map_err(|_| "output is not valid UTF-8".to_owned()),
-        ResponseFormat::Json => serde_json::from_slice(&report.output)
+        ResponseFormat::Json => serde_json::from_slice(&result.output)
             .map(ExecutionOutput::Json)
             .map_err(|e| format!("output is not valid JSON: {e}")),
     };
@@ -133,14 +134,15 @@ pub fn response(report: &ExecutionReport, format: ResponseFormat) -> ExecutionRe
         Ok(output) => {
             response.success = true;
             response.output = Some(output);
-            response.refund_requested = report.refund.map(|r| r.to_string());
+            response.refund_requested = (result.refund > 0).then(|| result.refund.to_string());
         }
         Err(error) => response.error = Some(error),
     }
     response
 }
 
-/// The response for a request that could not be run (bad wasm, limits beyond the host's caps).
+/// The response for a request that could not be run (no event, bad wasm, limits beyond the
+/// host's caps).
 pub fn failure(error: impl Into<String>) -> ExecutionResponse {
     ExecutionResponse {
         error: Some(truncated(error.into())),
@@ -148,23 +150,29 @@ pub fn failure(error: impl Into<String>) -> ExecutionResponse {
     }
 }
 
-/// The reason of a failed execution: the guest's log when it wrote one, else the outcome.
-fn failure_text(report: &ExecutionReport) -> String {
-    let stderr = String::from_utf8_lossy(&report.stderr).trim().to_owned();
-    let reason = match &report.outcome {
+/// The reason of a failed execution: the outcome, then the guest's log when it wrote one (the
+/// result carries the outcome's own message as its log when the guest wrote none; it is not
+/// repeated).
+fn failure_text(result: &ExecutionResult) -> String {
+    let outcome = &result.outcome;
+    let reason = match outcome {
         Outcome::Trap { message }
         | Outcome::GuestError { message, .. }
-        | Outcome::Denied { message, .. } => format!("{}: {message}", report.outcome.kind()),
+        | Outcome::Denied { message, .. } => format!("{}: {message}", outcome.kind()),
         Outcome::Exit { code } => format!("exit status {code}"),
         Outcome::OutputTooLarge { stream } => {
             format!("{stream} exceeds its limit (output: {CONTRACT_MAX_OUTPUT_BYTES} bytes)")
         }
         other => other.kind().to_owned(),
     };
-    if stderr.is_empty() {
-        reason
-    } else {
-        format!("{reason}: {stderr}")
+    let log = result
+        .stderr_tail
+        .as_deref()
+        .map(str::trim)
+        .filter(|log| !log.is_empty() && Some(*log) != outcome.message());
+    match log {
+        Some(log) => format!("{reason}: {log}"),
+        None => reason,
     }
 }
 
@@ -179,4 +187,51 @@ fn truncated(text: String) -> String {
         start += 1;
     }
     text[start..].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(outcome: Outcome, output: &[u8], stderr_tail: Option<&str>) -> ExecutionResult {
+        ExecutionResult {
+            outcome,
+            output: output.to_vec(),
+            stderr_tail: stderr_tail.map(str::to_owned),
+            instructions: 7,
+            wall_ms: 3,
+            peak_memory_bytes: 0,
+            refund: 0,
+        }
+    }
+
+    #[test]
+    fn failures_name_the_outcome_then_the_log_once_and_keep_the_end() {
+        let trap = Outcome::Trap { message: "unreachable".into() };
+        let r = response(&result(trap.clone(), b"", Some("unreachable")), ResponseFormat::Text);
+        assert_eq!(r.error.as_deref(), Some("trap: unreachable"));
+        let r = response(&result(trap, b"", Some("panicked at x")), ResponseFormat::Text);
+        assert_eq!(r.error.as_deref(), Some("trap: unreachable: panicked at x"));
+        let r = response(&result(Outcome::Exit { code: 2 }, b"", None), ResponseFormat::Text);
+        assert_eq!(r.error.as_deref(), Some("exit status 2"));
+        let long = "é".repeat(400);
+        let r = response(&result(Outcome::Exit { code: 1 }, b"", Some(&long)), ResponseFormat::Text);
+        let error = r.error.unwrap();
+        assert!(error.len() <= MAX_ERROR_BYTES && long.ends_with(&error), "{error}");
+        assert!(!r.success && r.output.is_none() && r.refund_requested.is_none());
+        assert_eq!((r.instructions_used, r.time_ms), (7, 3));
+    }
+
+    #[test]
+    fn refund_is_sent_only_for_a_successful_run() {
+        let mut ok = result(Outcome::Ok, b"hi", None);
+        ok.refund = 5;
+        let r = response(&ok, ResponseFormat::Text);
+        assert_eq!(r.refund_requested.as_deref(), Some("5"));
+        assert_eq!(r.output, Some(ExecutionOutput::Text("hi".into())));
+        ok.output = vec![0xff];
+        let r = response(&ok, ResponseFormat::Text);
+        assert_eq!(r.error.as_deref(), Some("output is not valid UTF-8"));
+        assert!(r.refund_requested.is_none());
+    }
 }

@@ -1,13 +1,22 @@
-//! The on-chain path: watch the OutLayer contract's pending requests through NEAR RPC, run each
-//! on the host, and resolve it with `resolve_execution` signed by the worker's registered key.
+//! The on-chain path: the OutLayer contract's pending requests, read through NEAR RPC, as a
+//! [`crate::JobSource`] ([`NearSource`]). The one worker loop ([`crate::run_with_source`]) leases
+//! them, runs them on the host (its slots, its prepare cache, its job → request and report →
+//! result translation, [`crate::job`]) and completes them; completing one resolves it with
+//! `resolve_execution` signed by the worker's registered key.
 //!
-//! One poll ([`NearWorker::poll_once`]):
+//! One poll ([`NearSource::poll_once`]; with [`NearSource::polling`], whenever the loop's slots
+//! find nothing ready and the poll interval has passed):
 //! 1. read the latest final block;
 //! 2. confirm or re-send the resolutions left in flight ([`resolve`]);
-//! 3. list the pending requests at that block (`list_pending_requests`, [`chain`]), skip those
-//!    resolved or already handled, read each new one's input from its `execution_requested`
-//!    event, fetch its wasm ([`fetch`]), run it ([`execute`]) and resolve it;
+//! 3. list the pending requests at that block (`list_pending_requests`, [`chain`]) and queue
+//!    those not resolved, queued, leased, in flight or done;
 //! 4. save the cursor ([`cursor`]) atomically.
+//!
+//! Leasing a queued request checks that the contract still shows it waiting, reads its input
+//! from its `execution_requested` event, fetches its wasm ([`fetch`]) and checks its limits;
+//! it becomes a [`outlayer_protocol::Job`] ([`execute::job`]), or, if it cannot be run, is
+//! resolved as a failure at once. Completing a job maps the result to the contract's response
+//! ([`execute::response`]), then signs, persists and sends the resolution.
 //!
 //! See `docs/near-worker.md` for the end-to-end flow and the exactly-once argument.
 //!
@@ -28,10 +37,12 @@ pub mod cursor;
 pub mod execute;
 pub mod fetch;
 pub mod resolve;
+pub mod source;
 pub mod types;
 mod worker;
 
-pub use worker::{NearWorker, PollReport, run_near_worker};
+pub use source::{NearSource, PollReport};
+pub use worker::{NearWorker, run_near_worker};
 
 use outlayer_near::tx::SecretKey;
 use std::path::PathBuf;
@@ -92,6 +103,9 @@ pub struct NearWorkerConfig {
     pub ipfs_gateway: Option<String>,
     /// Gas attached to `resolve_execution`.
     pub resolve_gas: u64,
+    /// Requests run at once by the worker loop (resolutions are still sent one at a time: one
+    /// key, one nonce sequence).
+    pub concurrency: usize,
 }
 
 impl std::fmt::Debug for NearWorkerConfig {
@@ -107,7 +121,7 @@ impl std::fmt::Debug for NearWorkerConfig {
 
 impl NearWorkerConfig {
     /// Defaults ([`DEFAULT_POLL_INTERVAL`], network `testnet`, no grants, no IPFS gateway,
-    /// [`RESOLVE_GAS`]) for the given node, contract, signer and files.
+    /// [`RESOLVE_GAS`], [`crate::DEFAULT_CONCURRENCY`]) for the given node, contract, signer and files.
     pub fn new(
         rpc_url: impl Into<String>,
         contract_id: impl Into<String>,
@@ -128,6 +142,7 @@ impl NearWorkerConfig {
             grants: NearGrants::default(),
             ipfs_gateway: None,
             resolve_gas: RESOLVE_GAS,
+            concurrency: crate::DEFAULT_CONCURRENCY,
         }
     }
 }
@@ -144,4 +159,7 @@ pub enum NearWorkerError {
     /// The node failed or answered something unexpected.
     #[error("NEAR RPC: {0}")]
     Rpc(#[from] outlayer_near::RpcError),
+    /// The worker loop could not start.
+    #[error(transparent)]
+    Worker(#[from] crate::WorkerError),
 }
