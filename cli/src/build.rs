@@ -1,9 +1,13 @@
-//! `outlayer build <dir>`: cargo build for wasm32-wasip2, print the component's path.
+//! `outlayer build <dir>`: cargo build for wasm32-wasip2, print the component's path. Adds the
+//! wasm32-wasip2 target with `rustup target add` first when the toolchain lacks it.
 
 use anyhow::{Context, bail};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
+
+/// The target guests are built for: it emits a component directly.
+const TARGET: &str = "wasm32-wasip2";
 
 /// Arguments of `outlayer build`.
 #[derive(clap::Args)]
@@ -20,8 +24,10 @@ pub fn main(args: BuildArgs) -> anyhow::Result<ExitCode> {
     if !manifest.is_file() {
         bail!("{} has no Cargo.toml", args.dir.display());
     }
+    // In the crate's folder, so that a rust-toolchain.toml there picks the toolchain to complete.
+    outlayer_conformance::guest_build::ensure_targets(&args.dir, &[TARGET])?;
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.arg("build").arg("--manifest-path").arg(&manifest).args(["--target", "wasm32-wasip2", "--message-format=json-render-diagnostics"]);
+    cmd.arg("build").arg("--manifest-path").arg(&manifest).args(["--target", TARGET, "--message-format=json-render-diagnostics"]);
     if !args.debug {
         cmd.arg("--release");
     }

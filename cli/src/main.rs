@@ -30,7 +30,8 @@ enum Command {
     Coordinator(serve::CoordinatorArgs),
     /// Run a worker that leases jobs from a coordinator.
     Worker(serve::WorkerArgs),
-    /// Run the conformance suite against this host or a running one (--host URL).
+    /// Run the conformance suite against this host or a running one (--host URL), with the
+    /// guests of --guests DIR, or built on demand in the checkout it runs in.
     Conformance(outlayer_conformance::ConformanceArgs),
 }
 

@@ -29,7 +29,7 @@ pub struct Case {
 pub struct Manifest {
     /// What the case shows, in one sentence.
     pub description: String,
-    /// A guest of `outlayer_guest_artifacts::ALL` by name.
+    /// A guest by name (`guests/<name>/`), read from the suite's guests directory.
     #[serde(default)]
     pub guest: Option<String>,
     /// Or a file in the case folder: `.wat` (compiled by the suite) or `.wasm`.
@@ -225,24 +225,22 @@ impl Case {
         Ok(dirs)
     }
 
-    /// The wasm bytes of the case's guest or module.
-    pub fn wasm(&self) -> Result<Vec<u8>, CaseError> {
+    /// The wasm bytes of the case's guest (from the directory `guests`, see
+    /// [`crate::guests::guest_file`]) or module.
+    pub fn wasm(&self, guests: &Path) -> Result<Vec<u8>, CaseError> {
         match &self.manifest.guest {
-            Some(name) => self.guest_wasm(name),
+            Some(name) => self.guest_wasm(name, guests),
             None => self.module_wasm(),
         }
     }
 
-    /// The wasm bytes of the guest `name` of `outlayer_guest_artifacts::ALL`.
-    pub fn guest_wasm(&self, name: &str) -> Result<Vec<u8>, CaseError> {
-        let path = outlayer_guest_artifacts::path(name).ok_or_else(|| CaseError::Manifest {
+    /// The wasm bytes of the guest `name`, read from the directory `guests`.
+    pub fn guest_wasm(&self, name: &str, guests: &Path) -> Result<Vec<u8>, CaseError> {
+        let path = crate::guests::guest_file(guests, name).ok_or_else(|| CaseError::Manifest {
             path: self.dir.join(MANIFEST),
-            message: format!("no guest named {name:?} in outlayer_guest_artifacts::ALL"),
+            message: format!("no guest named {name:?} in {}", guests.display()),
         })?;
-        std::fs::read(path).map_err(|source| CaseError::Io {
-            path: path.into(),
-            source,
-        })
+        std::fs::read(&path).map_err(|source| CaseError::Io { path, source })
     }
 
     fn module_wasm(&self) -> Result<Vec<u8>, CaseError> {

@@ -6,11 +6,18 @@
 //! ships [`InProcessHost`] (the `outlayer-host` runtime in this process) and [`HttpHost`] (a
 //! worker reached over HTTP at `POST {url}/conformance/run`, see [`wire`] and [`server`]).
 //!
+//! Guests are read at run time from a directory of built `.wasm` files ([`guests`]): this crate
+//! does not build them. Its tests take the directory from `outlayer-guest-artifacts` (a
+//! dev-dependency, which builds them); `outlayer conformance` takes `--guests DIR` or builds them
+//! in the checkout it runs in ([`guest_build`]).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), outlayer_conformance::ConformanceError> {
 //! use outlayer_conformance::{InProcessHost, default_cases_dir, run_all};
+//! use std::path::Path;
 //! let host = InProcessHost::new()?;
-//! let report = run_all(&host, &default_cases_dir()).await?;
+//! let guests = Path::new("target/guests/wasm"); // <name>.wasm for each guest the cases name
+//! let report = run_all(&host, &default_cases_dir(), guests).await?;
 //! println!("{report}");
 //! assert_eq!(report.failed(), 0);
 //! # Ok(()) }
@@ -24,6 +31,8 @@
 pub mod case;
 pub mod check;
 pub mod cli;
+pub mod guest_build;
+pub mod guests;
 pub mod host;
 pub mod http;
 pub mod inprocess;
@@ -61,9 +70,22 @@ pub enum ConformanceError {
     /// The tokio runtime or the recorded NEAR RPC node could not start.
     #[error("cannot start the suite's runtime or recorded NEAR RPC node: {0}")]
     Node(std::io::Error),
+    /// The guests directory given does not exist.
+    #[error("{0} is not a directory of built guests (<name>.wasm files)")]
+    GuestsDir(PathBuf),
+    /// `--guests` or `--cases` was not given, and there is no checkout to take them from.
+    #[error(
+        "not inside a checkout of the OutLayer repository: pass --guests DIR (built guest .wasm files) and --cases DIR (case folders), or run `outlayer conformance` in a checkout, which builds the guests"
+    )]
+    NoCheckout,
+    /// Building the guests in the checkout failed (the source says why).
+    #[error("cannot build the guests of this checkout (--guests DIR takes built ones)")]
+    GuestBuild(#[from] guest_build::GuestBuildError),
 }
 
-/// The cases shipped with this crate (`conformance/cases`).
+/// The cases in this crate's source folder (`conformance/cases`), for tests and tools built in
+/// this repository. The `outlayer` binary does not use it: it finds the cases of the checkout it
+/// runs in (see [`guests::find_checkout`]) or takes `--cases`.
 pub fn default_cases_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cases")
 }

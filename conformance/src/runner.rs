@@ -7,7 +7,7 @@ use crate::report::{CaseOutcome, Report};
 use crate::wire::{CaseRequest, GrantsSpec, RpcSpec, StorageSpec};
 use crate::{ConformanceError, node};
 use futures::StreamExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Cases [`run_all`] runs at once. Hostile cases mostly wait on the wall clock, so a few run
@@ -15,27 +15,35 @@ use std::time::Instant;
 pub const CONCURRENT_CASES: usize = 4;
 
 /// What the suite provides to every case.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RunEnv {
     /// URL of the recorded NEAR RPC node (for `[grants.rpc] node = "recorded"`).
     pub rpc_url: Option<String>,
+    /// The directory of built guests the cases name (see [`crate::guests`]).
+    pub guests: PathBuf,
 }
 
 impl RunEnv {
-    /// Start the suite's services (the recorded NEAR RPC node) on loopback ports.
-    pub async fn start() -> Result<RunEnv, ConformanceError> {
+    /// Start the suite's services (the recorded NEAR RPC node) on loopback ports; cases read
+    /// their guests from `guests`.
+    pub async fn start(guests: &Path) -> Result<RunEnv, ConformanceError> {
+        if !guests.is_dir() {
+            return Err(ConformanceError::GuestsDir(guests.to_path_buf()));
+        }
         Ok(RunEnv {
             rpc_url: Some(node::start().await.map_err(ConformanceError::Node)?),
+            guests: guests.to_path_buf(),
         })
     }
 }
 
-/// Run every case under `cases_dir` on `host`.
+/// Run every case under `cases_dir` on `host`, reading guests from the directory `guests`.
 pub async fn run_all(
     host: &dyn ConformanceHost,
     cases_dir: &Path,
+    guests: &Path,
 ) -> Result<Report, ConformanceError> {
-    let env = RunEnv::start().await?;
+    let env = RunEnv::start(guests).await?;
     let dirs = Case::folders(cases_dir).map_err(|source| ConformanceError::Cases {
         path: cases_dir.to_path_buf(),
         source,
@@ -84,7 +92,7 @@ pub async fn run_case(host: &dyn ConformanceHost, case: &Case, env: &RunEnv) -> 
         instructions: 0,
         elapsed: Default::default(),
     };
-    let wasm = match case.wasm() {
+    let wasm = match case.wasm(&env.guests) {
         Ok(w) => w,
         Err(e) => {
             outcome.failures.push(e.to_string());
@@ -95,7 +103,7 @@ pub async fn run_case(host: &dyn ConformanceHost, case: &Case, env: &RunEnv) -> 
     let store = format!("{}-{}", case.name, uuid::Uuid::new_v4());
     for (i, step) in case.manifest.run.iter().enumerate() {
         let step_wasm = match &step.guest {
-            Some(name) => match case.guest_wasm(name) {
+            Some(name) => match case.guest_wasm(name, &env.guests) {
                 Ok(w) => w,
                 Err(e) => {
                     outcome.failures.push(format!("step {}: {e}", i + 1));

@@ -1,10 +1,12 @@
-//! One test per folder of `cases/`, each run against the in-process host.
+//! One test per folder of `cases/`, each run against the in-process host, with the guests built
+//! by `outlayer-guest-artifacts` (`outlayer_guest_artifacts::DIR`).
 //!
 //! `harness = false`: libtest-mimic lists the folders at run time, so a new folder is a new test
 //! without touching code, and `cargo test -p outlayer-conformance -- storage` filters as usual.
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use outlayer_conformance::{Case, InProcessHost, RunEnv, default_cases_dir, run_case};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 /// What all trials share: one tokio runtime, one host, the recorded node.
@@ -21,7 +23,9 @@ fn shared() -> &'static Shared {
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let env = tokio.block_on(RunEnv::start()).expect("recorded node");
+        let env = tokio
+            .block_on(RunEnv::start(Path::new(outlayer_guest_artifacts::DIR)))
+            .expect("recorded node");
         let host = InProcessHost::new().expect("in-process host");
         Shared { tokio, host, env }
     })

@@ -4,6 +4,7 @@
 use outlayer_conformance::{
     ConformanceHost, HttpHost, InProcessHost, default_cases_dir, run_all, server,
 };
+use std::path::Path;
 use std::sync::Arc;
 
 async fn serve() -> String {
@@ -19,7 +20,8 @@ async fn serve() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_case_passes_over_http() {
     let host = HttpHost::new(&serve().await);
-    let report = run_all(&host, &default_cases_dir())
+    let guests = Path::new(outlayer_guest_artifacts::DIR);
+    let report = run_all(&host, &default_cases_dir(), guests)
         .await
         .expect("suite runs");
     println!("{report}");

@@ -1,6 +1,7 @@
 //! The suite reports a wrong expectation as a failed case, with the difference, in its table.
 
 use outlayer_conformance::{InProcessHost, run_all};
+use std::path::Path;
 
 const PASSING: &str = r#"
 description = "echo echoes"
@@ -41,7 +42,8 @@ async fn failures_are_counted_and_explained() {
         std::fs::create_dir(dir.path().join(name)).unwrap();
         std::fs::write(dir.path().join(name).join("case.toml"), text).unwrap();
     }
-    let report = run_all(&InProcessHost::new().unwrap(), dir.path())
+    let guests = Path::new(outlayer_guest_artifacts::DIR);
+    let report = run_all(&InProcessHost::new().unwrap(), dir.path(), guests)
         .await
         .unwrap();
     assert_eq!((report.passed(), report.failed()), (1, 2));

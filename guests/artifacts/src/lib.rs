@@ -2,9 +2,15 @@
 //! `wasm32-wasip2`, the `p1-*` crates as preview1 core modules for `wasm32-wasip1`) so that
 //! tests, examples and benchmarks always run freshly built guests.
 //!
+//! Use it as a dev-dependency only: it compiles every guest, so a crate that depended on it
+//! normally would need the wasm targets to build, and would carry this machine's paths. The
+//! `outlayer` binary does not; `outlayer conformance` builds the guests at run time with the same
+//! code (`conformance/src/guest_build.rs`, which this crate's build script compiles in).
+//!
 //! Each guest `guests/<name>/` gets a constant named after it in SCREAMING_SNAKE case holding the
-//! absolute path of its component (`ECHO` for `echo`, `LOOP_FOREVER` for `loop-forever`), and
-//! [`ALL`] lists them all. Use it as a dev-dependency:
+//! absolute path of its component (`ECHO` for `echo`, `LOOP_FOREVER` for `loop-forever`), [`ALL`]
+//! lists them all, and [`DIR`] is the directory holding them, each as `<name>.wasm` (the
+//! directory `outlayer conformance --guests DIR` takes):
 //!
 //! ```
 //! let wasm = outlayer_guest_artifacts::read(outlayer_guest_artifacts::ECHO);
@@ -56,8 +62,10 @@
 //!
 //! The guests are built with `cargo build --release --target wasm32-wasip2 --workspace --exclude
 //! 'p1-*'` then `cargo build --release --target wasm32-wasip1 -p 'p1-*'` in the `guests/`
-//! workspace, into `<target dir>/guests/wasm32-wasip{2,1}/release/`. A guest that fails to
-//! compile fails this crate's build with the compiler's errors.
+//! workspace, into `<target dir>/guests/wasm32-wasip{2,1}/release/`, then copied to
+//! `<target dir>/guests/wasm/<name>.wasm` ([`DIR`]). Missing wasm targets are added with `rustup
+//! target add` first. A guest that fails to compile fails this crate's build with the compiler's
+//! errors.
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 

@@ -145,6 +145,23 @@ fn constants_and_lookup_agree() {
     assert_eq!(outlayer_guest_artifacts::path("no-such-guest"), None);
 }
 
+/// `DIR` is the directory `outlayer conformance --guests DIR` takes: every guest as
+/// `<name>.wasm`, and nothing else.
+#[test]
+fn dir_holds_every_guest_by_name() {
+    let dir = std::path::Path::new(outlayer_guest_artifacts::DIR);
+    for (name, path) in outlayer_guest_artifacts::ALL {
+        assert_eq!(std::path::Path::new(path), dir.join(format!("{name}.wasm")));
+        assert!(std::path::Path::new(path).is_file(), "{path}");
+    }
+    let wasm_files = std::fs::read_dir(dir)
+        .expect("list DIR")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "wasm"))
+        .count();
+    assert_eq!(wasm_files, outlayer_guest_artifacts::ALL.len());
+}
+
 #[test]
 fn command_guests_export_wasi_cli_run() {
     for name in COMMANDS {
