@@ -3,9 +3,7 @@
 
 use anyhow::Context;
 use outlayer_host::caps::payment::{Currency, PaymentGrant};
-use outlayer_host::caps::rpc::RpcGrant;
-use outlayer_host::caps::storage::StorageGrant;
-use outlayer_host::caps::vrf::VrfGrant;
+use outlayer_host::caps::Backends;
 use outlayer_host::{Capability, ExecutionContext, ExecutionKind, ExecutionRequest, Grants, Limits, ProjectRef, Runtime, RuntimeConfig};
 use outlayer_storage::{MemoryStorage, SqliteStorage, StorageBackend};
 use std::collections::BTreeMap;
@@ -131,32 +129,27 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if !args.secrets.is_empty() {
         wanted.push(Capability::Secrets);
     }
-    let mut grants = Grants::default();
-    for cap in wanted {
-        match cap {
-            Capability::Storage if grants.storage.is_none() => {
-                let backend: Arc<dyn StorageBackend> = if args.ephemeral_storage {
-                    Arc::new(MemoryStorage::new())
-                } else {
-                    std::fs::create_dir_all(&args.data_dir)?;
-                    Arc::new(SqliteStorage::open(&args.data_dir.join("storage.sqlite")).await?)
-                };
-                grants.storage = Some(StorageGrant::new(backend));
-            }
-            Capability::Secrets => {
-                grants.secrets = Some(Arc::new(args.secrets.iter().cloned().collect::<BTreeMap<_, _>>()));
-            }
-            Capability::Rpc => grants.rpc = Some(RpcGrant::new(&args.rpc_url)),
-            Capability::Payment => {
-                grants.payment = Some(PaymentGrant { currency: Currency::UsdMicro, attached: args.attached_usd_micro, budget: 0 });
-            }
-            Capability::Vrf => {
-                let key = crate::keys::load_or_create(&args.data_dir.join("worker.key"))?;
-                grants.vrf = Some(VrfGrant { key: Arc::new(key) });
-            }
-            Capability::Storage => {}
+    // Backends are opened only for what is granted (no storage file or key otherwise).
+    let storage: Option<Arc<dyn StorageBackend>> = match wanted.contains(&Capability::Storage) {
+        false => None,
+        true if args.ephemeral_storage => Some(Arc::new(MemoryStorage::new())),
+        true => {
+            std::fs::create_dir_all(&args.data_dir)?;
+            Some(Arc::new(SqliteStorage::open(&args.data_dir.join("storage.sqlite")).await?))
         }
-    }
+    };
+    let vrf_key = match wanted.contains(&Capability::Vrf) {
+        true => Some(Arc::new(crate::keys::load_or_create(&args.data_dir.join("worker.key"))?)),
+        false => None,
+    };
+    let backends = Backends {
+        storage,
+        rpc_url: Some(args.rpc_url.clone()),
+        vrf_key,
+        secrets: Some(Arc::new(args.secrets.iter().cloned().collect::<BTreeMap<_, _>>())),
+    };
+    let payment = PaymentGrant { currency: Currency::UsdMicro, attached: args.attached_usd_micro, budget: 0 };
+    let grants = Grants::build(&wanted, &backends, payment)?;
 
     let cache_dir = (!args.no_cache).then(|| args.data_dir.join("cache"));
     let runtime = Runtime::new(RuntimeConfig { cache_dir, ..Default::default() })?;

@@ -4,6 +4,7 @@
 //! environment variables listed in `shared/compat/outlayer-v0.1-abi.md`.
 
 use crate::limits::Limits;
+use outlayer_storage::Scope;
 
 pub use outlayer_protocol::job::{ExecutionKind, NearFacts, ProjectRef};
 
@@ -11,13 +12,15 @@ pub use outlayer_protocol::job::{ExecutionKind, NearFacts, ProjectRef};
 /// the runtime (CLI, worker).
 pub type ExecutionContext = outlayer_protocol::JobContext;
 
-/// The storage namespace of an execution: the project, else the component's hash.
-pub fn storage_namespace(context: &ExecutionContext, wasm_hash: &str) -> String {
-        match &context.project {
-            Some(p) => format!("project:{}", p.id),
-            None => format!("wasm:{wasm_hash}"),
-        }
+/// The storage home of an execution: the component-owned scope of its project, else of its
+/// component's hash. The caller's scope is the same namespace with the caller as owner
+/// ([`Scope::with_owner`]).
+pub fn storage_home(context: &ExecutionContext, wasm_hash: &str) -> Scope {
+    match &context.project {
+        Some(p) => Scope::project_component(&p.id),
+        None => Scope::wasm_component(wasm_hash),
     }
+}
 
 /// The v0.1 environment variables of an execution (every name is always present; absent values
 /// are empty).

@@ -320,7 +320,7 @@ impl Runtime {
             storage: caps::storage::StorageCap::new(
                 grants.storage.clone(),
                 guard(limits.max_storage_calls),
-                crate::context::storage_namespace(context, wasm_hash),
+                crate::context::storage_home(context, wasm_hash),
                 context.caller.as_deref(),
             ),
             secrets: caps::secrets::SecretsCap::new(grants.secrets.clone(), guard(limits.max_secrets_calls)),

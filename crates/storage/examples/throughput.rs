@@ -4,6 +4,7 @@
 //! `OUTLAYER_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`) is skipped
 //! when unreachable. Writes go to a random namespace that is cleared afterwards.
 
+use outlayer_storage::Quota;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,7 +60,7 @@ async fn main() {
             let (store, scope, value) = (store.clone(), scope.clone(), value.clone());
             async move {
                 store
-                    .set(&scope, &format!("key-{i:05}"), &value, false)
+                    .set(&scope, &format!("key-{i:05}"), &value, false, Quota::UNLIMITED)
                     .await
                     .unwrap()
             }
@@ -79,7 +80,7 @@ async fn main() {
         let incr = time(SEQUENTIAL, |_| {
             let (store, scope) = (store.clone(), scope.clone());
             async move {
-                store.increment(&scope, "counter", 1).await.unwrap();
+                store.increment(&scope, "counter", 1, Quota::UNLIMITED).await.unwrap();
             }
         })
         .await;
@@ -100,7 +101,7 @@ async fn main() {
                 let (store, scope) = (store.clone(), scope.clone());
                 tokio::spawn(async move {
                     for _ in 0..PER_TASK {
-                        store.increment(&scope, "contended", 1).await.unwrap();
+                        store.increment(&scope, "contended", 1, Quota::UNLIMITED).await.unwrap();
                     }
                 })
             })
@@ -110,7 +111,7 @@ async fn main() {
         }
         let per_second = f64::from(TASKS * PER_TASK) / start.elapsed().as_secs_f64();
         assert_eq!(
-            store.increment(&scope, "contended", 0).await.unwrap(),
+            store.increment(&scope, "contended", 0, Quota::UNLIMITED).await.unwrap(),
             i64::from(TASKS * PER_TASK)
         );
         store.clear(&scope).await.unwrap();

@@ -1,10 +1,12 @@
 //! Storage backends for the OutLayer storage capability.
 //!
 //! The host's storage capability (both `outlayer:storage/store@0.2.0` and the frozen
-//! `near:storage/api@0.1.0`) talks to a [`StorageBackend`]. Backends only store bytes; limits,
-//! quotas and grants are the host's business: this crate stores values of any size.
+//! `near:storage/api@0.1.0`) talks to a [`StorageBackend`]. Backends store bytes and enforce the
+//! per-scope [`Quota`] the caller passes with each write (atomically with the write); key and
+//! value size limits and grants are the host's business.
 //!
-//! Data is addressed by a [`Scope`] (namespace + owner) and a key:
+//! Data is addressed by a [`Scope`] (namespace + owner) and a key, and scopes are only ever
+//! formatted here ([`Scope::project`], [`Scope::wasm`] and their component-owned variants):
 //! - the namespace is `project:<project id>` for project executions, `wasm:<sha256>` for bare
 //!   components (so `get-by-version` can read what an older, project-less version wrote);
 //! - the owner is the calling account id, or [`COMPONENT_OWNER`] for the component's own data.
@@ -21,7 +23,7 @@
 //!   ChaCha20-Poly1305 under an operator key.
 //!
 //! # Schema
-//! Both SQL backends create one table through embedded migrations (`migrations/sqlite`,
+//! Both SQL backends create two tables through embedded migrations (`migrations/sqlite`,
 //! `migrations/postgres`), recorded in their own migrations table [`MIGRATIONS_TABLE`] so they
 //! can share a database with other components:
 //!
@@ -34,37 +36,52 @@
 //!     public    INTEGER / BOOLEAN,
 //!     PRIMARY KEY (namespace, owner, key)
 //! )
+//! storage_usage (                 -- one row per non-empty scope, written in the same
+//!     namespace TEXT,             -- transaction as the entries it counts
+//!     owner     TEXT,
+//!     keys      INTEGER / BIGINT,
+//!     bytes     INTEGER / BIGINT, -- sum of key and value lengths
+//!     PRIMARY KEY (namespace, owner)
+//! )
 //! ```
 //!
 //! # Atomicity
 //! Every method is one atomic operation in every backend, also under concurrent callers (and, for
 //! the SQL backends, across processes sharing the database):
-//! - `set`, `set_if_absent`, `delete`, `clear` are single statements (`INSERT .. ON CONFLICT`);
-//!   of concurrent `set_if_absent` calls on one key exactly one returns `true`.
-//! - `compare_and_swap` and `increment` read, decide and write under a lock: the mutex in
-//!   memory, `BEGIN IMMEDIATE` in SQLite, `SELECT .. FOR UPDATE` in PostgreSQL, and a
-//!   ciphertext compare-and-swap loop in [`EncryptedStorage`]. Concurrent increments never lose
-//!   an update.
+//! - every write (`set`, `set_if_absent`, `compare_and_swap`, `increment`, `delete`, `clear`)
+//!   reads the entry and the scope's usage, decides, checks the [`Quota`] and writes entry and
+//!   usage under one lock: the mutex in memory, a `BEGIN IMMEDIATE` transaction in SQLite, and in
+//!   PostgreSQL a transaction that first locks the scope's `storage_usage` row (so writers of
+//!   one scope take turns; writers of different scopes do not wait for each other).
+//!   [`EncryptedStorage`] passes the quota down and swaps ciphertexts with the inner backend's
+//!   atomic `compare_and_swap`.
+//! - so concurrent increments never lose an update, of concurrent `set_if_absent` calls on one
+//!   key exactly one returns `true`, and concurrent writers never take a scope past its quota.
 //!
 //! # Example
 //! ```
-//! use outlayer_storage::{MemoryStorage, Scope, StorageBackend};
+//! use outlayer_storage::{MemoryStorage, Quota, Scope, StorageBackend, StorageError};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let store = MemoryStorage::new();
-//! let alice = Scope::caller("project:alice.near/app", "alice.near");
+//! let alice = Scope::project("alice.near/app", "alice.near");
+//! let quota = Quota::bytes(64);
 //!
-//! store.set(&alice, "greeting", b"hello", false).await?;
+//! store.set(&alice, "greeting", b"hello", false, quota).await?;
 //! assert_eq!(store.get(&alice, "greeting").await?.unwrap().value, b"hello");
 //!
-//! assert_eq!(store.increment(&alice, "visits", 1).await?, 1);
-//! assert_eq!(store.increment(&alice, "visits", 1).await?, 2);
+//! assert_eq!(store.increment(&alice, "visits", 1, quota).await?, 1);
+//! assert_eq!(store.increment(&alice, "visits", 1, quota).await?, 2);
 //!
 //! // Another caller of the same project sees none of it.
-//! let bob = Scope::caller("project:alice.near/app", "bob.near");
+//! let bob = Scope::project("alice.near/app", "bob.near");
 //! assert!(!store.has(&bob, "greeting").await?);
 //!
 //! assert_eq!(store.list_keys(&alice, "", None, 10).await?, ["greeting", "visits"]);
+//!
+//! // A write that would take the scope past its quota changes nothing.
+//! let big = store.set(&alice, "big", &[0; 64], false, quota).await;
+//! assert!(matches!(big, Err(StorageError::QuotaExceeded { max_bytes: 64 })));
 //! # Ok::<(), outlayer_storage::StorageError>(())
 //! # }).unwrap();
 //! ```
@@ -79,6 +96,7 @@ mod key_range;
 mod memory;
 mod migrations;
 mod postgres;
+mod quota;
 mod rows;
 mod shared;
 mod sqlite;
@@ -88,7 +106,8 @@ pub use encrypted::{
 };
 pub use memory::MemoryStorage;
 pub use migrations::MIGRATIONS_TABLE;
-pub use postgres::{PG_ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, PG_UPDATE_ATTEMPTS, PostgresStorage};
+pub use postgres::{PG_ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, PostgresStorage};
+pub use quota::Quota;
 pub use sqlite::{SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS, SqliteStorage};
 
 use rows::{keys_from_bytes, usage_from_counts};
@@ -122,6 +141,32 @@ impl Scope {
             owner: COMPONENT_OWNER.to_string(),
         }
     }
+
+    /// `owner`'s data in the project with id `project_id` (namespace `project:<id>`).
+    pub fn project(project_id: &str, owner: impl Into<String>) -> Self {
+        Self::caller(format!("project:{project_id}"), owner)
+    }
+
+    /// The component's own data in the project with id `project_id`.
+    pub fn project_component(project_id: &str) -> Self {
+        Self::component(format!("project:{project_id}"))
+    }
+
+    /// `owner`'s data of a bare component, by the hex sha256 of its wasm (namespace
+    /// `wasm:<sha256>`, lowercase whatever the case of `sha256_hex`).
+    pub fn wasm(sha256_hex: &str, owner: impl Into<String>) -> Self {
+        Self::caller(format!("wasm:{}", sha256_hex.to_ascii_lowercase()), owner)
+    }
+
+    /// The component's own data of a bare component, by the hex sha256 of its wasm.
+    pub fn wasm_component(sha256_hex: &str) -> Self {
+        Self::component(format!("wasm:{}", sha256_hex.to_ascii_lowercase()))
+    }
+
+    /// The scope of `owner` in this scope's namespace.
+    pub fn with_owner(&self, owner: impl Into<String>) -> Self {
+        Self::caller(self.namespace.clone(), owner)
+    }
 }
 
 /// A stored value.
@@ -151,6 +196,12 @@ pub enum StorageError {
     /// `increment` would overflow an i64.
     #[error("increment overflows a 64-bit integer")]
     Overflow,
+    /// The write would take the scope past its [`Quota`]; nothing was written.
+    #[error("the scope's storage quota of {max_bytes} bytes would be exceeded")]
+    QuotaExceeded {
+        /// The quota's limit.
+        max_bytes: u64,
+    },
     /// The database failed, or [`EncryptedStorage`] could not decrypt a stored value (the text
     /// then says "cannot decrypt"). Shown to operators only: may contain paths or connection
     /// details.
@@ -164,7 +215,9 @@ impl From<sqlx::Error> for StorageError {
     }
 }
 
-/// A place to keep guest data. Every method is one atomic operation on one scope.
+/// A place to keep guest data. Every method is one atomic operation on one scope. Every method
+/// that can make a scope larger takes the scope's [`Quota`] (pass [`Quota::UNLIMITED`] for none)
+/// and fails with [`StorageError::QuotaExceeded`], writing nothing, when the write would pass it.
 #[async_trait]
 pub trait StorageBackend: Send + Sync + 'static {
     /// The entry under `key`, if any.
@@ -180,6 +233,7 @@ pub trait StorageBackend: Send + Sync + 'static {
         key: &str,
         value: &[u8],
         public: bool,
+        quota: Quota,
     ) -> Result<(), StorageError>;
     /// Remove `key`; true when it existed.
     async fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StorageError>;
@@ -199,6 +253,7 @@ pub trait StorageBackend: Send + Sync + 'static {
         key: &str,
         value: &[u8],
         public: bool,
+        quota: Quota,
     ) -> Result<bool, StorageError>;
     /// Replace the value with `new` if it equals `expected` (`None` = absent). Returns whether it
     /// swapped and the value stored after the call (on a mismatch: the current value).
@@ -209,12 +264,19 @@ pub trait StorageBackend: Send + Sync + 'static {
         key: &str,
         expected: Option<&[u8]>,
         new: &[u8],
+        quota: Quota,
     ) -> Result<(bool, Option<Vec<u8>>), StorageError>;
     /// Add `delta` to the i64 (8 bytes, little-endian) under `key`, a missing key counting as 0;
     /// returns the new value. Fails with [`StorageError::NotAnInteger`] when the stored value is
     /// not 8 bytes long and [`StorageError::Overflow`] when the sum leaves the i64 range, leaving
     /// the value unchanged. Keeps the public flag; a created key is private.
-    async fn increment(&self, scope: &Scope, key: &str, delta: i64) -> Result<i64, StorageError>;
+    async fn increment(
+        &self,
+        scope: &Scope,
+        key: &str,
+        delta: i64,
+        quota: Quota,
+    ) -> Result<i64, StorageError>;
     /// Remove every key of the scope; returns how many were removed.
     async fn clear(&self, scope: &Scope) -> Result<u64, StorageError>;
     /// Keys and bytes held by the scope.

@@ -6,14 +6,33 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
-use crate::{Entry, Scope, StorageBackend, StorageError, Usage, counter};
+use crate::quota::entry_size;
+use crate::{Entry, Quota, Scope, StorageBackend, StorageError, Usage, counter};
 
-/// The keys of one scope, in ascending byte order (`str` orders by its UTF-8 bytes).
-type Keys = BTreeMap<String, Entry>;
+/// The keys of one scope, in ascending byte order (`str` orders by its UTF-8 bytes), and what
+/// they hold in total.
+#[derive(Debug, Default)]
+struct Keys {
+    entries: BTreeMap<String, Entry>,
+    usage: Usage,
+}
+
+impl Keys {
+    /// Put `entry` under `key` if the scope stays within `quota`.
+    fn put(&mut self, key: &str, entry: Entry, quota: Quota) -> Result<(), StorageError> {
+        let old = self.entries.get(key).map(|e| entry_size(key, &e.value));
+        let after = self.usage.replace(old, Some(entry_size(key, &entry.value)));
+        quota.check(self.usage, after)?;
+        self.usage = after;
+        self.entries.insert(key.to_string(), entry);
+        Ok(())
+    }
+}
 
 /// A backend that keeps everything in memory, for tests and ephemeral runs.
 ///
-/// Clones share the same data. Every call takes one lock, so every call is atomic.
+/// Clones share the same data. Every call takes one lock, so every call (quota check included)
+/// is atomic.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStorage {
     scopes: Arc<Mutex<BTreeMap<Scope, Keys>>>,
@@ -29,6 +48,17 @@ impl MemoryStorage {
         // No method leaves the map half-updated when it panics, so a poisoned lock is still sound.
         self.scopes.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Runs `f` on the scope's keys, dropping the scope again if it is left empty.
+    fn with_keys<T>(&self, scope: &Scope, f: impl FnOnce(&mut Keys) -> T) -> T {
+        let mut scopes = self.lock();
+        let keys = scopes.entry(scope.clone()).or_default();
+        let result = f(keys);
+        if keys.entries.is_empty() {
+            scopes.remove(scope);
+        }
+        result
+    }
 }
 
 #[async_trait]
@@ -37,7 +67,7 @@ impl StorageBackend for MemoryStorage {
         Ok(self
             .lock()
             .get(scope)
-            .and_then(|keys| keys.get(key))
+            .and_then(|keys| keys.entries.get(key))
             .cloned())
     }
 
@@ -47,28 +77,23 @@ impl StorageBackend for MemoryStorage {
         key: &str,
         value: &[u8],
         public: bool,
+        quota: Quota,
     ) -> Result<(), StorageError> {
         let entry = Entry {
             value: value.to_vec(),
             public,
         };
-        self.lock()
-            .entry(scope.clone())
-            .or_default()
-            .insert(key.to_string(), entry);
-        Ok(())
+        self.with_keys(scope, |keys| keys.put(key, entry, quota))
     }
 
     async fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StorageError> {
-        let mut scopes = self.lock();
-        let Some(keys) = scopes.get_mut(scope) else {
-            return Ok(false);
-        };
-        let existed = keys.remove(key).is_some();
-        if keys.is_empty() {
-            scopes.remove(scope);
-        }
-        Ok(existed)
+        Ok(self.with_keys(scope, |keys| match keys.entries.remove(key) {
+            Some(old) => {
+                keys.usage = keys.usage.replace(Some(entry_size(key, &old.value)), None);
+                true
+            }
+            None => false,
+        }))
     }
 
     async fn list_keys(
@@ -87,6 +112,7 @@ impl StorageBackend for MemoryStorage {
             _ => Bound::Included(prefix),
         };
         Ok(keys
+            .entries
             .range::<str, _>((lower, Bound::Unbounded))
             .map(|(key, _)| key)
             .take_while(|key| key.starts_with(prefix))
@@ -101,20 +127,18 @@ impl StorageBackend for MemoryStorage {
         key: &str,
         value: &[u8],
         public: bool,
+        quota: Quota,
     ) -> Result<bool, StorageError> {
-        let mut scopes = self.lock();
-        let keys = scopes.entry(scope.clone()).or_default();
-        if keys.contains_key(key) {
-            return Ok(false);
-        }
-        keys.insert(
-            key.to_string(),
-            Entry {
+        self.with_keys(scope, |keys| {
+            if keys.entries.contains_key(key) {
+                return Ok(false);
+            }
+            let entry = Entry {
                 value: value.to_vec(),
                 public,
-            },
-        );
-        Ok(true)
+            };
+            keys.put(key, entry, quota).map(|()| true)
+        })
     }
 
     async fn compare_and_swap(
@@ -123,73 +147,51 @@ impl StorageBackend for MemoryStorage {
         key: &str,
         expected: Option<&[u8]>,
         new: &[u8],
+        quota: Quota,
     ) -> Result<(bool, Option<Vec<u8>>), StorageError> {
-        let mut scopes = self.lock();
-        let keys = scopes.entry(scope.clone()).or_default();
-        let current = keys.get_mut(key);
-        match (current, expected) {
-            (Some(entry), Some(expected)) if entry.value == expected => {
-                entry.value = new.to_vec();
+        self.with_keys(scope, |keys| {
+            let current = keys.entries.get(key);
+            if current.map(|e| e.value.as_slice()) != expected {
+                return Ok((false, current.map(|e| e.value.clone())));
             }
-            (None, None) => {
-                keys.insert(
-                    key.to_string(),
-                    Entry {
-                        value: new.to_vec(),
-                        public: false,
-                    },
-                );
-            }
-            (current, _) => {
-                let current = current.map(|entry| entry.value.clone());
-                if keys.is_empty() {
-                    scopes.remove(scope);
-                }
-                return Ok((false, current));
-            }
-        }
-        Ok((true, Some(new.to_vec())))
+            // A replaced entry keeps its public flag; a created one is private.
+            let public = current.is_some_and(|e| e.public);
+            let entry = Entry {
+                value: new.to_vec(),
+                public,
+            };
+            keys.put(key, entry, quota)?;
+            Ok((true, Some(new.to_vec())))
+        })
     }
 
-    async fn increment(&self, scope: &Scope, key: &str, delta: i64) -> Result<i64, StorageError> {
-        let mut scopes = self.lock();
-        let keys = scopes.entry(scope.clone()).or_default();
-        // A missing key counts as 0 and cannot fail, so no empty scope is left behind on error.
-        let (next, bytes) = counter::add(keys.get(key).map(|entry| entry.value.as_slice()), delta)?;
-        match keys.get_mut(key) {
-            Some(entry) => entry.value = bytes,
-            None => {
-                keys.insert(
-                    key.to_string(),
-                    Entry {
-                        value: bytes,
-                        public: false,
-                    },
-                );
-            }
-        }
-        Ok(next)
+    async fn increment(
+        &self,
+        scope: &Scope,
+        key: &str,
+        delta: i64,
+        quota: Quota,
+    ) -> Result<i64, StorageError> {
+        self.with_keys(scope, |keys| {
+            let current = keys.entries.get(key);
+            let (next, bytes) = counter::add(current.map(|e| e.value.as_slice()), delta)?;
+            let public = current.is_some_and(|e| e.public);
+            keys.put(key, Entry { value: bytes, public }, quota)?;
+            Ok(next)
+        })
     }
 
     async fn clear(&self, scope: &Scope) -> Result<u64, StorageError> {
         Ok(self
             .lock()
             .remove(scope)
-            .map_or(0, |keys| keys.len() as u64))
+            .map_or(0, |keys| keys.entries.len() as u64))
     }
 
     async fn usage(&self, scope: &Scope) -> Result<Usage, StorageError> {
-        let scopes = self.lock();
-        let Some(keys) = scopes.get(scope) else {
-            return Ok(Usage::default());
-        };
-        let bytes = keys
-            .iter()
-            .map(|(key, entry)| (key.len() + entry.value.len()) as u64)
-            .sum();
-        Ok(Usage {
-            keys: keys.len() as u64,
-            bytes,
-        })
+        Ok(self
+            .lock()
+            .get(scope)
+            .map_or_else(Usage::default, |keys| keys.usage))
     }
 }

@@ -7,7 +7,8 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::key_range::KeyRange;
-use crate::{Entry, Scope, StorageBackend, StorageError, Usage, counter, migrations};
+use crate::quota::entry_size;
+use crate::{Entry, Quota, Scope, StorageBackend, StorageError, Usage, counter, migrations};
 
 /// Connections `connect` keeps in its pool at most; bounds the load one worker puts on the server.
 pub const PG_MAX_CONNECTIONS: u32 = 10;
@@ -16,17 +17,15 @@ pub const PG_MAX_CONNECTIONS: u32 = 10;
 /// down or saturated server shows up as an error instead of a hung execution.
 pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How many times one `increment` or `compare_and_swap` re-reads a key that other writers keep
-/// creating and deleting between its read and its insert. Each retry means another call
-/// completed, so running out takes a pathological workload on one key.
-pub const PG_UPDATE_ATTEMPTS: u32 = 16;
-
-/// A backend keeping everything in one PostgreSQL table (`storage_entries`).
+/// A backend keeping everything in PostgreSQL (`storage_entries`, and `storage_usage` with one
+/// row per scope).
 ///
-/// Single-row operations are single statements (`INSERT .. ON CONFLICT`, `DELETE`).
-/// `increment` and `compare_and_swap` run in a READ COMMITTED transaction that locks the row
-/// (`SELECT .. FOR UPDATE`) from the read to the write, and insert a missing key with
-/// `ON CONFLICT DO NOTHING`, so they are atomic across every worker sharing the database.
+/// Every write runs in a READ COMMITTED transaction that first locks the scope's usage row
+/// (`INSERT .. ON CONFLICT DO UPDATE`, which creates it when missing), then reads the entry,
+/// checks the [`Quota`], and writes the entry and the usage row. Writers of one scope therefore
+/// take turns, across every worker sharing the database, and concurrent writers can never take a
+/// scope past its quota; writers of different scopes never wait for each other. Reads take no
+/// lock.
 #[derive(Clone, Debug)]
 pub struct PostgresStorage {
     pool: PgPool,
@@ -67,59 +66,89 @@ impl PostgresStorage {
         &self.pool
     }
 
-    /// Reads the value under `key` and writes `decide`'s answer, holding the row lock in between.
-    /// Returns whether it wrote and the value stored after the call.
-    async fn update<F>(
+    /// In one transaction holding the scope's lock: reads the entry under `key` (its value only
+    /// when `read_value`) and the scope's usage, asks `decide` for the new value and public flag
+    /// (`None`: write nothing), checks `quota`, and writes the entry and the usage. Returns
+    /// whether it wrote and the value after the call.
+    async fn write<F>(
         &self,
         scope: &Scope,
         key: &str,
-        mut decide: F,
+        quota: Quota,
+        read_value: bool,
+        decide: F,
     ) -> Result<(bool, Option<Vec<u8>>), StorageError>
     where
-        F: FnMut(Option<&[u8]>) -> Result<Option<Vec<u8>>, StorageError> + Send,
+        F: FnOnce(Option<(&[u8], bool)>) -> Result<Option<(Vec<u8>, bool)>, StorageError> + Send,
     {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
-            .await?;
-        for _ in 0..PG_UPDATE_ATTEMPTS {
-            let current: Option<Vec<u8>> = sqlx::query_scalar(
-                "SELECT value FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3 FOR UPDATE",
-            )
+        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?;
+        let before = lock_scope(&mut tx, scope).await?;
+        let sql = if read_value {
+            "SELECT value, public, (octet_length(key) + octet_length(value))::BIGINT FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3"
+        } else {
+            "SELECT ''::BYTEA, public, (octet_length(key) + octet_length(value))::BIGINT FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3"
+        };
+        let current: Option<(Vec<u8>, bool, i64)> = sqlx::query_as(sql)
             .bind(&scope.namespace)
             .bind(&scope.owner)
             .bind(key.as_bytes())
             .fetch_optional(&mut *tx)
             .await?;
-            // An early return drops the transaction, which rolls it back.
-            let Some(new) = decide(current.as_deref())? else {
-                tx.rollback().await?;
-                return Ok((false, current));
-            };
-            let written = if current.is_some() {
-                sqlx::query("UPDATE storage_entries SET value = $4 WHERE namespace = $1 AND owner = $2 AND key = $3")
-            } else {
-                sqlx::query(
-                    "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES ($1, $2, $3, $4, FALSE)
-                     ON CONFLICT (namespace, owner, key) DO NOTHING",
-                )
-            }
-            .bind(&scope.namespace)
-            .bind(&scope.owner)
-            .bind(key.as_bytes())
-            .bind(new.as_slice())
-            .execute(&mut *tx)
-            .await?;
-            if written.rows_affected() == 1 {
-                tx.commit().await?;
-                return Ok((true, Some(new)));
-            }
-            // Another transaction inserted the key after our read; the next read sees and locks it.
-        }
-        Err(StorageError::Backend(format!(
-            "gave up updating a key after {PG_UPDATE_ATTEMPTS} attempts: other writers kept creating and deleting it"
-        )))
+        // An early return drops the transaction, which rolls it back.
+        let Some((new, public)) = decide(current.as_ref().map(|(v, p, _)| (v.as_slice(), *p)))? else {
+            tx.rollback().await?;
+            return Ok((false, current.map(|(v, _, _)| v)));
+        };
+        let old = current.map(|(_, _, size)| size.max(0) as u64);
+        let after = before.replace(old, Some(entry_size(key, &new)));
+        quota.check(before, after)?;
+        sqlx::query(
+            "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value, public = excluded.public",
+        )
+        .bind(&scope.namespace)
+        .bind(&scope.owner)
+        .bind(key.as_bytes())
+        .bind(new.as_slice())
+        .bind(public)
+        .execute(&mut *tx)
+        .await?;
+        set_usage(&mut tx, scope, after).await?;
+        tx.commit().await?;
+        Ok((true, Some(new)))
     }
+}
+
+/// Locks the scope's usage row until the end of the transaction (creating it, at zero, when
+/// missing) and returns the usage it records. Every writer of the scope calls this first.
+async fn lock_scope(conn: &mut PgConnection, scope: &Scope) -> Result<Usage, StorageError> {
+    let (keys, bytes): (i64, i64) = sqlx::query_as(
+        "INSERT INTO storage_usage (namespace, owner, keys, bytes) VALUES ($1, $2, 0, 0)
+         ON CONFLICT (namespace, owner) DO UPDATE SET keys = storage_usage.keys
+         RETURNING keys, bytes",
+    )
+    .bind(&scope.namespace)
+    .bind(&scope.owner)
+    .fetch_one(conn)
+    .await?;
+    Ok(crate::usage_from_counts(keys, bytes))
+}
+
+/// Records the scope's usage (under the lock of [`lock_scope`]); an empty scope has no row.
+async fn set_usage(conn: &mut PgConnection, scope: &Scope, usage: Usage) -> Result<(), StorageError> {
+    let query = if usage.keys == 0 {
+        sqlx::query("DELETE FROM storage_usage WHERE namespace = $1 AND owner = $2")
+    } else {
+        sqlx::query("UPDATE storage_usage SET keys = $3, bytes = $4 WHERE namespace = $1 AND owner = $2")
+    };
+    query
+        .bind(&scope.namespace)
+        .bind(&scope.owner)
+        .bind(usage.keys as i64)
+        .bind(usage.bytes as i64)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 #[async_trait]
@@ -154,31 +183,32 @@ impl StorageBackend for PostgresStorage {
         key: &str,
         value: &[u8],
         public: bool,
+        quota: Quota,
     ) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value, public = excluded.public",
-        )
-        .bind(&scope.namespace)
-        .bind(&scope.owner)
-        .bind(key.as_bytes())
-        .bind(value)
-        .bind(public)
-        .execute(&self.pool)
-        .await?;
+        self.write(scope, key, quota, false, |_| Ok(Some((value.to_vec(), public))))
+            .await?;
         Ok(())
     }
 
     async fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query(
-            "DELETE FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3",
+        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?;
+        let before = lock_scope(&mut tx, scope).await?;
+        let removed: Option<i64> = sqlx::query_scalar(
+            "DELETE FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3
+             RETURNING (octet_length(key) + octet_length(value))::BIGINT",
         )
         .bind(&scope.namespace)
         .bind(&scope.owner)
         .bind(key.as_bytes())
-        .execute(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(done.rows_affected() > 0)
+        let Some(size) = removed else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        set_usage(&mut tx, scope, before.replace(Some(size.max(0) as u64), None)).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn list_keys(
@@ -209,19 +239,14 @@ impl StorageBackend for PostgresStorage {
         key: &str,
         value: &[u8],
         public: bool,
+        quota: Quota,
     ) -> Result<bool, StorageError> {
-        let done = sqlx::query(
-            "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (namespace, owner, key) DO NOTHING",
-        )
-        .bind(&scope.namespace)
-        .bind(&scope.owner)
-        .bind(key.as_bytes())
-        .bind(value)
-        .bind(public)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let (stored, _) = self
+            .write(scope, key, quota, false, |current| {
+                Ok(current.is_none().then(|| (value.to_vec(), public)))
+            })
+            .await?;
+        Ok(stored)
     }
 
     async fn compare_and_swap(
@@ -230,40 +255,55 @@ impl StorageBackend for PostgresStorage {
         key: &str,
         expected: Option<&[u8]>,
         new: &[u8],
+        quota: Quota,
     ) -> Result<(bool, Option<Vec<u8>>), StorageError> {
-        self.update(scope, key, |current| {
-            Ok((current == expected).then(|| new.to_vec()))
+        self.write(scope, key, quota, true, |current| {
+            let value = current.map(|(value, _)| value);
+            let public = current.is_some_and(|(_, public)| public);
+            Ok((value == expected).then(|| (new.to_vec(), public)))
         })
         .await
     }
 
-    async fn increment(&self, scope: &Scope, key: &str, delta: i64) -> Result<i64, StorageError> {
+    async fn increment(
+        &self,
+        scope: &Scope,
+        key: &str,
+        delta: i64,
+        quota: Quota,
+    ) -> Result<i64, StorageError> {
         let (_, stored) = self
-            .update(scope, key, |current| {
-                Ok(Some(counter::add(current, delta)?.1))
+            .write(scope, key, quota, true, |current| {
+                let (_, bytes) = counter::add(current.map(|(value, _)| value), delta)?;
+                Ok(Some((bytes, current.is_some_and(|(_, public)| public))))
             })
             .await?;
         counter::decode(stored.as_deref())
     }
 
     async fn clear(&self, scope: &Scope) -> Result<u64, StorageError> {
+        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?;
+        lock_scope(&mut tx, scope).await?;
         let done = sqlx::query("DELETE FROM storage_entries WHERE namespace = $1 AND owner = $2")
             .bind(&scope.namespace)
             .bind(&scope.owner)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        set_usage(&mut tx, scope, Usage::default()).await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
     async fn usage(&self, scope: &Scope) -> Result<Usage, StorageError> {
-        let (keys, bytes): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(octet_length(key) + octet_length(value)), 0)::BIGINT
-             FROM storage_entries WHERE namespace = $1 AND owner = $2",
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT keys, bytes FROM storage_usage WHERE namespace = $1 AND owner = $2",
         )
         .bind(&scope.namespace)
         .bind(&scope.owner)
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(crate::usage_from_counts(keys, bytes))
+        Ok(row.map_or_else(Usage::default, |(keys, bytes)| {
+            crate::usage_from_counts(keys, bytes)
+        }))
     }
 }

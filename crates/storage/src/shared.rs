@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::{Entry, Scope, StorageBackend, StorageError, Usage};
+use crate::{Entry, Quota, Scope, StorageBackend, StorageError, Usage};
 
 #[async_trait]
 impl<T: StorageBackend + ?Sized> StorageBackend for Arc<T> {
@@ -23,8 +23,9 @@ impl<T: StorageBackend + ?Sized> StorageBackend for Arc<T> {
         key: &str,
         value: &[u8],
         public: bool,
+        quota: Quota,
     ) -> Result<(), StorageError> {
-        (**self).set(scope, key, value, public).await
+        (**self).set(scope, key, value, public, quota).await
     }
 
     async fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StorageError> {
@@ -47,8 +48,9 @@ impl<T: StorageBackend + ?Sized> StorageBackend for Arc<T> {
         key: &str,
         value: &[u8],
         public: bool,
+        quota: Quota,
     ) -> Result<bool, StorageError> {
-        (**self).set_if_absent(scope, key, value, public).await
+        (**self).set_if_absent(scope, key, value, public, quota).await
     }
 
     async fn compare_and_swap(
@@ -57,12 +59,19 @@ impl<T: StorageBackend + ?Sized> StorageBackend for Arc<T> {
         key: &str,
         expected: Option<&[u8]>,
         new: &[u8],
+        quota: Quota,
     ) -> Result<(bool, Option<Vec<u8>>), StorageError> {
-        (**self).compare_and_swap(scope, key, expected, new).await
+        (**self).compare_and_swap(scope, key, expected, new, quota).await
     }
 
-    async fn increment(&self, scope: &Scope, key: &str, delta: i64) -> Result<i64, StorageError> {
-        (**self).increment(scope, key, delta).await
+    async fn increment(
+        &self,
+        scope: &Scope,
+        key: &str,
+        delta: i64,
+        quota: Quota,
+    ) -> Result<i64, StorageError> {
+        (**self).increment(scope, key, delta, quota).await
     }
 
     async fn clear(&self, scope: &Scope) -> Result<u64, StorageError> {

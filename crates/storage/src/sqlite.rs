@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
 use crate::key_range::KeyRange;
-use crate::{Entry, Scope, StorageBackend, StorageError, Usage, counter, migrations};
+use crate::quota::entry_size;
+use crate::{Entry, Quota, Scope, StorageBackend, StorageError, Usage, counter, migrations};
 
 /// How long a connection waits for another connection's write lock before failing with
 /// "database is locked". Writers hold the lock for one short statement or transaction, so this
@@ -23,9 +25,10 @@ pub const SQLITE_MAX_CONNECTIONS: u32 = 4;
 /// A backend keeping everything in one SQLite database file.
 ///
 /// The file is opened in WAL mode with `synchronous = FULL`: a call that returned `Ok` survives
-/// a crash of the process or of the machine. `increment` and `compare_and_swap` run in a
-/// `BEGIN IMMEDIATE` transaction (holding the write lock from the read to the write), so they
-/// are atomic against every other connection, including other processes using the same file.
+/// a crash of the process or of the machine. Every write runs in a `BEGIN IMMEDIATE`
+/// transaction (holding the write lock from the read to the write) that also reads, checks
+/// against the [`Quota`] and updates the scope's `storage_usage` row, so writes and quotas are
+/// atomic against every other connection, including other processes using the same file.
 #[derive(Clone, Debug)]
 pub struct SqliteStorage {
     pool: SqlitePool,
@@ -64,44 +67,88 @@ impl SqliteStorage {
         &self.pool
     }
 
-    /// Reads the value under `key` and writes `decide`'s answer, holding the database's write lock
-    /// in between. Returns whether it wrote and the value stored after the call.
-    async fn update<F>(
+    /// In one `BEGIN IMMEDIATE` transaction (holding the database's write lock throughout):
+    /// reads the entry under `key` (its value only when `read_value`) and the scope's usage, asks
+    /// `decide` for the new value and public flag (`None`: write nothing), checks `quota`, and
+    /// writes the entry and the usage. Returns whether it wrote and the value after the call.
+    async fn write<F>(
         &self,
         scope: &Scope,
         key: &str,
+        quota: Quota,
+        read_value: bool,
         decide: F,
     ) -> Result<(bool, Option<Vec<u8>>), StorageError>
     where
-        F: FnOnce(Option<&[u8]>) -> Result<Option<Vec<u8>>, StorageError> + Send,
+        F: FnOnce(Option<(&[u8], bool)>) -> Result<Option<(Vec<u8>, bool)>, StorageError> + Send,
     {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let current: Option<Vec<u8>> = sqlx::query_scalar(
-            "SELECT value FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3",
-        )
-        .bind(&scope.namespace)
-        .bind(&scope.owner)
-        .bind(key.as_bytes())
-        .fetch_optional(&mut *tx)
-        .await?;
-        // On an early return the transaction is dropped, which rolls it back.
-        let Some(new) = decide(current.as_deref())? else {
-            tx.rollback().await?;
-            return Ok((false, current));
+        let sql = if read_value {
+            "SELECT value, public, LENGTH(key) + LENGTH(value) FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3"
+        } else {
+            "SELECT x'', public, LENGTH(key) + LENGTH(value) FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3"
         };
+        let current: Option<(Vec<u8>, bool, i64)> = sqlx::query_as(sql)
+            .bind(&scope.namespace)
+            .bind(&scope.owner)
+            .bind(key.as_bytes())
+            .fetch_optional(&mut *tx)
+            .await?;
+        // On an early return the transaction is dropped, which rolls it back.
+        let Some((new, public)) = decide(current.as_ref().map(|(v, p, _)| (v.as_slice(), *p)))? else {
+            tx.rollback().await?;
+            return Ok((false, current.map(|(v, _, _)| v)));
+        };
+        let before = usage(&mut tx, scope).await?;
+        let old = current.map(|(_, _, size)| size.max(0) as u64);
+        let after = before.replace(old, Some(entry_size(key, &new)));
+        quota.check(before, after)?;
         sqlx::query(
-            "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES (?1, ?2, ?3, ?4, 0)
-             ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value, public = excluded.public",
         )
         .bind(&scope.namespace)
         .bind(&scope.owner)
         .bind(key.as_bytes())
         .bind(new.as_slice())
+        .bind(public)
         .execute(&mut *tx)
         .await?;
+        set_usage(&mut tx, scope, after).await?;
         tx.commit().await?;
         Ok((true, Some(new)))
     }
+}
+
+/// The scope's usage row (zero when it has none).
+async fn usage(conn: &mut SqliteConnection, scope: &Scope) -> Result<Usage, StorageError> {
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT keys, bytes FROM storage_usage WHERE namespace = ?1 AND owner = ?2")
+            .bind(&scope.namespace)
+            .bind(&scope.owner)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map_or_else(Usage::default, |(keys, bytes)| crate::usage_from_counts(keys, bytes)))
+}
+
+/// Records the scope's usage; an empty scope has no row.
+async fn set_usage(conn: &mut SqliteConnection, scope: &Scope, usage: Usage) -> Result<(), StorageError> {
+    let query = if usage.keys == 0 {
+        sqlx::query("DELETE FROM storage_usage WHERE namespace = ?1 AND owner = ?2")
+    } else {
+        sqlx::query(
+            "INSERT INTO storage_usage (namespace, owner, keys, bytes) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (namespace, owner) DO UPDATE SET keys = excluded.keys, bytes = excluded.bytes",
+        )
+    };
+    query
+        .bind(&scope.namespace)
+        .bind(&scope.owner)
+        .bind(usage.keys as i64)
+        .bind(usage.bytes as i64)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 #[async_trait]
@@ -135,31 +182,32 @@ impl StorageBackend for SqliteStorage {
         key: &str,
         value: &[u8],
         public: bool,
+        quota: Quota,
     ) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value, public = excluded.public",
-        )
-        .bind(&scope.namespace)
-        .bind(&scope.owner)
-        .bind(key.as_bytes())
-        .bind(value)
-        .bind(public)
-        .execute(&self.pool)
-        .await?;
+        self.write(scope, key, quota, false, |_| Ok(Some((value.to_vec(), public))))
+            .await?;
         Ok(())
     }
 
     async fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query(
-            "DELETE FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3",
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let removed: Option<i64> = sqlx::query_scalar(
+            "DELETE FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3
+             RETURNING LENGTH(key) + LENGTH(value)",
         )
         .bind(&scope.namespace)
         .bind(&scope.owner)
         .bind(key.as_bytes())
-        .execute(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(done.rows_affected() > 0)
+        let Some(size) = removed else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let before = usage(&mut tx, scope).await?;
+        set_usage(&mut tx, scope, before.replace(Some(size.max(0) as u64), None)).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn list_keys(
@@ -190,19 +238,14 @@ impl StorageBackend for SqliteStorage {
         key: &str,
         value: &[u8],
         public: bool,
+        quota: Quota,
     ) -> Result<bool, StorageError> {
-        let done = sqlx::query(
-            "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (namespace, owner, key) DO NOTHING",
-        )
-        .bind(&scope.namespace)
-        .bind(&scope.owner)
-        .bind(key.as_bytes())
-        .bind(value)
-        .bind(public)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let (stored, _) = self
+            .write(scope, key, quota, false, |current| {
+                Ok(current.is_none().then(|| (value.to_vec(), public)))
+            })
+            .await?;
+        Ok(stored)
     }
 
     async fn compare_and_swap(
@@ -211,40 +254,46 @@ impl StorageBackend for SqliteStorage {
         key: &str,
         expected: Option<&[u8]>,
         new: &[u8],
+        quota: Quota,
     ) -> Result<(bool, Option<Vec<u8>>), StorageError> {
-        self.update(scope, key, |current| {
-            Ok((current == expected).then(|| new.to_vec()))
+        self.write(scope, key, quota, true, |current| {
+            let value = current.map(|(value, _)| value);
+            let public = current.is_some_and(|(_, public)| public);
+            Ok((value == expected).then(|| (new.to_vec(), public)))
         })
         .await
     }
 
-    async fn increment(&self, scope: &Scope, key: &str, delta: i64) -> Result<i64, StorageError> {
+    async fn increment(
+        &self,
+        scope: &Scope,
+        key: &str,
+        delta: i64,
+        quota: Quota,
+    ) -> Result<i64, StorageError> {
         let (_, stored) = self
-            .update(scope, key, |current| {
-                Ok(Some(counter::add(current, delta)?.1))
+            .write(scope, key, quota, true, |current| {
+                let (_, bytes) = counter::add(current.map(|(value, _)| value), delta)?;
+                Ok(Some((bytes, current.is_some_and(|(_, public)| public))))
             })
             .await?;
         counter::decode(stored.as_deref())
     }
 
     async fn clear(&self, scope: &Scope) -> Result<u64, StorageError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query("DELETE FROM storage_entries WHERE namespace = ?1 AND owner = ?2")
             .bind(&scope.namespace)
             .bind(&scope.owner)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        set_usage(&mut tx, scope, Usage::default()).await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
     async fn usage(&self, scope: &Scope) -> Result<Usage, StorageError> {
-        let (keys, bytes): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0)
-             FROM storage_entries WHERE namespace = ?1 AND owner = ?2",
-        )
-        .bind(&scope.namespace)
-        .bind(&scope.owner)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(crate::usage_from_counts(keys, bytes))
+        let mut conn = self.pool.acquire().await?;
+        usage(&mut conn, scope).await
     }
 }

@@ -29,6 +29,8 @@ macro_rules! backend {
                 concurrent_compare_and_swap_has_one_winner,
                 scopes_are_isolated,
                 clear_removes_only_its_scope,
+                quota_refuses_growth_and_changes_nothing,
+                concurrent_writers_never_pass_the_quota,
             );
         }
     };

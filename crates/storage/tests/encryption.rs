@@ -1,6 +1,7 @@
 //! What `EncryptedStorage` guarantees beyond the shared suite: the inner backend only holds
 //! ciphertext, and a ciphertext read anywhere but where it was written fails to decrypt.
 
+use outlayer_storage::Quota;
 mod common;
 
 use outlayer_storage::{
@@ -29,22 +30,22 @@ async fn inner_backend_never_sees_plaintext() {
     let store = EncryptedStorage::new(inner.clone(), common::TEST_KEY);
     let scope = Scope::caller("project:p", "alice.near");
 
-    store.set(&scope, "set", PLAINTEXT, false).await.unwrap();
-    store.set(&scope, "public", PLAINTEXT, true).await.unwrap();
+    store.set(&scope, "set", PLAINTEXT, false, Quota::UNLIMITED).await.unwrap();
+    store.set(&scope, "public", PLAINTEXT, true, Quota::UNLIMITED).await.unwrap();
     store
-        .set_if_absent(&scope, "absent", PLAINTEXT, false)
+        .set_if_absent(&scope, "absent", PLAINTEXT, false, Quota::UNLIMITED)
         .await
         .unwrap();
     store
-        .compare_and_swap(&scope, "swapped", None, b"x")
+        .compare_and_swap(&scope, "swapped", None, b"x", Quota::UNLIMITED)
         .await
         .unwrap();
     store
-        .compare_and_swap(&scope, "swapped", Some(b"x"), PLAINTEXT)
+        .compare_and_swap(&scope, "swapped", Some(b"x"), PLAINTEXT, Quota::UNLIMITED)
         .await
         .unwrap();
     store
-        .increment(&scope, "counter", 0x0102_0304_0506_0708)
+        .increment(&scope, "counter", 0x0102_0304_0506_0708, Quota::UNLIMITED)
         .await
         .unwrap();
 
@@ -70,9 +71,9 @@ async fn equal_values_give_different_ciphertexts() {
     let inner = MemoryStorage::new();
     let store = EncryptedStorage::new(inner.clone(), common::TEST_KEY);
     let scope = Scope::component("project:p");
-    store.set(&scope, "a", PLAINTEXT, false).await.unwrap();
+    store.set(&scope, "a", PLAINTEXT, false, Quota::UNLIMITED).await.unwrap();
     let first = inner.get(&scope, "a").await.unwrap().unwrap().value;
-    store.set(&scope, "a", PLAINTEXT, false).await.unwrap();
+    store.set(&scope, "a", PLAINTEXT, false, Quota::UNLIMITED).await.unwrap();
     let second = inner.get(&scope, "a").await.unwrap().unwrap().value;
     assert_ne!(first, second, "a fresh nonce per write");
 }
@@ -82,27 +83,27 @@ async fn ciphertext_moved_elsewhere_fails_to_decrypt() {
     let inner = MemoryStorage::new();
     let store = EncryptedStorage::new(inner.clone(), common::TEST_KEY);
     let alice = Scope::caller("project:p", "alice.near");
-    store.set(&alice, "k", PLAINTEXT, false).await.unwrap();
+    store.set(&alice, "k", PLAINTEXT, false, Quota::UNLIMITED).await.unwrap();
     let sealed = inner.get(&alice, "k").await.unwrap().unwrap().value;
 
     let bob = Scope::caller("project:p", "bob.near");
     let other_project = Scope::caller("project:q", "alice.near");
     for (scope, key) in [(&alice, "k2"), (&bob, "k"), (&other_project, "k")] {
-        inner.set(scope, key, &sealed, false).await.unwrap();
+        inner.set(scope, key, &sealed, false, Quota::UNLIMITED).await.unwrap();
         assert_decrypt_error(store.get(scope, key).await);
         // Atomic operations refuse to act on it too.
         assert_decrypt_error(
             store
-                .compare_and_swap(scope, key, Some(PLAINTEXT), b"new")
+                .compare_and_swap(scope, key, Some(PLAINTEXT), b"new", Quota::UNLIMITED)
                 .await,
         );
-        assert_decrypt_error(store.increment(scope, key, 1).await);
+        assert_decrypt_error(store.increment(scope, key, 1, Quota::UNLIMITED).await);
     }
 
     // Making a private value public in the database does not make it readable.
-    inner.set(&alice, "k", &sealed, true).await.unwrap();
+    inner.set(&alice, "k", &sealed, true, Quota::UNLIMITED).await.unwrap();
     assert_decrypt_error(store.get(&alice, "k").await);
-    inner.set(&alice, "k", &sealed, false).await.unwrap();
+    inner.set(&alice, "k", &sealed, false, Quota::UNLIMITED).await.unwrap();
     assert_eq!(
         store.get(&alice, "k").await.unwrap(),
         Some(Entry {
@@ -117,7 +118,7 @@ async fn tampered_or_foreign_values_fail_to_decrypt() {
     let inner = MemoryStorage::new();
     let store = EncryptedStorage::new(inner.clone(), common::TEST_KEY);
     let scope = Scope::component("project:p");
-    store.set(&scope, "k", PLAINTEXT, false).await.unwrap();
+    store.set(&scope, "k", PLAINTEXT, false, Quota::UNLIMITED).await.unwrap();
 
     let other_key = EncryptedStorage::new(inner.clone(), [0x43; 32]);
     assert_decrypt_error(other_key.get(&scope, "k").await);
@@ -125,10 +126,10 @@ async fn tampered_or_foreign_values_fail_to_decrypt() {
     let mut sealed = inner.get(&scope, "k").await.unwrap().unwrap().value;
     let last = sealed.len() - 1;
     sealed[last] ^= 1;
-    inner.set(&scope, "k", &sealed, false).await.unwrap();
+    inner.set(&scope, "k", &sealed, false, Quota::UNLIMITED).await.unwrap();
     assert_decrypt_error(store.get(&scope, "k").await);
 
-    inner.set(&scope, "plain", PLAINTEXT, false).await.unwrap();
+    inner.set(&scope, "plain", PLAINTEXT, false, Quota::UNLIMITED).await.unwrap();
     assert_decrypt_error(store.get(&scope, "plain").await);
 }
 
@@ -141,7 +142,7 @@ async fn postgres_table_holds_only_ciphertext() {
     let scope = fixture.scope("app", "alice.near");
     fixture
         .store
-        .set(&scope, "k", PLAINTEXT, false)
+        .set(&scope, "k", PLAINTEXT, false, Quota::UNLIMITED)
         .await
         .unwrap();
     let pg = common::pg_store().await.unwrap();

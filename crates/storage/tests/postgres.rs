@@ -1,5 +1,6 @@
 //! PostgreSQL-specific behaviour: connection errors, several workers on one database.
 
+use outlayer_storage::Quota;
 mod common;
 
 use outlayer_storage::{PostgresStorage, StorageBackend, StorageError};
@@ -40,7 +41,7 @@ async fn two_workers_share_one_database() {
 
     fixture
         .store
-        .set(&scope, "k", b"from the first", false)
+        .set(&scope, "k", b"from the first", false, Quota::UNLIMITED)
         .await
         .unwrap();
     assert_eq!(
@@ -55,9 +56,9 @@ async fn two_workers_share_one_database() {
             let scope = scope.clone();
             tokio::spawn(async move {
                 if i % 2 == 0 {
-                    first.increment(&scope, "n", 1).await
+                    first.increment(&scope, "n", 1, Quota::UNLIMITED).await
                 } else {
-                    second.increment(&scope, "n", 1).await
+                    second.increment(&scope, "n", 1, Quota::UNLIMITED).await
                 }
                 .unwrap()
             })
@@ -66,5 +67,22 @@ async fn two_workers_share_one_database() {
     for task in tasks {
         task.await.unwrap();
     }
-    assert_eq!(second.increment(&scope, "n", 0).await.unwrap(), 40);
+    assert_eq!(second.increment(&scope, "n", 0, Quota::UNLIMITED).await.unwrap(), 40);
+}
+
+#[allow(dead_code)]
+#[path = "suite/quota.rs"]
+mod quota;
+
+/// Writers through two pools (two workers) race for the room of a quota: usage never passes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quota_holds_across_two_workers() {
+    let Some(fixture) = common::postgres().await else {
+        return;
+    };
+    let Some(second) = common::pg_store().await else {
+        return;
+    };
+    let second: std::sync::Arc<dyn StorageBackend> = std::sync::Arc::new(second);
+    quota::race(&[fixture.store.clone(), second], &fixture.scope("race", "alice.near")).await;
 }

@@ -1,17 +1,21 @@
 //! The storage capability: `outlayer:storage/store@0.2.0` and the frozen `near:storage/api@0.1.0`,
 //! both on one [`StorageBackend`], so old and new guests see the same data.
 //!
-//! Addressing (see `outlayer_storage`): namespace = the project (or `wasm:<sha256>` for a bare
-//! component); owner = the caller's account (anonymous local runs use [`ANONYMOUS_CALLER`]) or
-//! the component itself. v0.1's `get-by-version(key, hash)` reads the caller's data in the
-//! namespace `wasm:<hash>`; `get-worker(key, some(uuid))` reads another project's component
-//! data, only where it was stored public.
+//! Addressing (see `outlayer_storage::Scope`, the only place scopes are formatted): the
+//! execution's home is its project's (or, for a bare component, its wasm hash's) component
+//! scope; the caller's scope is the same namespace owned by the caller's account (anonymous
+//! local runs use [`ANONYMOUS_CALLER`]). v0.1's `get-by-version(key, hash)` reads the caller's
+//! data of a bare component ([`Scope::wasm`]); `get-worker(key, some(uuid))` reads another
+//! project's component data ([`Scope::project_component`]), only where it was stored public.
+//!
+//! Quota: every write passes the grant's per-scope [`Quota`] to the backend, which checks it
+//! atomically with the write (concurrent executions cannot pass it together).
 
 use super::guard::{CallGuard, Refusal, v01_refusal};
 use outlayer_protocol::capability::Capability;
 use crate::bindings::near::storage::api as v01;
 use crate::bindings::outlayer::storage::store::{self as v02, Error, KeyPage, Scope as WitScope, SwapResult};
-use outlayer_storage::{Scope, StorageBackend, StorageError};
+use outlayer_storage::{Quota, Scope, StorageBackend, StorageError};
 use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
 
@@ -49,7 +53,8 @@ impl StorageGrant {
 pub struct StorageCap {
     grant: Option<StorageGrant>,
     pub(crate) guard: CallGuard,
-    namespace: String,
+    /// The component-owned scope of the execution; the caller's scope shares its namespace.
+    home: Scope,
     caller: String,
 }
 
@@ -105,16 +110,21 @@ fn v01_error(f: Fail) -> String {
 type R<T> = Result<T, Fail>;
 
 impl StorageCap {
-    /// State for one execution in `namespace`, on behalf of `caller`.
-    pub fn new(grant: Option<StorageGrant>, guard: CallGuard, namespace: String, caller: Option<&str>) -> Self {
-        Self { grant, guard, namespace, caller: caller.unwrap_or(ANONYMOUS_CALLER).to_string() }
+    /// State for one execution whose component-owned scope is `home`, on behalf of `caller`.
+    pub fn new(grant: Option<StorageGrant>, guard: CallGuard, home: Scope, caller: Option<&str>) -> Self {
+        Self { grant, guard, home, caller: caller.unwrap_or(ANONYMOUS_CALLER).to_string() }
     }
 
     fn scope(&self, scope: WitScope) -> Scope {
         match scope {
-            WitScope::Caller => Scope::caller(&self.namespace, &self.caller),
-            WitScope::Component => Scope::component(&self.namespace),
+            WitScope::Caller => self.home.with_owner(&self.caller),
+            WitScope::Component => self.home.clone(),
         }
+    }
+
+    /// The grant's per-scope quota.
+    fn quota(&self) -> Quota {
+        self.grant.as_ref().map_or(Quota::bytes(0), |g| Quota::bytes(g.scope_quota_bytes))
     }
 
     /// Admit a call and hand out the backend.
@@ -127,9 +137,10 @@ impl StorageCap {
     async fn run<T>(&self, fut: impl std::future::Future<Output = Result<T, StorageError>>) -> R<T> {
         match self.guard.bounded(fut).await {
             Some(Ok(v)) => Ok(v),
+            Some(Err(StorageError::QuotaExceeded { .. })) => Err(Fail::Quota),
             Some(Err(e)) => {
                 if let StorageError::Backend(detail) = &e {
-                    tracing::warn!(%detail, namespace = %self.namespace, "storage backend error");
+                    tracing::warn!(%detail, namespace = %self.home.namespace, "storage backend error");
                 }
                 Err(Fail::Backend(e))
             }
@@ -147,14 +158,9 @@ impl StorageCap {
         Ok(())
     }
 
-    async fn check_quota(&self, b: &Arc<dyn StorageBackend>, scope: &Scope, key: &str, value: &[u8]) -> R<()> {
+    fn check_value(value: &[u8]) -> R<()> {
         if value.len() > MAX_VALUE_BYTES {
             return Err(Fail::ValueTooLarge);
-        }
-        let quota = self.grant.as_ref().map_or(0, |g| g.scope_quota_bytes);
-        let usage = self.run(b.usage(scope)).await?;
-        if usage.bytes + (key.len() + value.len()) as u64 > quota {
-            return Err(Fail::Quota);
         }
         Ok(())
     }
@@ -168,8 +174,8 @@ impl StorageCap {
     async fn set(&mut self, scope: Scope, key: &str, value: &[u8], public: bool) -> R<()> {
         let b = self.admit()?;
         Self::check_key(key)?;
-        self.check_quota(&b, &scope, key, value).await?;
-        self.run(b.set(&scope, key, value, public)).await
+        Self::check_value(value)?;
+        self.run(b.set(&scope, key, value, public, self.quota())).await
     }
 
     async fn has(&mut self, scope: Scope, key: &str) -> R<bool> {
@@ -192,21 +198,21 @@ impl StorageCap {
     async fn set_if_absent(&mut self, scope: Scope, key: &str, value: &[u8]) -> R<bool> {
         let b = self.admit()?;
         Self::check_key(key)?;
-        self.check_quota(&b, &scope, key, value).await?;
-        self.run(b.set_if_absent(&scope, key, value, false)).await
+        Self::check_value(value)?;
+        self.run(b.set_if_absent(&scope, key, value, false, self.quota())).await
     }
 
     async fn cas(&mut self, scope: Scope, key: &str, expected: Option<&[u8]>, new: &[u8]) -> R<(bool, Option<Vec<u8>>)> {
         let b = self.admit()?;
         Self::check_key(key)?;
-        self.check_quota(&b, &scope, key, new).await?;
-        self.run(b.compare_and_swap(&scope, key, expected, new)).await
+        Self::check_value(new)?;
+        self.run(b.compare_and_swap(&scope, key, expected, new, self.quota())).await
     }
 
     async fn increment(&mut self, scope: Scope, key: &str, delta: i64) -> R<i64> {
         let b = self.admit()?;
         Self::check_key(key)?;
-        self.run(b.increment(&scope, key, delta)).await
+        self.run(b.increment(&scope, key, delta, self.quota())).await
     }
 
     async fn clear(&mut self, scope: Scope) -> R<u64> {
@@ -349,7 +355,7 @@ impl v01::Host for StorageCap {
                 StorageCap::get(self, s, &key).await.map(|e| e.map(|e| e.value).unwrap_or_default())
             }
             Some(uuid) => {
-                let s = Scope::component(format!("project:{uuid}"), );
+                let s = Scope::project_component(&uuid);
                 match StorageCap::get(self, s, &key).await {
                     Ok(Some(e)) if e.public => Ok(e.value),
                     Ok(Some(_)) => Err(Fail::NotPublic),
@@ -362,7 +368,7 @@ impl v01::Host for StorageCap {
     }
 
     async fn get_by_version(&mut self, key: String, wasm_hash: String) -> wasmtime::Result<(Vec<u8>, String)> {
-        let s = Scope::caller(format!("wasm:{}", wasm_hash.to_ascii_lowercase()), &self.caller);
+        let s = Scope::wasm(&wasm_hash, &self.caller);
         Ok(ok_or_string(StorageCap::get(self, s, &key).await.map(|e| e.map(|e| e.value).unwrap_or_default())))
     }
 
@@ -372,7 +378,7 @@ impl v01::Host for StorageCap {
     }
 
     async fn clear_version(&mut self, wasm_hash: String) -> wasmtime::Result<String> {
-        let s = Scope::caller(format!("wasm:{}", wasm_hash.to_ascii_lowercase()), &self.caller);
+        let s = Scope::wasm(&wasm_hash, &self.caller);
         Ok(ok_or_string(self.clear(s).await).1)
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rand::Rng;
 
-use crate::{Entry, Scope, StorageBackend, StorageError, Usage, counter};
+use crate::{Entry, Quota, Scope, StorageBackend, StorageError, Usage, counter};
 use sealing::Sealer;
 pub use sealing::{CIPHERTEXT_OVERHEAD, KEY_LEN};
 
@@ -32,7 +32,9 @@ pub const SWAP_BACKOFF_MAX: Duration = Duration::from_millis(20);
 /// *current ciphertext* for a fresh one with the inner backend's atomic `compare_and_swap`:
 /// ciphertexts are unique per write, so the swap succeeds only if nobody wrote in between. A
 /// lost race is retried (at most [`SWAP_ATTEMPTS`] times). [`usage`](StorageBackend::usage)
-/// reports plaintext sizes.
+/// reports plaintext sizes, and quotas count plaintext too: every write passes the caller's
+/// [`Quota`] to the inner backend with a per-key allowance of [`CIPHERTEXT_OVERHEAD`], so the
+/// inner backend checks it atomically with its own write.
 #[derive(Clone)]
 pub struct EncryptedStorage<B> {
     inner: B,
@@ -78,6 +80,7 @@ impl<B: StorageBackend> EncryptedStorage<B> {
         &self,
         scope: &Scope,
         key: &str,
+        quota: Quota,
         mut decide: F,
     ) -> Result<(bool, Option<Vec<u8>>), StorageError>
     where
@@ -95,7 +98,7 @@ impl<B: StorageBackend> EncryptedStorage<B> {
             let expected = current.as_ref().map(|(entry, _)| entry.value.as_slice());
             let (swapped, _) = self
                 .inner
-                .compare_and_swap(scope, key, expected, &sealed)
+                .compare_and_swap(scope, key, expected, &sealed, stored_quota(quota))
                 .await?;
             if swapped {
                 return Ok((true, Some(new)));
@@ -106,6 +109,11 @@ impl<B: StorageBackend> EncryptedStorage<B> {
             "gave up updating a key after {SWAP_ATTEMPTS} attempts: other writers kept changing it"
         )))
     }
+}
+
+/// `quota` as the inner backend, which stores ciphertexts, must count it.
+fn stored_quota(quota: Quota) -> Quota {
+    quota.with_per_key_allowance(CIPHERTEXT_OVERHEAD as u64)
 }
 
 /// Waits a little before retrying after a lost race: a yield first, then random pauses growing
@@ -139,9 +147,12 @@ impl<B: StorageBackend> StorageBackend for EncryptedStorage<B> {
         key: &str,
         value: &[u8],
         public: bool,
+        quota: Quota,
     ) -> Result<(), StorageError> {
         let sealed = self.sealer.seal(scope, key, public, value)?;
-        self.inner.set(scope, key, &sealed, public).await
+        self.inner
+            .set(scope, key, &sealed, public, stored_quota(quota))
+            .await
     }
 
     async fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StorageError> {
@@ -164,9 +175,12 @@ impl<B: StorageBackend> StorageBackend for EncryptedStorage<B> {
         key: &str,
         value: &[u8],
         public: bool,
+        quota: Quota,
     ) -> Result<bool, StorageError> {
         let sealed = self.sealer.seal(scope, key, public, value)?;
-        self.inner.set_if_absent(scope, key, &sealed, public).await
+        self.inner
+            .set_if_absent(scope, key, &sealed, public, stored_quota(quota))
+            .await
     }
 
     async fn compare_and_swap(
@@ -175,16 +189,23 @@ impl<B: StorageBackend> StorageBackend for EncryptedStorage<B> {
         key: &str,
         expected: Option<&[u8]>,
         new: &[u8],
+        quota: Quota,
     ) -> Result<(bool, Option<Vec<u8>>), StorageError> {
-        self.update(scope, key, |current| {
+        self.update(scope, key, quota, |current| {
             Ok((current == expected).then(|| new.to_vec()))
         })
         .await
     }
 
-    async fn increment(&self, scope: &Scope, key: &str, delta: i64) -> Result<i64, StorageError> {
+    async fn increment(
+        &self,
+        scope: &Scope,
+        key: &str,
+        delta: i64,
+        quota: Quota,
+    ) -> Result<i64, StorageError> {
         let (_, stored) = self
-            .update(scope, key, |current| {
+            .update(scope, key, quota, |current| {
                 Ok(Some(counter::add(current, delta)?.1))
             })
             .await?;

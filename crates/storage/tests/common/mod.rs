@@ -55,13 +55,17 @@ impl Drop for Fixture {
             let ns = self.ns.clone();
             tokio::task::block_in_place(move || {
                 tokio::runtime::Handle::current().block_on(async move {
-                    let cleanup =
-                        sqlx::query("DELETE FROM storage_entries WHERE starts_with(namespace, $1)")
-                            .bind(&ns)
-                            .execute(pg.pool())
-                            .await;
-                    if let Err(e) = cleanup {
-                        eprintln!("could not remove the rows of test namespace {ns}: {e}");
+                    for (table, sql) in [
+                        ("storage_entries", "DELETE FROM storage_entries WHERE starts_with(namespace, $1)"),
+                        ("storage_usage", "DELETE FROM storage_usage WHERE starts_with(namespace, $1)"),
+                    ] {
+                        let cleanup = sqlx::query(sql)
+                        .bind(&ns)
+                        .execute(pg.pool())
+                        .await;
+                        if let Err(e) = cleanup {
+                            eprintln!("could not remove the {table} rows of test namespace {ns}: {e}");
+                        }
                     }
                 })
             });

@@ -1,5 +1,6 @@
 //! set-if-absent, compare-and-swap and increment, alone and under concurrency.
 
+use outlayer_storage::Quota;
 use std::collections::BTreeSet;
 
 use outlayer_storage::StorageError;
@@ -13,8 +14,8 @@ const TASKS: i64 = 50;
 pub async fn set_if_absent_stores_once(f: &Fixture) {
     let s = &f.store;
     let scope = f.scope("app", "alice.near");
-    assert!(s.set_if_absent(&scope, "k", b"first", false).await.unwrap());
-    assert!(!s.set_if_absent(&scope, "k", b"second", true).await.unwrap());
+    assert!(s.set_if_absent(&scope, "k", b"first", false, Quota::UNLIMITED).await.unwrap());
+    assert!(!s.set_if_absent(&scope, "k", b"second", true, Quota::UNLIMITED).await.unwrap());
     let entry = s.get(&scope, "k").await.unwrap().unwrap();
     assert_eq!(
         (entry.value.as_slice(), entry.public),
@@ -22,7 +23,7 @@ pub async fn set_if_absent_stores_once(f: &Fixture) {
     );
     s.delete(&scope, "k").await.unwrap();
     assert!(
-        s.set_if_absent(&scope, "k", b"third", false).await.unwrap(),
+        s.set_if_absent(&scope, "k", b"third", false, Quota::UNLIMITED).await.unwrap(),
         "a deleted key is absent again"
     );
 }
@@ -33,7 +34,7 @@ pub async fn compare_and_swap_semantics(f: &Fixture) {
     let scope = f.scope("app", "alice.near");
 
     assert_eq!(
-        s.compare_and_swap(&scope, "k", Some(b"x"), b"y")
+        s.compare_and_swap(&scope, "k", Some(b"x"), b"y", Quota::UNLIMITED)
             .await
             .unwrap(),
         (false, None)
@@ -44,15 +45,15 @@ pub async fn compare_and_swap_semantics(f: &Fixture) {
     );
 
     assert_eq!(
-        s.compare_and_swap(&scope, "k", None, b"v1").await.unwrap(),
+        s.compare_and_swap(&scope, "k", None, b"v1", Quota::UNLIMITED).await.unwrap(),
         (true, Some(b"v1".to_vec()))
     );
     assert_eq!(
-        s.compare_and_swap(&scope, "k", None, b"v2").await.unwrap(),
+        s.compare_and_swap(&scope, "k", None, b"v2", Quota::UNLIMITED).await.unwrap(),
         (false, Some(b"v1".to_vec()))
     );
     assert_eq!(
-        s.compare_and_swap(&scope, "k", Some(b"nope"), b"v2")
+        s.compare_and_swap(&scope, "k", Some(b"nope"), b"v2", Quota::UNLIMITED)
             .await
             .unwrap(),
         (false, Some(b"v1".to_vec()))
@@ -64,7 +65,7 @@ pub async fn compare_and_swap_semantics(f: &Fixture) {
     );
 
     assert_eq!(
-        s.compare_and_swap(&scope, "k", Some(b"v1"), b"v2")
+        s.compare_and_swap(&scope, "k", Some(b"v1"), b"v2", Quota::UNLIMITED)
             .await
             .unwrap(),
         (true, Some(b"v2".to_vec()))
@@ -73,17 +74,17 @@ pub async fn compare_and_swap_semantics(f: &Fixture) {
 
     // Empty values are distinct from absence.
     assert_eq!(
-        s.compare_and_swap(&scope, "k", Some(b"v2"), b"")
+        s.compare_and_swap(&scope, "k", Some(b"v2"), b"", Quota::UNLIMITED)
             .await
             .unwrap(),
         (true, Some(Vec::new()))
     );
     assert_eq!(
-        s.compare_and_swap(&scope, "k", None, b"z").await.unwrap(),
+        s.compare_and_swap(&scope, "k", None, b"z", Quota::UNLIMITED).await.unwrap(),
         (false, Some(Vec::new()))
     );
     assert_eq!(
-        s.compare_and_swap(&scope, "k", Some(b""), b"z")
+        s.compare_and_swap(&scope, "k", Some(b""), b"z", Quota::UNLIMITED)
             .await
             .unwrap(),
         (true, Some(b"z".to_vec()))
@@ -94,23 +95,23 @@ pub async fn compare_and_swap_semantics(f: &Fixture) {
 pub async fn increment_counts(f: &Fixture) {
     let s = &f.store;
     let scope = f.scope("app", "alice.near");
-    assert_eq!(s.increment(&scope, "n", 5).await.unwrap(), 5);
-    assert_eq!(s.increment(&scope, "n", 10).await.unwrap(), 15);
-    assert_eq!(s.increment(&scope, "n", -20).await.unwrap(), -5);
+    assert_eq!(s.increment(&scope, "n", 5, Quota::UNLIMITED).await.unwrap(), 5);
+    assert_eq!(s.increment(&scope, "n", 10, Quota::UNLIMITED).await.unwrap(), 15);
+    assert_eq!(s.increment(&scope, "n", -20, Quota::UNLIMITED).await.unwrap(), -5);
     assert_eq!(
         s.get(&scope, "n").await.unwrap().unwrap().value,
         (-5i64).to_le_bytes()
     );
-    assert_eq!(s.increment(&scope, "m", 0).await.unwrap(), 0);
+    assert_eq!(s.increment(&scope, "m", 0, Quota::UNLIMITED).await.unwrap(), 0);
     assert!(
         s.has(&scope, "m").await.unwrap(),
         "incrementing by 0 still creates the counter"
     );
 
-    s.set(&scope, "raw", &41i64.to_le_bytes(), false)
+    s.set(&scope, "raw", &41i64.to_le_bytes(), false, Quota::UNLIMITED)
         .await
         .unwrap();
-    assert_eq!(s.increment(&scope, "raw", 1).await.unwrap(), 42);
+    assert_eq!(s.increment(&scope, "raw", 1, Quota::UNLIMITED).await.unwrap(), 42);
 }
 
 /// A value that is not 8 bytes is `NotAnInteger`; leaving the i64 range is `Overflow`; neither
@@ -120,8 +121,8 @@ pub async fn increment_rejects_bad_values(f: &Fixture) {
     let scope = f.scope("app", "alice.near");
 
     for bad in [&b"abc"[..], &b""[..], &[0u8; 9][..]] {
-        s.set(&scope, "text", bad, false).await.unwrap();
-        let result = s.increment(&scope, "text", 1).await;
+        s.set(&scope, "text", bad, false, Quota::UNLIMITED).await.unwrap();
+        let result = s.increment(&scope, "text", 1, Quota::UNLIMITED).await;
         assert!(
             matches!(result, Err(StorageError::NotAnInteger)),
             "{bad:?}: {result:?}"
@@ -129,10 +130,10 @@ pub async fn increment_rejects_bad_values(f: &Fixture) {
         assert_eq!(s.get(&scope, "text").await.unwrap().unwrap().value, bad);
     }
 
-    s.set(&scope, "max", &i64::MAX.to_le_bytes(), false)
+    s.set(&scope, "max", &i64::MAX.to_le_bytes(), false, Quota::UNLIMITED)
         .await
         .unwrap();
-    let result = s.increment(&scope, "max", 1).await;
+    let result = s.increment(&scope, "max", 1, Quota::UNLIMITED).await;
     assert!(matches!(result, Err(StorageError::Overflow)), "{result:?}");
     assert_eq!(
         s.get(&scope, "max").await.unwrap().unwrap().value,
@@ -140,12 +141,12 @@ pub async fn increment_rejects_bad_values(f: &Fixture) {
     );
 
     assert_eq!(
-        s.increment(&scope, "min", i64::MIN).await.unwrap(),
+        s.increment(&scope, "min", i64::MIN, Quota::UNLIMITED).await.unwrap(),
         i64::MIN
     );
-    let result = s.increment(&scope, "min", -1).await;
+    let result = s.increment(&scope, "min", -1, Quota::UNLIMITED).await;
     assert!(matches!(result, Err(StorageError::Overflow)), "{result:?}");
-    assert_eq!(s.increment(&scope, "min", i64::MAX).await.unwrap(), -1);
+    assert_eq!(s.increment(&scope, "min", i64::MAX, Quota::UNLIMITED).await.unwrap(), -1);
 }
 
 /// 50 tasks incrementing one key at once: none is lost, each sees a different total.
@@ -154,7 +155,7 @@ pub async fn concurrent_increments_lose_nothing(f: &Fixture) {
     let tasks: Vec<_> = (0..TASKS)
         .map(|_| {
             let (store, scope) = (f.store.clone(), scope.clone());
-            tokio::spawn(async move { store.increment(&scope, "hits", 1).await.unwrap() })
+            tokio::spawn(async move { store.increment(&scope, "hits", 1, Quota::UNLIMITED).await.unwrap() })
         })
         .collect();
     let mut seen = BTreeSet::new();
@@ -166,7 +167,7 @@ pub async fn concurrent_increments_lose_nothing(f: &Fixture) {
         (1..=TASKS).collect::<BTreeSet<_>>(),
         "every increment returned a distinct total"
     );
-    assert_eq!(f.store.increment(&scope, "hits", 0).await.unwrap(), TASKS);
+    assert_eq!(f.store.increment(&scope, "hits", 0, Quota::UNLIMITED).await.unwrap(), TASKS);
 }
 
 /// Of 50 concurrent `set_if_absent` calls on one key exactly one wins, and its value stays.
@@ -177,7 +178,7 @@ pub async fn concurrent_set_if_absent_has_one_winner(f: &Fixture) {
             let (store, scope) = (f.store.clone(), scope.clone());
             tokio::spawn(async move {
                 let won = store
-                    .set_if_absent(&scope, "lock", format!("task {i}").as_bytes(), false)
+                    .set_if_absent(&scope, "lock", format!("task {i}").as_bytes(), false, Quota::UNLIMITED)
                     .await
                     .unwrap();
                 (i, won)
@@ -205,7 +206,7 @@ pub async fn concurrent_compare_and_swap_has_one_winner(f: &Fixture) {
             let (store, scope) = (f.store.clone(), scope.clone());
             tokio::spawn(async move {
                 store
-                    .compare_and_swap(&scope, "owner", None, &i.to_le_bytes())
+                    .compare_and_swap(&scope, "owner", None, &i.to_le_bytes(), Quota::UNLIMITED)
                     .await
                     .unwrap()
             })

@@ -1,5 +1,6 @@
 //! Reading, writing and deleting single keys.
 
+use outlayer_storage::Quota;
 use outlayer_storage::Entry;
 
 use crate::common::Fixture;
@@ -16,7 +17,7 @@ pub async fn get_set_has_delete(f: &Fixture) {
         "deleting a missing key reports false"
     );
 
-    s.set(&scope, "k", b"one", false).await.unwrap();
+    s.set(&scope, "k", b"one", false, Quota::UNLIMITED).await.unwrap();
     assert_eq!(
         s.get(&scope, "k").await.unwrap(),
         Some(Entry {
@@ -26,7 +27,7 @@ pub async fn get_set_has_delete(f: &Fixture) {
     );
     assert!(s.has(&scope, "k").await.unwrap());
 
-    s.set(&scope, "k", b"two", false).await.unwrap();
+    s.set(&scope, "k", b"two", false, Quota::UNLIMITED).await.unwrap();
     assert_eq!(s.get(&scope, "k").await.unwrap().unwrap().value, b"two");
 
     assert!(s.delete(&scope, "k").await.unwrap());
@@ -40,17 +41,17 @@ pub async fn values_and_keys_round_trip(f: &Fixture) {
     let s = &f.store;
     let scope = f.scope("app", "alice.near");
 
-    s.set(&scope, "empty", b"", false).await.unwrap();
+    s.set(&scope, "empty", b"", false, Quota::UNLIMITED).await.unwrap();
     assert_eq!(s.get(&scope, "empty").await.unwrap().unwrap().value, b"");
     assert!(s.has(&scope, "empty").await.unwrap());
 
     let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
-    s.set(&scope, "big", &big, false).await.unwrap();
+    s.set(&scope, "big", &big, false, Quota::UNLIMITED).await.unwrap();
     assert_eq!(s.get(&scope, "big").await.unwrap().unwrap().value, big);
 
     let all_bytes: Vec<u8> = (0..=255u8).collect();
     for key in ["with\0nul", "ключ", "emoji 🦀", "a/b/c", "%_\\'\""] {
-        s.set(&scope, key, &all_bytes, false).await.unwrap();
+        s.set(&scope, key, &all_bytes, false, Quota::UNLIMITED).await.unwrap();
         assert_eq!(
             s.get(&scope, key).await.unwrap().unwrap().value,
             all_bytes,
@@ -69,17 +70,17 @@ pub async fn public_flag_round_trips(f: &Fixture) {
     let s = &f.store;
     let scope = f.scope("app", outlayer_storage::COMPONENT_OWNER);
 
-    s.set(&scope, "shared", b"v", true).await.unwrap();
+    s.set(&scope, "shared", b"v", true, Quota::UNLIMITED).await.unwrap();
     assert!(s.get(&scope, "shared").await.unwrap().unwrap().public);
-    s.set(&scope, "shared", b"v", false).await.unwrap();
+    s.set(&scope, "shared", b"v", false, Quota::UNLIMITED).await.unwrap();
     assert!(!s.get(&scope, "shared").await.unwrap().unwrap().public);
 
-    assert!(s.set_if_absent(&scope, "fresh", b"v", true).await.unwrap());
+    assert!(s.set_if_absent(&scope, "fresh", b"v", true, Quota::UNLIMITED).await.unwrap());
     assert!(s.get(&scope, "fresh").await.unwrap().unwrap().public);
 
     // compare-and-swap and increment keep the flag of an existing entry.
     assert!(
-        s.compare_and_swap(&scope, "fresh", Some(b"v"), b"w")
+        s.compare_and_swap(&scope, "fresh", Some(b"v"), b"w", Quota::UNLIMITED)
             .await
             .unwrap()
             .0
@@ -91,21 +92,21 @@ pub async fn public_flag_round_trips(f: &Fixture) {
             public: true
         })
     );
-    s.set(&scope, "count", &5i64.to_le_bytes(), true)
+    s.set(&scope, "count", &5i64.to_le_bytes(), true, Quota::UNLIMITED)
         .await
         .unwrap();
-    assert_eq!(s.increment(&scope, "count", 1).await.unwrap(), 6);
+    assert_eq!(s.increment(&scope, "count", 1, Quota::UNLIMITED).await.unwrap(), 6);
     assert!(s.get(&scope, "count").await.unwrap().unwrap().public);
 
     // Keys they create are private.
     assert!(
-        s.compare_and_swap(&scope, "new", None, b"x")
+        s.compare_and_swap(&scope, "new", None, b"x", Quota::UNLIMITED)
             .await
             .unwrap()
             .0
     );
     assert!(!s.get(&scope, "new").await.unwrap().unwrap().public);
-    s.increment(&scope, "new-count", 1).await.unwrap();
+    s.increment(&scope, "new-count", 1, Quota::UNLIMITED).await.unwrap();
     assert!(!s.get(&scope, "new-count").await.unwrap().unwrap().public);
 }
 
@@ -115,14 +116,14 @@ pub async fn usage_counts_keys_and_bytes(f: &Fixture) {
     let scope = f.scope("app", "alice.near");
 
     assert_eq!(s.usage(&scope).await.unwrap(), Default::default());
-    s.set(&scope, "k", b"12345", false).await.unwrap(); // 1 + 5
-    s.set(&scope, "key2", b"", false).await.unwrap(); // 4 + 0
+    s.set(&scope, "k", b"12345", false, Quota::UNLIMITED).await.unwrap(); // 1 + 5
+    s.set(&scope, "key2", b"", false, Quota::UNLIMITED).await.unwrap(); // 4 + 0
     let usage = s.usage(&scope).await.unwrap();
     assert_eq!((usage.keys, usage.bytes), (2, 10));
 
-    s.set(&scope, "k", b"1", false).await.unwrap(); // now 1 + 1
+    s.set(&scope, "k", b"1", false, Quota::UNLIMITED).await.unwrap(); // now 1 + 1
     assert_eq!(s.usage(&scope).await.unwrap().bytes, 6);
-    s.increment(&scope, "n", 1).await.unwrap(); // 1 + 8
+    s.increment(&scope, "n", 1, Quota::UNLIMITED).await.unwrap(); // 1 + 8
     assert_eq!(
         (
             s.usage(&scope).await.unwrap().keys,

@@ -1,5 +1,6 @@
 //! `list_keys`: prefixes, byte order and pagination.
 
+use outlayer_storage::Quota;
 use crate::common::Fixture;
 
 /// Keys chosen so that byte order differs from any locale collation: upper case before lower
@@ -32,7 +33,7 @@ pub async fn list_keys_prefix_in_byte_order(f: &Fixture) {
     let s = &f.store;
     let scope = f.scope("app", "alice.near");
     for key in KEYS {
-        s.set(&scope, key, b"v", false).await.unwrap();
+        s.set(&scope, key, b"v", false, Quota::UNLIMITED).await.unwrap();
     }
 
     let all = s.list_keys(&scope, "", None, 100).await.unwrap();
@@ -75,7 +76,7 @@ pub async fn list_keys_paginates_with_after(f: &Fixture) {
     let s = &f.store;
     let scope = f.scope("app", "alice.near");
     for key in KEYS {
-        s.set(&scope, key, b"v", false).await.unwrap();
+        s.set(&scope, key, b"v", false, Quota::UNLIMITED).await.unwrap();
     }
 
     for limit in [1, 3, 5] {

@@ -4,9 +4,11 @@
 mod atomic;
 mod basic;
 mod listing;
+mod quota;
 mod scopes;
 
 pub use atomic::*;
 pub use basic::*;
 pub use listing::*;
+pub use quota::*;
 pub use scopes::*;

@@ -1,5 +1,6 @@
 //! Scopes: owners and namespaces never see each other's keys; `clear` empties one scope.
 
+use outlayer_storage::Quota;
 use outlayer_storage::Scope;
 
 use crate::common::Fixture;
@@ -16,10 +17,10 @@ pub async fn scopes_are_isolated(f: &Fixture) {
         f.scope("onea", "lice.near"),
     ];
     for (i, scope) in scopes.iter().enumerate() {
-        s.set(scope, "k", format!("value {i}").as_bytes(), false)
+        s.set(scope, "k", format!("value {i}").as_bytes(), false, Quota::UNLIMITED)
             .await
             .unwrap();
-        s.set(scope, &format!("only-{i}"), b"x", false)
+        s.set(scope, &format!("only-{i}"), b"x", false, Quota::UNLIMITED)
             .await
             .unwrap();
     }
@@ -38,8 +39,8 @@ pub async fn scopes_are_isolated(f: &Fixture) {
     for scope in &scopes[1..] {
         assert!(s.has(scope, "k").await.unwrap(), "{scope:?} lost its key");
     }
-    assert_eq!(s.increment(&scopes[1], "n", 1).await.unwrap(), 1);
-    assert_eq!(s.increment(&scopes[2], "n", 1).await.unwrap(), 1);
+    assert_eq!(s.increment(&scopes[1], "n", 1, Quota::UNLIMITED).await.unwrap(), 1);
+    assert_eq!(s.increment(&scopes[2], "n", 1, Quota::UNLIMITED).await.unwrap(), 1);
 }
 
 /// `clear` removes every key of one scope, reports how many, and touches nothing else.
@@ -49,10 +50,10 @@ pub async fn clear_removes_only_its_scope(f: &Fixture) {
     let other_owner = f.scope("app", "bob.near");
     let other_namespace = f.scope("other", "alice.near");
     for key in ["a", "b", "c"] {
-        s.set(&mine, key, b"v", false).await.unwrap();
+        s.set(&mine, key, b"v", false, Quota::UNLIMITED).await.unwrap();
     }
-    s.set(&other_owner, "a", b"v", false).await.unwrap();
-    s.set(&other_namespace, "a", b"v", false).await.unwrap();
+    s.set(&other_owner, "a", b"v", false, Quota::UNLIMITED).await.unwrap();
+    s.set(&other_namespace, "a", b"v", false, Quota::UNLIMITED).await.unwrap();
 
     assert_eq!(s.clear(&mine).await.unwrap(), 3);
     assert!(s.list_keys(&mine, "", None, 100).await.unwrap().is_empty());
@@ -61,7 +62,7 @@ pub async fn clear_removes_only_its_scope(f: &Fixture) {
     assert!(s.has(&other_owner, "a").await.unwrap());
     assert!(s.has(&other_namespace, "a").await.unwrap());
 
-    s.set(&mine, "a", b"again", false).await.unwrap();
+    s.set(&mine, "a", b"again", false, Quota::UNLIMITED).await.unwrap();
     assert_eq!(
         s.get(&mine, "a").await.unwrap().unwrap().value,
         b"again",
