@@ -1,8 +1,8 @@
-//! Quote verification: dcap-qvl signature/TCB checks plus OutLayer's measurement and key-binding
-//! policy.
+//! The contracts' view of attestation: near-sdk key types and panic messages over
+//! `outlayer-attest`, which does all the verification.
 
-use dcap_qvl::QuoteCollateralV3;
 use near_sdk::{CurveType, PublicKey};
+use outlayer_attest::{AttestError, Policy, QuoteCollateralV3};
 
 use crate::measurements::Measurements;
 
@@ -19,8 +19,10 @@ pub enum AttestationError {
     BadCollateral(String),
     /// No collateral has been stored yet.
     NoCollateral,
-    /// dcap-qvl rejected the quote (signature, certificate chain, CRL, expiry...).
+    /// dcap-qvl rejected the quote (signature, certificate chain, CRL...).
     Verification(String),
+    /// The stored collateral is past its next update: the owner must store fresh collateral.
+    CollateralExpired(String),
     /// The quote verified but its TCB status is not `UpToDate`.
     TcbStatus(String),
     /// The quote is an SGX quote, not a TDX one.
@@ -44,7 +46,9 @@ impl std::fmt::Display for AttestationError {
                 f,
                 "No collateral stored: the owner must call set_collateral"
             ),
-            Self::Verification(e) => write!(f, "Quote verification failed: {e}"),
+            Self::Verification(e) | Self::CollateralExpired(e) => {
+                write!(f, "Quote verification failed: {e}")
+            }
             Self::TcbStatus(s) => write!(f, "TCB status is {s}, expected {APPROVED_TCB_STATUS}"),
             Self::NotTdx => write!(f, "Quote is not a TDX quote"),
             Self::MeasurementsNotApproved => write!(f, "Measurements are not approved"),
@@ -59,15 +63,35 @@ impl std::fmt::Display for AttestationError {
 
 impl std::error::Error for AttestationError {}
 
+impl From<AttestError> for AttestationError {
+    fn from(e: AttestError) -> Self {
+        match e {
+            AttestError::AttestationInvalid { reason } => Self::Verification(reason),
+            e @ AttestError::CollateralExpired { .. } => Self::CollateralExpired(e.to_string()),
+            AttestError::TcbOutOfDate { status, .. } => Self::TcbStatus(status.to_string()),
+            AttestError::NotTdx => Self::NotTdx,
+            AttestError::MeasurementsNotAllowed { .. } => Self::MeasurementsNotApproved,
+            AttestError::BindingMismatch { .. } => Self::ReportDataMismatch,
+            // Contracts never see challenges or dev evidence; keep the message if they ever do.
+            e @ (AttestError::ChallengeExpired { .. } | AttestError::DevNotAllowed) => {
+                Self::Verification(e.to_string())
+            }
+        }
+    }
+}
+
 /// Parses collateral in dcap-qvl's JSON form (as published in its `sample/` folder and returned
 /// by PCCS helpers).
 pub fn parse_collateral(json: &str) -> Result<QuoteCollateralV3, AttestationError> {
-    near_sdk::serde_json::from_str(json).map_err(|e| AttestationError::BadCollateral(e.to_string()))
+    outlayer_attest::parse_collateral(json).map_err(|e| match e {
+        AttestError::AttestationInvalid { reason } => AttestationError::BadCollateral(reason),
+        other => AttestationError::BadCollateral(other.to_string()),
+    })
 }
 
-/// Verifies `quote_hex` for `public_key` at `now_secs` and returns the quote's measurements.
-///
-/// `approved` lists the accepted measurement sets (already normalised to lowercase hex).
+/// Verifies `quote_hex` for `public_key` at `now_secs` and returns the quote's measurements:
+/// `outlayer_attest::verify_quote` under the default policy (TDX, `UpToDate` only) with the
+/// `approved` sets, then the key half of the binding (`report_data[0..32]`).
 pub fn verify_tee_key(
     quote_hex: &str,
     collateral: &QuoteCollateralV3,
@@ -79,21 +103,15 @@ pub fn verify_tee_key(
         return Err(AttestationError::UnsupportedKey);
     }
     let quote = hex::decode(quote_hex.trim()).map_err(|_| AttestationError::QuoteNotHex)?;
-    let verified = dcap_qvl::verify::verify(&quote, collateral, now_secs)
-        .map_err(|e| AttestationError::Verification(format!("{e:#}")))?;
-    if verified.status != APPROVED_TCB_STATUS {
-        return Err(AttestationError::TcbStatus(verified.status));
-    }
-    let td = verified.report.as_td10().ok_or(AttestationError::NotTdx)?;
-    let measured =
-        Measurements::from_registers(&td.mr_td, [&td.rt_mr0, &td.rt_mr1, &td.rt_mr2, &td.rt_mr3]);
-    if !approved.contains(&measured) {
-        return Err(AttestationError::MeasurementsNotApproved);
-    }
+    let allowed = approved
+        .iter()
+        .map(Measurements::to_attest)
+        .collect::<Result<Vec<_>, _>>()?;
+    let verified = outlayer_attest::verify_quote(&quote, collateral, &Policy::new(allowed), now_secs)?;
     // as_bytes() is the curve byte followed by the 32 key bytes.
-    let key_bytes = &public_key.as_bytes()[1..];
-    if td.report_data[..32] != *key_bytes {
-        return Err(AttestationError::ReportDataMismatch);
-    }
-    Ok(measured)
+    let key: &[u8; 32] = public_key.as_bytes()[1..]
+        .try_into()
+        .map_err(|_| AttestationError::UnsupportedKey)?;
+    outlayer_attest::check_key_binding(&verified.report_data, key)?;
+    Ok(verified.measurements.into())
 }

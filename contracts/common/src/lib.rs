@@ -1,5 +1,7 @@
 //! Code shared by the OutLayer NEAR contracts that accept Intel TDX attestations
-//! (`outlayer-register` for workers, `outlayer-keystore-dao` for keystores).
+//! (`outlayer-register` for workers, `outlayer-keystore-dao` for keystores): a thin near-sdk
+//! adapter over `outlayer-attest`, which holds all verification logic. This crate only converts
+//! near-sdk key types, keeps the contracts' stored `Measurements` shape and their panic messages.
 //!
 //! A TEE key is accepted when its TDX quote
 //! 1. verifies with `dcap-qvl` against the collateral the contract owner stored, at the current

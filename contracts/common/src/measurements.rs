@@ -1,15 +1,16 @@
-//! The five TDX measurement registers that identify a worker or keystore image.
+//! The five TDX measurement registers as the contracts store them (hex strings, borsh + JSON),
+//! converted to and from `outlayer_attest::Measurements`.
 
 use near_sdk::near;
 
 use crate::attestation::AttestationError;
 
-/// Length in bytes of each TDX measurement register (SHA-384).
-pub const MEASUREMENT_BYTES: usize = 48;
+pub use outlayer_attest::MEASUREMENT_BYTES;
 
 /// One approved set of TDX measurements, each a lowercase hex string of 48 bytes (96 chars).
 ///
-/// A quote matches a set only when all five registers are equal.
+/// A quote matches a set only when all five registers are equal. Kept as strings so the
+/// contracts' stored state and JSON stay as they were.
 #[near(serializers = [borsh, json])]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Measurements {
@@ -29,20 +30,19 @@ impl Measurements {
     /// Returns a copy with every register in lowercase hex, or an error naming the first register
     /// that is not 48 bytes of hex.
     pub fn normalized(&self) -> Result<Self, AttestationError> {
-        let check = |name: &str, value: &str| -> Result<String, AttestationError> {
-            let lower = value.to_ascii_lowercase();
-            match hex::decode(&lower) {
-                Ok(bytes) if bytes.len() == MEASUREMENT_BYTES => Ok(lower),
-                _ => Err(AttestationError::BadMeasurements(name.to_string())),
-            }
-        };
-        Ok(Self {
-            mrtd: check("mrtd", &self.mrtd)?,
-            rtmr0: check("rtmr0", &self.rtmr0)?,
-            rtmr1: check("rtmr1", &self.rtmr1)?,
-            rtmr2: check("rtmr2", &self.rtmr2)?,
-            rtmr3: check("rtmr3", &self.rtmr3)?,
-        })
+        self.to_attest().map(Self::from)
+    }
+
+    /// The typed form `outlayer-attest` verifies against.
+    pub fn to_attest(&self) -> Result<outlayer_attest::Measurements, AttestationError> {
+        outlayer_attest::Measurements::from_hex(
+            &self.mrtd,
+            &self.rtmr0,
+            &self.rtmr1,
+            &self.rtmr2,
+            &self.rtmr3,
+        )
+        .map_err(|e| AttestationError::BadMeasurements(e.register.to_string()))
     }
 
     /// Builds the lowercase-hex set from raw registers.
@@ -50,12 +50,18 @@ impl Measurements {
         mrtd: &[u8; MEASUREMENT_BYTES],
         rtmrs: [&[u8; MEASUREMENT_BYTES]; 4],
     ) -> Self {
+        outlayer_attest::Measurements::from_registers(mrtd, rtmrs).into()
+    }
+}
+
+impl From<outlayer_attest::Measurements> for Measurements {
+    fn from(m: outlayer_attest::Measurements) -> Self {
         Self {
-            mrtd: hex::encode(mrtd),
-            rtmr0: hex::encode(rtmrs[0]),
-            rtmr1: hex::encode(rtmrs[1]),
-            rtmr2: hex::encode(rtmrs[2]),
-            rtmr3: hex::encode(rtmrs[3]),
+            mrtd: m.mrtd.to_hex(),
+            rtmr0: m.rtmr0.to_hex(),
+            rtmr1: m.rtmr1.to_hex(),
+            rtmr2: m.rtmr2.to_hex(),
+            rtmr3: m.rtmr3.to_hex(),
         }
     }
 }

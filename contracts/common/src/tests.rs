@@ -1,7 +1,7 @@
 use crate::testdata::*;
 use crate::*;
 
-fn collateral() -> dcap_qvl::QuoteCollateralV3 {
+fn collateral() -> outlayer_attest::QuoteCollateralV3 {
     parse_collateral(COLLATERAL_JSON).unwrap()
 }
 
@@ -65,12 +65,13 @@ fn expired_collateral_is_refused_today() {
     let err = verify_tee_key(
         &quote_hex(),
         &collateral(),
-        1_795_600_000,
+        EXPIRED_AT_SECS,
         &[sample_measurements()],
         &sample_bound_key(),
     )
     .unwrap_err();
-    assert!(matches!(err, AttestationError::Verification(_)), "{err}");
+    assert!(matches!(err, AttestationError::CollateralExpired(_)), "{err}");
+    assert!(err.to_string().starts_with("Quote verification failed: collateral expired"), "{err}");
 }
 
 #[test]
