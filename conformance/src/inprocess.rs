@@ -3,13 +3,12 @@
 use crate::host::{ConformanceHost, HostFailure};
 use crate::wire::{CaseRequest, CaseResult, GrantsSpec, SeedScope, StorageSpec};
 use ed25519_dalek::SigningKey;
-use outlayer_host::caps::payment::PaymentGrant;
-use outlayer_host::caps::rpc::RpcGrant;
-use outlayer_host::caps::storage::{ANONYMOUS_CALLER, StorageGrant};
-use outlayer_host::caps::vrf::VrfGrant;
+use outlayer_host::caps::payment::{Currency, PaymentGrant};
+use outlayer_host::caps::storage::ANONYMOUS_CALLER;
+use outlayer_host::caps::Backends;
 use outlayer_host::engine::EngineSettings;
-use outlayer_host::{ExecutionRequest, Grants, Runtime, RuntimeConfig};
-use outlayer_storage::{MemoryStorage, Scope, StorageBackend};
+use outlayer_host::{Capability, ExecutionRequest, Grants, Runtime, RuntimeConfig};
+use outlayer_storage::{MemoryStorage, Quota, StorageBackend};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -77,81 +76,84 @@ impl InProcessHost {
         request: &CaseRequest,
         backend: &MemoryStorage,
     ) -> Result<(), HostFailure> {
-        let namespace = request
-            .context
-            .storage_namespace(&outlayer_host::cache::sha256_hex(&request.wasm));
+        let home = outlayer_host::context::storage_home(
+            &request.context,
+            &outlayer_host::cache::sha256_hex(&request.wasm),
+        );
         for entry in &spec.seed {
             let scope = match entry.scope {
-                SeedScope::Caller => Scope::caller(
-                    &namespace,
+                SeedScope::Caller => home.with_owner(
                     request
                         .context
                         .caller
                         .as_deref()
                         .unwrap_or(ANONYMOUS_CALLER),
                 ),
-                SeedScope::Component => Scope::component(&namespace),
+                SeedScope::Component => home.clone(),
             };
             backend
-                .set(&scope, &entry.key, &entry.bytes(), false)
+                .set(&scope, &entry.key, &entry.bytes(), false, Quota::UNLIMITED)
                 .await
                 .map_err(|e| HostFailure::Refused(format!("cannot seed {}: {e}", entry.key)))?;
         }
         Ok(())
     }
 
+    /// The case's grants, built like every host builds them ([`Grants::build`]): the spec
+    /// names the granted capabilities and configures their backends.
     async fn grants(
         &self,
         spec: &GrantsSpec,
         request: &CaseRequest,
     ) -> Result<Grants, HostFailure> {
-        let storage = match &spec.storage {
-            Some(s) => {
-                let backend = self.store(&s.store);
-                self.seed(s, request, &backend).await?;
-                let backend: Arc<dyn StorageBackend> = backend;
-                Some(StorageGrant::new(backend))
-            }
-            None => None,
+        let mut granted = Vec::new();
+        let mut backends = Backends::default();
+        if let Some(s) = &spec.storage {
+            let backend = self.store(&s.store);
+            self.seed(s, request, &backend).await?;
+            let backend: Arc<dyn StorageBackend> = backend;
+            backends.storage = Some(backend);
+            granted.push(Capability::Storage);
+        }
+        if let Some(secrets) = &spec.secrets {
+            backends.secrets = Some(Arc::new(secrets.clone()));
+            granted.push(Capability::Secrets);
+        }
+        if let Some(r) = &spec.rpc {
+            backends.rpc_url = Some(r.url.clone());
+            granted.push(Capability::Rpc);
+        }
+        if let Some(v) = &spec.vrf {
+            let seed: [u8; 32] = hex::decode(&v.key_seed_hex)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| {
+                    HostFailure::Refused("vrf key_seed_hex must be 32 bytes of hex".into())
+                })?;
+            backends.vrf_key = Some(Arc::new(SigningKey::from_bytes(&seed)));
+            granted.push(Capability::Vrf);
+        }
+        // Used only when payment is granted.
+        let mut payment = PaymentGrant {
+            currency: Currency::UsdMicro,
+            attached: 0,
+            budget: 0,
         };
-        let payment = match &spec.payment {
-            Some(p) => {
-                let amount = |name: &str, v: &str| {
-                    v.parse::<u128>().map_err(|_| {
-                        HostFailure::Refused(format!(
-                            "payment {name} {v:?} is not a decimal integer"
-                        ))
-                    })
-                };
-                Some(PaymentGrant {
-                    currency: p.currency,
-                    attached: amount("attached", &p.attached)?,
-                    budget: amount("budget", &p.budget)?,
+        if let Some(p) = &spec.payment {
+            let amount = |name: &str, v: &str| {
+                v.parse::<u128>().map_err(|_| {
+                    HostFailure::Refused(format!("payment {name} {v:?} is not a decimal integer"))
                 })
-            }
-            None => None,
-        };
-        let vrf = match &spec.vrf {
-            Some(v) => {
-                let seed: [u8; 32] = hex::decode(&v.key_seed_hex)
-                    .ok()
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| {
-                        HostFailure::Refused("vrf key_seed_hex must be 32 bytes of hex".into())
-                    })?;
-                Some(VrfGrant {
-                    key: Arc::new(SigningKey::from_bytes(&seed)),
-                })
-            }
-            None => None,
-        };
-        Ok(Grants {
-            storage,
-            secrets: spec.secrets.clone().map(Arc::new),
-            rpc: spec.rpc.as_ref().map(|r| RpcGrant::new(&r.url)),
-            payment,
-            vrf,
-        })
+            };
+            payment = PaymentGrant {
+                currency: p.currency,
+                attached: amount("attached", &p.attached)?,
+                budget: amount("budget", &p.budget)?,
+            };
+            granted.push(Capability::Payment);
+        }
+        Grants::build(&granted, &backends, payment)
+            .map_err(|e| HostFailure::Refused(e.to_string()))
     }
 }
 
