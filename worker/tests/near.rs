@@ -17,7 +17,9 @@ use outlayer_host::{Runtime, RuntimeConfig};
 use outlayer_near::tx::{Action, SecretKey, SignedTransaction};
 use outlayer_worker::Backends;
 use outlayer_worker::near::cursor::Cursor;
-use outlayer_worker::near::{NearWorker, NearWorkerConfig, run_near_worker};
+use outlayer_protocol::job::ExecutionKind;
+use outlayer_protocol::{Capability, JobSource};
+use outlayer_worker::near::{NearSource, NearWorker, NearWorkerConfig, run_near_worker};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -801,6 +803,47 @@ async fn two_pending_requests_are_both_resolved_through_the_worker_loop() -> Res
     assert_eq!(cursor.done, [1, 2].into());
     assert!(cursor.resolving.is_empty());
     assert_eq!(worker.cursor(), cursor);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_source_leases_a_request_as_a_job_and_loses_it_once_settled_elsewhere() -> Result<()> {
+    let wasm = echo_wasm();
+    let server = wasm_server(vec![("echo.wasm", wasm.clone())]).await;
+    let node = echo_request_node(&format!("{server}/echo.wasm"), &sha256_hex(&wasm)).await;
+    let dir = tempfile::tempdir()?;
+    let source = NearSource::new(config(&node, dir.path()))?;
+    source.poll_once().await?;
+
+    let job = source
+        .lease(std::time::Duration::ZERO)
+        .await?
+        .expect("the pending request is leased");
+    assert_eq!(job.call_id, "0");
+    assert_eq!(job.input, INPUT);
+    assert_eq!(job.wasm_sha256, sha256_hex(&wasm));
+    assert_eq!(job.max_output_bytes, 32 * 1024, "the contract's output limit");
+    assert_eq!(job.limits.max_instructions, 1_000_000_000);
+    assert_eq!(job.grants, vec![Capability::Payment], "payment is always granted");
+    assert_eq!(job.context.kind, ExecutionKind::Near);
+    assert_eq!(job.context.block_height, Some(final_height()));
+    assert_eq!(job.context.near.contract_id.as_deref(), Some(CONTRACT));
+    assert_eq!(source.wasm(&job).await?, wasm);
+    assert!(
+        source.lease(std::time::Duration::ZERO).await?.is_none(),
+        "a leased request is not leased twice"
+    );
+
+    let beat = source.heartbeat(std::slice::from_ref(&job.lease_id)).await?;
+    assert_eq!((beat.extended, beat.lost), (vec![job.lease_id.clone()], vec![]));
+    // Another worker resolved it meanwhile.
+    node.contract.lock().unwrap().requests.clear();
+    let beat = source.heartbeat(std::slice::from_ref(&job.lease_id)).await?;
+    assert_eq!((beat.extended, beat.lost), (vec![], vec![job.lease_id.clone()]));
+    assert_eq!(source.report().skipped, vec![0]);
+    assert!(source.cursor().done.contains(&0));
+    tokio::time::timeout(std::time::Duration::from_secs(1), source.idle()).await?;
+    assert!(node.sent_txs().is_empty(), "nothing resolved by this worker");
     Ok(())
 }
 

@@ -256,11 +256,8 @@ impl NearSource {
         if self.lock().next_poll.is_some_and(|due| due > Instant::now()) {
             return Ok(());
         }
-        let polled = self.poll_locked().await;
-        if let Err(e) = &polled {
-            tracing::warn!(error = %e, "poll failed; retrying after the poll interval");
-        }
-        polled.map(|_| ())
+        // A failure is logged by the loop ("lease failed"); the next poll is due an interval on.
+        self.poll_locked().await.map(|_| ())
     }
 
     async fn poll_locked(&self) -> Result<PollReport, NearWorkerError> {
