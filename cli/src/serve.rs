@@ -217,7 +217,7 @@ async fn backends(opts: &WorkerOpts, storage_db: &str, data_dir: &Path) -> anyho
         Arc::new(SqliteStorage::open(Path::new(storage_db)).await.context("opening guest storage")?)
     };
     let storage: Arc<dyn StorageBackend> = Arc::new(EncryptedStorage::new(inner, storage_key(opts, data_dir)?));
-    Ok(Backends { key: Arc::new(key), storage: Some(storage), rpc_url: Some(opts.rpc_url.clone()) })
+    Ok(Backends::new(key).with_storage(storage).with_rpc(opts.rpc_url.clone()))
 }
 
 fn runtime(data_dir: &Path) -> anyhow::Result<Runtime> {

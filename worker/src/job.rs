@@ -2,10 +2,7 @@
 //! where a leased job becomes an execution, whichever source it came from.
 
 use outlayer_host::caps::payment::PaymentGrant;
-use outlayer_host::caps::rpc::RpcGrant;
-use outlayer_host::caps::storage::StorageGrant;
-use outlayer_host::caps::vrf::VrfGrant;
-use outlayer_host::{ExecutionReport, ExecutionRequest, Grants, Limits};
+use outlayer_host::{ExecutionReport, ExecutionRequest, GrantError, Grants, Limits};
 use outlayer_protocol::{Capability, ExecutionResult, Job};
 
 use crate::Backends;
@@ -19,6 +16,9 @@ pub enum JobError {
     /// The job's limits are outside the host's caps.
     #[error("limits: {0}")]
     Limits(#[from] outlayer_host::limits::LimitError),
+    /// The grants could not be built.
+    #[error("grants: {0}")]
+    Grants(#[from] GrantError),
 }
 
 /// The host request for a leased job: its limits (the output capped at what the receiver of the
@@ -27,19 +27,11 @@ pub fn request(job: &Job, backends: &Backends) -> Result<ExecutionRequest, JobEr
     let mut limits = Limits::from(job.limits);
     limits.max_stdout_bytes = limits.max_stdout_bytes.min(job.max_output_bytes);
     limits.validate()?;
-    let mut grants = Grants::default();
-    for capability in &job.grants {
-        match capability {
-            Capability::Storage => grants.storage = backends.storage.clone().map(StorageGrant::new),
-            Capability::Rpc => grants.rpc = backends.rpc_url.as_deref().map(RpcGrant::new),
-            Capability::Vrf => grants.vrf = Some(VrfGrant { key: backends.key.clone() }),
-            Capability::Payment => {
-                grants.payment =
-                    Some(PaymentGrant { currency: job.context.kind.currency(), attached: job.attached_deposit, budget: 0 })
-            }
-            Capability::Secrets => grants.secrets = Some(Default::default()),
-        }
-    }
+    // Only what this worker has a backend for: the rest stays ungranted, so the guest's calls
+    // are denied (and reported) rather than the whole job refused.
+    let granted: Vec<Capability> = job.grants.iter().copied().filter(|c| backends.caps.serves(*c)).collect();
+    let payment = PaymentGrant { currency: job.context.kind.currency(), attached: job.attached_deposit, budget: 0 };
+    let grants = Grants::build(&granted, &backends.caps, payment)?;
     Ok(ExecutionRequest { input: job.input.clone().into_bytes(), limits, grants, context: job.context.clone() })
 }
 

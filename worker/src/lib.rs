@@ -82,22 +82,35 @@ impl WorkerConfig {
     }
 }
 
-/// The capability backends this worker grants from, and its key.
+/// The worker's key and the capability backends it grants from.
 #[derive(Clone)]
 pub struct Backends {
     /// Signs receipts and vrf proofs.
     pub key: Arc<SigningKey>,
-    /// Storage for guests (the coordinator's database, encrypted at rest); `None` = storage
-    /// grants are refused.
-    pub storage: Option<Arc<dyn StorageBackend>>,
-    /// NEAR RPC endpoint for the rpc capability; `None` = rpc grants are refused.
-    pub rpc_url: Option<String>,
+    /// What jobs' grants draw from (the host's one grants builder, [`outlayer_host::Grants::build`]).
+    /// A capability a job is granted but this worker has no backend for is denied at call time
+    /// (the guest sees `denied`, the report names it).
+    pub caps: outlayer_host::Backends,
 }
 
 impl Backends {
-    /// No storage, no rpc.
+    /// Vrf (signed with `key`) and an empty secrets store; no storage, no rpc.
     pub fn new(key: SigningKey) -> Self {
-        Self { key: Arc::new(key), storage: None, rpc_url: None }
+        let key = Arc::new(key);
+        let caps = outlayer_host::Backends { vrf_key: Some(key.clone()), secrets: Some(Default::default()), ..Default::default() };
+        Self { key, caps }
+    }
+
+    /// With guest storage (the coordinator's database, encrypted at rest).
+    pub fn with_storage(mut self, storage: Arc<dyn StorageBackend>) -> Self {
+        self.caps.storage = Some(storage);
+        self
+    }
+
+    /// With a NEAR RPC endpoint for the rpc capability.
+    pub fn with_rpc(mut self, url: impl Into<String>) -> Self {
+        self.caps.rpc_url = Some(url.into());
+        self
     }
 }
 

@@ -69,9 +69,9 @@ pub const RESOLVE_METHOD: &str = "resolve_execution";
 /// grants). Payment (refunds of the developer payment) is always granted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NearGrants {
-    /// Durable storage (needs [`crate::Backends::storage`]).
+    /// Durable storage (needs a storage backend in [`crate::Backends::caps`]).
     pub storage: bool,
-    /// NEAR RPC (needs [`crate::Backends::rpc_url`]).
+    /// NEAR RPC (needs an rpc endpoint in [`crate::Backends::caps`]).
     pub rpc: bool,
     /// Verifiable randomness signed with the worker key.
     pub vrf: bool,
