@@ -11,6 +11,8 @@ pub const DEFAULT_ACCEPTED_TCB_STATUSES: [TcbStatus; 1] = [TcbStatus::UpToDate];
 
 /// Parses the status string dcap-qvl's `VerifiedReport` carries (`"UpToDate"`, ...).
 pub(crate) fn parse_status(status: &str) -> Result<TcbStatus, AttestError> {
-    serde_json::from_value(serde_json::Value::String(status.to_owned()))
-        .map_err(|_| AttestError::invalid(format!("unknown TCB status {status}")))
+    use serde::Deserialize;
+    use serde::de::IntoDeserializer;
+    let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> = status.into_deserializer();
+    TcbStatus::deserialize(de).map_err(|_| AttestError::invalid(format!("unknown TCB status {status}")))
 }
