@@ -104,12 +104,7 @@ fn files(name: &str, typed: bool, sdk_dependency: &str) -> Vec<(&'static str, St
             .replace("{{wasm_path}}", &format!("target/wasm32-wasip2/release/{wasm_file}"))
     };
     let source = if typed { ("src/lib.rs", fill(LIB_RS)) } else { ("src/main.rs", fill(MAIN_RS)) };
-    vec![
-        ("Cargo.toml", fill(CARGO_TOML)),
-        source,
-        (".gitignore", GITIGNORE.to_string()),
-        ("README.md", fill(README)),
-    ]
+    vec![("Cargo.toml", fill(CARGO_TOML)), source, (".gitignore", GITIGNORE.to_string()), ("README.md", fill(README))]
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! non-zero exit status when the execution failed.
 
 use anyhow::Context;
-use outlayer_host::caps::payment::{Currency, PaymentGrant};
 use outlayer_host::caps::Backends;
+use outlayer_host::caps::payment::{Currency, PaymentGrant};
 use outlayer_host::{Capability, ExecutionContext, ExecutionKind, ExecutionRequest, Grants, Limits, ProjectRef, Runtime, RuntimeConfig};
 use outlayer_storage::{MemoryStorage, SqliteStorage, StorageBackend};
 use std::collections::BTreeMap;

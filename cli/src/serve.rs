@@ -161,7 +161,8 @@ fn near_config(o: &NearOpts, contract: &str, data_dir: &Path) -> anyhow::Result<
     let key_file = o.near_key_file.as_deref().context("--near-key-file is required with --near-contract")?;
     let account = o.near_account.clone().unwrap_or_else(|| contract.to_string());
     let cursor = o.near_cursor.clone().unwrap_or_else(|| data_dir.join("near-cursor.json"));
-    let mut c = outlayer_worker::near::NearWorkerConfig::new(&o.near_rpc, contract, account, near_key(key_file)?, cursor, data_dir.join("wasm"));
+    let mut c =
+        outlayer_worker::near::NearWorkerConfig::new(&o.near_rpc, contract, account, near_key(key_file)?, cursor, data_dir.join("wasm"));
     c.poll_interval = Duration::from_millis(o.near_poll_ms.max(100));
     c.network = o.near_network.clone();
     c.ipfs_gateway = o.ipfs_gateway.clone();
@@ -257,7 +258,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             DatabaseConfig::Postgres { url, .. } => url.clone(),
         });
         let state = outlayer_coordinator::build_state(config).await.context("starting the coordinator")?;
-        let listener = tokio::net::TcpListener::bind(args.coordinator.listen).await.with_context(|| format!("binding {}", args.coordinator.listen))?;
+        let listener =
+            tokio::net::TcpListener::bind(args.coordinator.listen).await.with_context(|| format!("binding {}", args.coordinator.listen))?;
         let url = format!("http://{}", listener.local_addr()?);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(outlayer_coordinator::run(listener, state.clone(), stopped(stop_rx.clone())));
@@ -276,9 +278,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let app = outlayer_conformance::server::router(host);
             tokio::spawn(async move { axum::serve(listener, app).await });
         }
-        let worker = tokio::spawn(async move {
-            outlayer_worker::run_with_source(Arc::new(source), &wcfg, runtime, backends, stopped(stop_rx)).await
-        });
+        let worker =
+            tokio::spawn(
+                async move { outlayer_worker::run_with_source(Arc::new(source), &wcfg, runtime, backends, stopped(stop_rx)).await },
+            );
 
         print_welcome(&url, &args.data_dir);
         shutdown_signal().await;

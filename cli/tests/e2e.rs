@@ -90,7 +90,14 @@ impl Tenant {
     async fn project(&self, name: &str, wasm: &str, grants: &[&str]) {
         self.post_owner("/projects", json!({ "name": name, "grants": grants })).await;
         let bytes = outlayer_guest_artifacts::read(wasm);
-        let r = self.http.post(format!("{}/projects/{}/{name}/versions", self.url, self.owner)).bearer_auth(&self.token).body(bytes).send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}/projects/{}/{name}/versions", self.url, self.owner))
+            .bearer_auth(&self.token)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
     }
 
@@ -189,7 +196,19 @@ async fn coordinator_on_postgres_and_redis_with_a_separate_worker() {
     let url = format!("http://127.0.0.1:{port}");
     let schema = pg_schema();
     let listen = format!("127.0.0.1:{port}");
-    let coord = ["coordinator", "--listen", &listen, "--database", PG_URL, "--database-schema", &schema, "--redis-url", "redis://127.0.0.1:6379", "--rate-limit", "1000"];
+    let coord = [
+        "coordinator",
+        "--listen",
+        &listen,
+        "--database",
+        PG_URL,
+        "--database-schema",
+        &schema,
+        "--redis-url",
+        "redis://127.0.0.1:6379",
+        "--rate-limit",
+        "1000",
+    ];
     let _c = outlayer(&coord, &dir.path().join("c"));
     wait_healthy(&reqwest::Client::new(), &url).await;
     let _w = outlayer(&["worker", "--coordinator", &url, "--storage-database", PG_URL], &dir.path().join("w"));
@@ -236,7 +255,9 @@ async fn a_job_of_a_killed_worker_completes_on_another_worker_exactly_once() {
     drop(b);
     assert_eq!(done["error"]["code"], "timeout", "the loop ran to its wall-clock limit on worker B: {done}");
     let key_b = std::fs::read_to_string(dir.path().join("b/worker.key")).unwrap();
-    let pub_b = hex::encode(ed25519_dalek::SigningKey::from_bytes(&hex::decode(key_b.trim()).unwrap().try_into().unwrap()).verifying_key().to_bytes());
+    let pub_b = hex::encode(
+        ed25519_dalek::SigningKey::from_bytes(&hex::decode(key_b.trim()).unwrap().try_into().unwrap()).verifying_key().to_bytes(),
+    );
     assert_eq!(done["worker"]["public_key"], pub_b.as_str(), "worker B completed it");
 
     // Settled once: exactly one settle entry for the call in the key's ledger.

@@ -13,11 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn outlayer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_outlayer"))
-        .args(args)
-        .env("CARGO_TARGET_DIR", scaffold_target_dir())
-        .output()
-        .expect("run outlayer")
+    Command::new(env!("CARGO_BIN_EXE_outlayer")).args(args).env("CARGO_TARGET_DIR", scaffold_target_dir()).output().expect("run outlayer")
 }
 
 /// `<target dir>/scaffold-test`, next to the `debug/` folder holding the `outlayer` binary.

@@ -184,43 +184,22 @@ impl Case {
     /// Load the case in `dir`.
     pub fn load(dir: &Path) -> Result<Case, CaseError> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(|source| CaseError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let manifest: Manifest = toml::from_str(&text).map_err(|e| CaseError::Manifest {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| CaseError::Io { path: path.clone(), source })?;
+        let manifest: Manifest = toml::from_str(&text).map_err(|e| CaseError::Manifest { path: path.clone(), message: e.to_string() })?;
         if manifest.guest.is_some() == manifest.module.is_some() {
-            return Err(CaseError::Manifest {
-                path,
-                message: "give exactly one of `guest` and `module`".into(),
-            });
+            return Err(CaseError::Manifest { path, message: "give exactly one of `guest` and `module`".into() });
         }
         if manifest.run.is_empty() {
-            return Err(CaseError::Manifest {
-                path,
-                message: "no [[run]] step".into(),
-            });
+            return Err(CaseError::Manifest { path, message: "no [[run]] step".into() });
         }
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        Ok(Case {
-            name,
-            dir: dir.to_path_buf(),
-            manifest,
-        })
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(Case { name, dir: dir.to_path_buf(), manifest })
     }
 
     /// The case folders under `cases_dir` (every folder holding a `case.toml`), sorted by name.
     pub fn folders(cases_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases_dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join(MANIFEST).is_file())
-            .collect();
+        let mut dirs: Vec<PathBuf> =
+            std::fs::read_dir(cases_dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join(MANIFEST).is_file()).collect();
         dirs.sort();
         Ok(dirs)
     }
@@ -244,20 +223,12 @@ impl Case {
     }
 
     fn module_wasm(&self) -> Result<Vec<u8>, CaseError> {
-        let file = self
-            .dir
-            .join(self.manifest.module.as_deref().unwrap_or_default());
-        let bytes = std::fs::read(&file).map_err(|source| CaseError::Io {
-            path: file.clone(),
-            source,
-        })?;
+        let file = self.dir.join(self.manifest.module.as_deref().unwrap_or_default());
+        let bytes = std::fs::read(&file).map_err(|source| CaseError::Io { path: file.clone(), source })?;
         if file.extension().is_some_and(|e| e == "wat") {
             return wat::parse_bytes(&bytes)
                 .map(|b| b.into_owned())
-                .map_err(|e| CaseError::Manifest {
-                    path: file,
-                    message: e.to_string(),
-                });
+                .map_err(|e| CaseError::Manifest { path: file, message: e.to_string() });
         }
         Ok(bytes)
     }
@@ -265,16 +236,9 @@ impl Case {
     /// The input bytes of `step`.
     pub fn input(&self, step: &Step) -> Result<Vec<u8>, CaseError> {
         let path = self.dir.join(MANIFEST);
-        let given = [
-            step.input.is_some(),
-            step.input_file.is_some(),
-            step.input_repeat.is_some(),
-        ];
+        let given = [step.input.is_some(), step.input_file.is_some(), step.input_repeat.is_some()];
         if given.iter().filter(|g| **g).count() > 1 {
-            return Err(CaseError::Manifest {
-                path,
-                message: "give at most one of input, input_file, input_repeat".into(),
-            });
+            return Err(CaseError::Manifest { path, message: "give at most one of input, input_file, input_repeat".into() });
         }
         if let Some(text) = &step.input {
             return Ok(text.as_bytes().to_vec());
@@ -285,10 +249,7 @@ impl Case {
         }
         if let Some(r) = &step.input_repeat {
             if r.text.len().saturating_mul(r.count) > MAX_GENERATED_INPUT_BYTES {
-                return Err(CaseError::Manifest {
-                    path,
-                    message: format!("input_repeat above {MAX_GENERATED_INPUT_BYTES} bytes"),
-                });
+                return Err(CaseError::Manifest { path, message: format!("input_repeat above {MAX_GENERATED_INPUT_BYTES} bytes") });
             }
             return Ok(r.text.repeat(r.count).into_bytes());
         }

@@ -27,17 +27,12 @@ pub fn mismatches(expect: &Expect, result: &CaseResult) -> Vec<String> {
     if let Some(subset) = &expect.report
         && let Err(path) = contains(&result.report, subset, "report")
     {
-        out.push(format!(
-            "{path}: report {} does not contain {subset}",
-            result.report
-        ));
+        out.push(format!("{path}: report {} does not contain {subset}", result.report));
     }
     if let Some(text) = &expect.message_contains {
         let message = result.report["message"].as_str().unwrap_or("");
         if !message.contains(text.as_str()) {
-            out.push(format!(
-                "outcome message {message:?} does not contain {text:?}"
-            ));
+            out.push(format!("outcome message {message:?} does not contain {text:?}"));
         }
     }
     if let Some(exact) = &expect.output
@@ -47,10 +42,7 @@ pub fn mismatches(expect: &Expect, result: &CaseResult) -> Vec<String> {
     }
     for text in &expect.output_contains {
         if !output.contains(text.as_str()) {
-            out.push(format!(
-                "output {} does not contain {text:?}",
-                quote(&output)
-            ));
+            out.push(format!("output {} does not contain {text:?}", quote(&output)));
         }
     }
     if let Some(subset) = &expect.output_json {
@@ -66,17 +58,11 @@ pub fn mismatches(expect: &Expect, result: &CaseResult) -> Vec<String> {
     if let Some(max) = expect.output_max_bytes
         && result.output.len() as u64 > max
     {
-        out.push(format!(
-            "output has {} bytes, at most {max} expected",
-            result.output.len()
-        ));
+        out.push(format!("output has {} bytes, at most {max} expected", result.output.len()));
     }
     for text in &expect.stderr_contains {
         if !stderr.contains(text.as_str()) {
-            out.push(format!(
-                "stderr {} does not contain {text:?}",
-                quote(&stderr)
-            ));
+            out.push(format!("stderr {} does not contain {text:?}", quote(&stderr)));
         }
     }
     for (field, min) in &expect.min {
@@ -110,11 +96,9 @@ pub fn contains(actual: &Value, expected: &Value, path: &str) -> Result<(), Stri
             }
             Ok(())
         }
-        (Value::Array(a), Value::Array(e)) if a.len() == e.len() => a
-            .iter()
-            .zip(e)
-            .enumerate()
-            .try_for_each(|(i, (av, ev))| contains(av, ev, &format!("{path}[{i}]"))),
+        (Value::Array(a), Value::Array(e)) if a.len() == e.len() => {
+            a.iter().zip(e).enumerate().try_for_each(|(i, (av, ev))| contains(av, ev, &format!("{path}[{i}]")))
+        }
         (Value::Number(a), Value::Number(e)) if a.as_f64() == e.as_f64() => Ok(()),
         (a, e) if a == e => Ok(()),
         (a, e) => Err(format!("{path} is {a}, expected {e}")),
@@ -140,25 +124,12 @@ mod tests {
     #[test]
     fn subsets_match_and_differences_are_named() {
         let actual = json!({"outcome": "denied", "capabilities": ["storage"], "host_calls": {"storage": {"calls": 0, "denied": 1}}});
-        assert_eq!(
-            contains(
-                &actual,
-                &json!({"host_calls": {"storage": {"denied": 1}}}),
-                "r"
-            ),
-            Ok(())
-        );
+        assert_eq!(contains(&actual, &json!({"host_calls": {"storage": {"denied": 1}}}), "r"), Ok(()));
         assert_eq!(
             contains(&actual, &json!({"capabilities": ["secrets"]}), "r"),
             Err(r#"r.capabilities[0] is "storage", expected "secrets""#.into())
         );
-        assert_eq!(
-            contains(&actual, &json!({"refund": null}), "r"),
-            Err("r.refund is missing".into())
-        );
-        assert!(
-            contains(&actual, &json!({"capabilities": []}), "r").is_err(),
-            "arrays must have the same length"
-        );
+        assert_eq!(contains(&actual, &json!({"refund": null}), "r"), Err("r.refund is missing".into()));
+        assert!(contains(&actual, &json!({"capabilities": []}), "r").is_err(), "arrays must have the same length");
     }
 }

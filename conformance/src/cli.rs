@@ -57,19 +57,12 @@ pub async fn main(args: ConformanceArgs) -> Result<ExitCode, ConformanceError> {
     };
     let report = run_all(host.as_ref(), &cases, &guests).await?;
     print!("{report}");
-    Ok(if report.failed() == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// [`main`] for a synchronous caller (the `outlayer` binary's `main`): runs it on a new tokio
 /// runtime.
 pub fn main_blocking(args: ConformanceArgs) -> Result<ExitCode, ConformanceError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(ConformanceError::Node)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ConformanceError::Node)?;
     runtime.block_on(main(args))
 }

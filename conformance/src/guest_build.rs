@@ -57,9 +57,7 @@ pub enum GuestBuildError {
         error: std::io::Error,
     },
     /// cargo failed (a guest does not compile); its errors went to stderr.
-    #[error(
-        "building the guests failed ({status}; cargo's errors are above); reproduce with: {command}"
-    )]
+    #[error("building the guests failed ({status}; cargo's errors are above); reproduce with: {command}")]
     Cargo {
         /// cargo's exit status.
         status: ExitStatus,
@@ -85,26 +83,10 @@ pub enum GuestBuildError {
 /// Build every guest of the workspace `guests_dir` into `target_dir` (the guests' own target
 /// directory, e.g. `<main target dir>/guests`) with `cargo`, and return guest name → path of its
 /// copy in [`collected_dir`]`(target_dir)`, sorted by name.
-pub fn build_all(
-    guests_dir: &Path,
-    target_dir: &Path,
-    cargo: &OsStr,
-) -> Result<BTreeMap<String, PathBuf>, GuestBuildError> {
+pub fn build_all(guests_dir: &Path, target_dir: &Path, cargo: &OsStr) -> Result<BTreeMap<String, PathBuf>, GuestBuildError> {
     ensure_targets(guests_dir, &[COMPONENT_TARGET, P1_TARGET])?;
-    let mut built = cargo_build(
-        guests_dir,
-        target_dir,
-        cargo,
-        COMPONENT_TARGET,
-        &["--workspace", "--exclude", P1_PACKAGES],
-    )?;
-    built.extend(cargo_build(
-        guests_dir,
-        target_dir,
-        cargo,
-        P1_TARGET,
-        &["--package", P1_PACKAGES],
-    )?);
+    let mut built = cargo_build(guests_dir, target_dir, cargo, COMPONENT_TARGET, &["--workspace", "--exclude", P1_PACKAGES])?;
+    built.extend(cargo_build(guests_dir, target_dir, cargo, P1_TARGET, &["--package", P1_PACKAGES])?);
     collect(&built, &collected_dir(target_dir))
 }
 
@@ -117,11 +99,7 @@ pub fn collected_dir(target_dir: &Path) -> PathBuf {
 pub fn target_dir_from_env(root: &Path) -> Option<PathBuf> {
     let dir = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty())?;
     let dir = PathBuf::from(dir);
-    Some(if dir.is_absolute() {
-        dir
-    } else {
-        root.join(dir)
-    })
+    Some(if dir.is_absolute() { dir } else { root.join(dir) })
 }
 
 /// Make sure the toolchain used in `dir` (which may pin one with `rust-toolchain.toml`) has
@@ -132,26 +110,16 @@ pub fn ensure_targets(dir: &Path, targets: &[&str]) -> Result<(), GuestBuildErro
         return Ok(());
     }
     let list = missing.join(" ");
-    let status = Command::new("rustup")
-        .current_dir(dir)
-        .args(["target", "add"])
-        .args(&missing)
-        .stdout(Stdio::null())
-        .spawn()
-        .and_then(|mut child| {
+    let status = Command::new("rustup").current_dir(dir).args(["target", "add"]).args(&missing).stdout(Stdio::null()).spawn().and_then(
+        |mut child| {
             eprintln!("adding the missing Rust target(s): rustup target add {list}");
             child.wait()
-        });
+        },
+    );
     match status {
         Ok(s) if s.success() => Ok(()),
-        Ok(s) => Err(GuestBuildError::Targets {
-            targets: list,
-            why: format!("failed ({s})"),
-        }),
-        Err(e) => Err(GuestBuildError::Targets {
-            targets: list,
-            why: format!("could not run ({e})"),
-        }),
+        Ok(s) => Err(GuestBuildError::Targets { targets: list, why: format!("failed ({s})") }),
+        Err(e) => Err(GuestBuildError::Targets { targets: list, why: format!("could not run ({e})") }),
     }
 }
 
@@ -159,20 +127,12 @@ pub fn ensure_targets(dir: &Path, targets: &[&str]) -> Result<(), GuestBuildErro
 /// `dir`. Empty when rustc cannot tell (cargo will then report the real problem).
 fn missing_targets<'t>(dir: &Path, targets: &[&'t str]) -> Vec<&'t str> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let output = Command::new(rustc)
-        .current_dir(dir)
-        .args(["--print", "sysroot"])
-        .stderr(Stdio::null())
-        .output();
+    let output = Command::new(rustc).current_dir(dir).args(["--print", "sysroot"]).stderr(Stdio::null()).output();
     let sysroot = match output {
         Ok(o) if o.status.success() => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
         _ => return Vec::new(),
     };
-    targets
-        .iter()
-        .copied()
-        .filter(|t| !sysroot.join("lib/rustlib").join(t).join("lib").is_dir())
-        .collect()
+    targets.iter().copied().filter(|t| !sysroot.join("lib/rustlib").join(t).join("lib").is_dir()).collect()
 }
 
 /// Environment variables of an outer build that must not reach the guests' build.
@@ -235,30 +195,16 @@ fn cargo_build(
     let reproduce = format!(
         "CARGO_TARGET_DIR={} cargo build --release --target {target} {} --manifest-path {}",
         target_dir.display(),
-        packages
-            .iter()
-            .map(|p| if p.contains('*') {
-                format!("'{p}'")
-            } else {
-                p.to_string()
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
+        packages.iter().map(|p| if p.contains('*') { format!("'{p}'") } else { p.to_string() }).collect::<Vec<_>>().join(" "),
         manifest.display()
     );
 
     eprintln!("building guests: {reproduce}");
-    let mut child = cmd.spawn().map_err(|error| GuestBuildError::Spawn {
-        program: PathBuf::from(cargo).display().to_string(),
-        error,
-    })?;
+    let mut child = cmd.spawn().map_err(|error| GuestBuildError::Spawn { program: PathBuf::from(cargo).display().to_string(), error })?;
     let stdout = child.stdout.take().expect("piped stdout");
     let mut guests = BTreeMap::new();
     for line in BufReader::new(stdout).lines() {
-        let line = line.map_err(|error| GuestBuildError::Io {
-            path: "cargo's output".into(),
-            error,
-        })?;
+        let line = line.map_err(|error| GuestBuildError::Io { path: "cargo's output".into(), error })?;
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
             eprintln!("{line}");
             continue;
@@ -267,20 +213,12 @@ fn cargo_build(
             guests.insert(name, path);
         }
     }
-    let status = child.wait().map_err(|error| GuestBuildError::Io {
-        path: "cargo".into(),
-        error,
-    })?;
+    let status = child.wait().map_err(|error| GuestBuildError::Io { path: "cargo".into(), error })?;
     if !status.success() {
-        return Err(GuestBuildError::Cargo {
-            status,
-            command: reproduce,
-        });
+        return Err(GuestBuildError::Cargo { status, command: reproduce });
     }
     if guests.is_empty() {
-        return Err(GuestBuildError::NoArtifacts {
-            target: target.into(),
-        });
+        return Err(GuestBuildError::NoArtifacts { target: target.into() });
     }
     Ok(guests)
 }
@@ -296,21 +234,14 @@ pub fn wasm_artifact(msg: &serde_json::Value) -> Option<(String, PathBuf)> {
         return None;
     }
     let name = msg["target"]["name"].as_str()?.replace('_', "-");
-    let path = msg["filenames"]
-        .as_array()?
-        .iter()
-        .filter_map(|f| f.as_str())
-        .find(|f| f.ends_with(".wasm"))?;
+    let path = msg["filenames"].as_array()?.iter().filter_map(|f| f.as_str()).find(|f| f.ends_with(".wasm"))?;
     Some((name, PathBuf::from(path)))
 }
 
 /// Copy each built guest to `dir/<name>.wasm` (write then rename, so a concurrent reader sees
 /// the old file or the new one), drop `.wasm` files of guests that no longer exist, and return
 /// name → copy.
-fn collect(
-    built: &BTreeMap<String, PathBuf>,
-    dir: &Path,
-) -> Result<BTreeMap<String, PathBuf>, GuestBuildError> {
+fn collect(built: &BTreeMap<String, PathBuf>, dir: &Path) -> Result<BTreeMap<String, PathBuf>, GuestBuildError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |error| GuestBuildError::Io { path, error }
@@ -327,10 +258,7 @@ fn collect(
     for entry in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
         let path = entry.path();
         let stale = path.extension() == Some(OsStr::new("wasm"))
-            && path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .is_some_and(|stem| !built.contains_key(stem));
+            && path.file_stem().and_then(|s| s.to_str()).is_some_and(|stem| !built.contains_key(stem));
         if stale {
             let _ = std::fs::remove_file(&path);
         }

@@ -15,17 +15,11 @@ use std::path::{Path, PathBuf};
 /// The file of the guest `name` in `dir`, if there is one: `<name>.wasm`, else
 /// `<name with _ for ->.wasm`. `None` too for a name that is not a plain file name.
 pub fn guest_file(dir: &Path, name: &str) -> Option<PathBuf> {
-    let plain = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let plain = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !plain {
         return None;
     }
-    [name.to_string(), name.replace('-', "_")]
-        .into_iter()
-        .map(|stem| dir.join(format!("{stem}.wasm")))
-        .find(|path| path.is_file())
+    [name.to_string(), name.replace('-', "_")].into_iter().map(|stem| dir.join(format!("{stem}.wasm"))).find(|path| path.is_file())
 }
 
 /// Whether `dir` is the root of a checkout of this repository (it has the guests workspace and
@@ -39,12 +33,7 @@ pub fn is_checkout(dir: &Path) -> bool {
 pub fn find_checkout() -> Option<PathBuf> {
     let cwd = std::env::current_dir().ok();
     let exe = std::env::current_exe().ok();
-    [cwd, exe].into_iter().flatten().find_map(|start| {
-        start
-            .ancestors()
-            .find(|d| is_checkout(d))
-            .map(Path::to_path_buf)
-    })
+    [cwd, exe].into_iter().flatten().find_map(|start| start.ancestors().find(|d| is_checkout(d)).map(Path::to_path_buf))
 }
 
 /// The cases of the checkout at `root`.
@@ -56,13 +45,7 @@ pub fn checkout_cases(root: &Path) -> PathBuf {
 /// `<root>/target`; the guests go to `guests/` under it, shared with the test builds) and return
 /// the directory holding them. Adds missing wasm targets with `rustup target add` first.
 pub fn build_in_checkout(root: &Path) -> Result<PathBuf, GuestBuildError> {
-    let target_dir = guest_build::target_dir_from_env(root)
-        .unwrap_or_else(|| root.join("target"))
-        .join(guest_build::GUESTS_TARGET_SUBDIR);
-    guest_build::build_all(
-        &root.join("guests"),
-        &target_dir,
-        &guest_build::cargo_program(),
-    )?;
+    let target_dir = guest_build::target_dir_from_env(root).unwrap_or_else(|| root.join("target")).join(guest_build::GUESTS_TARGET_SUBDIR);
+    guest_build::build_all(&root.join("guests"), &target_dir, &guest_build::cargo_program())?;
     Ok(guest_build::collected_dir(&target_dir))
 }

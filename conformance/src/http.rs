@@ -20,14 +20,8 @@ pub struct HttpHost {
 impl HttpHost {
     /// A client for the host at `base` (for example `http://127.0.0.1:8080`).
     pub fn new(base: &str) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .expect("reqwest client with rustls");
-        Self {
-            base: base.trim_end_matches('/').to_string(),
-            client,
-        }
+        let client = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().expect("reqwest client with rustls");
+        Self { base: base.trim_end_matches('/').to_string(), client }
     }
 }
 
@@ -39,18 +33,9 @@ impl ConformanceHost for HttpHost {
 
     async fn run(&self, request: &CaseRequest) -> Result<CaseResult, HostFailure> {
         let url = format!("{}{RUN_PATH}", self.base);
-        let response = self
-            .client
-            .post(&url)
-            .json(request)
-            .send()
-            .await
-            .map_err(|e| HostFailure::Transport(format!("POST {url}: {e}")))?;
+        let response = self.client.post(&url).json(request).send().await.map_err(|e| HostFailure::Transport(format!("POST {url}: {e}")))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| HostFailure::Transport(format!("reading the answer of {url}: {e}")))?;
+        let body = response.bytes().await.map_err(|e| HostFailure::Transport(format!("reading the answer of {url}: {e}")))?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body);
             return Err(if status.is_client_error() {
@@ -59,10 +44,6 @@ impl ConformanceHost for HttpHost {
                 HostFailure::Transport(format!("{status}: {text}"))
             });
         }
-        serde_json::from_slice(&body).map_err(|e| {
-            HostFailure::Transport(format!(
-                "{url} answered something that is not a CaseResult: {e}"
-            ))
-        })
+        serde_json::from_slice(&body).map_err(|e| HostFailure::Transport(format!("{url} answered something that is not a CaseResult: {e}")))
     }
 }

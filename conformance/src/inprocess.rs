@@ -3,9 +3,9 @@
 use crate::host::{ConformanceHost, HostFailure};
 use crate::wire::{CaseRequest, CaseResult, GrantsSpec, SeedScope, StorageSpec};
 use ed25519_dalek::SigningKey;
+use outlayer_host::caps::Backends;
 use outlayer_host::caps::payment::{Currency, PaymentGrant};
 use outlayer_host::caps::storage::ANONYMOUS_CALLER;
-use outlayer_host::caps::Backends;
 use outlayer_host::engine::EngineSettings;
 use outlayer_host::{Capability, ExecutionRequest, Grants, Runtime, RuntimeConfig};
 use outlayer_storage::{MemoryStorage, Quota, StorageBackend};
@@ -36,21 +36,13 @@ struct Stores {
 impl InProcessHost {
     /// A host with a fresh runtime.
     pub fn new() -> Result<Self, outlayer_host::HostError> {
-        let config = RuntimeConfig {
-            cache_dir: None,
-            engine: EngineSettings {
-                max_concurrent: MAX_CONCURRENT_EXECUTIONS,
-            },
-        };
+        let config = RuntimeConfig { cache_dir: None, engine: EngineSettings { max_concurrent: MAX_CONCURRENT_EXECUTIONS } };
         Ok(Self::with_runtime(Runtime::new(config)?))
     }
 
     /// A host around an existing runtime (the worker's own, when serving [`crate::server`]).
     pub fn with_runtime(runtime: Runtime) -> Self {
-        Self {
-            runtime,
-            stores: Mutex::new(Stores::default()),
-        }
+        Self { runtime, stores: Mutex::new(Stores::default()) }
     }
 
     fn store(&self, name: &str) -> Arc<MemoryStorage> {
@@ -70,25 +62,11 @@ impl InProcessHost {
     }
 
     /// Write the seed entries of `spec` where the guest of `request` will look for them.
-    async fn seed(
-        &self,
-        spec: &StorageSpec,
-        request: &CaseRequest,
-        backend: &MemoryStorage,
-    ) -> Result<(), HostFailure> {
-        let home = outlayer_host::context::storage_home(
-            &request.context,
-            &outlayer_host::cache::sha256_hex(&request.wasm),
-        );
+    async fn seed(&self, spec: &StorageSpec, request: &CaseRequest, backend: &MemoryStorage) -> Result<(), HostFailure> {
+        let home = outlayer_host::context::storage_home(&request.context, &outlayer_host::cache::sha256_hex(&request.wasm));
         for entry in &spec.seed {
             let scope = match entry.scope {
-                SeedScope::Caller => home.with_owner(
-                    request
-                        .context
-                        .caller
-                        .as_deref()
-                        .unwrap_or(ANONYMOUS_CALLER),
-                ),
+                SeedScope::Caller => home.with_owner(request.context.caller.as_deref().unwrap_or(ANONYMOUS_CALLER)),
                 SeedScope::Component => home.clone(),
             };
             backend
@@ -101,11 +79,7 @@ impl InProcessHost {
 
     /// The case's grants, built like every host builds them ([`Grants::build`]): the spec
     /// names the granted capabilities and configures their backends.
-    async fn grants(
-        &self,
-        spec: &GrantsSpec,
-        request: &CaseRequest,
-    ) -> Result<Grants, HostFailure> {
+    async fn grants(&self, spec: &GrantsSpec, request: &CaseRequest) -> Result<Grants, HostFailure> {
         let mut granted = Vec::new();
         let mut backends = Backends::default();
         if let Some(s) = &spec.storage {
@@ -127,33 +101,21 @@ impl InProcessHost {
             let seed: [u8; 32] = hex::decode(&v.key_seed_hex)
                 .ok()
                 .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| {
-                    HostFailure::Refused("vrf key_seed_hex must be 32 bytes of hex".into())
-                })?;
+                .ok_or_else(|| HostFailure::Refused("vrf key_seed_hex must be 32 bytes of hex".into()))?;
             backends.vrf_key = Some(Arc::new(SigningKey::from_bytes(&seed)));
             granted.push(Capability::Vrf);
         }
         // Used only when payment is granted.
-        let mut payment = PaymentGrant {
-            currency: Currency::UsdMicro,
-            attached: 0,
-            budget: 0,
-        };
+        let mut payment = PaymentGrant { currency: Currency::UsdMicro, attached: 0, budget: 0 };
         if let Some(p) = &spec.payment {
             let amount = |name: &str, v: &str| {
-                v.parse::<u128>().map_err(|_| {
-                    HostFailure::Refused(format!("payment {name} {v:?} is not a decimal integer"))
-                })
+                v.parse::<u128>().map_err(|_| HostFailure::Refused(format!("payment {name} {v:?} is not a decimal integer")))
             };
-            payment = PaymentGrant {
-                currency: p.currency,
-                attached: amount("attached", &p.attached)?,
-                budget: amount("budget", &p.budget)?,
-            };
+            payment =
+                PaymentGrant { currency: p.currency, attached: amount("attached", &p.attached)?, budget: amount("budget", &p.budget)? };
             granted.push(Capability::Payment);
         }
-        Grants::build(&granted, &backends, payment)
-            .map_err(|e| HostFailure::Refused(e.to_string()))
+        Grants::build(&granted, &backends, payment).map_err(|e| HostFailure::Refused(e.to_string()))
     }
 }
 
@@ -165,23 +127,10 @@ impl ConformanceHost for InProcessHost {
 
     async fn run(&self, request: &CaseRequest) -> Result<CaseResult, HostFailure> {
         let grants = self.grants(&request.grants, request).await?;
-        let exec = ExecutionRequest {
-            input: request.input.clone(),
-            limits: request.limits.clone(),
-            grants,
-            context: request.context.clone(),
-        };
-        let report = self
-            .runtime
-            .run(&request.wasm, exec)
-            .await
-            .map_err(|e| HostFailure::Refused(e.to_string()))?;
-        let json = serde_json::to_value(&report)
-            .map_err(|e| HostFailure::Refused(format!("report is not JSON: {e}")))?;
-        Ok(CaseResult {
-            report: json,
-            output: report.output,
-            stderr: report.stderr,
-        })
+        let exec =
+            ExecutionRequest { input: request.input.clone(), limits: request.limits.clone(), grants, context: request.context.clone() };
+        let report = self.runtime.run(&request.wasm, exec).await.map_err(|e| HostFailure::Refused(e.to_string()))?;
+        let json = serde_json::to_value(&report).map_err(|e| HostFailure::Refused(format!("report is not JSON: {e}")))?;
+        Ok(CaseResult { report: json, output: report.output, stderr: report.stderr })
     }
 }

@@ -18,16 +18,8 @@ macro_rules! recorded {
     };
     ($request:literal, $response:literal) => {
         (
-            include_str!(concat!(
-                "../../crates/near/tests/data/rpc/",
-                $request,
-                ".request.json"
-            )),
-            include_str!(concat!(
-                "../../crates/near/tests/data/rpc/",
-                $response,
-                ".response.json"
-            )),
+            include_str!(concat!("../../crates/near/tests/data/rpc/", $request, ".request.json")),
+            include_str!(concat!("../../crates/near/tests/data/rpc/", $response, ".response.json")),
         )
     };
 }
@@ -59,10 +51,7 @@ pub fn answer(request: &Value) -> Value {
     let candidates: Vec<(Value, Value)> = RECORDED
         .iter()
         .map(|(q, a)| {
-            (
-                serde_json::from_str::<Value>(q).expect("recorded request"),
-                serde_json::from_str::<Value>(a).expect("recorded response"),
-            )
+            (serde_json::from_str::<Value>(q).expect("recorded request"), serde_json::from_str::<Value>(a).expect("recorded response"))
         })
         .filter(|(q, _)| &q["method"] == method && &q["params"]["request_type"] == request_type)
         .collect();
@@ -95,10 +84,7 @@ pub fn answer(request: &Value) -> Value {
 /// Serve the recorded node on a loopback port; returns its URL. The server lives as long as the
 /// current tokio runtime.
 pub async fn start() -> std::io::Result<String> {
-    let app = Router::new().route(
-        "/",
-        post(|Json(request): Json<Value>| async move { Json(answer(&request)) }),
-    );
+    let app = Router::new().route("/", post(|Json(request): Json<Value>| async move { Json(answer(&request)) }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
@@ -121,8 +107,7 @@ mod tests {
         assert_eq!(known["id"], "x");
         let unknown = answer(&q("nobody.testnet"));
         assert_eq!(unknown["error"]["cause"]["name"], "UNKNOWN_ACCOUNT");
-        let missing =
-            answer(&json!({"jsonrpc":"2.0","id":1,"method":"no_such_method","params":[]}));
+        let missing = answer(&json!({"jsonrpc":"2.0","id":1,"method":"no_such_method","params":[]}));
         assert_eq!(missing["error"]["cause"]["name"], "METHOD_NOT_FOUND");
     }
 }

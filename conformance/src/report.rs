@@ -50,19 +50,9 @@ impl fmt::Display for Report {
     /// A table with one row per case, the failures under it, and the closing line
     /// `N passed, N failed`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self
-            .cases
-            .iter()
-            .map(|c| c.name.len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
+        let width = self.cases.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
         writeln!(f, "conformance of {}", self.host)?;
-        writeln!(
-            f,
-            "{:<width$}  {:<6}  {:>14}  {:>8}  outcomes",
-            "case", "result", "instructions", "ms"
-        )?;
+        writeln!(f, "{:<width$}  {:<6}  {:>14}  {:>8}  outcomes", "case", "result", "instructions", "ms")?;
         for c in &self.cases {
             let result = if c.passed() { "PASS" } else { "FAIL" };
             writeln!(

@@ -30,24 +30,14 @@ impl RunEnv {
         if !guests.is_dir() {
             return Err(ConformanceError::GuestsDir(guests.to_path_buf()));
         }
-        Ok(RunEnv {
-            rpc_url: Some(node::start().await.map_err(ConformanceError::Node)?),
-            guests: guests.to_path_buf(),
-        })
+        Ok(RunEnv { rpc_url: Some(node::start().await.map_err(ConformanceError::Node)?), guests: guests.to_path_buf() })
     }
 }
 
 /// Run every case under `cases_dir` on `host`, reading guests from the directory `guests`.
-pub async fn run_all(
-    host: &dyn ConformanceHost,
-    cases_dir: &Path,
-    guests: &Path,
-) -> Result<Report, ConformanceError> {
+pub async fn run_all(host: &dyn ConformanceHost, cases_dir: &Path, guests: &Path) -> Result<Report, ConformanceError> {
     let env = RunEnv::start(guests).await?;
-    let dirs = Case::folders(cases_dir).map_err(|source| ConformanceError::Cases {
-        path: cases_dir.to_path_buf(),
-        source,
-    })?;
+    let dirs = Case::folders(cases_dir).map_err(|source| ConformanceError::Cases { path: cases_dir.to_path_buf(), source })?;
     let mut cases: Vec<CaseOutcome> = futures::stream::iter(dirs)
         .map(|dir| {
             let env = &env;
@@ -62,36 +52,19 @@ pub async fn run_all(
         .collect()
         .await;
     cases.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Report {
-        host: host.name(),
-        cases,
-    })
+    Ok(Report { host: host.name(), cases })
 }
 
 fn failed_to_load(dir: &Path, why: String) -> CaseOutcome {
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    CaseOutcome {
-        name,
-        failures: vec![why],
-        outcomes: Vec::new(),
-        instructions: 0,
-        elapsed: Default::default(),
-    }
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    CaseOutcome { name, failures: vec![why], outcomes: Vec::new(), instructions: 0, elapsed: Default::default() }
 }
 
 /// Run the steps of `case` in order on `host`, checking each.
 pub async fn run_case(host: &dyn ConformanceHost, case: &Case, env: &RunEnv) -> CaseOutcome {
     let started = Instant::now();
-    let mut outcome = CaseOutcome {
-        name: case.name.clone(),
-        failures: Vec::new(),
-        outcomes: Vec::new(),
-        instructions: 0,
-        elapsed: Default::default(),
-    };
+    let mut outcome =
+        CaseOutcome { name: case.name.clone(), failures: Vec::new(), outcomes: Vec::new(), instructions: 0, elapsed: Default::default() };
     let wasm = match case.wasm(&env.guests) {
         Ok(w) => w,
         Err(e) => {
@@ -123,16 +96,8 @@ pub async fn run_case(host: &dyn ConformanceHost, case: &Case, env: &RunEnv) -> 
             Ok(result) => {
                 outcome.outcomes.push(result.outcome().to_string());
                 outcome.instructions += result.instructions();
-                let prefix = if case.manifest.run.len() > 1 {
-                    format!("step {}: ", i + 1)
-                } else {
-                    String::new()
-                };
-                outcome.failures.extend(
-                    mismatches(&step.expect, &result)
-                        .into_iter()
-                        .map(|m| format!("{prefix}{m}")),
-                );
+                let prefix = if case.manifest.run.len() > 1 { format!("step {}: ", i + 1) } else { String::new() };
+                outcome.failures.extend(mismatches(&step.expect, &result).into_iter().map(|m| format!("{prefix}{m}")));
             }
             Err(e) => {
                 outcome.failures.push(format!("step {}: {e}", i + 1));
@@ -145,14 +110,7 @@ pub async fn run_case(host: &dyn ConformanceHost, case: &Case, env: &RunEnv) -> 
 }
 
 /// The wire request for step `i` of `case`.
-fn request(
-    case: &Case,
-    step: &Step,
-    i: usize,
-    wasm: &[u8],
-    store: &str,
-    env: &RunEnv,
-) -> Result<CaseRequest, String> {
+fn request(case: &Case, step: &Step, i: usize, wasm: &[u8], store: &str, env: &RunEnv) -> Result<CaseRequest, String> {
     let m = &case.manifest;
     let g = &m.grants;
     let rpc = match &g.rpc {
@@ -160,20 +118,17 @@ fn request(
         Some(r) => Some(RpcSpec {
             url: match (&r.url, r.node.as_deref()) {
                 (Some(url), _) => url.clone(),
-                (None, Some("recorded")) => env
-                    .rpc_url
-                    .clone()
-                    .ok_or("the recorded node is not running")?,
+                (None, Some("recorded")) => env.rpc_url.clone().ok_or("the recorded node is not running")?,
                 _ => return Err("[grants.rpc] needs url = \"...\" or node = \"recorded\"".into()),
             },
         }),
     };
     let grants = GrantsSpec {
         // Seeds go with the first step only: later steps see what earlier ones left.
-        storage: g.storage.as_ref().map(|s| StorageSpec {
-            store: store.to_string(),
-            seed: if i == 0 { s.seed.clone() } else { Vec::new() },
-        }),
+        storage: g
+            .storage
+            .as_ref()
+            .map(|s| StorageSpec { store: store.to_string(), seed: if i == 0 { s.seed.clone() } else { Vec::new() } }),
         secrets: g.secrets.clone(),
         rpc,
         payment: g.payment.clone(),

@@ -20,10 +20,7 @@ pub const MAX_BODY_BYTES: usize = 200 << 20;
 
 /// `POST /conformance/run` on `host`.
 pub fn router(host: Arc<InProcessHost>) -> Router {
-    Router::new()
-        .route(RUN_PATH, post(run))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(host)
+    Router::new().route(RUN_PATH, post(run)).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(host)
 }
 
 async fn run(
@@ -32,13 +29,7 @@ async fn run(
 ) -> Result<Json<CaseResult>, (StatusCode, Json<serde_json::Value>)> {
     match host.run(&request).await {
         Ok(result) => Ok(Json(result)),
-        Err(HostFailure::Refused(why)) => Err((
-            StatusCode::BAD_REQUEST,
-            Json(serde_json::json!({ "error": why })),
-        )),
-        Err(HostFailure::Transport(why)) => Err((
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(serde_json::json!({ "error": why })),
-        )),
+        Err(HostFailure::Refused(why)) => Err((StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": why })))),
+        Err(HostFailure::Transport(why)) => Err((StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({ "error": why })))),
     }
 }

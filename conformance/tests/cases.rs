@@ -19,13 +19,8 @@ struct Shared {
 fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
-        let tokio = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let env = tokio
-            .block_on(RunEnv::start(Path::new(outlayer_guest_artifacts::DIR)))
-            .expect("recorded node");
+        let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+        let env = tokio.block_on(RunEnv::start(Path::new(outlayer_guest_artifacts::DIR))).expect("recorded node");
         let host = InProcessHost::new().expect("in-process host");
         Shared { tokio, host, env }
     })
@@ -36,21 +31,13 @@ fn main() -> anyhow::Result<()> {
     let dir = default_cases_dir();
     let mut trials = Vec::new();
     for folder in Case::folders(&dir)? {
-        let name = folder
-            .file_name()
-            .expect("folder name")
-            .to_string_lossy()
-            .into_owned();
+        let name = folder.file_name().expect("folder name").to_string_lossy().into_owned();
         let folder = Arc::new(folder);
         trials.push(Trial::test(name, move || {
             let case = Case::load(&folder).map_err(|e| Failed::from(e.to_string()))?;
             let s = shared();
             let outcome = s.tokio.block_on(run_case(&s.host, &case, &s.env));
-            if outcome.passed() {
-                Ok(())
-            } else {
-                Err(outcome.failures.join("\n").into())
-            }
+            if outcome.passed() { Ok(()) } else { Err(outcome.failures.join("\n").into()) }
         }));
     }
     anyhow::ensure!(!trials.is_empty(), "no case folders in {}", dir.display());

@@ -9,10 +9,7 @@
 
 use outlayer_host::caps::storage::StorageGrant;
 use outlayer_host::engine::EngineSettings;
-use outlayer_host::{
-    Capability, ExecutionContext, ExecutionReport, ExecutionRequest, Grants, Outcome, Runtime,
-    RuntimeConfig,
-};
+use outlayer_host::{Capability, ExecutionContext, ExecutionReport, ExecutionRequest, Grants, Outcome, Runtime, RuntimeConfig};
 use outlayer_storage::{MemoryStorage, StorageBackend};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -35,129 +32,53 @@ fn build(lang: &str, file: &str) -> Option<Vec<u8>> {
         .expect("run build-polyglot.sh");
     if status.code() == Some(TOOL_MISSING) {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(
-            !ci,
-            "the {lang} tool is not installed under CI=true: .ci/run must call scripts/build-polyglot.sh first"
-        );
+        assert!(!ci, "the {lang} tool is not installed under CI=true: .ci/run must call scripts/build-polyglot.sh first");
         // Straight to the process's stderr: libtest captures println!, and a skip must be seen.
-        let note = format!(
-            "SKIPPED polyglot {lang}: its tool is not installed (scripts/build-polyglot.sh installs it)\n"
-        );
+        let note = format!("SKIPPED polyglot {lang}: its tool is not installed (scripts/build-polyglot.sh installs it)\n");
         std::io::Write::write_all(&mut std::io::stderr(), note.as_bytes()).expect("write stderr");
         return None;
     }
-    assert!(
-        status.success(),
-        "scripts/build-polyglot.sh {lang} failed: {status}"
-    );
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"));
-    let target = if target.is_absolute() {
-        target
-    } else {
-        repo().join(target)
-    };
+    assert!(status.success(), "scripts/build-polyglot.sh {lang} failed: {status}");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
+    let target = if target.is_absolute() { target } else { repo().join(target) };
     Some(std::fs::read(target.join("polyglot").join(file)).expect("built component"))
 }
 
-async fn run(
-    rt: &Runtime,
-    wasm: &[u8],
-    input: &str,
-    storage: Option<Arc<dyn StorageBackend>>,
-    caller: &str,
-) -> ExecutionReport {
-    let grants = Grants {
-        storage: storage.map(StorageGrant::new),
-        ..Default::default()
-    };
-    let context = ExecutionContext {
-        request_id: "poly-1".into(),
-        caller: Some(caller.into()),
-        ..Default::default()
-    };
-    rt.run(
-        wasm,
-        ExecutionRequest {
-            input: input.as_bytes().to_vec(),
-            grants,
-            context,
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("host runs the component")
+async fn run(rt: &Runtime, wasm: &[u8], input: &str, storage: Option<Arc<dyn StorageBackend>>, caller: &str) -> ExecutionReport {
+    let grants = Grants { storage: storage.map(StorageGrant::new), ..Default::default() };
+    let context = ExecutionContext { request_id: "poly-1".into(), caller: Some(caller.into()), ..Default::default() };
+    rt.run(wasm, ExecutionRequest { input: input.as_bytes().to_vec(), grants, context, ..Default::default() })
+        .await
+        .expect("host runs the component")
 }
 
 fn output(r: &ExecutionReport) -> Value {
-    assert!(
-        r.outcome.is_ok(),
-        "{:?}, stderr: {}",
-        r.outcome,
-        String::from_utf8_lossy(&r.stderr)
-    );
-    serde_json::from_slice(&r.output).unwrap_or_else(|e| {
-        panic!(
-            "output is not JSON ({e}): {}",
-            String::from_utf8_lossy(&r.output)
-        )
-    })
+    assert!(r.outcome.is_ok(), "{:?}, stderr: {}", r.outcome, String::from_utf8_lossy(&r.stderr));
+    serde_json::from_slice(&r.output).unwrap_or_else(|e| panic!("output is not JSON ({e}): {}", String::from_utf8_lossy(&r.output)))
 }
 
 async fn check(lang: &str, file: &str, language: &str) {
     let Some(wasm) = build(lang, file) else {
         return;
     };
-    let rt = Runtime::new(RuntimeConfig {
-        cache_dir: None,
-        engine: EngineSettings::default(),
-    })
-    .expect("runtime");
+    let rt = Runtime::new(RuntimeConfig { cache_dir: None, engine: EngineSettings::default() }).expect("runtime");
     let backend: Arc<dyn StorageBackend> = Arc::new(MemoryStorage::new());
 
     let first = run(&rt, &wasm, "", Some(backend.clone()), "alice.near").await;
-    assert_eq!(
-        output(&first),
-        json!({"counter": 1, "caller": "alice.near", "language": language})
-    );
+    assert_eq!(output(&first), json!({"counter": 1, "caller": "alice.near", "language": language}));
     let second = run(&rt, &wasm, "41", Some(backend.clone()), "alice.near").await;
-    assert_eq!(
-        output(&second),
-        json!({"counter": 42, "caller": "alice.near", "language": language}),
-        "storage kept across runs"
-    );
+    assert_eq!(output(&second), json!({"counter": 42, "caller": "alice.near", "language": language}), "storage kept across runs");
     let other = run(&rt, &wasm, "", Some(backend.clone()), "bob.near").await;
-    assert_eq!(
-        output(&other)["counter"],
-        1,
-        "each caller has its own counter"
-    );
+    assert_eq!(output(&other)["counter"], 1, "each caller has its own counter");
     assert_eq!(second.host_calls.storage.calls, 1);
 
     let denied = run(&rt, &wasm, "", None, "alice.near").await;
-    assert_eq!(
-        denied.outcome,
-        Outcome::Denied {
-            capabilities: vec![Capability::Storage],
-            message: "storage: denied".into()
-        },
-        "{lang}"
-    );
+    assert_eq!(denied.outcome, Outcome::Denied { capabilities: vec![Capability::Storage], message: "storage: denied".into() }, "{lang}");
 
     let bad = run(&rt, &wasm, "many", Some(backend), "alice.near").await;
-    assert!(
-        matches!(&bad.outcome, Outcome::GuestError { kind, .. } if kind == "invalid-input"),
-        "{:?}",
-        bad.outcome
-    );
+    assert!(matches!(&bad.outcome, Outcome::GuestError { kind, .. } if kind == "invalid-input"), "{:?}", bad.outcome);
 
-    println!(
-        "{lang}: component {} bytes; instructions per call: first {}, second {}",
-        wasm.len(),
-        first.instructions,
-        second.instructions
-    );
+    println!("{lang}: component {} bytes; instructions per call: first {}, second {}", wasm.len(), first.instructions, second.instructions);
 }
 
 #[tokio::test]

@@ -34,33 +34,16 @@ outcome = "ok"
 #[tokio::test]
 async fn failures_are_counted_and_explained() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, text) in [
-        ("a-passing", PASSING),
-        ("b-wrong", WRONG),
-        ("c-broken", BROKEN),
-    ] {
+    for (name, text) in [("a-passing", PASSING), ("b-wrong", WRONG), ("c-broken", BROKEN)] {
         std::fs::create_dir(dir.path().join(name)).unwrap();
         std::fs::write(dir.path().join(name).join("case.toml"), text).unwrap();
     }
     let guests = Path::new(outlayer_guest_artifacts::DIR);
-    let report = run_all(&InProcessHost::new().unwrap(), dir.path(), guests)
-        .await
-        .unwrap();
+    let report = run_all(&InProcessHost::new().unwrap(), dir.path(), guests).await.unwrap();
     assert_eq!((report.passed(), report.failed()), (1, 2));
     let table = report.to_string();
-    assert!(
-        table.contains(r#"output is "actual", expected "something else""#),
-        "{table}"
-    );
-    assert!(
-        table.contains(r#"no guest named "no-such-guest""#),
-        "{table}"
-    );
-    assert!(
-        table
-            .lines()
-            .any(|l| l.starts_with("b-wrong") && l.contains("FAIL")),
-        "{table}"
-    );
+    assert!(table.contains(r#"output is "actual", expected "something else""#), "{table}");
+    assert!(table.contains(r#"no guest named "no-such-guest""#), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("b-wrong") && l.contains("FAIL")), "{table}");
     assert_eq!(table.lines().last(), Some("1 passed, 2 failed"));
 }

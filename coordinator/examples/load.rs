@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use ed25519_dalek::SigningKey;
 use outlayer_coordinator::model::{Completion, ExecutionResult, Outcome};
-use outlayer_protocol::client::WorkerClient;
 use outlayer_coordinator::{CoordinatorConfig, DatabaseConfig, RateLimitConfig, build_state, run};
+use outlayer_protocol::client::WorkerClient;
 use serde_json::{Value, json};
 
 struct Args {
@@ -61,7 +61,10 @@ async fn main() -> Result<()> {
     let a = args()?;
     let dir = tempfile::tempdir()?;
     let database = match &a.pg {
-        Some(url) => DatabaseConfig::Postgres { url: url.clone(), schema: Some(format!("coord_load_{}", &uuid::Uuid::new_v4().simple().to_string()[..8])) },
+        Some(url) => DatabaseConfig::Postgres {
+            url: url.clone(),
+            schema: Some(format!("coord_load_{}", &uuid::Uuid::new_v4().simple().to_string()[..8])),
+        },
         None => DatabaseConfig::Sqlite { path: dir.path().join("load.db") },
     };
     let database_for_cleanup = database.clone();
@@ -144,7 +147,8 @@ async fn main() -> Result<()> {
     }
     let elapsed = started.elapsed();
     latencies.sort();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct =
+        |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
     println!(
         "backend={} calls={} ok={} errors={} concurrency={} workers={} elapsed={:.2}s rps={:.0} p50={:.2}ms p99={:.2}ms max={:.2}ms",
         if a.pg.is_some() { "postgres" } else { "sqlite" },

@@ -51,8 +51,13 @@ pub fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
 
 /// The worker authenticated by the bearer token, or 401 `invalid_worker_token`.
 pub async fn worker(state: &AppState, headers: &HeaderMap) -> Result<WorkerRow, ApiError> {
-    let token = bearer(headers).ok_or_else(|| ApiError::unauthorized("invalid_worker_token", "missing Authorization: Bearer <worker token>"))?;
-    state.db.worker_by_token(&hash_secret(token)).await?.ok_or_else(|| ApiError::unauthorized("invalid_worker_token", "unknown worker token"))
+    let token =
+        bearer(headers).ok_or_else(|| ApiError::unauthorized("invalid_worker_token", "missing Authorization: Bearer <worker token>"))?;
+    state
+        .db
+        .worker_by_token(&hash_secret(token))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("invalid_worker_token", "unknown worker token"))
 }
 
 /// Splits `owner:nonce:secret`.

@@ -84,7 +84,11 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
 
 /// Serves the API on `listener` until `shutdown` resolves, then stops long polls and waiting
 /// calls (they answer 204 / 202), finishes in-flight requests and stops background tasks.
-pub async fn run(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), CoordinatorError> {
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), CoordinatorError> {
     let tasks = spawn_background(&state);
     let hub = state.hub.clone();
     let signal = async move {

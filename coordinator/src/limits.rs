@@ -27,8 +27,8 @@ pub const MAX_HEARTBEAT_LEASES: usize = 256;
 /// Per-call resource limits (defaults and caps) are the wire model's:
 /// [`outlayer_protocol::limits`].
 pub use outlayer_protocol::limits::{
-    DEFAULT_MAX_EXECUTION_SECONDS, DEFAULT_MAX_INSTRUCTIONS, DEFAULT_MAX_MEMORY_MB, MAX_EXECUTION_SECONDS_CAP,
-    MAX_INSTRUCTIONS_CAP, MAX_MEMORY_MB_CAP,
+    DEFAULT_MAX_EXECUTION_SECONDS, DEFAULT_MAX_INSTRUCTIONS, DEFAULT_MAX_MEMORY_MB, MAX_EXECUTION_SECONDS_CAP, MAX_INSTRUCTIONS_CAP,
+    MAX_MEMORY_MB_CAP,
 };
 
 /// Owner and project names: 2..=64 chars of `[a-z0-9._-]` (NEAR account alphabet, no `:` or `/`

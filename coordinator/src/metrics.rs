@@ -56,7 +56,9 @@ impl Metrics {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP outlayer_calls_total Calls by final status (accepted counts every queued call).");
         let _ = writeln!(out, "# TYPE outlayer_calls_total counter");
-        for (status, v) in [("accepted", &self.accepted), ("completed", &self.completed), ("failed", &self.failed), ("rejected", &self.rejected)] {
+        for (status, v) in
+            [("accepted", &self.accepted), ("completed", &self.completed), ("failed", &self.failed), ("rejected", &self.rejected)]
+        {
             let _ = writeln!(out, "outlayer_calls_total{{status=\"{status}\"}} {}", g(v));
         }
         let _ = writeln!(out, "# HELP outlayer_queue_depth Jobs waiting or running.");

@@ -54,11 +54,7 @@ pub struct Run<'a> {
 /// Settles a run. `max_compute` is the compute part of the reservation; a timeout is charged all of
 /// it. A successful guest keeps `deposit − refund`; a failed one returns the whole deposit.
 pub fn settle(p: &PricingConfig, max_compute: u64, deposit: u64, run: Run<'_>) -> Settlement {
-    let cost = if *run.outcome == Outcome::Timeout {
-        max_compute
-    } else {
-        compute_cost(p, run.instructions, run.wall_ms).min(max_compute)
-    };
+    let cost = if *run.outcome == Outcome::Timeout { max_compute } else { compute_cost(p, run.instructions, run.wall_ms).min(max_compute) };
     let refund = if run.succeeded { run.refund.min(deposit) } else { deposit };
     let kept = deposit - refund;
     let share = (cost.saturating_sub(p.base_fee) as u128 * p.developer_share_bps.min(10_000) as u128 / 10_000) as u64;
@@ -69,8 +65,7 @@ pub fn settle(p: &PricingConfig, max_compute: u64, deposit: u64, run: Run<'_>) -
 mod tests {
     use super::*;
 
-    const P: PricingConfig =
-        PricingConfig { base_fee: 1_000, per_million_instructions: 2, per_second: 100, developer_share_bps: 5_000 };
+    const P: PricingConfig = PricingConfig { base_fee: 1_000, per_million_instructions: 2, per_second: 100, developer_share_bps: 5_000 };
 
     #[test]
     fn cost_rounds_up_each_part() {

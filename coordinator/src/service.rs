@@ -7,10 +7,10 @@ use crate::db::{CallRow, Enqueued, Finish, KeyRow, ProjectRow, WorkerRow};
 use crate::error::ApiError;
 use crate::limits::*;
 use crate::model::*;
-use crate::pricing;
-use outlayer_protocol::receipt::{ReceiptFields, parse_public_key, sha256};
-use crate::state::{AppState, JOB_RECHECK_INTERVAL, now_ms};
 use crate::notify::Hub;
+use crate::pricing;
+use crate::state::{AppState, JOB_RECHECK_INTERVAL, now_ms};
+use outlayer_protocol::receipt::{ReceiptFields, parse_public_key, sha256};
 
 /// A lease request records the worker's `last_heartbeat_ms` only when the stored value is older
 /// than this (saves one write per job on busy workers).
@@ -75,7 +75,10 @@ impl AppState {
                 }
                 v.clone()
             }
-            None => project.active_version.clone().ok_or_else(|| ApiError::conflict("no_active_version", "the project has no active version"))?,
+            None => project
+                .active_version
+                .clone()
+                .ok_or_else(|| ApiError::conflict("no_active_version", "the project has no active version"))?,
         };
         let limits = resolve_limits(req.resource_limits.as_ref())?;
         let deposit = money.attached_deposit;
@@ -85,20 +88,28 @@ impl AppState {
         let max_compute = pricing::max_compute_cost(&self.config.pricing, &limits);
         let required = max_compute.saturating_add(deposit);
         if required > MAX_AMOUNT {
-            return Err(ApiError::bad_request("invalid_limits", format!("these limits may cost {required}, above the {MAX_AMOUNT} per-call maximum")));
+            return Err(ApiError::bad_request(
+                "invalid_limits",
+                format!("these limits may cost {required}, above the {MAX_AMOUNT} per-call maximum"),
+            ));
         }
         if let Some(limit) = money.compute_limit
             && limit < required
         {
             return Err(ApiError::payment(
                 "compute_limit_too_low",
-                format!("X-Compute-Limit {limit} does not cover the maximum possible cost {required} (compute {max_compute} + deposit {deposit})"),
+                format!(
+                    "X-Compute-Limit {limit} does not cover the maximum possible cost {required} (compute {max_compute} + deposit {deposit})"
+                ),
             ));
         }
         if let Some(max) = key.max_per_call
             && (required as i64) > max
         {
-            return Err(ApiError::payment("max_per_call_exceeded", format!("this call may cost {required}; the key allows {max} per call")));
+            return Err(ApiError::payment(
+                "max_per_call_exceeded",
+                format!("this call may cost {required}; the key allows {max} per call"),
+            ));
         }
         // The balance itself is checked by the reservation (`key` may come from a cache whose
         // balance fields are stale): 402 `insufficient_balance` from `enqueue_call`.
@@ -157,7 +168,13 @@ impl AppState {
 
     /// The loop of [`AppState::wait_call`]; `known` is a fresh row to use instead of the first
     /// read, `registered` a waiter registered before that row was written.
-    async fn wait_loop(&self, call_id: &str, timeout: Duration, mut known: Option<CallRow>, mut registered: Option<std::sync::Arc<crate::notify::CallWaiter>>) -> Result<CallRow, ApiError> {
+    async fn wait_loop(
+        &self,
+        call_id: &str,
+        timeout: Duration,
+        mut known: Option<CallRow>,
+        mut registered: Option<std::sync::Arc<crate::notify::CallWaiter>>,
+    ) -> Result<CallRow, ApiError> {
         let deadline = Instant::now() + timeout;
         let stop = self.hub.shutdown_signal();
         loop {
@@ -265,7 +282,11 @@ impl AppState {
                 kind: ExecutionKind::Https,
                 network: self.config.network.clone(),
                 caller: Some(call.key_owner.clone()),
-                project: Some(ProjectRef { owner: call.project_owner.clone(), name: call.project_name.clone(), id: call.project_id.clone() }),
+                project: Some(ProjectRef {
+                    owner: call.project_owner.clone(),
+                    name: call.project_name.clone(),
+                    id: call.project_id.clone(),
+                }),
                 call_id: Some(call.id.clone()),
                 ..JobContext::default()
             },
@@ -405,7 +426,8 @@ impl AppState {
         let limits = limits_of(&call);
         let max_compute = pricing::max_compute_cost(&self.config.pricing, &limits);
         let refund = u64::try_from(r.refund).unwrap_or(u64::MAX);
-        let run = pricing::Run { outcome: &r.outcome, succeeded: error.is_none(), instructions: r.instructions, wall_ms: r.wall_ms, refund };
+        let run =
+            pricing::Run { outcome: &r.outcome, succeeded: error.is_none(), instructions: r.instructions, wall_ms: r.wall_ms, refund };
         let s = pricing::settle(&self.config.pricing, max_compute, call.attached_deposit as u64, run);
         let settled = SettledResult {
             output: parsed,
@@ -433,21 +455,31 @@ impl AppState {
     }
 
     /// Writes a settlement (exactly once per call) and wakes waiters.
-    async fn settle(&self, call: &CallRow, lease_id: &str, status: CallStatus, settled: SettledResult, earnings: u64) -> Result<CallView, ApiError> {
+    async fn settle(
+        &self,
+        call: &CallRow,
+        lease_id: &str,
+        status: CallStatus,
+        settled: SettledResult,
+        earnings: u64,
+    ) -> Result<CallView, ApiError> {
         if let Some(view) = self.try_settle(call, lease_id, status, settled, earnings).await? {
             return Ok(view);
         }
         let now = self.db.call(&call.id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
-        if now.status.is_final() && now.lease_id.as_deref() == Some(lease_id) {
-            Ok(view(&now))
-        } else {
-            Err(lease_lost())
-        }
+        if now.status.is_final() && now.lease_id.as_deref() == Some(lease_id) { Ok(view(&now)) } else { Err(lease_lost()) }
     }
 
     /// Writes a settlement if `lease_id` is still the call's lease and it is not final, and
     /// wakes waiters; `None` otherwise.
-    async fn try_settle(&self, call: &CallRow, lease_id: &str, status: CallStatus, settled: SettledResult, earnings: u64) -> Result<Option<CallView>, ApiError> {
+    async fn try_settle(
+        &self,
+        call: &CallRow,
+        lease_id: &str,
+        status: CallStatus,
+        settled: SettledResult,
+        earnings: u64,
+    ) -> Result<Option<CallView>, ApiError> {
         let finish = finish_of(call, lease_id, status, settled, earnings);
         let row = self.db.finish(&finish).await?;
         Ok(self.settled(&finish, row).await)
@@ -475,7 +507,10 @@ impl AppState {
         for call in calls {
             let settled = SettledResult {
                 output: None,
-                error: Some(ErrorBody { code: "worker_lost".into(), message: format!("no worker finished the job in {} attempts", call.attempts) }),
+                error: Some(ErrorBody {
+                    code: "worker_lost".into(),
+                    message: format!("no worker finished the job in {} attempts", call.attempts),
+                }),
                 cost: 0,
                 charged: 0,
                 instructions: 0,

@@ -74,9 +74,7 @@ impl AppState {
     /// State over an already-connected backend (lets embedders and tests pick the backend).
     pub fn new(db: Arc<dyn Backend>, config: CoordinatorConfig) -> Result<Self, CoordinatorError> {
         let redis = match &config.redis_url {
-            Some(url) => Some(Arc::new(
-                RedisLink::new(url).map_err(|e| CoordinatorError::Config(format!("redis url: {e}")))?,
-            )),
+            Some(url) => Some(Arc::new(RedisLink::new(url).map_err(|e| CoordinatorError::Config(format!("redis url: {e}")))?)),
             None => None,
         };
         let hub = Arc::new(Hub::new(redis.clone()));

@@ -67,7 +67,8 @@ async fn postgres_jobs_survive_a_restart() -> Result<()> {
         let key = first.key(&token, json!({ "initial_balance": 100_000 })).await?;
         let mut ids = Vec::new();
         for i in 0..3 {
-            let (s, b) = first.call(&owner, "echo", &key, &[], &json!({ "input": i, "async": true, "resource_limits": small_limits() })).await?;
+            let (s, b) =
+                first.call(&owner, "echo", &key, &[], &json!({ "input": i, "async": true, "resource_limits": small_limits() })).await?;
             assert_eq!(s, StatusCode::ACCEPTED, "{b}");
             ids.push(b["call_id"].as_str().unwrap().to_owned());
         }

@@ -99,7 +99,8 @@ async fn sqlite_registration_and_admin_tokens() -> Result<()> {
     assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (401, Some("invalid_registration_token")));
     let (s, b) = server.post("/workers/register", Some("wrong"), &json!({ "public_key": public })).await?;
     assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (401, Some("invalid_registration_token")));
-    let (s, b) = server.post("/workers/register", Some("reg-secret"), &json!({ "public_key": public, "attestation": { "quote": "00" } })).await?;
+    let (s, b) =
+        server.post("/workers/register", Some("reg-secret"), &json!({ "public_key": public, "attestation": { "quote": "00" } })).await?;
     assert_eq!(s.as_u16(), 201, "{b}");
     assert!(b["token"].as_str().unwrap().starts_with("olw_"));
 

@@ -18,8 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let manifest_dir =
-        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let guests_dir = manifest_dir.parent().expect("guests/ folder").to_path_buf();
     let repo_root = guests_dir.parent().expect("repository root").to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
@@ -27,8 +26,7 @@ fn main() {
     rerun_if_changed(&guests_dir, &repo_root);
 
     let target_dir = main_target_dir(&out_dir, &repo_root).join(guest_build::GUESTS_TARGET_SUBDIR);
-    let guests = guest_build::build_all(&guests_dir, &target_dir, &guest_build::cargo_program())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let guests = guest_build::build_all(&guests_dir, &target_dir, &guest_build::cargo_program()).unwrap_or_else(|e| panic!("{e}"));
     write_constants(&out_dir, &guest_build::collected_dir(&target_dir), &guests);
 }
 
@@ -36,14 +34,8 @@ fn main() {
 /// guest's manifest and sources, and the WIT contract.
 fn rerun_if_changed(guests_dir: &Path, repo_root: &Path) {
     println!("cargo:rerun-if-changed={}", repo_root.join("wit").display());
-    println!(
-        "cargo:rerun-if-changed={}",
-        guests_dir.join("Cargo.toml").display()
-    );
-    println!(
-        "cargo:rerun-if-changed={}",
-        guests_dir.join("Cargo.lock").display()
-    );
+    println!("cargo:rerun-if-changed={}", guests_dir.join("Cargo.toml").display());
+    println!("cargo:rerun-if-changed={}", guests_dir.join("Cargo.lock").display());
     let entries = fs::read_dir(guests_dir).expect("list guests/");
     for entry in entries {
         let path = entry.expect("guests/ entry").path();
@@ -51,10 +43,7 @@ fn rerun_if_changed(guests_dir: &Path, repo_root: &Path) {
         if !is_crate || path.file_name().is_some_and(|n| n == "artifacts") {
             continue;
         }
-        println!(
-            "cargo:rerun-if-changed={}",
-            path.join("Cargo.toml").display()
-        );
+        println!("cargo:rerun-if-changed={}", path.join("Cargo.toml").display());
         println!("cargo:rerun-if-changed={}", path.join("src").display());
     }
     for var in ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"] {
@@ -68,11 +57,7 @@ fn main_target_dir(out_dir: &Path, repo_root: &Path) -> PathBuf {
     if let Some(dir) = guest_build::target_dir_from_env(repo_root) {
         return dir;
     }
-    out_dir
-        .ancestors()
-        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| repo_root.join("target"))
+    out_dir.ancestors().find(|dir| dir.join("CACHEDIR.TAG").is_file()).map(Path::to_path_buf).unwrap_or_else(|| repo_root.join("target"))
 }
 
 fn constant_name(guest: &str) -> String {

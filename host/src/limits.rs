@@ -3,21 +3,22 @@
 //! Every limit here is enforced by the host and has a hostile-guest test that runs into it
 //! (`host/tests/limits.rs`). Defaults follow OutLayer v0.1 (1e9 instructions, 128 MB, 60 s).
 
+use outlayer_protocol::limits as wire;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Default instruction budget (fuel). Defends against CPU exhaustion by loops.
-pub const DEFAULT_MAX_INSTRUCTIONS: u64 = 1_000_000_000;
+pub const DEFAULT_MAX_INSTRUCTIONS: u64 = wire::DEFAULT_MAX_INSTRUCTIONS;
 /// Highest instruction budget a caller may ask for.
-pub const CAP_MAX_INSTRUCTIONS: u64 = 500_000_000_000;
+pub const CAP_MAX_INSTRUCTIONS: u64 = wire::MAX_INSTRUCTIONS_CAP;
 /// Default linear-memory cap per execution (all memories together). Defends the worker's RAM.
-pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 128 << 20;
+pub const DEFAULT_MAX_MEMORY_BYTES: u64 = wire::DEFAULT_MAX_MEMORY_MB << 20;
 /// Highest memory cap a caller may ask for; also the pooling allocator's slot size.
-pub const CAP_MAX_MEMORY_BYTES: u64 = 1 << 30;
+pub const CAP_MAX_MEMORY_BYTES: u64 = wire::MAX_MEMORY_MB_CAP << 20;
 /// Default wall-clock limit.
-pub const DEFAULT_MAX_WALL: Duration = Duration::from_secs(60);
+pub const DEFAULT_MAX_WALL: Duration = Duration::from_secs(wire::DEFAULT_MAX_EXECUTION_SECONDS);
 /// Highest wall-clock limit a caller may ask for.
-pub const CAP_MAX_WALL: Duration = Duration::from_secs(180);
+pub const CAP_MAX_WALL: Duration = Duration::from_secs(wire::MAX_EXECUTION_SECONDS_CAP);
 /// Default cap on stdout bytes (the output returned to the caller). Defends against floods.
 pub const DEFAULT_MAX_STDOUT_BYTES: u64 = 4 << 20;
 /// Highest stdout cap a caller may ask for.

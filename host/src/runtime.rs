@@ -189,9 +189,9 @@ impl Runtime {
         }
         match CommandPre::new(pre) {
             Ok(cmd) => Ok(PreparedKind::Command(cmd)),
-            Err(_) => Err(HostError::Unsupported(
-                "component exports neither `run` (outlayer:guest/typed) nor `wasi:cli/run` (a command)".into(),
-            )),
+            Err(_) => {
+                Err(HostError::Unsupported("component exports neither `run` (outlayer:guest/typed) nor `wasi:cli/run` (a command)".into()))
+            }
         }
     }
 
@@ -199,7 +199,8 @@ impl Runtime {
     /// worker skip fetching and hashing the wasm of a version it already runs.
     pub fn prepared(&self, wasm_hash: &str) -> Option<Arc<Prepared>> {
         let map = self.inner.prepared.lock().expect("prepared lock");
-        map.get(wasm_hash).map(|p| Arc::new(Prepared { wasm_hash: p.wasm_hash.clone(), cache_status: CacheStatus::Memory, kind: p.kind.clone() }))
+        map.get(wasm_hash)
+            .map(|p| Arc::new(Prepared { wasm_hash: p.wasm_hash.clone(), cache_status: CacheStatus::Memory, kind: p.kind.clone() }))
     }
 
     /// Forget the in-memory prepared copy of a component (the disk cache keeps its artifact).
@@ -376,10 +377,7 @@ enum GuestEnd {
 #[error("wall-clock limit reached")]
 struct Deadline;
 
-fn classify(
-    result: Result<wasmtime::Result<GuestEnd>, tokio::time::error::Elapsed>,
-    limiter: &ExecLimiter,
-) -> (Outcome, Option<Vec<u8>>) {
+fn classify(result: Result<wasmtime::Result<GuestEnd>, tokio::time::error::Elapsed>, limiter: &ExecLimiter) -> (Outcome, Option<Vec<u8>>) {
     let err = match result {
         Err(_) => return (Outcome::Timeout, None),
         Ok(Ok(GuestEnd::Command(true))) => return (Outcome::Ok, None),

@@ -83,11 +83,7 @@ impl Pollable for CappedPipe {
 
 impl tokio::io::AsyncWrite for CappedPipe {
     fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Poll::Ready(
-            self.append(buf)
-                .map(|()| buf.len())
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::StorageFull, e)),
-        )
+        Poll::Ready(self.append(buf).map(|()| buf.len()).map_err(|e| std::io::Error::new(std::io::ErrorKind::StorageFull, e)))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

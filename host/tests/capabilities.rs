@@ -126,7 +126,8 @@ async fn secrets_are_environment_variables_but_never_override_reserved_names() {
 #[tokio::test]
 async fn refund_is_reported_once_and_bounded_by_the_attached_deposit() {
     let rt = runtime();
-    let grants = || Grants { payment: Some(PaymentGrant { currency: Currency::UsdMicro, attached: 1_000, budget: 50_000 }), ..Default::default() };
+    let grants =
+        || Grants { payment: Some(PaymentGrant { currency: Currency::UsdMicro, attached: 1_000, budget: 50_000 }), ..Default::default() };
     let r = exec(&rt, &guest(g::REFUND), "400", grants(), ctx("a")).await;
     assert!(r.outcome.is_ok(), "{:?}", String::from_utf8_lossy(&r.stderr));
     assert_eq!(r.refund, Some(400));
@@ -175,10 +176,7 @@ async fn vrf_calls_are_limited_per_execution() {
     let key = SigningKey::from_bytes(&[1u8; 32]);
     let grants = Grants { vrf: Some(VrfGrant { key: Arc::new(key) }), ..Default::default() };
     let limits = outlayer_host::Limits { max_vrf_calls: 0, ..Default::default() };
-    let r = rt
-        .run(&guest(g::VRF_DICE), ExecutionRequest { input: b"x".to_vec(), grants, context: ctx("a"), limits })
-        .await
-        .unwrap();
+    let r = rt.run(&guest(g::VRF_DICE), ExecutionRequest { input: b"x".to_vec(), grants, context: ctx("a"), limits }).await.unwrap();
     assert_eq!(r.outcome, Outcome::Exit { code: 1 });
     assert!(String::from_utf8_lossy(&r.stderr).contains("LimitExceeded"));
     assert_eq!(r.host_calls.vrf.over_budget, 1);

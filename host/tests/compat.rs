@@ -52,7 +52,14 @@ async fn exec(rt: &Runtime, wasm: &[u8], input: &[u8], grants: Grants, context: 
 }
 
 /// Run a JSON script through a v0.1 guest; the guest must succeed and print a JSON array.
-async fn script(rt: &Runtime, wasm: &[u8], ops: Value, grants: Grants, context: ExecutionContext, limits: Limits) -> (ExecutionReport, Vec<Value>) {
+async fn script(
+    rt: &Runtime,
+    wasm: &[u8],
+    ops: Value,
+    grants: Grants,
+    context: ExecutionContext,
+    limits: Limits,
+) -> (ExecutionReport, Vec<Value>) {
     let r = exec(rt, wasm, ops.to_string().as_bytes(), grants, context, limits).await;
     assert!(r.outcome.is_ok(), "{:?}: {}", r.outcome, String::from_utf8_lossy(&r.stderr));
     let out: Vec<Value> = serde_json::from_slice(&r.output).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&r.output)));
@@ -161,7 +168,8 @@ async fn v01_and_v02_guests_see_the_same_counter() {
     assert_eq!(text(&r), "6", "the 0.2 command guest continues the v0.1 counter");
     let r = exec(&rt, &guest(g::COUNTER_TYPED), b"", storage(&backend), c(), Limits::default()).await;
     assert_eq!(text(&r), "7", "the 0.2 typed guest too");
-    let r = storage_script(&rt, &backend, json!([{"op": "get", "key": "counter"}, {"op": "decrement", "key": "counter", "delta": 1}]), c()).await;
+    let r = storage_script(&rt, &backend, json!([{"op": "get", "key": "counter"}, {"op": "decrement", "key": "counter", "delta": 1}]), c())
+        .await;
     assert_eq!(r[0]["value_hex"], hex::encode(7i64.to_le_bytes()), "v0.1 get sees the 0.2 guest's 8-byte LE value");
     assert_eq!(r[1]["result"], 6);
     let r = storage_script(&rt, &backend, json!([{"op": "get", "key": "counter"}]), ctx("dave.testnet", Some(&p))).await;
@@ -283,17 +291,42 @@ async fn v01_rpc_functions_send_nears_documented_requests_and_return_its_answers
     let rt = runtime();
     // (function, arguments, the recorded request it must send, the recorded answer it gets)
     let cases: Vec<(&str, Vec<String>, &str, &str)> = vec![
-        ("view", vec![param("call_function", "account_id"), param("call_function", "method_name"), "{}".into(), "final".into()], "call_function", "call_function"),
+        (
+            "view",
+            vec![param("call_function", "account_id"), param("call_function", "method_name"), "{}".into(), "final".into()],
+            "call_function",
+            "call_function",
+        ),
         ("view-account", vec![KNOWN_ACCOUNT.into(), "".into()], "view_account", "view_account"),
-        ("view-access-key", vec![param("view_access_key", "account_id"), param("view_access_key", "public_key"), "final".into()], "view_access_key", "view_access_key"),
-        ("view-access-key-list", vec![param("view_access_key_list", "account_id"), "final".into()], "view_access_key_list", "view_access_key_list"),
+        (
+            "view-access-key",
+            vec![param("view_access_key", "account_id"), param("view_access_key", "public_key"), "final".into()],
+            "view_access_key",
+            "view_access_key",
+        ),
+        (
+            "view-access-key-list",
+            vec![param("view_access_key_list", "account_id"), "final".into()],
+            "view_access_key_list",
+            "view_access_key_list",
+        ),
         ("view-state", vec![param("view_state", "account_id"), "".into(), "".into()], "view_state", "view_state"),
         ("block", vec![param("block", "block_id")], "block", "block"),
         ("chunk", vec![param("chunk_by_hash", "chunk_id")], "chunk_by_hash", "chunk"),
-        ("chunk", vec![format!("{},{}", param("chunk_by_block_shard", "block_id"), param("chunk_by_block_shard", "shard_id"))], "chunk_by_block_shard", "chunk"),
+        (
+            "chunk",
+            vec![format!("{},{}", param("chunk_by_block_shard", "block_id"), param("chunk_by_block_shard", "shard_id"))],
+            "chunk_by_block_shard",
+            "chunk",
+        ),
         ("changes", vec![param("changes_in_block", "block_id")], "changes_in_block", "changes_in_block"),
         ("send-tx", vec![param("send_tx", "signed_tx_base64"), "included_final".into()], "send_tx", "send_tx"),
-        ("tx-status", vec![param("tx_status", "tx_hash"), param("tx_status", "sender_account_id"), "EXECUTED".into()], "tx_status", "tx_status"),
+        (
+            "tx-status",
+            vec![param("tx_status", "tx_hash"), param("tx_status", "sender_account_id"), "EXECUTED".into()],
+            "tx_status",
+            "tx_status",
+        ),
         ("receipt", vec![param("receipt", "receipt_id")], "receipt", "receipt"),
         ("gas-price", vec!["".into()], "gas_price_latest", "gas_price"),
         ("gas-price", vec![recorded("gas_price_height.request")["params"][0].to_string()], "gas_price_height", "gas_price"),
@@ -358,9 +391,13 @@ async fn v01_rpc_functions_without_recordings_reach_the_node_in_nears_shape() {
 async fn v01_call_and_transfer_are_signed_with_the_guests_key_only() {
     let node = Node::start().await;
     let rt = runtime();
-    let vectors: Value = serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/near/tests/data/near-api-js-vectors.json")).unwrap()).unwrap();
+    let vectors: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/near/tests/data/near-api-js-vectors.json")).unwrap(),
+    )
+    .unwrap();
     let key = &vectors["transfer"];
-    let (secret, public, signer) = (key["secret_key"].as_str().unwrap(), key["public_key"].as_str().unwrap(), key["signer_id"].as_str().unwrap());
+    let (secret, public, signer) =
+        (key["secret_key"].as_str().unwrap(), key["public_key"].as_str().unwrap(), key["signer_id"].as_str().unwrap());
     let calls = json!([
         {"fn": "call", "args": [signer, secret, "counter.testnet", "increment", "{\"by\":2}", "1", "", ""]},
         {"fn": "transfer", "args": [signer, secret, "receiver.testnet", "1000000000000000000000000", "FINAL"]},
@@ -374,7 +411,11 @@ async fn v01_call_and_transfer_are_signed_with_the_guests_key_only() {
     let nonce = recorded("view_access_key.response")["result"]["nonce"].as_u64().unwrap();
     let block_hash = outlayer_near::decode_hash("block", recorded("block.response")["result"]["header"]["hash"].as_str().unwrap()).unwrap();
     let expectations = [
-        ("counter.testnet", Action::FunctionCall { method_name: "increment".into(), args: br#"{"by":2}"#.to_vec(), gas: DEFAULT_CALL_GAS, deposit: 1 }, "EXECUTED_OPTIMISTIC"),
+        (
+            "counter.testnet",
+            Action::FunctionCall { method_name: "increment".into(), args: br#"{"by":2}"#.to_vec(), gas: DEFAULT_CALL_GAS, deposit: 1 },
+            "EXECUTED_OPTIMISTIC",
+        ),
         ("receiver.testnet", Action::Transfer { deposit: 10u128.pow(24) }, "FINAL"),
     ];
     for (i, (receiver, action, wait)) in expectations.into_iter().enumerate() {
@@ -474,7 +515,15 @@ async fn v01_vrf_is_verifiable_bound_to_the_request_and_limited_to_10_calls() {
     let (_, r2) = script(&rt, &wasm, json!([{"op": "generate", "seed": "round-1"}]), grants(), other, Limits::default()).await;
     assert_ne!(r2[0]["output"], first["output"], "another request draws other randomness");
 
-    let (_, r) = script(&rt, &wasm, json!([{"op": "generate", "seed": "x"}, {"op": "pubkey"}]), Grants::default(), ctx("a", None), Limits::default()).await;
+    let (_, r) = script(
+        &rt,
+        &wasm,
+        json!([{"op": "generate", "seed": "x"}, {"op": "pubkey"}]),
+        Grants::default(),
+        ctx("a", None),
+        Limits::default(),
+    )
+    .await;
     assert!(r.iter().all(|x| x["error"] == "denied: vrf not granted to this execution"), "{r:?}");
 }
 
@@ -488,11 +537,14 @@ async fn v01_refund_usd_once_and_within_the_attached_amount() {
     assert_eq!((r[0]["error"].clone(), r[1]["error"].clone()), (json!(""), json!("refund already made in this execution")));
     assert_eq!(report.refund, Some(400));
 
-    let (report, r) = script(&rt, &wasm, json!([{"op": "refund-usd", "amount": 1001}]), paid(Currency::UsdMicro), ctx("a", None), Limits::default()).await;
+    let (report, r) =
+        script(&rt, &wasm, json!([{"op": "refund-usd", "amount": 1001}]), paid(Currency::UsdMicro), ctx("a", None), Limits::default())
+            .await;
     assert_eq!(r[0]["error"], "refund exceeds the attached amount");
     assert_eq!(report.refund, None);
 
-    let (report, r) = script(&rt, &wasm, json!([{"op": "refund-usd", "amount": 1}]), paid(Currency::YoctoNear), ctx("a", None), Limits::default()).await;
+    let (report, r) =
+        script(&rt, &wasm, json!([{"op": "refund-usd", "amount": 1}]), paid(Currency::YoctoNear), ctx("a", None), Limits::default()).await;
     assert_eq!(r[0]["error"], "refund-usd: this execution was not paid in USD");
     assert_eq!(report.refund, None);
 
@@ -536,7 +588,8 @@ async fn v01_environment_variables_carry_the_context() {
         payment: Some(PaymentGrant { currency: Currency::YoctoNear, attached: 10u128.pow(22), budget: 10u128.pow(23) }),
         ..Default::default()
     };
-    let limits = Limits { max_instructions: 2_000_000_000, max_memory_bytes: 64 << 20, max_wall: Duration::from_secs(30), ..Limits::default() };
+    let limits =
+        Limits { max_instructions: 2_000_000_000, max_memory_bytes: 64 << 20, max_wall: Duration::from_secs(30), ..Limits::default() };
     let r = exec(&rt, &guest(g::V01_ENV), b"hello", grants, context, limits).await;
     assert!(r.outcome.is_ok(), "{:?}", r.outcome);
     assert_eq!(String::from_utf8_lossy(&r.stderr), "input: hello\n", "stdin is the input, stderr a log");
@@ -608,7 +661,8 @@ async fn preview1_loop_runs_out_of_instructions() {
 #[tokio::test]
 async fn preview1_loop_times_out() {
     let rt = runtime();
-    let limits = Limits { max_instructions: outlayer_host::limits::CAP_MAX_INSTRUCTIONS, max_wall: Duration::from_millis(300), ..Limits::default() };
+    let limits =
+        Limits { max_instructions: outlayer_host::limits::CAP_MAX_INSTRUCTIONS, max_wall: Duration::from_millis(300), ..Limits::default() };
     let r = exec(&rt, &guest(g::P1_LOOP), b"", Grants::default(), ExecutionContext::default(), limits).await;
     assert_eq!(r.outcome, Outcome::Timeout);
     assert!(r.instructions > 0 && r.instructions < outlayer_host::limits::CAP_MAX_INSTRUCTIONS);

@@ -25,7 +25,8 @@ async fn node() -> String {
 
 async fn view(url: Option<&str>, account: &str) -> outlayer_host::ExecutionReport {
     let grants = Grants { rpc: url.map(RpcGrant::new), ..Default::default() };
-    let request = ExecutionRequest { input: account.as_bytes().to_vec(), grants, context: ExecutionContext::default(), ..Default::default() };
+    let request =
+        ExecutionRequest { input: account.as_bytes().to_vec(), grants, context: ExecutionContext::default(), ..Default::default() };
     runtime().run(&guest(g::RPC_VIEWER), request).await.unwrap()
 }
 

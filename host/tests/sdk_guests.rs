@@ -4,8 +4,8 @@
 mod common;
 
 use common::{guest, recorded, runtime};
-use outlayer_guest_artifacts as g;
 use ed25519_dalek::SigningKey;
+use outlayer_guest_artifacts as g;
 use outlayer_host::caps::payment::{Currency, PaymentGrant};
 use outlayer_host::caps::rpc::RpcGrant;
 use outlayer_host::caps::storage::StorageGrant;
@@ -107,7 +107,10 @@ async fn kv_rejects_bad_json_input_before_any_host_call() {
     let cases = [
         ("not json", "error: invalid input: expected ident at line 1 column 2"),
         (r#"{"op":"put","key":"k"}"#, "error: invalid input: missing field `value`"),
-        (r#"{"op":"drop","key":"k"}"#, "error: invalid input: unknown variant `drop`, expected one of `put`, `get`, `delete`, `list` at line 1 column 12"),
+        (
+            r#"{"op":"drop","key":"k"}"#,
+            "error: invalid input: unknown variant `drop`, expected one of `put`, `get`, `delete`, `list` at line 1 column 12",
+        ),
         ("", "error: invalid input: invalid type: null, expected internally tagged enum Request at line 1 column 4"),
     ];
     for (input, message) in cases {
@@ -203,7 +206,8 @@ async fn caps_vrf_roll_is_uniform_over_the_output_and_bound_to_the_request() {
 async fn caps_refund_goes_through_once_and_is_bounded() {
     let rt = runtime();
     let wasm = guest(g::SDK_CAPS);
-    let grants = || Grants { payment: Some(PaymentGrant { currency: Currency::UsdMicro, attached: 1_000, budget: 50_000 }), ..Default::default() };
+    let grants =
+        || Grants { payment: Some(PaymentGrant { currency: Currency::UsdMicro, attached: 1_000, budget: 50_000 }), ..Default::default() };
 
     let r = exec(&rt, &wasm, r#"{"op":"refund","amount":400}"#, grants(), ctx("a")).await;
     assert_eq!(ok_json(&r), json!({ "attached": "1000", "refunded": "400" }));

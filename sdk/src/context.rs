@@ -93,11 +93,7 @@ impl From<wit::ExecutionContext> for ExecutionContext {
             kind: c.kind.into(),
             network: c.network,
             caller: c.caller,
-            project: c.project.map(|p| Project {
-                owner: p.owner,
-                name: p.name,
-                id: p.id,
-            }),
+            project: c.project.map(|p| Project { owner: p.owner, name: p.name, id: p.id }),
             wasm_hash: c.wasm_hash,
             block_height: c.block_height,
             block_timestamp_ns: c.block_timestamp_ns,

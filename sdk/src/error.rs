@@ -31,13 +31,7 @@ impl Capability {
     ///
     /// The SDK keeps its own list so that it depends on nothing but its WIT; its tests check that
     /// it names the same capabilities, in the same order, as `outlayer_protocol::Capability::ALL`.
-    pub const ALL: [Capability; 5] = [
-        Capability::Storage,
-        Capability::Secrets,
-        Capability::Rpc,
-        Capability::Payment,
-        Capability::Vrf,
-    ];
+    pub const ALL: [Capability; 5] = [Capability::Storage, Capability::Secrets, Capability::Rpc, Capability::Payment, Capability::Vrf];
 
     /// The lower-case name, as `outlayer run --grant` spells it.
     pub fn name(self) -> &'static str {
@@ -155,10 +149,7 @@ impl Error {
 
     /// An [`Error::Decode`] for `what`.
     pub(crate) fn decode(what: impl fmt::Display, message: impl fmt::Display) -> Self {
-        Error::Decode {
-            what: what.to_string(),
-            message: message.to_string(),
-        }
+        Error::Decode { what: what.to_string(), message: message.to_string() }
     }
 
     /// The capability this error is about, if any.
@@ -173,11 +164,9 @@ impl Error {
             Error::Denied(c) | Error::LimitExceeded(c) => Some(*c),
             Error::InvalidArgument { capability, .. } => Some(*capability),
             Error::Node { .. } | Error::Timeout => Some(Capability::Rpc),
-            Error::InvalidKey(_)
-            | Error::ValueTooLarge(_)
-            | Error::QuotaExceeded
-            | Error::NotAnInteger
-            | Error::Overflow => Some(Capability::Storage),
+            Error::InvalidKey(_) | Error::ValueTooLarge(_) | Error::QuotaExceeded | Error::NotAnInteger | Error::Overflow => {
+                Some(Capability::Storage)
+            }
             Error::AlreadyRefunded | Error::ExceedsAttached => Some(Capability::Payment),
             Error::SeedTooLong(_) => Some(Capability::Vrf),
             Error::NotFound(_) | Error::InvalidInput(_) | Error::Decode { .. } | Error::Other(_) => None,
@@ -220,15 +209,8 @@ impl From<rpc::rpc::Error> for Error {
             E::Denied => Error::Denied(Capability::Rpc),
             E::LimitExceeded => Error::LimitExceeded(Capability::Rpc),
             E::Timeout => Error::Timeout,
-            E::InvalidArgument(message) => Error::InvalidArgument {
-                capability: Capability::Rpc,
-                message,
-            },
-            E::Node(n) => Error::Node {
-                name: n.name,
-                cause: n.cause,
-                message: n.message,
-            },
+            E::InvalidArgument(message) => Error::InvalidArgument { capability: Capability::Rpc, message },
+            E::Node(n) => Error::Node { name: n.name, cause: n.cause, message: n.message },
             E::Other(m) => Error::Other(format!("rpc: {m}")),
         }
     }
@@ -241,10 +223,7 @@ impl From<payment::payment::Error> for Error {
             E::Denied => Error::Denied(Capability::Payment),
             E::AlreadyRefunded => Error::AlreadyRefunded,
             E::ExceedsAttached => Error::ExceedsAttached,
-            E::InvalidAmount(message) => Error::InvalidArgument {
-                capability: Capability::Payment,
-                message,
-            },
+            E::InvalidAmount(message) => Error::InvalidArgument { capability: Capability::Payment, message },
             E::Other(m) => Error::Other(format!("payment: {m}")),
         }
     }
@@ -276,10 +255,7 @@ mod tests {
             message: "no such account".into(),
         })
         .into();
-        assert_eq!(
-            e.to_string(),
-            "rpc: node error HANDLER_ERROR/UNKNOWN_ACCOUNT: no such account"
-        );
+        assert_eq!(e.to_string(), "rpc: node error HANDLER_ERROR/UNKNOWN_ACCOUNT: no such account");
         let e: Error = vrf::vrf::Error::Other("key missing".into()).into();
         assert_eq!(e.to_string(), "vrf: key missing");
         let e: Error = payment::payment::Error::InvalidAmount("-1".into()).into();

@@ -18,9 +18,7 @@ use std::io::Read;
 /// All input bytes (stdin until end of file).
 pub fn bytes() -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::invalid_input(format!("cannot read stdin: {e}")))?;
+    std::io::stdin().read_to_end(&mut buf).map_err(|e| Error::invalid_input(format!("cannot read stdin: {e}")))?;
     Ok(buf)
 }
 
@@ -62,10 +60,6 @@ pub fn parse_text(bytes: Vec<u8>) -> Result<String> {
 /// assert_eq!(err.to_string(), "invalid input: missing field `name` at line 1 column 2");
 /// ```
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"null"
-    } else {
-        bytes
-    };
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"null" } else { bytes };
     serde_json::from_slice(bytes).map_err(Error::invalid_input)
 }

@@ -15,9 +15,7 @@ use std::io::Write;
 /// Write `data` to stdout as it is.
 pub fn bytes(data: impl AsRef<[u8]>) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(data.as_ref())
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::other(format!("cannot write output: {e}")))
+    out.write_all(data.as_ref()).and_then(|()| out.flush()).map_err(|e| Error::other(format!("cannot write output: {e}")))
 }
 
 /// Write `text` to stdout (no newline is added).

@@ -88,10 +88,7 @@ pub fn block(at: &BlockReference) -> Result<serde_json::Value> {
 /// Broadcast a borsh-serialised `SignedTransaction` the guest built and signed; the node's JSON
 /// answer. The host never signs for a guest.
 pub fn send_transaction(signed_transaction: &[u8], wait_until: WaitUntil) -> Result<serde_json::Value> {
-    parse(
-        "transaction result",
-        &wit::send_transaction(signed_transaction, wait_until)?,
-    )
+    parse("transaction result", &wit::send_transaction(signed_transaction, wait_until)?)
 }
 
 /// Any other JSON-RPC `method` with `params`; the node's `result`.

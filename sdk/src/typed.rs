@@ -93,14 +93,12 @@ macro_rules! export_typed {
             struct __OutlayerSdkTypedExport;
 
             impl $crate::bindings::Guest for __OutlayerSdkTypedExport {
-                fn run(
-                    input: ::std::vec::Vec<u8>,
-                ) -> ::core::result::Result<::std::vec::Vec<u8>, $crate::bindings::RunError> {
+                fn run(input: ::std::vec::Vec<u8>) -> ::core::result::Result<::std::vec::Vec<u8>, $crate::bindings::RunError> {
                     $crate::typed::dispatch::<$handler>(input)
                 }
             }
 
-    $crate::bindings::__export_typed_world!(__OutlayerSdkTypedExport with_types_in $crate::bindings);
+            $crate::bindings::__export_typed_world!(__OutlayerSdkTypedExport with_types_in $crate::bindings);
         };
     };
 }

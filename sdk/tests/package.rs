@@ -18,16 +18,11 @@ fn cargo() -> Command {
 
 /// `<target dir>/sdk-package-test` (`CARGO_TARGET_TMPDIR` is `<target dir>/tmp`).
 fn package_target_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target dir")
-        .join("sdk-package-test")
+    Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("sdk-package-test")
 }
 
 fn run(command: &mut Command) -> String {
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
+    let out = command.output().unwrap_or_else(|e| panic!("running {command:?}: {e}"));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{command:?} failed:\n{stderr}");
     stderr
@@ -35,12 +30,8 @@ fn run(command: &mut Command) -> String {
 
 /// Add the wasm target to the active toolchain when it is missing.
 fn ensure_wasm_target() {
-    let out = Command::new("rustc")
-        .args(["--print", "target-libdir", "--target", TARGET])
-        .output();
-    let installed = out.is_ok_and(|o| {
-        o.status.success() && Path::new(String::from_utf8_lossy(&o.stdout).trim()).is_dir()
-    });
+    let out = Command::new("rustc").args(["--print", "target-libdir", "--target", TARGET]).output();
+    let installed = out.is_ok_and(|o| o.status.success() && Path::new(String::from_utf8_lossy(&o.stdout).trim()).is_dir());
     if !installed {
         run(Command::new("rustup").args(["target", "add", TARGET]));
     }
@@ -88,70 +79,27 @@ fn main() {
 
 #[test]
 fn a_guest_outside_the_workspace_builds_against_the_packaged_sdk() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap();
     let target_dir = package_target_dir();
 
     // Package (and verify) the SDK as `cargo publish` would.
-    run(cargo()
-        .args([
-            "package",
-            "-p",
-            "outlayer-sdk",
-            "--allow-dirty",
-            "--target-dir",
-        ])
-        .arg(&target_dir)
-        .current_dir(&repo));
-    let package = target_dir.join(format!(
-        "package/outlayer-sdk-{}",
-        env!("CARGO_PKG_VERSION")
-    ));
-    assert!(
-        package.join("wit/worlds.wit").is_file(),
-        "the package ships its WIT: {}",
-        package.display()
-    );
+    run(cargo().args(["package", "-p", "outlayer-sdk", "--allow-dirty", "--target-dir"]).arg(&target_dir).current_dir(&repo));
+    let package = target_dir.join(format!("package/outlayer-sdk-{}", env!("CARGO_PKG_VERSION")));
+    assert!(package.join("wit/worlds.wit").is_file(), "the package ships its WIT: {}", package.display());
     assert!(package.join("src/bindings.rs").is_file());
-    assert!(
-        !package.join("tests").exists(),
-        "tests need the repository and are not published"
-    );
+    assert!(!package.join("tests").exists(), "tests need the repository and are not published");
     let manifest = std::fs::read_to_string(package.join("Cargo.toml")).unwrap();
-    assert_eq!(
-        path_dependencies(&manifest),
-        Vec::<String>::new(),
-        "path dependencies leaked:\n{manifest}"
-    );
-    assert!(
-        !manifest.contains("outlayer-protocol"),
-        "the path-only dev-dependency is dropped:\n{manifest}"
-    );
-    for field in [
-        "description",
-        "license",
-        "repository",
-        "readme",
-        "keywords",
-        "categories",
-    ] {
-        assert!(
-            manifest.contains(&format!("\n{field} = ")),
-            "the package has no {field}:\n{manifest}"
-        );
+    assert_eq!(path_dependencies(&manifest), Vec::<String>::new(), "path dependencies leaked:\n{manifest}");
+    assert!(!manifest.contains("outlayer-protocol"), "the path-only dev-dependency is dropped:\n{manifest}");
+    for field in ["description", "license", "repository", "readme", "keywords", "categories"] {
+        assert!(manifest.contains(&format!("\n{field} = ")), "the package has no {field}:\n{manifest}");
     }
 
     // A fresh guest crate, outside this workspace, on the unpacked package.
     let tmp = tempfile::tempdir().unwrap();
     let guest = tmp.path().join(GUEST);
     std::fs::create_dir_all(guest.join("src")).unwrap();
-    let sdk_path = package
-        .to_str()
-        .expect("UTF-8 path")
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"");
+    let sdk_path = package.to_str().expect("UTF-8 path").replace('\\', "\\\\").replace('"', "\\\"");
     std::fs::write(
         guest.join("Cargo.toml"),
         format!(
@@ -169,19 +117,9 @@ fn a_guest_outside_the_workspace_builds_against_the_packaged_sdk() {
     }
 
     ensure_wasm_target();
-    let wasm = target_dir
-        .join(TARGET)
-        .join("debug")
-        .join(format!("{GUEST}.wasm"));
+    let wasm = target_dir.join(TARGET).join("debug").join(format!("{GUEST}.wasm"));
     let _ = std::fs::remove_file(&wasm);
-    run(cargo()
-        .args(["build", "--target", TARGET, "--target-dir"])
-        .arg(&target_dir)
-        .current_dir(&guest));
+    run(cargo().args(["build", "--target", TARGET, "--target-dir"]).arg(&target_dir).current_dir(&guest));
     let bytes = std::fs::read(&wasm).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
-    assert!(
-        bytes.starts_with(b"\0asm"),
-        "{} is not WebAssembly",
-        wasm.display()
-    );
+    assert!(bytes.starts_with(b"\0asm"), "{} is not WebAssembly", wasm.display());
 }

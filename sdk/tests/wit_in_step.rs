@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 /// Every file under `root`, as paths relative to it.
 fn files_under(root: &Path) -> BTreeSet<PathBuf> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<PathBuf>) {
-        let entries =
-            std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
         for entry in entries {
             let path = entry.expect("directory entry").path();
             if path.is_dir() {
@@ -33,11 +32,7 @@ fn the_sdk_wit_is_a_copy_of_the_repository_wit() {
     let source = sdk.join("../wit");
     let copy = sdk.join("wit");
     let (source_files, copy_files) = (files_under(&source), files_under(&copy));
-    assert!(
-        source_files.contains(Path::new("worlds.wit")),
-        "no wit/worlds.wit in {}",
-        source.display()
-    );
+    assert!(source_files.contains(Path::new("worlds.wit")), "no wit/worlds.wit in {}", source.display());
 
     let mut problems = Vec::new();
     for only in source_files.difference(&copy_files) {
@@ -48,16 +43,8 @@ fn the_sdk_wit_is_a_copy_of_the_repository_wit() {
     }
     for both in source_files.intersection(&copy_files) {
         if std::fs::read(source.join(both)).unwrap() != std::fs::read(copy.join(both)).unwrap() {
-            problems.push(format!(
-                "differs: sdk/wit/{} vs wit/{}",
-                both.display(),
-                both.display()
-            ));
+            problems.push(format!("differs: sdk/wit/{} vs wit/{}", both.display(), both.display()));
         }
     }
-    assert!(
-        problems.is_empty(),
-        "sdk/wit is out of step with wit/ (run scripts/sync-sdk-wit.sh):\n  {}",
-        problems.join("\n  ")
-    );
+    assert!(problems.is_empty(), "sdk/wit is out of step with wit/ (run scripts/sync-sdk-wit.sh):\n  {}", problems.join("\n  "));
 }

@@ -125,7 +125,12 @@ pub enum WorkerError {
 
 /// Register with the coordinator at `config.coordinator_url` over HTTP, then lease and run jobs
 /// until `shutdown` resolves.
-pub async fn run(config: WorkerConfig, runtime: Runtime, backends: Backends, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
+pub async fn run(
+    config: WorkerConfig,
+    runtime: Runtime,
+    backends: Backends,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), WorkerError> {
     let client = WorkerClient::register(&config.coordinator_url, &backends.key, None, config.registration_token.as_deref())
         .await
         .map_err(WorkerError::Register)?;

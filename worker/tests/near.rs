@@ -15,10 +15,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use outlayer_host::{Runtime, RuntimeConfig};
 use outlayer_near::tx::{Action, SecretKey, SignedTransaction};
-use outlayer_worker::Backends;
-use outlayer_worker::near::cursor::Cursor;
 use outlayer_protocol::job::ExecutionKind;
 use outlayer_protocol::{Capability, JobSource};
+use outlayer_worker::Backends;
+use outlayer_worker::near::cursor::Cursor;
 use outlayer_worker::near::{NearSource, NearWorker, NearWorkerConfig, run_near_worker};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -32,19 +32,13 @@ const INPUT: &str = "hello near";
 
 /// A file of `crates/near/tests/data` (NEAR's recorded examples) as JSON.
 fn recorded(path: &str) -> Value {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../crates/near/tests/data")
-        .join(path);
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/near/tests/data").join(path);
     serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
 }
 
 /// The near-api-js test key pair (crates/near/tests/data/PROVENANCE.md) as the worker key.
 fn worker_key() -> SecretKey {
-    recorded("near-api-js-vectors.json")["transfer"]["secret_key"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
+    recorded("near-api-js-vectors.json")["transfer"]["secret_key"].as_str().unwrap().parse().unwrap()
 }
 
 fn final_block() -> Value {
@@ -52,9 +46,7 @@ fn final_block() -> Value {
 }
 
 fn final_height() -> u64 {
-    final_block()["result"]["header"]["height"]
-        .as_u64()
-        .unwrap()
+    final_block()["result"]["header"]["height"].as_u64().unwrap()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -136,17 +128,8 @@ struct Node {
 impl Node {
     async fn start(contract: Contract) -> Self {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let state = NodeState {
-            contract: Arc::new(Mutex::new(contract)),
-            requests: Arc::default(),
-            sent: tx,
-        };
-        let node = Node {
-            url: String::new(),
-            contract: state.contract.clone(),
-            requests: state.requests.clone(),
-            sent: rx,
-        };
+        let state = NodeState { contract: Arc::new(Mutex::new(contract)), requests: Arc::default(), sent: tx };
+        let node = Node { url: String::new(), contract: state.contract.clone(), requests: state.requests.clone(), sent: rx };
         let url = serve(Router::new().route("/", post(answer)).with_state(state)).await;
         Node { url, ..node }
     }
@@ -154,20 +137,11 @@ impl Node {
     /// Every `signed_tx_base64` sent so far.
     fn sent_txs(&self) -> Vec<String> {
         let requests = self.requests.lock().unwrap();
-        requests
-            .iter()
-            .filter(|r| r["method"] == "send_tx")
-            .map(|r| r["params"]["signed_tx_base64"].as_str().unwrap().to_owned())
-            .collect()
+        requests.iter().filter(|r| r["method"] == "send_tx").map(|r| r["params"]["signed_tx_base64"].as_str().unwrap().to_owned()).collect()
     }
 
     fn calls_of(&self, method: &str) -> usize {
-        self.requests
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|r| r["method"] == method)
-            .count()
+        self.requests.lock().unwrap().iter().filter(|r| r["method"] == method).count()
     }
 }
 
@@ -209,8 +183,7 @@ fn call_receipt(index: usize) -> Value {
 /// answer's receipt outcome (the same `ExecutionOutcomeWithIdView`) holding `logs`; the other
 /// members follow NEAR's published schema with values of the recorded block.
 fn receipt_proof(receipt_id: &str, logs: &[String]) -> Value {
-    let mut outcome =
-        recorded("rpc/tx_status.response.json")["result"]["receipts_outcome"][0].clone();
+    let mut outcome = recorded("rpc/tx_status.response.json")["result"]["receipts_outcome"][0].clone();
     outcome["id"] = json!(receipt_id);
     outcome["outcome"]["executor_id"] = json!(CONTRACT);
     outcome["outcome"]["logs"] = json!(logs);
@@ -242,17 +215,11 @@ fn call_transaction(index: usize) -> Value {
 
 /// A distinct 32-byte base58 hash per transaction: the recorded hash for the first.
 fn bs58_hash(index: usize) -> String {
-    let recorded_hash = recorded("rpc/tx_status.response.json")["result"]["transaction"]["hash"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let recorded_hash = recorded("rpc/tx_status.response.json")["result"]["transaction"]["hash"].as_str().unwrap().to_owned();
     if index == 0 {
         recorded_hash
     } else {
-        outlayer_near::tx::PublicKey([index as u8; 32])
-            .to_string()
-            .trim_start_matches("ed25519:")
-            .to_owned()
+        outlayer_near::tx::PublicKey([index as u8; 32]).to_string().trim_start_matches("ed25519:").to_owned()
     }
 }
 
@@ -266,42 +233,25 @@ async fn answer(State(state): State<NodeState>, body: String) -> Response {
     let params = &request["params"];
     let mut contract = state.contract.lock().unwrap();
     let answer = match request["method"].as_str().unwrap() {
-        "block" if params["finality"] == "final" || params["block_id"] == final_height() => {
-            final_block()
-        }
-        "block" => node_error(
-            "UNKNOWN_BLOCK",
-            json!({"block_reference": {"block_id": params["block_id"]}}),
-        ),
+        "block" if params["finality"] == "final" || params["block_id"] == final_height() => final_block(),
+        "block" => node_error("UNKNOWN_BLOCK", json!({"block_reference": {"block_id": params["block_id"]}})),
         "chunk" if params["chunk_id"] == final_block()["result"]["chunks"][0]["chunk_hash"] => {
             chunk_with_calls(contract.calls.len(), contract.receipts.len())
         }
         "EXPERIMENTAL_light_client_proof" => {
             assert_eq!(params["type"], "receipt");
             assert_eq!(params["receiver_id"], CONTRACT);
-            assert_eq!(
-                params["light_client_head"],
-                final_block()["result"]["header"]["hash"],
-                "proved against the final head"
-            );
-            let index = (0..contract.receipts.len())
-                .find(|i| params["receipt_id"] == bs58_hash(i + 100))
-                .expect("a recorded receipt");
-            receipt_proof(
-                params["receipt_id"].as_str().unwrap(),
-                &contract.receipts[index],
-            )
+            assert_eq!(params["light_client_head"], final_block()["result"]["header"]["hash"], "proved against the final head");
+            let index = (0..contract.receipts.len()).find(|i| params["receipt_id"] == bs58_hash(i + 100)).expect("a recorded receipt");
+            receipt_proof(params["receipt_id"].as_str().unwrap(), &contract.receipts[index])
         }
         "tx" => {
-            let index = (0..contract.calls.len())
-                .find(|i| params["tx_hash"] == bs58_hash(*i))
-                .expect("tx of a recorded call");
+            let index = (0..contract.calls.len()).find(|i| params["tx_hash"] == bs58_hash(*i)).expect("tx of a recorded call");
             assert_eq!(params["sender_account_id"], CALLER);
             let mut status = recorded("rpc/tx_status.response.json");
             status["result"]["transaction"] = call_transaction(index);
             status["result"]["receipts_outcome"][0]["outcome"]["executor_id"] = json!(CONTRACT);
-            status["result"]["receipts_outcome"][0]["outcome"]["logs"] =
-                json!(contract.calls[index]);
+            status["result"]["receipts_outcome"][0]["outcome"]["logs"] = json!(contract.calls[index]);
             status
         }
         "query" if params["request_type"] == "view_access_key" => {
@@ -311,51 +261,28 @@ async fn answer(State(state): State<NodeState>, body: String) -> Response {
         }
         "query" if params["request_type"] == "call_function" => {
             assert_eq!(params["account_id"], CONTRACT);
-            let args: Value = serde_json::from_slice(
-                &BASE64
-                    .decode(params["args_base64"].as_str().unwrap())
-                    .unwrap(),
-            )
-            .unwrap();
+            let args: Value = serde_json::from_slice(&BASE64.decode(params["args_base64"].as_str().unwrap()).unwrap()).unwrap();
             match params["method_name"].as_str().unwrap() {
                 "list_pending_requests" => {
-                    assert_eq!(
-                        params["block_id"],
-                        final_height(),
-                        "pending requests are read at the final block"
-                    );
+                    assert_eq!(params["block_id"], final_height(), "pending requests are read at the final block");
                     let from = args["from_index"].as_u64().unwrap() as usize;
                     view_result(&json!(
-                        contract
-                            .pending
-                            .iter()
-                            .skip(from)
-                            .take(args["limit"].as_u64().unwrap() as usize)
-                            .collect::<Vec<_>>()
+                        contract.pending.iter().skip(from).take(args["limit"].as_u64().unwrap() as usize).collect::<Vec<_>>()
                     ))
                 }
-                "get_request" => view_result(
-                    contract
-                        .requests
-                        .get(&args["request_id"].as_u64().unwrap())
-                        .unwrap_or(&Value::Null),
-                ),
+                "get_request" => view_result(contract.requests.get(&args["request_id"].as_u64().unwrap()).unwrap_or(&Value::Null)),
                 other => panic!("unexpected view {other}"),
             }
         }
         "send_tx" => {
-            state
-                .sent
-                .send(params["signed_tx_base64"].as_str().unwrap().to_owned())
-                .unwrap();
+            state.sent.send(params["signed_tx_base64"].as_str().unwrap().to_owned()).unwrap();
             if contract.failing_sends > 0 {
                 contract.failing_sends -= 1;
                 return (StatusCode::BAD_GATEWAY, "<html>502 Bad Gateway</html>").into_response();
             }
             if contract.stale_sends > 0 {
                 contract.stale_sends -= 1;
-                let nonce =
-                    recorded("rpc/view_access_key.response.json")["result"]["nonce"].clone();
+                let nonce = recorded("rpc/view_access_key.response.json")["result"]["nonce"].clone();
                 let info = json!({"TxExecutionError": {"InvalidTxError": {"InvalidNonce": {"tx_nonce": nonce.as_u64().unwrap() + 1, "ak_nonce": nonce.as_u64().unwrap() + 1}}}});
                 return axum::Json(node_error("INVALID_TRANSACTION", info)).into_response();
             }
@@ -368,22 +295,14 @@ async fn answer(State(state): State<NodeState>, body: String) -> Response {
 
 /// A wasm server: `/<name>` answers the bytes registered under that name.
 async fn wasm_server(files: Vec<(&'static str, Vec<u8>)>) -> String {
-    let files: Arc<HashMap<String, Vec<u8>>> = Arc::new(
-        files
-            .into_iter()
-            .map(|(n, b)| (format!("/{n}"), b))
-            .collect(),
-    );
-    let router = Router::new().fallback(get(move |uri: axum::http::Uri| {
-        let files = files.clone();
-        async move {
-            files
-                .get(uri.path())
-                .cloned()
-                .map(IntoResponse::into_response)
-                .unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
-        }
-    }));
+    let files: Arc<HashMap<String, Vec<u8>>> = Arc::new(files.into_iter().map(|(n, b)| (format!("/{n}"), b)).collect());
+    let router =
+        Router::new().fallback(get(move |uri: axum::http::Uri| {
+            let files = files.clone();
+            async move {
+                files.get(uri.path()).cloned().map(IntoResponse::into_response).unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
+            }
+        }));
     serve(router).await
 }
 
@@ -392,14 +311,7 @@ fn runtime() -> Runtime {
 }
 
 fn config(node: &Node, dir: &Path) -> NearWorkerConfig {
-    NearWorkerConfig::new(
-        node.url.clone(),
-        CONTRACT,
-        CONTRACT,
-        worker_key(),
-        dir.join("cursor.json"),
-        dir.join("wasm"),
-    )
+    NearWorkerConfig::new(node.url.clone(), CONTRACT, CONTRACT, worker_key(), dir.join("cursor.json"), dir.join("wasm"))
 }
 
 fn backends() -> Backends {
@@ -412,10 +324,7 @@ async fn echo_request_node(wasm_url: &str, sha256: &str) -> Node {
     Node::start(Contract {
         pending: vec![request.clone()],
         requests: HashMap::from([(0, request.clone())]),
-        calls: vec![vec![
-            "some other log".into(),
-            requested_log(&request, INPUT),
-        ]],
+        calls: vec![vec!["some other log".into(), requested_log(&request, INPUT)]],
         receipts: vec![],
         failing_sends: 0,
         stale_sends: 0,
@@ -426,35 +335,16 @@ async fn echo_request_node(wasm_url: &str, sha256: &str) -> Node {
 /// The `resolve_execution` call inside a sent transaction, after checking who signed it.
 fn resolve_call(signed_base64: &str) -> Value {
     let signed = SignedTransaction::from_base64(signed_base64).unwrap();
-    assert!(
-        signed.verify(),
-        "the signature verifies with the transaction's public key"
-    );
+    assert!(signed.verify(), "the signature verifies with the transaction's public key");
     let tx = &signed.transaction;
     assert_eq!(tx.public_key, worker_key().public_key());
-    assert_eq!(
-        tx.signer_id, CONTRACT,
-        "signed by the account holding the worker's function-call key"
-    );
+    assert_eq!(tx.signer_id, CONTRACT, "signed by the account holding the worker's function-call key");
     assert_eq!(tx.receiver_id, CONTRACT);
-    let recorded_nonce = recorded("rpc/view_access_key.response.json")["result"]["nonce"]
-        .as_u64()
-        .unwrap();
+    let recorded_nonce = recorded("rpc/view_access_key.response.json")["result"]["nonce"].as_u64().unwrap();
     assert_eq!(tx.nonce, recorded_nonce + 1);
-    let block_hash = final_block()["result"]["header"]["hash"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let block_hash = final_block()["result"]["header"]["hash"].as_str().unwrap().to_owned();
     assert_eq!(bs58::encode(tx.block_hash).into_string(), block_hash);
-    let [
-        Action::FunctionCall {
-            method_name,
-            args,
-            deposit,
-            ..
-        },
-    ] = tx.actions.as_slice()
-    else {
+    let [Action::FunctionCall { method_name, args, deposit, .. }] = tx.actions.as_slice() else {
         panic!("one function call: {:?}", tx.actions)
     };
     assert_eq!(method_name, "resolve_execution");
@@ -484,11 +374,7 @@ async fn request_is_discovered_executed_and_resolved() -> Result<()> {
     assert_eq!(call["request_id"], 0);
     let response = &call["response"];
     assert_eq!(response["success"], true);
-    assert_eq!(
-        response["output"],
-        json!({"type": "Text", "value": INPUT}),
-        "the guest's output: ECHO prints its input"
-    );
+    assert_eq!(response["output"], json!({"type": "Text", "value": INPUT}), "the guest's output: ECHO prints its input");
     assert_eq!(response["error"], Value::Null);
     assert!(response["instructions_used"].as_u64().unwrap() > 0);
 
@@ -505,25 +391,16 @@ async fn restarted_worker_does_not_resolve_the_same_request_twice() -> Result<()
     let server = wasm_server(vec![("echo.wasm", wasm.clone())]).await;
     let node = echo_request_node(&format!("{server}/echo.wasm"), &sha256_hex(&wasm)).await;
     let dir = tempfile::tempdir()?;
-    let first = NearWorker::new(config(&node, dir.path()), runtime(), backends())?
-        .poll_once()
-        .await?;
+    let first = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
     assert_eq!(first.resolved, vec![0]);
 
     // The node still lists the request (its callback has not run yet); a new process with the
     // same cursor file polls again.
     let mut restarted = NearWorker::new(config(&node, dir.path()), runtime(), backends())?;
     let second = restarted.poll_once().await?;
-    assert!(
-        second.resolved.is_empty() && second.confirmed.is_empty(),
-        "{second:?}"
-    );
+    assert!(second.resolved.is_empty() && second.confirmed.is_empty(), "{second:?}");
     assert_eq!(node.sent_txs().len(), 1, "one resolution in total");
-    assert_eq!(
-        node.calls_of("tx"),
-        1,
-        "the restarted worker did not look the request up again"
-    );
+    assert_eq!(node.calls_of("tx"), 1, "the restarted worker did not look the request up again");
     Ok(())
 }
 
@@ -539,11 +416,7 @@ async fn failed_send_is_retried_with_the_identical_signed_transaction() -> Resul
     let first = worker.poll_once().await?;
     assert_eq!(first.in_flight, vec![0]);
     let cursor = Cursor::load(&dir.path().join("cursor.json"))?;
-    let stored = cursor
-        .resolving
-        .get(&0)
-        .expect("the signed transaction was persisted")
-        .clone();
+    let stored = cursor.resolving.get(&0).expect("the signed transaction was persisted").clone();
     assert_eq!(node.sent_txs(), vec![stored.signed_tx_base64.clone()]);
 
     // A restart in between changes nothing: the persisted bytes are what is sent again.
@@ -552,19 +425,9 @@ async fn failed_send_is_retried_with_the_identical_signed_transaction() -> Resul
     assert_eq!(second.resolved, vec![0]);
     let sent = node.sent_txs();
     assert_eq!(sent.len(), 2);
-    assert_eq!(
-        sent[1], sent[0],
-        "the retry sends the same signed bytes (same nonce, same hash)"
-    );
-    assert_eq!(
-        SignedTransaction::from_base64(&sent[1])?.hash_base58(),
-        stored.tx_hash
-    );
-    assert_eq!(
-        node.calls_of("tx"),
-        1,
-        "the request was looked up and run once"
-    );
+    assert_eq!(sent[1], sent[0], "the retry sends the same signed bytes (same nonce, same hash)");
+    assert_eq!(SignedTransaction::from_base64(&sent[1])?.hash_base58(), stored.tx_hash);
+    assert_eq!(node.calls_of("tx"), 1, "the request was looked up and run once");
     let cursor = Cursor::load(&dir.path().join("cursor.json"))?;
     assert!(cursor.resolving.is_empty() && cursor.done.contains(&0));
     Ok(())
@@ -582,15 +445,9 @@ async fn stale_nonce_drops_the_transaction_and_a_waiting_request_is_handled_agai
     // The nonce was spent by another transaction of the key: these bytes will never apply,
     // and InvalidNonce alone does not say the request was resolved.
     let first = worker.poll_once().await?;
-    assert!(
-        first.resolved.is_empty() && first.in_flight.is_empty(),
-        "{first:?}"
-    );
+    assert!(first.resolved.is_empty() && first.in_flight.is_empty(), "{first:?}");
     let cursor = Cursor::load(&dir.path().join("cursor.json"))?;
-    assert!(
-        cursor.resolving.is_empty() && !cursor.done.contains(&0),
-        "{cursor:?}"
-    );
+    assert!(cursor.resolving.is_empty() && !cursor.done.contains(&0), "{cursor:?}");
 
     // The final state still shows it waiting: it is handled again.
     let second = worker.poll_once().await?;
@@ -606,9 +463,7 @@ async fn in_flight_resolution_of_a_settled_request_is_not_sent_again() -> Result
     let node = echo_request_node(&format!("{server}/echo.wasm"), &sha256_hex(&wasm)).await;
     node.contract.lock().unwrap().failing_sends = 1;
     let dir = tempfile::tempdir()?;
-    let first = NearWorker::new(config(&node, dir.path()), runtime(), backends())?
-        .poll_once()
-        .await?;
+    let first = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
     assert_eq!(first.in_flight, vec![0]);
 
     // The transaction did land: the request is settled and gone (get_request → null).
@@ -617,21 +472,12 @@ async fn in_flight_resolution_of_a_settled_request_is_not_sent_again() -> Result
         contract.pending.clear();
         contract.requests.clear();
     }
-    let second = NearWorker::new(config(&node, dir.path()), runtime(), backends())?
-        .poll_once()
-        .await?;
+    let second = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
     assert_eq!(second.confirmed, vec![0]);
-    assert_eq!(
-        node.sent_txs().len(),
-        1,
-        "nothing re-sent for a settled request"
-    );
+    assert_eq!(node.sent_txs().len(), 1, "nothing re-sent for a settled request");
     let cursor = Cursor::load(&dir.path().join("cursor.json"))?;
     assert!(cursor.resolving.is_empty());
-    assert!(
-        cursor.done.is_empty(),
-        "ids the contract no longer lists are forgotten"
-    );
+    assert!(cursor.done.is_empty(), "ids the contract no longer lists are forgotten");
     Ok(())
 }
 
@@ -642,9 +488,7 @@ async fn wasm_not_matching_its_sha256_is_refused_and_resolved_as_a_failure() -> 
     let server = wasm_server(vec![("echo.wasm", other.clone())]).await;
     let node = echo_request_node(&format!("{server}/echo.wasm"), &sha256_hex(&echo)).await;
     let dir = tempfile::tempdir()?;
-    let report = NearWorker::new(config(&node, dir.path()), runtime(), backends())?
-        .poll_once()
-        .await?;
+    let report = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
     assert_eq!(report.resolved, vec![0]);
 
     let call = resolve_call(&node.sent_txs()[0]);
@@ -652,20 +496,10 @@ async fn wasm_not_matching_its_sha256_is_refused_and_resolved_as_a_failure() -> 
     assert_eq!(response["success"], false);
     assert_eq!(response["output"], Value::Null);
     let error = response["error"].as_str().unwrap();
-    assert!(
-        error.contains(&format!(
-            "has sha256 {}, expected {}",
-            sha256_hex(&other),
-            sha256_hex(&echo)
-        )),
-        "{error}"
-    );
+    assert!(error.contains(&format!("has sha256 {}, expected {}", sha256_hex(&other), sha256_hex(&echo))), "{error}");
     assert!(error.contains("not executed"), "{error}");
     assert_eq!(response["instructions_used"], 0, "never executed");
-    assert!(
-        std::fs::read_dir(dir.path().join("wasm"))?.next().is_none(),
-        "the bytes were not kept"
-    );
+    assert!(std::fs::read_dir(dir.path().join("wasm"))?.next().is_none(), "the bytes were not kept");
     Ok(())
 }
 
@@ -681,19 +515,14 @@ async fn request_already_resolved_is_skipped() -> Result<()> {
     let node = Node::start(Contract {
         pending: vec![resolved.clone(), settled.clone()],
         requests: HashMap::from([(1, resolved.clone())]),
-        calls: vec![
-            vec![requested_log(&resolved, INPUT)],
-            vec![requested_log(&settled, INPUT)],
-        ],
+        calls: vec![vec![requested_log(&resolved, INPUT)], vec![requested_log(&settled, INPUT)]],
         receipts: vec![],
         failing_sends: 0,
         stale_sends: 0,
     })
     .await;
     let dir = tempfile::tempdir()?;
-    let report = NearWorker::new(config(&node, dir.path()), runtime(), backends())?
-        .poll_once()
-        .await?;
+    let report = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
     assert_eq!(report.skipped, vec![2]);
     assert!(report.resolved.is_empty());
     assert!(node.sent_txs().is_empty());
@@ -716,17 +545,12 @@ async fn request_without_an_event_is_resolved_as_a_failure_naming_the_gap() -> R
     })
     .await;
     let dir = tempfile::tempdir()?;
-    let report = NearWorker::new(config(&node, dir.path()), runtime(), backends())?
-        .poll_once()
-        .await?;
+    let report = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
     assert_eq!(report.resolved, vec![5]);
     let call = resolve_call(&node.sent_txs()[0]);
     assert_eq!(call["response"]["success"], false);
     let error = call["response"]["error"].as_str().unwrap();
-    assert!(
-        error.contains("no execution_requested event for request 5"),
-        "{error}"
-    );
+    assert!(error.contains("no execution_requested event for request 5"), "{error}");
     Ok(())
 }
 
@@ -746,16 +570,11 @@ async fn request_from_another_contract_is_read_through_its_receipt() -> Result<(
     })
     .await;
     let dir = tempfile::tempdir()?;
-    let report = NearWorker::new(config(&node, dir.path()), runtime(), backends())?
-        .poll_once()
-        .await?;
+    let report = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
     assert_eq!(report.resolved, vec![3]);
     let call = resolve_call(&node.sent_txs()[0]);
     assert_eq!(call["request_id"], 3);
-    assert_eq!(
-        call["response"]["output"],
-        json!({"type": "Text", "value": "from a contract"})
-    );
+    assert_eq!(call["response"]["output"], json!({"type": "Text", "value": "from a contract"}));
     Ok(())
 }
 
@@ -769,10 +588,7 @@ async fn two_pending_requests_are_both_resolved_through_the_worker_loop() -> Res
     let node = Node::start(Contract {
         pending: vec![first.clone(), second.clone()],
         requests: HashMap::from([(1, first.clone()), (2, second.clone())]),
-        calls: vec![
-            vec![requested_log(&first, "first input")],
-            vec![requested_log(&second, "second input")],
-        ],
+        calls: vec![vec![requested_log(&first, "first input")], vec![requested_log(&second, "second input")]],
         receipts: vec![],
         failing_sends: 0,
         stale_sends: 0,
@@ -815,10 +631,7 @@ async fn the_source_leases_a_request_as_a_job_and_loses_it_once_settled_elsewher
     let source = NearSource::new(config(&node, dir.path()))?;
     source.poll_once().await?;
 
-    let job = source
-        .lease(std::time::Duration::ZERO)
-        .await?
-        .expect("the pending request is leased");
+    let job = source.lease(std::time::Duration::ZERO).await?.expect("the pending request is leased");
     assert_eq!(job.call_id, "0");
     assert_eq!(job.input, INPUT);
     assert_eq!(job.wasm_sha256, sha256_hex(&wasm));
@@ -829,10 +642,7 @@ async fn the_source_leases_a_request_as_a_job_and_loses_it_once_settled_elsewher
     assert_eq!(job.context.block_height, Some(final_height()));
     assert_eq!(job.context.near.contract_id.as_deref(), Some(CONTRACT));
     assert_eq!(source.wasm(&job).await?, wasm);
-    assert!(
-        source.lease(std::time::Duration::ZERO).await?.is_none(),
-        "a leased request is not leased twice"
-    );
+    assert!(source.lease(std::time::Duration::ZERO).await?.is_none(), "a leased request is not leased twice");
 
     let beat = source.heartbeat(std::slice::from_ref(&job.lease_id)).await?;
     assert_eq!((beat.extended, beat.lost), (vec![job.lease_id.clone()], vec![]));
@@ -862,50 +672,27 @@ async fn resolve_one(wasm: Vec<u8>, input: &str, edit: impl FnOnce(&mut Value)) 
     })
     .await;
     let dir = tempfile::tempdir()?;
-    let report = NearWorker::new(config(&node, dir.path()), runtime(), backends())?
-        .poll_once()
-        .await?;
+    let report = NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
     assert_eq!(report.resolved, vec![0]);
     Ok(resolve_call(&node.sent_txs()[0])["response"].clone())
 }
 
 #[tokio::test]
 async fn bytes_format_returns_the_output_as_base64() -> Result<()> {
-    let response = resolve_one(echo_wasm(), "raw \u{1} bytes", |r| {
-        r["response_format"] = json!("Bytes")
-    })
-    .await?;
+    let response = resolve_one(echo_wasm(), "raw \u{1} bytes", |r| r["response_format"] = json!("Bytes")).await?;
     assert_eq!(response["success"], true);
-    assert_eq!(
-        response["output"],
-        json!({"type": "Bytes", "value": BASE64.encode("raw \u{1} bytes")})
-    );
+    assert_eq!(response["output"], json!({"type": "Bytes", "value": BASE64.encode("raw \u{1} bytes")}));
     Ok(())
 }
 
 #[tokio::test]
 async fn json_format_parses_the_output_and_refuses_what_is_not_json() -> Result<()> {
-    let ok = resolve_one(echo_wasm(), r#"{"n": [1, 2]}"#, |r| {
-        r["response_format"] = json!("Json")
-    })
-    .await?;
-    assert_eq!(
-        ok["output"],
-        json!({"type": "Json", "value": {"n": [1, 2]}})
-    );
-    let bad = resolve_one(echo_wasm(), "not json", |r| {
-        r["response_format"] = json!("Json")
-    })
-    .await?;
+    let ok = resolve_one(echo_wasm(), r#"{"n": [1, 2]}"#, |r| r["response_format"] = json!("Json")).await?;
+    assert_eq!(ok["output"], json!({"type": "Json", "value": {"n": [1, 2]}}));
+    let bad = resolve_one(echo_wasm(), "not json", |r| r["response_format"] = json!("Json")).await?;
     assert_eq!(bad["success"], false);
     assert_eq!(bad["output"], Value::Null);
-    assert!(
-        bad["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("output is not valid JSON"),
-        "{bad}"
-    );
+    assert!(bad["error"].as_str().unwrap().starts_with("output is not valid JSON"), "{bad}");
     Ok(())
 }
 
@@ -913,16 +700,10 @@ async fn json_format_parses_the_output_and_refuses_what_is_not_json() -> Result<
 async fn the_request_limits_are_enforced() -> Result<()> {
     const BUDGET: u64 = 5_000_000;
     let wasm = outlayer_guest_artifacts::read(outlayer_guest_artifacts::LOOP_FOREVER);
-    let response = resolve_one(wasm, "", |r| {
-        r["limits"]["max_instructions"] = json!(BUDGET)
-    })
-    .await?;
+    let response = resolve_one(wasm, "", |r| r["limits"]["max_instructions"] = json!(BUDGET)).await?;
     assert_eq!(response["success"], false);
     assert_eq!(response["error"], "out-of-instructions");
-    assert_eq!(
-        response["instructions_used"], BUDGET,
-        "the request's budget, all of it"
-    );
+    assert_eq!(response["instructions_used"], BUDGET, "the request's budget, all of it");
     Ok(())
 }
 
@@ -933,14 +714,9 @@ async fn run_near_worker_resolves_then_stops_on_shutdown() -> Result<()> {
     let mut node = echo_request_node(&format!("{server}/echo.wasm"), &sha256_hex(&wasm)).await;
     let dir = tempfile::tempdir()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(run_near_worker(
-        config(&node, dir.path()),
-        runtime(),
-        backends(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let worker = tokio::spawn(run_near_worker(config(&node, dir.path()), runtime(), backends(), async {
+        let _ = stopped.await;
+    }));
     let sent = node.sent.recv().await.expect("a resolution is sent");
     assert_eq!(resolve_call(&sent)["response"]["output"]["value"], INPUT);
     stop.send(()).unwrap();

@@ -129,7 +129,11 @@ async fn readable(state: &AppState, headers: &HeaderMap, owner: &str, nonce: i64
     Ok(key)
 }
 
-pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, Path((owner, nonce)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((owner, nonce)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     let key = readable(&state, &headers, &owner, parse_nonce(&nonce)?).await?;
     Ok(Json(key_view(&key)))
 }
@@ -178,7 +182,11 @@ pub(super) async fn top_up(
     }
 }
 
-pub(super) async fn revoke(State(state): State<AppState>, headers: HeaderMap, Path((owner, nonce)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((owner, nonce)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     let nonce = parse_nonce(&nonce)?;
     if auth::owner(&state, &headers).await? != owner {
         return Err(ApiError::forbidden("not_owner", "only the key owner may revoke it"));

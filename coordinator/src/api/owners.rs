@@ -35,9 +35,7 @@ pub(super) async fn earnings(State(state): State<AppState>, headers: HeaderMap) 
     let owner = auth::owner(&state, &headers).await?;
     let rows = state.db.earnings(&owner).await?;
     let total: i64 = rows.iter().map(|r| r.amount).sum();
-    let projects: Vec<Value> = rows
-        .iter()
-        .map(|r| json!({ "project_id": r.project_id, "name": r.project_name, "amount": r.amount, "calls": r.calls }))
-        .collect();
+    let projects: Vec<Value> =
+        rows.iter().map(|r| json!({ "project_id": r.project_id, "name": r.project_name, "amount": r.amount, "calls": r.calls })).collect();
     Ok(Json(json!({ "owner": owner, "total": total, "projects": projects })))
 }

@@ -14,8 +14,8 @@ use crate::db::ProjectRow;
 use crate::error::ApiError;
 use crate::limits::{MAX_WASM_BYTES, valid_name};
 use crate::model::Capability;
-use outlayer_protocol::receipt::sha256_hex;
 use crate::state::{AppState, now_ms};
+use outlayer_protocol::receipt::sha256_hex;
 
 /// Every wasm module and component starts with these bytes.
 pub const WASM_MAGIC: &[u8; 4] = b"\0asm";
@@ -76,7 +76,8 @@ pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, bo
         .map_err(|e| ApiError::bad_request("invalid_grant", e.to_string()))?;
     grants.sort_by_key(|c| c.name());
     grants.dedup();
-    let project = ProjectRow { id: uuid::Uuid::new_v4().to_string(), owner, name: req.name, active_version: None, grants, created_ms: now_ms() };
+    let project =
+        ProjectRow { id: uuid::Uuid::new_v4().to_string(), owner, name: req.name, active_version: None, grants, created_ms: now_ms() };
     if !state.db.create_project(&project).await? {
         return Err(ApiError::conflict("project_exists", "this project already exists"));
     }

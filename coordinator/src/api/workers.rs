@@ -15,7 +15,11 @@ use crate::limits::MAX_COMPLETE_BODY_BYTES;
 use crate::model::{Completion, HeartbeatRequest, LeaseRequest, RegisterRequest, RegisterResponse};
 use crate::state::AppState;
 
-pub(super) async fn register(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
+pub(super) async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
     if let Some(expected) = &state.config.worker_registration_token {
         let given = auth::bearer(&headers).unwrap_or_default();
         if !auth::ct_eq(auth::hash_secret(expected).as_bytes(), auth::hash_secret(given).as_bytes()) {

@@ -239,19 +239,31 @@ pub trait Backend: Send + Sync + 'static {
     /// A call by id.
     async fn call(&self, id: &str) -> Result<Option<CallRow>, StoreError>;
     /// Leases the oldest queued (or lease-expired) job with fewer than `max_attempts` leases.
-    async fn lease(&self, worker_id: &str, lease_id: &str, now_ms: i64, lease_ms: i64, max_attempts: i64)
-        -> Result<Option<CallRow>, StoreError>;
+    async fn lease(
+        &self,
+        worker_id: &str,
+        lease_id: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        max_attempts: i64,
+    ) -> Result<Option<CallRow>, StoreError>;
     /// Extends those of `lease_ids` the worker still holds; returns the extended ones.
-    async fn heartbeat(&self, worker_id: &str, lease_ids: &[String], now_ms: i64, lease_ms: i64)
-        -> Result<Vec<String>, StoreError>;
+    async fn heartbeat(&self, worker_id: &str, lease_ids: &[String], now_ms: i64, lease_ms: i64) -> Result<Vec<String>, StoreError>;
     /// Settles a call if `lease_id` is still its lease and it is not final; `None` otherwise.
     /// Moves `reserved` off the key, `charged` onto `spent`, credits earnings, writes the ledger.
     async fn finish(&self, finish: &Finish) -> Result<Option<CallRow>, StoreError>;
     /// [`Backend::finish`], then [`Backend::lease`] for `worker_id`, in one transaction and round
     /// trip; a backend that cannot do both in one round trip only finishes (leases nothing).
     /// Returns (settled, leased).
-    async fn finish_and_lease(&self, finish: &Finish, worker_id: &str, lease_id: &str, now_ms: i64, lease_ms: i64, max_attempts: i64)
-        -> Result<(Option<CallRow>, Option<CallRow>), StoreError>;
+    async fn finish_and_lease(
+        &self,
+        finish: &Finish,
+        worker_id: &str,
+        lease_id: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        max_attempts: i64,
+    ) -> Result<(Option<CallRow>, Option<CallRow>), StoreError>;
     /// Leased calls whose lease expired after their last allowed attempt.
     async fn exhausted(&self, now_ms: i64, max_attempts: i64) -> Result<Vec<CallRow>, StoreError>;
     /// Registers a worker.

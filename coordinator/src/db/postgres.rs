@@ -35,11 +35,8 @@ impl PostgresBackend {
             admin.close().await;
             options = options.options([("search_path", schema)]);
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(PG_MAX_CONNECTIONS)
-            .acquire_timeout(PG_ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await?;
+        let pool =
+            PgPoolOptions::new().max_connections(PG_MAX_CONNECTIONS).acquire_timeout(PG_ACQUIRE_TIMEOUT).connect_with(options).await?;
         migrator().run(&pool).await?;
         Ok(Self { pool })
     }
@@ -60,7 +57,10 @@ impl PostgresBackend {
     }
 
     /// Runs one (atomic) statement, returning its rows.
-    async fn batch(&self, q: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>) -> Result<Vec<sqlx::postgres::PgRow>, crate::error::StoreError> {
+    async fn batch(
+        &self,
+        q: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<Vec<sqlx::postgres::PgRow>, crate::error::StoreError> {
         Ok(q.fetch_all(&mut *self.write().await?).await?)
     }
 
@@ -85,7 +85,9 @@ fn migrator() -> Migrator {
 const ENQUEUE: &str = concat!(
     "WITH k AS (UPDATE payment_keys SET reserved = reserved + $16 WHERE owner = $7 AND nonce = $8 \
      AND revoked = 0 AND balance - spent - reserved >= $16 RETURNING owner), \
-     c AS (INSERT INTO calls (", call_columns!(), ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 FROM k RETURNING id) \
+     c AS (INSERT INTO calls (",
+    call_columns!(),
+    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 FROM k RETURNING id) \
      INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
      SELECT $7, $8, id, 'reserve', $16, $22 FROM c RETURNING id"
 );
@@ -95,7 +97,9 @@ const ENQUEUE: &str = concat!(
 /// earnings to the charge; ledger lines are settle, then release.
 const FINISH: &str = concat!(
     "WITH c AS (UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
-     WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ", call_columns!(), "), \
+     WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ",
+    call_columns!(),
+    "), \
      k AS (UPDATE payment_keys p SET reserved = p.reserved - c.reserved, \
      spent = p.spent + LEAST(GREATEST($6, 0), c.reserved) FROM c \
      WHERE p.owner = c.key_owner AND p.nonce = c.key_nonce RETURNING 1), \
@@ -110,4 +114,12 @@ const FINISH: &str = concat!(
      SELECT * FROM c"
 );
 
-impl_backend!(PostgresBackend, Postgres, begin = "BEGIN", lock = "FOR UPDATE SKIP LOCKED", enqueue = ENQUEUE, finish = FINISH, finish_lease = None::<&'static str>);
+impl_backend!(
+    PostgresBackend,
+    Postgres,
+    begin = "BEGIN",
+    lock = "FOR UPDATE SKIP LOCKED",
+    enqueue = ENQUEUE,
+    finish = FINISH,
+    finish_lease = None::<&'static str>
+);

@@ -36,8 +36,8 @@ macro_rules! impl_backend {
     ($backend:ident, $db:ty, begin = $begin:literal, lock = $lock:literal, enqueue = $enqueue:expr, finish = $finish:expr, finish_lease = $finish_lease:expr) => {
         use sqlx::Row as _;
         use $crate::db::{
-            from_json_text, to_json_text, Backend, CallRow, EarningRow, Enqueued, Finish, KeyRow,
-            LedgerRow, ProjectRow, VersionRow, WorkerRow,
+            Backend, CallRow, EarningRow, Enqueued, Finish, KeyRow, LedgerRow, ProjectRow, VersionRow, WorkerRow, from_json_text,
+            to_json_text,
         };
         use $crate::error::StoreError;
 
@@ -61,7 +61,10 @@ macro_rules! impl_backend {
                 attached_deposit: r.try_get("attached_deposit")?,
                 compute_limit: r.try_get("compute_limit")?,
                 reserved: r.try_get("reserved")?,
-                status: r.try_get::<String, _>("status")?.parse().map_err(|e: outlayer_protocol::status::UnknownStatus| StoreError::Corrupt(e.to_string()))?,
+                status: r
+                    .try_get::<String, _>("status")?
+                    .parse()
+                    .map_err(|e: outlayer_protocol::status::UnknownStatus| StoreError::Corrupt(e.to_string()))?,
                 lease_id: r.try_get("lease_id")?,
                 worker_id: r.try_get("worker_id")?,
                 lease_expires_ms: r.try_get("lease_expires_ms")?,
@@ -109,21 +112,38 @@ macro_rules! impl_backend {
             })
         }
 
-        async fn ledger_line<'c, E>(exec: E, owner: &str, nonce: i64, call_id: Option<&str>, kind: &str, amount: i64, now_ms: i64)
-            -> Result<(), StoreError>
+        async fn ledger_line<'c, E>(
+            exec: E,
+            owner: &str,
+            nonce: i64,
+            call_id: Option<&str>,
+            kind: &str,
+            amount: i64,
+            now_ms: i64,
+        ) -> Result<(), StoreError>
         where
             E: sqlx::Executor<'c, Database = $db>,
         {
             sqlx::query("INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(owner).bind(nonce).bind(call_id).bind(kind).bind(amount).bind(now_ms)
-                .execute(exec).await?;
+                .bind(owner)
+                .bind(nonce)
+                .bind(call_id)
+                .bind(kind)
+                .bind(amount)
+                .bind(now_ms)
+                .execute(exec)
+                .await?;
             Ok(())
         }
 
         impl $backend {
             async fn project_uncached(&self, owner: &str, name: &str) -> Result<Option<ProjectRow>, StoreError> {
-                let row = sqlx::query("SELECT id, owner, name, active_version, grants, created_ms FROM projects WHERE owner = $1 AND name = $2")
-                    .bind(owner).bind(name).fetch_optional(&mut *self.read().await?).await?;
+                let row =
+                    sqlx::query("SELECT id, owner, name, active_version, grants, created_ms FROM projects WHERE owner = $1 AND name = $2")
+                        .bind(owner)
+                        .bind(name)
+                        .fetch_optional(&mut *self.read().await?)
+                        .await?;
                 row.as_ref().map(project_row).transpose()
             }
         }
@@ -132,22 +152,34 @@ macro_rules! impl_backend {
         impl Backend for $backend {
             async fn create_owner(&self, name: &str, token_hash: &str, now_ms: i64) -> Result<bool, StoreError> {
                 let done = sqlx::query("INSERT INTO owners (name, token_hash, created_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                    .bind(name).bind(token_hash).bind(now_ms).execute(&mut *self.write().await?).await?;
+                    .bind(name)
+                    .bind(token_hash)
+                    .bind(now_ms)
+                    .execute(&mut *self.write().await?)
+                    .await?;
                 Ok(done.rows_affected() == 1)
             }
 
             async fn owner_by_token(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
                 Ok(sqlx::query_scalar("SELECT name FROM owners WHERE token_hash = $1")
-                    .bind(token_hash).fetch_optional(&mut *self.read().await?).await?)
+                    .bind(token_hash)
+                    .fetch_optional(&mut *self.read().await?)
+                    .await?)
             }
 
             async fn create_project(&self, p: &ProjectRow) -> Result<bool, StoreError> {
                 let done = sqlx::query(
                     "INSERT INTO projects (id, owner, name, active_version, grants, created_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING")
-                    .bind(&p.id).bind(&p.owner).bind(&p.name).bind(&p.active_version)
-                    .bind(to_json_text(&p.grants)).bind(p.created_ms)
-                    .execute(&mut *self.write().await?).await?;
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(&p.id)
+                .bind(&p.owner)
+                .bind(&p.name)
+                .bind(&p.active_version)
+                .bind(to_json_text(&p.grants))
+                .bind(p.created_ms)
+                .execute(&mut *self.write().await?)
+                .await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -182,28 +214,52 @@ macro_rules! impl_backend {
                 let mut conn = self.write().await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 sqlx::query("INSERT INTO wasm_blobs (sha256, size, bytes, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-                    .bind(sha256).bind(size).bind(bytes).bind(now_ms).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO versions (project_id, wasm_sha256, size, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-                    .bind(project_id).bind(sha256).bind(size).bind(now_ms).execute(&mut *tx).await?;
+                    .bind(sha256)
+                    .bind(size)
+                    .bind(bytes)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO versions (project_id, wasm_sha256, size, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(project_id)
+                .bind(sha256)
+                .bind(size)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 Ok(())
             }
 
             async fn versions(&self, project_id: &str) -> Result<Vec<VersionRow>, StoreError> {
-                let rows = sqlx::query("SELECT wasm_sha256, size, created_ms FROM versions WHERE project_id = $1 ORDER BY created_ms, wasm_sha256")
-                    .bind(project_id).fetch_all(&mut *self.read().await?).await?;
-                rows.iter().map(|r| Ok(VersionRow {
-                    wasm_sha256: r.try_get("wasm_sha256")?,
-                    size: r.try_get("size")?,
-                    created_ms: r.try_get("created_ms")?,
-                })).collect()
+                let rows = sqlx::query(
+                    "SELECT wasm_sha256, size, created_ms FROM versions WHERE project_id = $1 ORDER BY created_ms, wasm_sha256",
+                )
+                .bind(project_id)
+                .fetch_all(&mut *self.read().await?)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(VersionRow {
+                            wasm_sha256: r.try_get("wasm_sha256")?,
+                            size: r.try_get("size")?,
+                            created_ms: r.try_get("created_ms")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn set_active(&self, project_id: &str, sha256: &str) -> Result<bool, StoreError> {
                 let done = sqlx::query(
                     "UPDATE projects SET active_version = $2 WHERE id = $1 \
-                     AND EXISTS (SELECT 1 FROM versions WHERE project_id = $1 AND wasm_sha256 = $2)")
-                    .bind(project_id).bind(sha256).execute(&mut *self.write().await?).await?;
+                     AND EXISTS (SELECT 1 FROM versions WHERE project_id = $1 AND wasm_sha256 = $2)",
+                )
+                .bind(project_id)
+                .bind(sha256)
+                .execute(&mut *self.write().await?)
+                .await?;
                 if let Some(c) = self.lookups() {
                     c.forget_projects();
                 }
@@ -212,18 +268,32 @@ macro_rules! impl_backend {
 
             async fn wasm(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
                 Ok(sqlx::query_scalar("SELECT bytes FROM wasm_blobs WHERE sha256 = $1")
-                    .bind(sha256).fetch_optional(&mut *self.read().await?).await?)
+                    .bind(sha256)
+                    .fetch_optional(&mut *self.read().await?)
+                    .await?)
             }
 
             async fn create_key(&self, k: &KeyRow) -> Result<bool, StoreError> {
                 let mut conn = self.write().await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
-                let done = sqlx::query(concat!("INSERT INTO payment_keys (", key_columns!(), ") \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"))
-                    .bind(&k.owner).bind(k.nonce).bind(&k.secret_hash).bind(k.balance).bind(k.spent)
-                    .bind(k.reserved).bind(to_json_text(&k.allowed_projects)).bind(k.max_per_call)
-                    .bind(k.revoked as i64).bind(k.created_ms)
-                    .execute(&mut *tx).await?;
+                let done = sqlx::query(concat!(
+                    "INSERT INTO payment_keys (",
+                    key_columns!(),
+                    ") \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
+                ))
+                .bind(&k.owner)
+                .bind(k.nonce)
+                .bind(&k.secret_hash)
+                .bind(k.balance)
+                .bind(k.spent)
+                .bind(k.reserved)
+                .bind(to_json_text(&k.allowed_projects))
+                .bind(k.max_per_call)
+                .bind(k.revoked as i64)
+                .bind(k.created_ms)
+                .execute(&mut *tx)
+                .await?;
                 if done.rows_affected() != 1 {
                     return Ok(false);
                 }
@@ -236,12 +306,17 @@ macro_rules! impl_backend {
 
             async fn next_nonce(&self, owner: &str) -> Result<i64, StoreError> {
                 Ok(sqlx::query_scalar("SELECT COALESCE(MAX(nonce), 0) + 1 FROM payment_keys WHERE owner = $1")
-                    .bind(owner).fetch_one(&mut *self.read().await?).await?)
+                    .bind(owner)
+                    .fetch_one(&mut *self.read().await?)
+                    .await?)
             }
 
             async fn key(&self, owner: &str, nonce: i64) -> Result<Option<KeyRow>, StoreError> {
                 let row = sqlx::query(concat!("SELECT ", key_columns!(), " FROM payment_keys WHERE owner = $1 AND nonce = $2"))
-                    .bind(owner).bind(nonce).fetch_optional(&mut *self.read().await?).await?;
+                    .bind(owner)
+                    .bind(nonce)
+                    .fetch_optional(&mut *self.read().await?)
+                    .await?;
                 row.as_ref().map(key_row).transpose()
             }
 
@@ -250,8 +325,14 @@ macro_rules! impl_backend {
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 let row = sqlx::query(concat!(
                     "UPDATE payment_keys SET balance = balance + $3 WHERE owner = $1 AND nonce = $2 AND balance <= $4 - $3 RETURNING ",
-                    key_columns!()))
-                    .bind(owner).bind(nonce).bind(amount).bind($crate::limits::MAX_BALANCE).fetch_optional(&mut *tx).await?;
+                    key_columns!()
+                ))
+                .bind(owner)
+                .bind(nonce)
+                .bind(amount)
+                .bind($crate::limits::MAX_BALANCE)
+                .fetch_optional(&mut *tx)
+                .await?;
                 let Some(row) = row else { return Ok(None) };
                 let key = key_row(&row)?;
                 ledger_line(&mut *tx, owner, nonce, None, "top_up", amount, now_ms).await?;
@@ -261,7 +342,10 @@ macro_rules! impl_backend {
 
             async fn revoke(&self, owner: &str, nonce: i64) -> Result<bool, StoreError> {
                 let done = sqlx::query("UPDATE payment_keys SET revoked = 1 WHERE owner = $1 AND nonce = $2")
-                    .bind(owner).bind(nonce).execute(&mut *self.write().await?).await?;
+                    .bind(owner)
+                    .bind(nonce)
+                    .execute(&mut *self.write().await?)
+                    .await?;
                 if let Some(c) = self.lookups() {
                     c.forget_key(owner, nonce);
                 }
@@ -271,27 +355,54 @@ macro_rules! impl_backend {
             async fn ledger(&self, owner: &str, nonce: i64, after_id: i64, limit: i64) -> Result<Vec<LedgerRow>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT id, call_id, kind, amount, created_ms FROM ledger \
-                     WHERE owner = $1 AND nonce = $2 AND id > $3 ORDER BY id LIMIT $4")
-                    .bind(owner).bind(nonce).bind(after_id).bind(limit).fetch_all(&mut *self.read().await?).await?;
-                rows.iter().map(|r| Ok(LedgerRow {
-                    id: r.try_get("id")?,
-                    call_id: r.try_get("call_id")?,
-                    kind: r.try_get("kind")?,
-                    amount: r.try_get("amount")?,
-                    created_ms: r.try_get("created_ms")?,
-                })).collect()
+                     WHERE owner = $1 AND nonce = $2 AND id > $3 ORDER BY id LIMIT $4",
+                )
+                .bind(owner)
+                .bind(nonce)
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&mut *self.read().await?)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(LedgerRow {
+                            id: r.try_get("id")?,
+                            call_id: r.try_get("call_id")?,
+                            kind: r.try_get("kind")?,
+                            amount: r.try_get("amount")?,
+                            created_ms: r.try_get("created_ms")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn enqueue(&self, c: &CallRow) -> Result<Enqueued, StoreError> {
                 // One atomic round trip (see `batch`): reserve on the key if it has the balance,
                 // and only then insert the call and its ledger line. A row back = queued.
                 let q = sqlx::query($enqueue)
-                    .bind(&c.id).bind(&c.request_id).bind(&c.project_id).bind(&c.project_owner)
-                    .bind(&c.project_name).bind(&c.wasm_sha256).bind(&c.key_owner).bind(c.key_nonce)
-                    .bind(&c.input).bind(c.max_instructions).bind(c.max_memory_mb).bind(c.max_execution_seconds)
-                    .bind(to_json_text(&c.grants)).bind(c.attached_deposit).bind(c.compute_limit)
-                    .bind(c.reserved).bind(c.status.as_str()).bind(&c.lease_id).bind(&c.worker_id)
-                    .bind(c.lease_expires_ms).bind(c.attempts).bind(c.created_ms).bind(c.completed_ms)
+                    .bind(&c.id)
+                    .bind(&c.request_id)
+                    .bind(&c.project_id)
+                    .bind(&c.project_owner)
+                    .bind(&c.project_name)
+                    .bind(&c.wasm_sha256)
+                    .bind(&c.key_owner)
+                    .bind(c.key_nonce)
+                    .bind(&c.input)
+                    .bind(c.max_instructions)
+                    .bind(c.max_memory_mb)
+                    .bind(c.max_execution_seconds)
+                    .bind(to_json_text(&c.grants))
+                    .bind(c.attached_deposit)
+                    .bind(c.compute_limit)
+                    .bind(c.reserved)
+                    .bind(c.status.as_str())
+                    .bind(&c.lease_id)
+                    .bind(&c.worker_id)
+                    .bind(c.lease_expires_ms)
+                    .bind(c.attempts)
+                    .bind(c.created_ms)
+                    .bind(c.completed_ms)
                     .bind(c.result.as_ref().map(to_json_text));
                 let rows = self.batch(q).await?;
                 Ok(if rows.is_empty() { Enqueued::InsufficientBalance } else { Enqueued::Queued })
@@ -299,34 +410,58 @@ macro_rules! impl_backend {
 
             async fn call(&self, id: &str) -> Result<Option<CallRow>, StoreError> {
                 let row = sqlx::query(concat!("SELECT ", call_columns!(), " FROM calls WHERE id = $1"))
-                    .bind(id).fetch_optional(&mut *self.read().await?).await?;
+                    .bind(id)
+                    .fetch_optional(&mut *self.read().await?)
+                    .await?;
                 row.as_ref().map(call_row).transpose()
             }
 
-            async fn lease(&self, worker_id: &str, lease_id: &str, now_ms: i64, lease_ms: i64, max_attempts: i64)
-                -> Result<Option<CallRow>, StoreError>
-            {
+            async fn lease(
+                &self,
+                worker_id: &str,
+                lease_id: &str,
+                now_ms: i64,
+                lease_ms: i64,
+                max_attempts: i64,
+            ) -> Result<Option<CallRow>, StoreError> {
                 let row = sqlx::query(concat!(
                     "UPDATE calls SET status = 'leased', lease_id = $1, worker_id = $2, lease_expires_ms = $4, \
                      attempts = attempts + 1 \
                      WHERE id = (SELECT id FROM calls WHERE status IN ('queued', 'leased') \
                                  AND (status = 'queued' OR lease_expires_ms < $3) AND attempts < $5 \
-                                 ORDER BY created_ms LIMIT 1 ", $lock, ") \
+                                 ORDER BY created_ms LIMIT 1 ",
+                    $lock,
+                    ") \
                      AND status IN ('queued', 'leased') AND (status = 'queued' OR lease_expires_ms < $3) \
-                     RETURNING ", call_columns!()))
-                    .bind(lease_id).bind(worker_id).bind(now_ms).bind(now_ms + lease_ms).bind(max_attempts)
-                    .fetch_optional(&mut *self.write().await?).await?;
+                     RETURNING ",
+                    call_columns!()
+                ))
+                .bind(lease_id)
+                .bind(worker_id)
+                .bind(now_ms)
+                .bind(now_ms + lease_ms)
+                .bind(max_attempts)
+                .fetch_optional(&mut *self.write().await?)
+                .await?;
                 row.as_ref().map(call_row).transpose()
             }
 
-            async fn heartbeat(&self, worker_id: &str, lease_ids: &[String], now_ms: i64, lease_ms: i64)
-                -> Result<Vec<String>, StoreError>
-            {
+            async fn heartbeat(
+                &self,
+                worker_id: &str,
+                lease_ids: &[String],
+                now_ms: i64,
+                lease_ms: i64,
+            ) -> Result<Vec<String>, StoreError> {
                 let mut extended = Vec::new();
                 for lease_id in lease_ids {
-                    let done = sqlx::query(
-                        "UPDATE calls SET lease_expires_ms = $3 WHERE lease_id = $1 AND worker_id = $2 AND status = 'leased'")
-                        .bind(lease_id).bind(worker_id).bind(now_ms + lease_ms).execute(&mut *self.write().await?).await?;
+                    let done =
+                        sqlx::query("UPDATE calls SET lease_expires_ms = $3 WHERE lease_id = $1 AND worker_id = $2 AND status = 'leased'")
+                            .bind(lease_id)
+                            .bind(worker_id)
+                            .bind(now_ms + lease_ms)
+                            .execute(&mut *self.write().await?)
+                            .await?;
                     if done.rows_affected() == 1 {
                         extended.push(lease_id.clone());
                     }
@@ -340,21 +475,41 @@ macro_rules! impl_backend {
                 // only then move the money, write the ledger (settle, then release) and credit
                 // earnings of a completed call. The settled row comes back.
                 let q = sqlx::query($finish)
-                    .bind(&f.call_id).bind(&f.lease_id).bind(f.status.as_str()).bind(to_json_text(&f.result)).bind(f.now_ms)
-                    .bind(f.charged).bind(f.earnings);
+                    .bind(&f.call_id)
+                    .bind(&f.lease_id)
+                    .bind(f.status.as_str())
+                    .bind(to_json_text(&f.result))
+                    .bind(f.now_ms)
+                    .bind(f.charged)
+                    .bind(f.earnings);
                 let rows = self.batch(q).await?;
                 rows.first().map(call_row).transpose()
             }
 
-            async fn finish_and_lease(&self, f: &Finish, worker_id: &str, lease_id: &str, now_ms: i64, lease_ms: i64, max_attempts: i64)
-                -> Result<(Option<CallRow>, Option<CallRow>), StoreError>
-            {
+            async fn finish_and_lease(
+                &self,
+                f: &Finish,
+                worker_id: &str,
+                lease_id: &str,
+                now_ms: i64,
+                lease_ms: i64,
+                max_attempts: i64,
+            ) -> Result<(Option<CallRow>, Option<CallRow>), StoreError> {
                 // Leasing separately would cost a round trip even when no job waits: only finish.
                 let Some(sql) = $finish_lease else { return Ok((self.finish(f).await?, None)) };
                 let q = sqlx::query(sql)
-                    .bind(&f.call_id).bind(&f.lease_id).bind(f.status.as_str()).bind(to_json_text(&f.result)).bind(f.now_ms)
-                    .bind(f.charged).bind(f.earnings)
-                    .bind(lease_id).bind(worker_id).bind(now_ms).bind(now_ms + lease_ms).bind(max_attempts);
+                    .bind(&f.call_id)
+                    .bind(&f.lease_id)
+                    .bind(f.status.as_str())
+                    .bind(to_json_text(&f.result))
+                    .bind(f.now_ms)
+                    .bind(f.charged)
+                    .bind(f.earnings)
+                    .bind(lease_id)
+                    .bind(worker_id)
+                    .bind(now_ms)
+                    .bind(now_ms + lease_ms)
+                    .bind(max_attempts);
                 let (mut finished, mut leased) = (None, None);
                 for row in self.batch(q).await? {
                     let call = call_row(&row)?;
@@ -368,56 +523,84 @@ macro_rules! impl_backend {
             }
 
             async fn exhausted(&self, now_ms: i64, max_attempts: i64) -> Result<Vec<CallRow>, StoreError> {
-                let rows = sqlx::query(concat!("SELECT ", call_columns!(),
-                    " FROM calls WHERE status = 'leased' AND lease_expires_ms < $1 AND attempts >= $2 ORDER BY created_ms LIMIT 100"))
-                    .bind(now_ms).bind(max_attempts).fetch_all(&mut *self.read().await?).await?;
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    call_columns!(),
+                    " FROM calls WHERE status = 'leased' AND lease_expires_ms < $1 AND attempts >= $2 ORDER BY created_ms LIMIT 100"
+                ))
+                .bind(now_ms)
+                .bind(max_attempts)
+                .fetch_all(&mut *self.read().await?)
+                .await?;
                 rows.iter().map(call_row).collect()
             }
 
             async fn register_worker(&self, w: &WorkerRow) -> Result<(), StoreError> {
                 sqlx::query(concat!("INSERT INTO workers (", worker_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6)"))
-                    .bind(&w.id).bind(&w.public_key).bind(&w.token_hash).bind(&w.attestation)
-                    .bind(w.created_ms).bind(w.last_heartbeat_ms).execute(&mut *self.write().await?).await?;
+                    .bind(&w.id)
+                    .bind(&w.public_key)
+                    .bind(&w.token_hash)
+                    .bind(&w.attestation)
+                    .bind(w.created_ms)
+                    .bind(w.last_heartbeat_ms)
+                    .execute(&mut *self.write().await?)
+                    .await?;
                 Ok(())
             }
 
             async fn worker_by_token(&self, token_hash: &str) -> Result<Option<WorkerRow>, StoreError> {
                 let row = sqlx::query(concat!("SELECT ", worker_columns!(), " FROM workers WHERE token_hash = $1"))
-                    .bind(token_hash).fetch_optional(&mut *self.read().await?).await?;
+                    .bind(token_hash)
+                    .fetch_optional(&mut *self.read().await?)
+                    .await?;
                 row.as_ref().map(worker_row).transpose()
             }
 
             async fn worker(&self, id: &str) -> Result<Option<WorkerRow>, StoreError> {
                 let row = sqlx::query(concat!("SELECT ", worker_columns!(), " FROM workers WHERE id = $1"))
-                    .bind(id).fetch_optional(&mut *self.read().await?).await?;
+                    .bind(id)
+                    .fetch_optional(&mut *self.read().await?)
+                    .await?;
                 row.as_ref().map(worker_row).transpose()
             }
 
             async fn touch_worker(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
                 sqlx::query("UPDATE workers SET last_heartbeat_ms = $2 WHERE id = $1")
-                    .bind(id).bind(now_ms).execute(&mut *self.write().await?).await?;
+                    .bind(id)
+                    .bind(now_ms)
+                    .execute(&mut *self.write().await?)
+                    .await?;
                 Ok(())
             }
 
             async fn earnings(&self, owner: &str) -> Result<Vec<EarningRow>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT e.project_id, p.name, e.amount, e.calls FROM earnings e \
-                     JOIN projects p ON p.id = e.project_id WHERE e.owner = $1 ORDER BY p.name")
-                    .bind(owner).fetch_all(&mut *self.read().await?).await?;
-                rows.iter().map(|r| Ok(EarningRow {
-                    project_id: r.try_get("project_id")?,
-                    project_name: r.try_get("name")?,
-                    amount: r.try_get("amount")?,
-                    calls: r.try_get("calls")?,
-                })).collect()
+                     JOIN projects p ON p.id = e.project_id WHERE e.owner = $1 ORDER BY p.name",
+                )
+                .bind(owner)
+                .fetch_all(&mut *self.read().await?)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(EarningRow {
+                            project_id: r.try_get("project_id")?,
+                            project_name: r.try_get("name")?,
+                            amount: r.try_get("amount")?,
+                            calls: r.try_get("calls")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn queue_depth(&self) -> Result<(i64, i64), StoreError> {
                 let row = sqlx::query(
                     "SELECT COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, \
                      COALESCE(SUM(CASE WHEN status = 'leased' THEN 1 ELSE 0 END), 0) AS leased \
-                     FROM calls WHERE status IN ('queued', 'leased')")
-                    .fetch_one(&mut *self.read().await?).await?;
+                     FROM calls WHERE status IN ('queued', 'leased')",
+                )
+                .fetch_one(&mut *self.read().await?)
+                .await?;
                 Ok((row.try_get("queued")?, row.try_get("leased")?))
             }
         }

@@ -7,8 +7,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use sqlx::{ConnectOptions as _, Executor as _};
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow, SqliteSynchronous};
+use sqlx::{ConnectOptions as _, Executor as _};
 use sqlx::{SqlSafeStr, Sqlite};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -72,7 +72,13 @@ impl SqliteBackend {
         for _ in 0..SQLITE_MAX_CONNECTIONS {
             readers.push(Mutex::new(options.connect().await?));
         }
-        let inner = Arc::new(Conns { readers, next: AtomicUsize::new(0), writer: Mutex::new(writer), dirty: AtomicBool::new(false), lookups: LookupCache::default() });
+        let inner = Arc::new(Conns {
+            readers,
+            next: AtomicUsize::new(0),
+            writer: Mutex::new(writer),
+            dirty: AtomicBool::new(false),
+            lookups: LookupCache::default(),
+        });
         // Checkpoint the WAL from a connection of its own, so the writer does not stop to copy
         // pages back and sync the file (PASSIVE: never waits for, nor blocks, readers and the
         // writer). Ends when the backend is dropped.
@@ -154,7 +160,9 @@ const ENQUEUE: &str = concat!(
     "BEGIN IMMEDIATE; \
      UPDATE payment_keys SET reserved = reserved + $16 WHERE owner = $7 AND nonce = $8 \
      AND revoked = 0 AND balance - spent - reserved >= $16; \
-     INSERT INTO calls (", call_columns!(), ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 WHERE changes() = 1; \
+     INSERT INTO calls (",
+    call_columns!(),
+    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 WHERE changes() = 1; \
      INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
      SELECT $7, $8, $1, 'reserve', $16, $22 WHERE changes() = 1; \
      SELECT 1 AS queued WHERE changes() = 1; \
@@ -165,9 +173,12 @@ const ENQUEUE: &str = concat!(
 /// ledger lines (2 rows), then the earnings of a completed call. The charge is clamped to the call's
 /// reservation and the earnings to the charge.
 macro_rules! finish_statements {
-    () => { concat!(
-     "UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
-     WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ", call_columns!(), "; \
+    () => {
+        concat!(
+            "UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
+     WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ",
+            call_columns!(),
+            "; \
      UPDATE payment_keys SET reserved = reserved - (SELECT reserved FROM calls WHERE id = $1), \
      spent = spent + (SELECT MIN(MAX($6, 0), reserved) FROM calls WHERE id = $1) \
      WHERE changes() = 1 AND (owner, nonce) = (SELECT key_owner, key_nonce FROM calls WHERE id = $1); \
@@ -179,7 +190,8 @@ macro_rules! finish_statements {
      SELECT project_owner, project_id, MIN(MAX($7, 0), MIN(MAX($6, 0), reserved)), 1 FROM calls \
      WHERE id = $1 AND changes() = 2 AND $3 = 'completed' \
      ON CONFLICT (owner, project_id) DO UPDATE SET amount = earnings.amount + excluded.amount, calls = earnings.calls + 1;"
-    ) };
+        )
+    };
 }
 
 /// `finish` in one transaction and round trip.
@@ -188,14 +200,26 @@ const FINISH: &str = concat!("BEGIN IMMEDIATE; ", finish_statements!(), " COMMIT
 /// `finish`, then the lease of the next job for the worker that completed (binds 8..=12), in one
 /// transaction and round trip.
 const FINISH_LEASE: &str = concat!(
-    "BEGIN IMMEDIATE; ", finish_statements!(), " \
+    "BEGIN IMMEDIATE; ",
+    finish_statements!(),
+    " \
      UPDATE calls SET status = 'leased', lease_id = $8, worker_id = $9, lease_expires_ms = $11, \
      attempts = attempts + 1 \
      WHERE id = (SELECT id FROM calls WHERE status IN ('queued', 'leased') \
                  AND (status = 'queued' OR lease_expires_ms < $10) AND attempts < $12 \
                  ORDER BY created_ms LIMIT 1) \
      AND status IN ('queued', 'leased') AND (status = 'queued' OR lease_expires_ms < $10) \
-     RETURNING ", call_columns!(), "; COMMIT;"
+     RETURNING ",
+    call_columns!(),
+    "; COMMIT;"
 );
 
-impl_backend!(SqliteBackend, Sqlite, begin = "BEGIN IMMEDIATE", lock = "", enqueue = ENQUEUE, finish = FINISH, finish_lease = Some(FINISH_LEASE));
+impl_backend!(
+    SqliteBackend,
+    Sqlite,
+    begin = "BEGIN IMMEDIATE",
+    lock = "",
+    enqueue = ENQUEUE,
+    finish = FINISH,
+    finish_lease = Some(FINISH_LEASE)
+);

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use ed25519_dalek::SigningKey;
 use outlayer_coordinator::model::{CallView, Completion, ExecutionResult, Job, Outcome};
-use outlayer_protocol::client::{ClientError, WorkerClient};
 use outlayer_coordinator::{AppState, CoordinatorConfig, DatabaseConfig, PricingConfig, RateLimitConfig, build_state, run};
+use outlayer_protocol::client::{ClientError, WorkerClient};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -19,7 +19,8 @@ use tokio::task::JoinHandle;
 /// Smallest valid wasm module: magic + version 1.
 pub const EMPTY_MODULE: &[u8] = b"\0asm\x01\0\0\0";
 /// Test prices: a 2M-instruction, 10 ms echo costs 1000 + 20 + 10 = 1030.
-pub const PRICES: PricingConfig = PricingConfig { base_fee: 1_000, per_million_instructions: 10, per_second: 1_000, developer_share_bps: 8_000 };
+pub const PRICES: PricingConfig =
+    PricingConfig { base_fee: 1_000, per_million_instructions: 10, per_second: 1_000, developer_share_bps: 8_000 };
 /// Instructions every echo run reports.
 pub const ECHO_INSTRUCTIONS: u64 = 2_000_000;
 /// Wall time every echo run reports.
@@ -144,7 +145,13 @@ impl Server {
         if s != StatusCode::CREATED {
             bail!("create project: {s} {b}");
         }
-        let resp = self.http.post(self.url(&format!("/projects/{owner}/{name}/versions"))).bearer_auth(token).body(EMPTY_MODULE.to_vec()).send().await?;
+        let resp = self
+            .http
+            .post(self.url(&format!("/projects/{owner}/{name}/versions")))
+            .bearer_auth(token)
+            .body(EMPTY_MODULE.to_vec())
+            .send()
+            .await?;
         let (s, b) = read(resp).await?;
         if s != StatusCode::CREATED {
             bail!("upload: {s} {b}");
@@ -162,7 +169,14 @@ impl Server {
     }
 
     /// `POST /call` with a payment key and extra headers.
-    pub async fn call(&self, owner: &str, project: &str, key: &str, headers: &[(&str, String)], body: &Value) -> Result<(StatusCode, Value)> {
+    pub async fn call(
+        &self,
+        owner: &str,
+        project: &str,
+        key: &str,
+        headers: &[(&str, String)],
+        body: &Value,
+    ) -> Result<(StatusCode, Value)> {
         let mut req = self.http.post(self.url(&format!("/call/{owner}/{project}"))).header("X-Payment-Key", key).json(body);
         for (k, v) in headers {
             req = req.header(*k, v);
@@ -236,7 +250,11 @@ impl TestWorker {
 pub async fn read(resp: reqwest::Response) -> Result<(StatusCode, Value)> {
     let status = resp.status();
     let text = resp.text().await?;
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).with_context(|| format!("non-JSON body {status}: {text}"))? };
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).with_context(|| format!("non-JSON body {status}: {text}"))?
+    };
     Ok((status, body))
 }
 

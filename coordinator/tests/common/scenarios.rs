@@ -60,7 +60,8 @@ pub async fn end_to_end(config: CoordinatorConfig) -> Result<()> {
     assert_eq!((k["balance"].as_i64(), k["spent"].as_i64(), k["reserved"].as_i64()), (Some(100_000), Some(ECHO_COST + 200), Some(0)));
 
     // Async call: 202 with a call id, then the result by polling.
-    let (s, b) = server.call(&owner, "echo", &key, &[], &json!({ "input": [1, 2, 3], "async": true, "resource_limits": small_limits() })).await?;
+    let (s, b) =
+        server.call(&owner, "echo", &key, &[], &json!({ "input": [1, 2, 3], "async": true, "resource_limits": small_limits() })).await?;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
     assert_eq!(b["status"], "queued");
     let done = server.wait_final(&key, b["call_id"].as_str().unwrap()).await?;
@@ -86,13 +87,22 @@ pub async fn end_to_end(config: CoordinatorConfig) -> Result<()> {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(page["entries"].as_array().map(Vec::len), Some(2));
     let last = page["entries"][1]["id"].as_i64().unwrap();
-    let (_, next) = server.get(&format!("/payment-keys/{owner_part}/{nonce}/ledger?limit=2&after_id={last}"), &[("X-Payment-Key", &key)]).await?;
+    let (_, next) =
+        server.get(&format!("/payment-keys/{owner_part}/{nonce}/ledger?limit=2&after_id={last}"), &[("X-Payment-Key", &key)]).await?;
     assert_eq!(next["entries"][0]["kind"], "settle");
     let (s, bad) = server.get(&format!("/payment-keys/{owner_part}/{nonce}/ledger?limit=x"), &[("X-Payment-Key", &key)]).await?;
     assert_eq!((s, bad["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
 
     // Guest failures: invalid JSON output and a trap; deposit returned, compute charged.
-    let (s, b) = server.call(&owner, "echo", &key, &[("X-Attached-Deposit", "50".into())], &json!({ "input": "not-json", "resource_limits": small_limits() })).await?;
+    let (s, b) = server
+        .call(
+            &owner,
+            "echo",
+            &key,
+            &[("X-Attached-Deposit", "50".into())],
+            &json!({ "input": "not-json", "resource_limits": small_limits() }),
+        )
+        .await?;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert_eq!(b["status"], "failed");
     assert_eq!(b["error"]["code"], "invalid_output");
@@ -153,7 +163,8 @@ pub async fn error_codes(config: CoordinatorConfig) -> Result<()> {
     let (s, b) = server.call(&owner, "echo", &key, &[], &json!({ "inptu": 1 })).await?;
     assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "invalid_json"));
     // Uploads: not wasm → 400, over the cap → 413, someone else's project → 403.
-    let resp = server.http.post(server.url(&format!("/projects/{owner}/echo/versions"))).bearer_auth(&token).body("hello world").send().await?;
+    let resp =
+        server.http.post(server.url(&format!("/projects/{owner}/echo/versions"))).bearer_auth(&token).body("hello world").send().await?;
     let (s, b) = read(resp).await?;
     assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "invalid_wasm"));
     let mut big = EMPTY_MODULE.to_vec();
@@ -162,10 +173,22 @@ pub async fn error_codes(config: CoordinatorConfig) -> Result<()> {
     let (s, b) = read(resp).await?;
     assert_eq!((s, code(&b)), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
     let (other, other_token) = server.owner().await?;
-    let resp = server.http.post(server.url(&format!("/projects/{owner}/echo/versions"))).bearer_auth(&other_token).body(EMPTY_MODULE).send().await?;
+    let resp = server
+        .http
+        .post(server.url(&format!("/projects/{owner}/echo/versions")))
+        .bearer_auth(&other_token)
+        .body(EMPTY_MODULE)
+        .send()
+        .await?;
     let (s, b) = read(resp).await?;
     assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "not_owner"));
-    let resp = server.http.put(server.url(&format!("/projects/{owner}/echo/active"))).bearer_auth(&token).json(&json!({ "version": "00" })).send().await?;
+    let resp = server
+        .http
+        .put(server.url(&format!("/projects/{owner}/echo/active")))
+        .bearer_auth(&token)
+        .json(&json!({ "version": "00" }))
+        .send()
+        .await?;
     let (s, b) = read(resp).await?;
     assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "version_not_found"));
 
@@ -185,7 +208,8 @@ pub async fn error_codes(config: CoordinatorConfig) -> Result<()> {
     let (s, b) = server.call(&other, "other", &key, &[], &body).await?;
     assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "project_not_allowed"));
     // 400 limits over the cap, bad header.
-    let (s, b) = server.call(&owner, "echo", &key, &[], &json!({ "input": 1, "resource_limits": { "max_execution_seconds": 181 } })).await?;
+    let (s, b) =
+        server.call(&owner, "echo", &key, &[], &json!({ "input": 1, "resource_limits": { "max_execution_seconds": 181 } })).await?;
     assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "invalid_limits"));
     let (s, b) = server.call(&owner, "echo", &key, &[("X-Compute-Limit", "lots".into())], &body).await?;
     assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "invalid_header"));
@@ -359,7 +383,8 @@ pub async fn lease_expiry(mut config: CoordinatorConfig) -> Result<()> {
     let (owner, token) = server.owner().await?;
     server.project(&owner, &token, "echo").await?;
     let key = server.key(&token, json!({ "initial_balance": 100_000 })).await?;
-    let (s, b) = server.call(&owner, "echo", &key, &[], &json!({ "input": "job", "async": true, "resource_limits": small_limits() })).await?;
+    let (s, b) =
+        server.call(&owner, "echo", &key, &[], &json!({ "input": "job", "async": true, "resource_limits": small_limits() })).await?;
     assert_eq!(s, StatusCode::ACCEPTED);
     let call_id = b["call_id"].as_str().unwrap().to_owned();
 
@@ -447,7 +472,15 @@ pub async fn worker_lost(mut config: CoordinatorConfig) -> Result<()> {
     let (owner, token) = server.owner().await?;
     server.project(&owner, &token, "echo").await?;
     let key = server.key(&token, json!({ "initial_balance": 100_000 })).await?;
-    let (_, b) = server.call(&owner, "echo", &key, &[("X-Attached-Deposit", "100".into())], &json!({ "input": 1, "async": true, "resource_limits": small_limits() })).await?;
+    let (_, b) = server
+        .call(
+            &owner,
+            "echo",
+            &key,
+            &[("X-Attached-Deposit", "100".into())],
+            &json!({ "input": 1, "async": true, "resource_limits": small_limits() }),
+        )
+        .await?;
     let call_id = b["call_id"].as_str().unwrap().to_owned();
     let worker = server.worker().await?;
     let job = worker.lease(Duration::from_secs(2)).await?.expect("job");

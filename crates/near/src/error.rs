@@ -61,19 +61,8 @@ impl RpcError {
                 _ => String::new(),
             },
         };
-        let data = error
-            .get("cause")
-            .and_then(|c| c.get("info"))
-            .filter(|i| !i.is_null())
-            .or(legacy_data)
-            .cloned()
-            .unwrap_or(Value::Null);
-        RpcError::Node {
-            name,
-            cause,
-            message,
-            data,
-        }
+        let data = error.get("cause").and_then(|c| c.get("info")).filter(|i| !i.is_null()).or(legacy_data).cloned().unwrap_or(Value::Null);
+        RpcError::Node { name, cause, message, data }
     }
 }
 
@@ -89,15 +78,7 @@ mod tests {
             "cause": {"name": "UNKNOWN_BLOCK", "info": {"block_reference": {"block_id": 1}}},
             "code": -32000, "message": "Server error", "data": "DB Not Found Error"
         }));
-        let RpcError::Node {
-            name,
-            cause,
-            message,
-            data,
-        } = err
-        else {
-            panic!("not a node error")
-        };
+        let RpcError::Node { name, cause, message, data } = err else { panic!("not a node error") };
         assert_eq!(name, "HANDLER_ERROR");
         assert_eq!(cause, "UNKNOWN_BLOCK");
         assert_eq!(message, "DB Not Found Error");
@@ -106,17 +87,8 @@ mod tests {
 
     #[test]
     fn plain_json_rpc_error_uses_message() {
-        let err =
-            RpcError::from_error_value(&json!({"code": -32601, "message": "Method not found"}));
-        let RpcError::Node {
-            name,
-            cause,
-            message,
-            data,
-        } = err
-        else {
-            panic!("not a node error")
-        };
+        let err = RpcError::from_error_value(&json!({"code": -32601, "message": "Method not found"}));
+        let RpcError::Node { name, cause, message, data } = err else { panic!("not a node error") };
         assert_eq!((name.as_str(), cause.as_str()), ("", ""));
         assert_eq!(message, "Method not found");
         assert_eq!(data, Value::Null);

@@ -11,15 +11,10 @@ pub const HASH_LEN: usize = 32;
 /// Decode a base58 NEAR hash and check that it is [`HASH_LEN`] bytes; `what` names the
 /// argument in the error.
 pub fn decode_hash(what: &str, text: &str) -> Result<[u8; HASH_LEN], RpcError> {
-    let bytes = bs58::decode(text)
-        .into_vec()
-        .map_err(|e| RpcError::InvalidArgument(format!("{what} {text:?} is not base58: {e}")))?;
-    bytes.try_into().map_err(|b: Vec<u8>| {
-        RpcError::InvalidArgument(format!(
-            "{what} {text:?} decodes to {} bytes, expected {HASH_LEN}",
-            b.len()
-        ))
-    })
+    let bytes = bs58::decode(text).into_vec().map_err(|e| RpcError::InvalidArgument(format!("{what} {text:?} is not base58: {e}")))?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| RpcError::InvalidArgument(format!("{what} {text:?} decodes to {} bytes, expected {HASH_LEN}", b.len())))
 }
 
 /// Which chain state a read looks at.
@@ -85,10 +80,7 @@ impl BlockId {
     pub fn parse(text: &str) -> Result<Self, RpcError> {
         let text = text.trim();
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-            return text
-                .parse()
-                .map(BlockId::Height)
-                .map_err(|e| RpcError::InvalidArgument(format!("block height {text:?}: {e}")));
+            return text.parse().map(BlockId::Height).map_err(|e| RpcError::InvalidArgument(format!("block height {text:?}: {e}")));
         }
         decode_hash("block hash", text)?;
         Ok(BlockId::Hash(text.to_owned()))
@@ -136,13 +128,8 @@ impl ChunkRef {
         let text = text.trim();
         match text.split_once(',') {
             Some((block, shard)) => {
-                let shard = shard.trim().parse().map_err(|e| {
-                    RpcError::InvalidArgument(format!("shard id {:?}: {e}", shard.trim()))
-                })?;
-                Ok(ChunkRef::BlockShard {
-                    block: BlockId::parse(block)?,
-                    shard,
-                })
+                let shard = shard.trim().parse().map_err(|e| RpcError::InvalidArgument(format!("shard id {:?}: {e}", shard.trim())))?;
+                Ok(ChunkRef::BlockShard { block: BlockId::parse(block)?, shard })
             }
             None => {
                 decode_hash("chunk hash", text)?;
@@ -158,9 +145,7 @@ impl ChunkRef {
                 decode_hash("chunk hash", h)?;
                 Ok(json!({ "chunk_id": h }))
             }
-            ChunkRef::BlockShard { block, shard } => {
-                Ok(json!({ "block_id": block.to_json()?, "shard_id": shard }))
-            }
+            ChunkRef::BlockShard { block, shard } => Ok(json!({ "block_id": block.to_json()?, "shard_id": shard })),
         }
     }
 }
@@ -185,14 +170,8 @@ pub enum TxWait {
 
 impl TxWait {
     /// Every level, weakest first.
-    pub const ALL: [TxWait; 6] = [
-        TxWait::None,
-        TxWait::Included,
-        TxWait::ExecutedOptimistic,
-        TxWait::IncludedFinal,
-        TxWait::Executed,
-        TxWait::Final,
-    ];
+    pub const ALL: [TxWait; 6] =
+        [TxWait::None, TxWait::Included, TxWait::ExecutedOptimistic, TxWait::IncludedFinal, TxWait::Executed, TxWait::Final];
 
     /// The JSON name NEAR uses (`"EXECUTED_OPTIMISTIC"`, ...).
     pub fn as_str(self) -> &'static str {
@@ -236,77 +215,38 @@ mod tests {
     fn v01_block_strings() {
         assert_eq!(BlockRef::parse_v01("").unwrap(), BlockRef::Final);
         assert_eq!(BlockRef::parse_v01("final").unwrap(), BlockRef::Final);
-        assert_eq!(
-            BlockRef::parse_v01("optimistic").unwrap(),
-            BlockRef::Optimistic
-        );
-        assert_eq!(
-            BlockRef::parse_v01("17821130").unwrap(),
-            BlockRef::Height(17821130)
-        );
-        assert_eq!(
-            BlockRef::parse_v01(BLOCK_HASH).unwrap(),
-            BlockRef::Hash(BLOCK_HASH.into())
-        );
+        assert_eq!(BlockRef::parse_v01("optimistic").unwrap(), BlockRef::Optimistic);
+        assert_eq!(BlockRef::parse_v01("17821130").unwrap(), BlockRef::Height(17821130));
+        assert_eq!(BlockRef::parse_v01(BLOCK_HASH).unwrap(), BlockRef::Hash(BLOCK_HASH.into()));
     }
 
     #[test]
     fn bad_block_strings_are_invalid_arguments() {
         for bad in ["latest", "0OIl", "3xyz", "99999999999999999999999"] {
             let err = BlockRef::parse_v01(bad).unwrap_err();
-            assert!(
-                matches!(err, RpcError::InvalidArgument(_)),
-                "{bad}: {err:?}"
-            );
+            assert!(matches!(err, RpcError::InvalidArgument(_)), "{bad}: {err:?}");
         }
     }
 
     #[test]
     fn block_ref_params() {
-        assert_eq!(
-            BlockRef::Final.to_params().unwrap(),
-            json!({"finality": "final"})
-        );
-        assert_eq!(
-            BlockRef::Optimistic.to_params().unwrap(),
-            json!({"finality": "optimistic"})
-        );
-        assert_eq!(
-            BlockRef::Height(5).to_params().unwrap(),
-            json!({"block_id": 5})
-        );
-        assert_eq!(
-            BlockRef::Hash(BLOCK_HASH.into()).to_params().unwrap(),
-            json!({"block_id": BLOCK_HASH})
-        );
+        assert_eq!(BlockRef::Final.to_params().unwrap(), json!({"finality": "final"}));
+        assert_eq!(BlockRef::Optimistic.to_params().unwrap(), json!({"finality": "optimistic"}));
+        assert_eq!(BlockRef::Height(5).to_params().unwrap(), json!({"block_id": 5}));
+        assert_eq!(BlockRef::Hash(BLOCK_HASH.into()).to_params().unwrap(), json!({"block_id": BLOCK_HASH}));
         assert!(BlockRef::Hash("nothash".into()).to_params().is_err());
     }
 
     #[test]
     fn chunk_refs() {
-        assert_eq!(
-            ChunkRef::parse("187310138,0").unwrap(),
-            ChunkRef::BlockShard {
-                block: BlockId::Height(187310138),
-                shard: 0
-            }
-        );
+        assert_eq!(ChunkRef::parse("187310138,0").unwrap(), ChunkRef::BlockShard { block: BlockId::Height(187310138), shard: 0 });
         assert_eq!(
             ChunkRef::parse(&format!("{BLOCK_HASH}, 3")).unwrap(),
-            ChunkRef::BlockShard {
-                block: BlockId::Hash(BLOCK_HASH.into()),
-                shard: 3
-            }
+            ChunkRef::BlockShard { block: BlockId::Hash(BLOCK_HASH.into()), shard: 3 }
         );
-        assert_eq!(
-            ChunkRef::parse(BLOCK_HASH).unwrap(),
-            ChunkRef::Hash(BLOCK_HASH.into())
-        );
+        assert_eq!(ChunkRef::parse(BLOCK_HASH).unwrap(), ChunkRef::Hash(BLOCK_HASH.into()));
         for bad in ["12,x", "abc", "12,", ",3"] {
-            assert!(
-                matches!(ChunkRef::parse(bad), Err(RpcError::InvalidArgument(_))),
-                "{bad}"
-            );
+            assert!(matches!(ChunkRef::parse(bad), Err(RpcError::InvalidArgument(_))), "{bad}");
         }
     }
 
@@ -317,9 +257,6 @@ mod tests {
         }
         assert_eq!(TxWait::parse_v01("").unwrap(), TxWait::ExecutedOptimistic);
         assert_eq!(TxWait::parse_v01("final").unwrap(), TxWait::Final);
-        assert!(matches!(
-            TxWait::parse_v01("SOON"),
-            Err(RpcError::InvalidArgument(_))
-        ));
+        assert!(matches!(TxWait::parse_v01("SOON"), Err(RpcError::InvalidArgument(_))));
     }
 }

@@ -35,45 +35,25 @@ pub async fn build_signed(
 ) -> Result<SignedTransaction, RpcError> {
     let public_key = secret_key.public_key();
     let key_text = public_key.to_string();
-    let (access_key, block) = tokio::try_join!(
-        client.view_access_key(&BlockRef::Final, signer_id, &key_text),
-        client.block(&BlockRef::Final),
-    )?;
-    let nonce = access_key
-        .get("nonce")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| RpcError::InvalidResponse("access key without a nonce".into()))?;
+    let (access_key, block) =
+        tokio::try_join!(client.view_access_key(&BlockRef::Final, signer_id, &key_text), client.block(&BlockRef::Final),)?;
+    let nonce =
+        access_key.get("nonce").and_then(Value::as_u64).ok_or_else(|| RpcError::InvalidResponse("access key without a nonce".into()))?;
     let hash_text = block
         .pointer("/header/hash")
         .and_then(Value::as_str)
         .ok_or_else(|| RpcError::InvalidResponse("block without header.hash".into()))?;
-    let block_hash = crate::refs::decode_hash("block hash", hash_text)
-        .map_err(|e| RpcError::InvalidResponse(e.to_string()))?;
-    let nonce = nonce
-        .checked_add(1)
-        .ok_or_else(|| RpcError::InvalidResponse("access key nonce is at its maximum".into()))?;
-    let transaction = Transaction {
-        signer_id: signer_id.to_owned(),
-        public_key,
-        nonce,
-        receiver_id: receiver_id.to_owned(),
-        block_hash,
-        actions,
-    };
+    let block_hash = crate::refs::decode_hash("block hash", hash_text).map_err(|e| RpcError::InvalidResponse(e.to_string()))?;
+    let nonce = nonce.checked_add(1).ok_or_else(|| RpcError::InvalidResponse("access key nonce is at its maximum".into()))?;
+    let transaction =
+        Transaction { signer_id: signer_id.to_owned(), public_key, nonce, receiver_id: receiver_id.to_owned(), block_hash, actions };
     Ok(transaction.sign(secret_key))
 }
 
 /// Broadcast `signed` with `send_tx`, waiting up to `wait`.
-pub async fn send_signed(
-    client: &RpcClient,
-    signed: &SignedTransaction,
-    wait: TxWait,
-) -> Result<TxOutcome, RpcError> {
+pub async fn send_signed(client: &RpcClient, signed: &SignedTransaction, wait: TxWait) -> Result<TxOutcome, RpcError> {
     let result = client.send_tx(&signed.to_base64(), wait).await?;
-    Ok(TxOutcome {
-        hash: signed.hash_base58(),
-        result,
-    })
+    Ok(TxOutcome { hash: signed.hash_base58(), result })
 }
 
 /// [`build_signed`] then [`send_signed`].

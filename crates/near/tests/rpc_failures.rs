@@ -21,8 +21,7 @@ async fn a_node_that_never_answers_times_out() {
             ""
         }),
     );
-    let client =
-        RpcClient::new(serve_router(router).await).with_timeout(Duration::from_millis(200));
+    let client = RpcClient::new(serve_router(router).await).with_timeout(Duration::from_millis(200));
     let err = client.status().await.unwrap_err();
     assert!(matches!(err, RpcError::Timeout), "{err:?}");
 }
@@ -38,10 +37,7 @@ async fn an_answer_over_the_default_cap_is_refused() {
     );
     let client = RpcClient::new(serve_router(router).await);
     let err = client.status().await.unwrap_err();
-    assert!(
-        matches!(err, RpcError::ResponseTooLarge(MAX_RESPONSE_BYTES)),
-        "{err:?}"
-    );
+    assert!(matches!(err, RpcError::ResponseTooLarge(MAX_RESPONSE_BYTES)), "{err:?}");
 }
 
 #[tokio::test]
@@ -60,10 +56,7 @@ async fn a_streamed_answer_without_length_is_cut_at_the_cap() {
 
 #[tokio::test]
 async fn malformed_json_is_an_invalid_response() {
-    let router = Router::new().route(
-        "/",
-        post(|| async { "{\"jsonrpc\": \"2.0\", \"result\": " }),
-    );
+    let router = Router::new().route("/", post(|| async { "{\"jsonrpc\": \"2.0\", \"result\": " }));
     let client = RpcClient::new(serve_router(router).await);
     let err = client.status().await.unwrap_err();
     assert!(matches!(err, RpcError::InvalidResponse(_)), "{err:?}");
@@ -71,17 +64,9 @@ async fn malformed_json_is_an_invalid_response() {
 
 #[tokio::test]
 async fn a_result_of_the_wrong_shape_is_an_invalid_response() {
-    let router = Router::new().route(
-        "/",
-        post(|| async {
-            axum::Json(json!({"jsonrpc": "2.0", "id": "x", "result": {"amount": 5}}))
-        }),
-    );
+    let router = Router::new().route("/", post(|| async { axum::Json(json!({"jsonrpc": "2.0", "id": "x", "result": {"amount": 5}})) }));
     let client = RpcClient::new(serve_router(router).await);
-    let err = client
-        .view_account(&BlockRef::Final, "a.near")
-        .await
-        .unwrap_err();
+    let err = client.view_account(&BlockRef::Final, "a.near").await.unwrap_err();
     assert!(matches!(err, RpcError::InvalidResponse(_)), "{err:?}");
 }
 
@@ -98,13 +83,8 @@ async fn a_legacy_in_result_error_of_a_view_call_is_a_node_error() {
         }),
     );
     let client = RpcClient::new(serve_router(router).await);
-    let err = client
-        .view_call(&BlockRef::Final, "a.near", "nope", b"{}")
-        .await
-        .unwrap_err();
-    let RpcError::Node { cause, message, .. } = err else {
-        panic!("{err:?}")
-    };
+    let err = client.view_call(&BlockRef::Final, "a.near", "nope", b"{}").await.unwrap_err();
+    let RpcError::Node { cause, message, .. } = err else { panic!("{err:?}") };
     assert_eq!(cause, CONTRACT_EXECUTION_ERROR);
     assert!(message.contains("MethodNotFound"), "{message}");
 }

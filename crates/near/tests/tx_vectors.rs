@@ -6,23 +6,15 @@ mod common;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use common::data;
-use outlayer_near::tx::{
-    AccessKey, AccessKeyPermission, Action, PublicKey, SecretKey, SignedTransaction, Transaction,
-};
+use outlayer_near::tx::{AccessKey, AccessKeyPermission, Action, PublicKey, SecretKey, SignedTransaction, Transaction};
 use serde_json::Value;
 
 fn text<'a>(v: &'a Value, field: &str) -> &'a str {
-    v[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("missing {field}"))
+    v[field].as_str().unwrap_or_else(|| panic!("missing {field}"))
 }
 
 fn block_hash(v: &Value) -> [u8; 32] {
-    bs58::decode(text(v, "block_hash"))
-        .into_vec()
-        .unwrap()
-        .try_into()
-        .unwrap()
+    bs58::decode(text(v, "block_hash")).into_vec().unwrap().try_into().unwrap()
 }
 
 #[test]
@@ -37,27 +29,18 @@ fn transfer_matches_near_api_js_bytes_and_signature() {
         nonce: v["nonce"].as_u64().unwrap(),
         receiver_id: text(v, "receiver_id").into(),
         block_hash: block_hash(v),
-        actions: vec![Action::Transfer {
-            deposit: text(v, "transfer_deposit").parse().unwrap(),
-        }],
+        actions: vec![Action::Transfer { deposit: text(v, "transfer_deposit").parse().unwrap() }],
     };
     assert_eq!(hex::encode(tx.to_borsh()), text(v, "tx_hex"));
 
     let signed = tx.sign(&key);
-    assert_eq!(
-        BASE64.encode(signed.signature.as_bytes()),
-        text(v, "signature_base64")
-    );
+    assert_eq!(BASE64.encode(signed.signature.as_bytes()), text(v, "signature_base64"));
     assert_eq!(hex::encode(signed.to_borsh()), text(v, "signed_hex"));
     assert!(signed.verify());
 
-    let decoded =
-        SignedTransaction::from_borsh(&hex::decode(text(v, "signed_hex")).unwrap()).unwrap();
+    let decoded = SignedTransaction::from_borsh(&hex::decode(text(v, "signed_hex")).unwrap()).unwrap();
     assert_eq!(decoded, signed);
-    assert_eq!(
-        SignedTransaction::from_base64(&signed.to_base64()).unwrap(),
-        signed
-    );
+    assert_eq!(SignedTransaction::from_base64(&signed.to_base64()).unwrap(), signed);
 }
 
 #[test]
@@ -68,20 +51,10 @@ fn every_action_tag_matches_near_api_js() {
     // The actions of near-api-js "serialize and sign multi-action tx", in its order.
     let actions = vec![
         Action::CreateAccount,
-        Action::DeployContract {
-            code: vec![1, 2, 3],
-        },
-        Action::FunctionCall {
-            method_name: "qqq".into(),
-            args: vec![1, 2, 3],
-            gas: 1000,
-            deposit: 1_000_000,
-        },
+        Action::DeployContract { code: vec![1, 2, 3] },
+        Action::FunctionCall { method_name: "qqq".into(), args: vec![1, 2, 3], gas: 1000, deposit: 1_000_000 },
         Action::Transfer { deposit: 123 },
-        Action::Stake {
-            stake: 1_000_000,
-            public_key: pk,
-        },
+        Action::Stake { stake: 1_000_000, public_key: pk },
         Action::AddKey {
             public_key: pk,
             access_key: AccessKey {
@@ -94,9 +67,7 @@ fn every_action_tag_matches_near_api_js() {
             },
         },
         Action::DeleteKey { public_key: pk },
-        Action::DeleteAccount {
-            beneficiary_id: "123".into(),
-        },
+        Action::DeleteAccount { beneficiary_id: "123".into() },
     ];
     let tx = Transaction {
         signer_id: text(v, "signer_id").into(),
@@ -107,10 +78,7 @@ fn every_action_tag_matches_near_api_js() {
         actions,
     };
     assert_eq!(hex::encode(tx.to_borsh()), text(v, "tx_hex"));
-    assert_eq!(
-        bs58::encode(tx.hash()).into_string(),
-        text(v, "hash_base58")
-    );
+    assert_eq!(bs58::encode(tx.hash()).into_string(), text(v, "hash_base58"));
     let decoded: Transaction = borsh::from_slice(&hex::decode(text(v, "tx_hex")).unwrap()).unwrap();
     assert_eq!(decoded, tx);
 }
@@ -125,20 +93,12 @@ fn the_documented_testnet_transaction_decodes_hashes_and_verifies() {
     let signed = SignedTransaction::from_base64(b64).unwrap();
     assert_eq!(signed.hash_base58(), text(seen, "hash"));
     assert_eq!(signed.signature.to_string(), text(seen, "signature"));
-    assert_eq!(
-        signed.transaction.public_key.to_string(),
-        text(seen, "public_key")
-    );
+    assert_eq!(signed.transaction.public_key.to_string(), text(seen, "public_key"));
     assert_eq!(signed.transaction.signer_id, text(seen, "signer_id"));
     assert_eq!(signed.transaction.receiver_id, text(seen, "receiver_id"));
     assert_eq!(signed.transaction.nonce, seen["nonce"].as_u64().unwrap());
-    let deposit: u128 = text(&seen["actions"][0]["Transfer"], "deposit")
-        .parse()
-        .unwrap();
-    assert_eq!(
-        signed.transaction.actions,
-        vec![Action::Transfer { deposit }]
-    );
+    let deposit: u128 = text(&seen["actions"][0]["Transfer"], "deposit").parse().unwrap();
+    assert_eq!(signed.transaction.actions, vec![Action::Transfer { deposit }]);
     assert!(signed.verify(), "NEAR accepted this signature");
     assert_eq!(signed.to_base64(), b64, "re-encoding gives the same bytes");
 }
@@ -146,9 +106,7 @@ fn the_documented_testnet_transaction_decodes_hashes_and_verifies() {
 #[test]
 fn a_flipped_byte_breaks_the_signature() {
     let request = data("rpc/send_tx.request.json");
-    let bytes = BASE64
-        .decode(request["params"]["signed_tx_base64"].as_str().unwrap())
-        .unwrap();
+    let bytes = BASE64.decode(request["params"]["signed_tx_base64"].as_str().unwrap()).unwrap();
     let original = SignedTransaction::from_borsh(&bytes).unwrap();
 
     let mut tampered = original.clone();
@@ -171,15 +129,10 @@ fn a_flipped_byte_breaks_the_signature() {
 #[test]
 fn truncated_or_unknown_bytes_do_not_decode() {
     let request = data("rpc/send_tx.request.json");
-    let bytes = BASE64
-        .decode(request["params"]["signed_tx_base64"].as_str().unwrap())
-        .unwrap();
+    let bytes = BASE64.decode(request["params"]["signed_tx_base64"].as_str().unwrap()).unwrap();
     assert!(SignedTransaction::from_borsh(&bytes[..bytes.len() - 1]).is_err());
     let mut extra = bytes.clone();
     extra.push(0);
-    assert!(
-        SignedTransaction::from_borsh(&extra).is_err(),
-        "trailing bytes are rejected"
-    );
+    assert!(SignedTransaction::from_borsh(&extra).is_err(), "trailing bytes are rejected");
     assert!(SignedTransaction::from_base64("not base64!").is_err());
 }

@@ -8,9 +8,7 @@ use outlayer_storage::Quota;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use outlayer_storage::{
-    EncryptedStorage, MemoryStorage, PostgresStorage, Scope, SqliteStorage, StorageBackend,
-};
+use outlayer_storage::{EncryptedStorage, MemoryStorage, PostgresStorage, Scope, SqliteStorage, StorageBackend};
 
 /// Sequential operations timed per kind.
 const SEQUENTIAL: u32 = 500;
@@ -23,57 +21,33 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut backends: Vec<(&str, Arc<dyn StorageBackend>)> = vec![
         ("memory", Arc::new(MemoryStorage::new())),
-        (
-            "encrypted(memory)",
-            Arc::new(EncryptedStorage::new(MemoryStorage::new(), [1; 32])),
-        ),
+        ("encrypted(memory)", Arc::new(EncryptedStorage::new(MemoryStorage::new(), [1; 32]))),
     ];
-    let sqlite = SqliteStorage::open(&dir.path().join("bench.db"))
-        .await
-        .expect("SQLite");
+    let sqlite = SqliteStorage::open(&dir.path().join("bench.db")).await.expect("SQLite");
     backends.push(("sqlite", Arc::new(sqlite.clone())));
-    backends.push((
-        "encrypted(sqlite)",
-        Arc::new(EncryptedStorage::new(sqlite, [1; 32])),
-    ));
-    let url = std::env::var("OUTLAYER_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    backends.push(("encrypted(sqlite)", Arc::new(EncryptedStorage::new(sqlite, [1; 32]))));
+    let url = std::env::var("OUTLAYER_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     match PostgresStorage::connect(&url).await {
         Ok(pg) => {
             backends.push(("postgres", Arc::new(pg.clone())));
-            backends.push((
-                "encrypted(postgres)",
-                Arc::new(EncryptedStorage::new(pg, [1; 32])),
-            ));
+            backends.push(("encrypted(postgres)", Arc::new(EncryptedStorage::new(pg, [1; 32]))));
         }
         Err(e) => eprintln!("skipping PostgreSQL: {e}"),
     }
 
-    println!(
-        "{:<20} {:>9} {:>9} {:>9} {:>9} {:>12}",
-        "backend", "set µs", "get µs", "incr µs", "list µs", "incr/s (x8)"
-    );
+    println!("{:<20} {:>9} {:>9} {:>9} {:>9} {:>12}", "backend", "set µs", "get µs", "incr µs", "list µs", "incr/s (x8)");
     for (name, store) in backends {
         let scope = Scope::component(format!("bench:{:016x}", rand::random::<u64>()));
         let value = vec![7u8; 256];
         let set = time(SEQUENTIAL, |i| {
             let (store, scope, value) = (store.clone(), scope.clone(), value.clone());
-            async move {
-                store
-                    .set(&scope, &format!("key-{i:05}"), &value, false, Quota::UNLIMITED)
-                    .await
-                    .unwrap()
-            }
+            async move { store.set(&scope, &format!("key-{i:05}"), &value, false, Quota::UNLIMITED).await.unwrap() }
         })
         .await;
         let get = time(SEQUENTIAL, |i| {
             let (store, scope) = (store.clone(), scope.clone());
             async move {
-                store
-                    .get(&scope, &format!("key-{i:05}"))
-                    .await
-                    .unwrap()
-                    .unwrap();
+                store.get(&scope, &format!("key-{i:05}")).await.unwrap().unwrap();
             }
         })
         .await;
@@ -87,10 +61,7 @@ async fn main() {
         let list = time(SEQUENTIAL / 10, |i| {
             let (store, scope) = (store.clone(), scope.clone());
             async move {
-                store
-                    .list_keys(&scope, &format!("key-{:03}", i % 5), None, 100)
-                    .await
-                    .unwrap();
+                store.list_keys(&scope, &format!("key-{:03}", i % 5), None, 100).await.unwrap();
             }
         })
         .await;
@@ -110,19 +81,10 @@ async fn main() {
             task.await.unwrap();
         }
         let per_second = f64::from(TASKS * PER_TASK) / start.elapsed().as_secs_f64();
-        assert_eq!(
-            store.increment(&scope, "contended", 0, Quota::UNLIMITED).await.unwrap(),
-            i64::from(TASKS * PER_TASK)
-        );
+        assert_eq!(store.increment(&scope, "contended", 0, Quota::UNLIMITED).await.unwrap(), i64::from(TASKS * PER_TASK));
         store.clear(&scope).await.unwrap();
 
-        println!(
-            "{name:<20} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {per_second:>12.0}",
-            micros(set),
-            micros(get),
-            micros(incr),
-            micros(list)
-        );
+        println!("{name:<20} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {per_second:>12.0}", micros(set), micros(get), micros(incr), micros(list));
     }
 }
 

@@ -10,8 +10,7 @@ pub(crate) fn decode(value: Option<&[u8]>) -> Result<i64, StorageError> {
     match value {
         None => Ok(0),
         Some(bytes) => {
-            let bytes: [u8; COUNTER_LEN] =
-                bytes.try_into().map_err(|_| StorageError::NotAnInteger)?;
+            let bytes: [u8; COUNTER_LEN] = bytes.try_into().map_err(|_| StorageError::NotAnInteger)?;
             Ok(i64::from_le_bytes(bytes))
         }
     }
@@ -19,9 +18,7 @@ pub(crate) fn decode(value: Option<&[u8]>) -> Result<i64, StorageError> {
 
 /// The new counter after adding `delta` to `value`, as a number and as its stored bytes.
 pub(crate) fn add(value: Option<&[u8]>, delta: i64) -> Result<(i64, Vec<u8>), StorageError> {
-    let next = decode(value)?
-        .checked_add(delta)
-        .ok_or(StorageError::Overflow)?;
+    let next = decode(value)?.checked_add(delta).ok_or(StorageError::Overflow)?;
     Ok((next, next.to_le_bytes().to_vec()))
 }
 
@@ -36,14 +33,8 @@ mod tests {
 
     #[test]
     fn wrong_length_is_not_an_integer() {
-        assert!(matches!(
-            add(Some(&[1, 2, 3]), 1),
-            Err(StorageError::NotAnInteger)
-        ));
-        assert!(matches!(
-            add(Some(&[0; 9]), 1),
-            Err(StorageError::NotAnInteger)
-        ));
+        assert!(matches!(add(Some(&[1, 2, 3]), 1), Err(StorageError::NotAnInteger)));
+        assert!(matches!(add(Some(&[0; 9]), 1), Err(StorageError::NotAnInteger)));
     }
 
     #[test]
@@ -56,9 +47,6 @@ mod tests {
 
     #[test]
     fn bytes_are_little_endian() {
-        assert_eq!(
-            add(Some(&1i64.to_le_bytes()), 255).unwrap(),
-            (256, vec![0, 1, 0, 0, 0, 0, 0, 0])
-        );
+        assert_eq!(add(Some(&1i64.to_le_bytes()), 255).unwrap(), (256, vec![0, 1, 0, 0, 0, 0, 0, 0]));
     }
 }

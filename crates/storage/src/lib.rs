@@ -101,9 +101,7 @@ mod rows;
 mod shared;
 mod sqlite;
 
-pub use encrypted::{
-    CIPHERTEXT_OVERHEAD, EncryptedStorage, KEY_LEN, SWAP_ATTEMPTS, SWAP_BACKOFF_MAX,
-};
+pub use encrypted::{CIPHERTEXT_OVERHEAD, EncryptedStorage, KEY_LEN, SWAP_ATTEMPTS, SWAP_BACKOFF_MAX};
 pub use memory::MemoryStorage;
 pub use migrations::MIGRATIONS_TABLE;
 pub use postgres::{PG_ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, PostgresStorage};
@@ -128,18 +126,12 @@ pub struct Scope {
 impl Scope {
     /// The calling account's data in `namespace`.
     pub fn caller(namespace: impl Into<String>, caller: impl Into<String>) -> Self {
-        Self {
-            namespace: namespace.into(),
-            owner: caller.into(),
-        }
+        Self { namespace: namespace.into(), owner: caller.into() }
     }
 
     /// The component's own data in `namespace`.
     pub fn component(namespace: impl Into<String>) -> Self {
-        Self {
-            namespace: namespace.into(),
-            owner: COMPONENT_OWNER.to_string(),
-        }
+        Self { namespace: namespace.into(), owner: COMPONENT_OWNER.to_string() }
     }
 
     /// `owner`'s data in the project with id `project_id` (namespace `project:<id>`).
@@ -227,34 +219,14 @@ pub trait StorageBackend: Send + Sync + 'static {
         Ok(self.get(scope, key).await?.is_some())
     }
     /// Store `value` under `key`, replacing any previous entry.
-    async fn set(
-        &self,
-        scope: &Scope,
-        key: &str,
-        value: &[u8],
-        public: bool,
-        quota: Quota,
-    ) -> Result<(), StorageError>;
+    async fn set(&self, scope: &Scope, key: &str, value: &[u8], public: bool, quota: Quota) -> Result<(), StorageError>;
     /// Remove `key`; true when it existed.
     async fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StorageError>;
     /// Up to `limit` keys starting with `prefix` and greater than `after`, in ascending byte order
     /// (`limit = 0` returns nothing). Pass the last key of a page as `after` to get the next one.
-    async fn list_keys(
-        &self,
-        scope: &Scope,
-        prefix: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<String>, StorageError>;
+    async fn list_keys(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>, StorageError>;
     /// Store only if absent; true when stored.
-    async fn set_if_absent(
-        &self,
-        scope: &Scope,
-        key: &str,
-        value: &[u8],
-        public: bool,
-        quota: Quota,
-    ) -> Result<bool, StorageError>;
+    async fn set_if_absent(&self, scope: &Scope, key: &str, value: &[u8], public: bool, quota: Quota) -> Result<bool, StorageError>;
     /// Replace the value with `new` if it equals `expected` (`None` = absent). Returns whether it
     /// swapped and the value stored after the call (on a mismatch: the current value).
     /// A replaced entry keeps its public flag; a key created by the swap is private.
@@ -270,13 +242,7 @@ pub trait StorageBackend: Send + Sync + 'static {
     /// returns the new value. Fails with [`StorageError::NotAnInteger`] when the stored value is
     /// not 8 bytes long and [`StorageError::Overflow`] when the sum leaves the i64 range, leaving
     /// the value unchanged. Keeps the public flag; a created key is private.
-    async fn increment(
-        &self,
-        scope: &Scope,
-        key: &str,
-        delta: i64,
-        quota: Quota,
-    ) -> Result<i64, StorageError>;
+    async fn increment(&self, scope: &Scope, key: &str, delta: i64, quota: Quota) -> Result<i64, StorageError>;
     /// Remove every key of the scope; returns how many were removed.
     async fn clear(&self, scope: &Scope) -> Result<u64, StorageError>;
     /// Keys and bytes held by the scope.

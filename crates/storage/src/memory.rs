@@ -64,25 +64,11 @@ impl MemoryStorage {
 #[async_trait]
 impl StorageBackend for MemoryStorage {
     async fn get(&self, scope: &Scope, key: &str) -> Result<Option<Entry>, StorageError> {
-        Ok(self
-            .lock()
-            .get(scope)
-            .and_then(|keys| keys.entries.get(key))
-            .cloned())
+        Ok(self.lock().get(scope).and_then(|keys| keys.entries.get(key)).cloned())
     }
 
-    async fn set(
-        &self,
-        scope: &Scope,
-        key: &str,
-        value: &[u8],
-        public: bool,
-        quota: Quota,
-    ) -> Result<(), StorageError> {
-        let entry = Entry {
-            value: value.to_vec(),
-            public,
-        };
+    async fn set(&self, scope: &Scope, key: &str, value: &[u8], public: bool, quota: Quota) -> Result<(), StorageError> {
+        let entry = Entry { value: value.to_vec(), public };
         self.with_keys(scope, |keys| keys.put(key, entry, quota))
     }
 
@@ -96,13 +82,7 @@ impl StorageBackend for MemoryStorage {
         }))
     }
 
-    async fn list_keys(
-        &self,
-        scope: &Scope,
-        prefix: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<String>, StorageError> {
+    async fn list_keys(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>, StorageError> {
         let scopes = self.lock();
         let Some(keys) = scopes.get(scope) else {
             return Ok(Vec::new());
@@ -121,22 +101,12 @@ impl StorageBackend for MemoryStorage {
             .collect())
     }
 
-    async fn set_if_absent(
-        &self,
-        scope: &Scope,
-        key: &str,
-        value: &[u8],
-        public: bool,
-        quota: Quota,
-    ) -> Result<bool, StorageError> {
+    async fn set_if_absent(&self, scope: &Scope, key: &str, value: &[u8], public: bool, quota: Quota) -> Result<bool, StorageError> {
         self.with_keys(scope, |keys| {
             if keys.entries.contains_key(key) {
                 return Ok(false);
             }
-            let entry = Entry {
-                value: value.to_vec(),
-                public,
-            };
+            let entry = Entry { value: value.to_vec(), public };
             keys.put(key, entry, quota).map(|()| true)
         })
     }
@@ -156,22 +126,13 @@ impl StorageBackend for MemoryStorage {
             }
             // A replaced entry keeps its public flag; a created one is private.
             let public = current.is_some_and(|e| e.public);
-            let entry = Entry {
-                value: new.to_vec(),
-                public,
-            };
+            let entry = Entry { value: new.to_vec(), public };
             keys.put(key, entry, quota)?;
             Ok((true, Some(new.to_vec())))
         })
     }
 
-    async fn increment(
-        &self,
-        scope: &Scope,
-        key: &str,
-        delta: i64,
-        quota: Quota,
-    ) -> Result<i64, StorageError> {
+    async fn increment(&self, scope: &Scope, key: &str, delta: i64, quota: Quota) -> Result<i64, StorageError> {
         self.with_keys(scope, |keys| {
             let current = keys.entries.get(key);
             let (next, bytes) = counter::add(current.map(|e| e.value.as_slice()), delta)?;
@@ -182,16 +143,10 @@ impl StorageBackend for MemoryStorage {
     }
 
     async fn clear(&self, scope: &Scope) -> Result<u64, StorageError> {
-        Ok(self
-            .lock()
-            .remove(scope)
-            .map_or(0, |keys| keys.entries.len() as u64))
+        Ok(self.lock().remove(scope).map_or(0, |keys| keys.entries.len() as u64))
     }
 
     async fn usage(&self, scope: &Scope) -> Result<Usage, StorageError> {
-        Ok(self
-            .lock()
-            .get(scope)
-            .map_or_else(Usage::default, |keys| keys.usage))
+        Ok(self.lock().get(scope).map_or_else(Usage::default, |keys| keys.usage))
     }
 }

@@ -35,14 +35,11 @@ impl PostgresStorage {
     /// Connects to the database at `url` (`postgres://user@host:port/db`) and brings the schema
     /// up to date.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
-        let options: PgConnectOptions = url
-            .parse()
-            .map_err(|e| StorageError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        let options: PgConnectOptions = url.parse().map_err(|e| StorageError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
         // The pool retries a refused connection until its acquire timeout and then reports only
         // "timed out"; one direct connection first fails fast and says why.
-        let probe = PgConnection::connect_with(&options)
-            .await
-            .map_err(|e| StorageError::Backend(format!("connecting to PostgreSQL: {e}")))?;
+        let probe =
+            PgConnection::connect_with(&options).await.map_err(|e| StorageError::Backend(format!("connecting to PostgreSQL: {e}")))?;
         probe.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(PG_MAX_CONNECTIONS)
@@ -55,9 +52,10 @@ impl PostgresStorage {
 
     /// Uses an existing pool and brings the schema up to date.
     pub async fn from_pool(pool: PgPool) -> Result<Self, StorageError> {
-        migrations::postgres().run(&pool).await.map_err(|e| {
-            StorageError::Backend(format!("migrating the PostgreSQL storage schema: {e}"))
-        })?;
+        migrations::postgres()
+            .run(&pool)
+            .await
+            .map_err(|e| StorageError::Backend(format!("migrating the PostgreSQL storage schema: {e}")))?;
         Ok(Self { pool })
     }
 
@@ -88,12 +86,8 @@ impl PostgresStorage {
         } else {
             "SELECT ''::BYTEA, public, (octet_length(key) + octet_length(value))::BIGINT FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3"
         };
-        let current: Option<(Vec<u8>, bool, i64)> = sqlx::query_as(sql)
-            .bind(&scope.namespace)
-            .bind(&scope.owner)
-            .bind(key.as_bytes())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let current: Option<(Vec<u8>, bool, i64)> =
+            sqlx::query_as(sql).bind(&scope.namespace).bind(&scope.owner).bind(key.as_bytes()).fetch_optional(&mut *tx).await?;
         // An early return drops the transaction, which rolls it back.
         let Some((new, public)) = decide(current.as_ref().map(|(v, p, _)| (v.as_slice(), *p)))? else {
             tx.rollback().await?;
@@ -141,52 +135,36 @@ async fn set_usage(conn: &mut PgConnection, scope: &Scope, usage: Usage) -> Resu
     } else {
         sqlx::query("UPDATE storage_usage SET keys = $3, bytes = $4 WHERE namespace = $1 AND owner = $2")
     };
-    query
-        .bind(&scope.namespace)
-        .bind(&scope.owner)
-        .bind(usage.keys as i64)
-        .bind(usage.bytes as i64)
-        .execute(conn)
-        .await?;
+    query.bind(&scope.namespace).bind(&scope.owner).bind(usage.keys as i64).bind(usage.bytes as i64).execute(conn).await?;
     Ok(())
 }
 
 #[async_trait]
 impl StorageBackend for PostgresStorage {
     async fn get(&self, scope: &Scope, key: &str) -> Result<Option<Entry>, StorageError> {
-        let row: Option<(Vec<u8>, bool)> = sqlx::query_as(
-            "SELECT value, public FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3",
-        )
-        .bind(&scope.namespace)
-        .bind(&scope.owner)
-        .bind(key.as_bytes())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<(Vec<u8>, bool)> =
+            sqlx::query_as("SELECT value, public FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3")
+                .bind(&scope.namespace)
+                .bind(&scope.owner)
+                .bind(key.as_bytes())
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|(value, public)| Entry { value, public }))
     }
 
     async fn has(&self, scope: &Scope, key: &str) -> Result<bool, StorageError> {
-        let found: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3)",
-        )
-        .bind(&scope.namespace)
-        .bind(&scope.owner)
-        .bind(key.as_bytes())
-        .fetch_one(&self.pool)
-        .await?;
+        let found: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3)")
+                .bind(&scope.namespace)
+                .bind(&scope.owner)
+                .bind(key.as_bytes())
+                .fetch_one(&self.pool)
+                .await?;
         Ok(found)
     }
 
-    async fn set(
-        &self,
-        scope: &Scope,
-        key: &str,
-        value: &[u8],
-        public: bool,
-        quota: Quota,
-    ) -> Result<(), StorageError> {
-        self.write(scope, key, quota, false, |_| Ok(Some((value.to_vec(), public))))
-            .await?;
+    async fn set(&self, scope: &Scope, key: &str, value: &[u8], public: bool, quota: Quota) -> Result<(), StorageError> {
+        self.write(scope, key, quota, false, |_| Ok(Some((value.to_vec(), public)))).await?;
         Ok(())
     }
 
@@ -211,13 +189,7 @@ impl StorageBackend for PostgresStorage {
         Ok(true)
     }
 
-    async fn list_keys(
-        &self,
-        scope: &Scope,
-        prefix: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<String>, StorageError> {
+    async fn list_keys(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>, StorageError> {
         let range = KeyRange::new(prefix, after);
         let keys: Vec<Vec<u8>> = sqlx::query_scalar(
             "SELECT key FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key >= $3 AND key < $4
@@ -233,19 +205,8 @@ impl StorageBackend for PostgresStorage {
         crate::keys_from_bytes(keys)
     }
 
-    async fn set_if_absent(
-        &self,
-        scope: &Scope,
-        key: &str,
-        value: &[u8],
-        public: bool,
-        quota: Quota,
-    ) -> Result<bool, StorageError> {
-        let (stored, _) = self
-            .write(scope, key, quota, false, |current| {
-                Ok(current.is_none().then(|| (value.to_vec(), public)))
-            })
-            .await?;
+    async fn set_if_absent(&self, scope: &Scope, key: &str, value: &[u8], public: bool, quota: Quota) -> Result<bool, StorageError> {
+        let (stored, _) = self.write(scope, key, quota, false, |current| Ok(current.is_none().then(|| (value.to_vec(), public)))).await?;
         Ok(stored)
     }
 
@@ -265,13 +226,7 @@ impl StorageBackend for PostgresStorage {
         .await
     }
 
-    async fn increment(
-        &self,
-        scope: &Scope,
-        key: &str,
-        delta: i64,
-        quota: Quota,
-    ) -> Result<i64, StorageError> {
+    async fn increment(&self, scope: &Scope, key: &str, delta: i64, quota: Quota) -> Result<i64, StorageError> {
         let (_, stored) = self
             .write(scope, key, quota, true, |current| {
                 let (_, bytes) = counter::add(current.map(|(value, _)| value), delta)?;
@@ -295,15 +250,11 @@ impl StorageBackend for PostgresStorage {
     }
 
     async fn usage(&self, scope: &Scope) -> Result<Usage, StorageError> {
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT keys, bytes FROM storage_usage WHERE namespace = $1 AND owner = $2",
-        )
-        .bind(&scope.namespace)
-        .bind(&scope.owner)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map_or_else(Usage::default, |(keys, bytes)| {
-            crate::usage_from_counts(keys, bytes)
-        }))
+        let row: Option<(i64, i64)> = sqlx::query_as("SELECT keys, bytes FROM storage_usage WHERE namespace = $1 AND owner = $2")
+            .bind(&scope.namespace)
+            .bind(&scope.owner)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map_or_else(Usage::default, |(keys, bytes)| crate::usage_from_counts(keys, bytes)))
     }
 }

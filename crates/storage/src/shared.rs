@@ -17,14 +17,7 @@ impl<T: StorageBackend + ?Sized> StorageBackend for Arc<T> {
         (**self).has(scope, key).await
     }
 
-    async fn set(
-        &self,
-        scope: &Scope,
-        key: &str,
-        value: &[u8],
-        public: bool,
-        quota: Quota,
-    ) -> Result<(), StorageError> {
+    async fn set(&self, scope: &Scope, key: &str, value: &[u8], public: bool, quota: Quota) -> Result<(), StorageError> {
         (**self).set(scope, key, value, public, quota).await
     }
 
@@ -32,24 +25,11 @@ impl<T: StorageBackend + ?Sized> StorageBackend for Arc<T> {
         (**self).delete(scope, key).await
     }
 
-    async fn list_keys(
-        &self,
-        scope: &Scope,
-        prefix: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<String>, StorageError> {
+    async fn list_keys(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>, StorageError> {
         (**self).list_keys(scope, prefix, after, limit).await
     }
 
-    async fn set_if_absent(
-        &self,
-        scope: &Scope,
-        key: &str,
-        value: &[u8],
-        public: bool,
-        quota: Quota,
-    ) -> Result<bool, StorageError> {
+    async fn set_if_absent(&self, scope: &Scope, key: &str, value: &[u8], public: bool, quota: Quota) -> Result<bool, StorageError> {
         (**self).set_if_absent(scope, key, value, public, quota).await
     }
 
@@ -64,13 +44,7 @@ impl<T: StorageBackend + ?Sized> StorageBackend for Arc<T> {
         (**self).compare_and_swap(scope, key, expected, new, quota).await
     }
 
-    async fn increment(
-        &self,
-        scope: &Scope,
-        key: &str,
-        delta: i64,
-        quota: Quota,
-    ) -> Result<i64, StorageError> {
+    async fn increment(&self, scope: &Scope, key: &str, delta: i64, quota: Quota) -> Result<i64, StorageError> {
         (**self).increment(scope, key, delta, quota).await
     }
 

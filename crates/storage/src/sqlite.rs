@@ -4,10 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::key_range::KeyRange;
 use crate::quota::entry_size;
@@ -48,17 +45,13 @@ impl SqliteStorage {
             .max_connections(SQLITE_MAX_CONNECTIONS)
             .connect_with(options)
             .await
-            .map_err(|e| {
-                StorageError::Backend(format!("opening SQLite database {}: {e}", path.display()))
-            })?;
+            .map_err(|e| StorageError::Backend(format!("opening SQLite database {}: {e}", path.display())))?;
         Self::from_pool(pool).await
     }
 
     /// Uses an existing pool (which should set a busy timeout) and brings its schema up to date.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, StorageError> {
-        migrations::sqlite().run(&pool).await.map_err(|e| {
-            StorageError::Backend(format!("migrating the SQLite storage schema: {e}"))
-        })?;
+        migrations::sqlite().run(&pool).await.map_err(|e| StorageError::Backend(format!("migrating the SQLite storage schema: {e}")))?;
         Ok(Self { pool })
     }
 
@@ -88,12 +81,8 @@ impl SqliteStorage {
         } else {
             "SELECT x'', public, LENGTH(key) + LENGTH(value) FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3"
         };
-        let current: Option<(Vec<u8>, bool, i64)> = sqlx::query_as(sql)
-            .bind(&scope.namespace)
-            .bind(&scope.owner)
-            .bind(key.as_bytes())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let current: Option<(Vec<u8>, bool, i64)> =
+            sqlx::query_as(sql).bind(&scope.namespace).bind(&scope.owner).bind(key.as_bytes()).fetch_optional(&mut *tx).await?;
         // On an early return the transaction is dropped, which rolls it back.
         let Some((new, public)) = decide(current.as_ref().map(|(v, p, _)| (v.as_slice(), *p)))? else {
             tx.rollback().await?;
@@ -122,12 +111,11 @@ impl SqliteStorage {
 
 /// The scope's usage row (zero when it has none).
 async fn usage(conn: &mut SqliteConnection, scope: &Scope) -> Result<Usage, StorageError> {
-    let row: Option<(i64, i64)> =
-        sqlx::query_as("SELECT keys, bytes FROM storage_usage WHERE namespace = ?1 AND owner = ?2")
-            .bind(&scope.namespace)
-            .bind(&scope.owner)
-            .fetch_optional(conn)
-            .await?;
+    let row: Option<(i64, i64)> = sqlx::query_as("SELECT keys, bytes FROM storage_usage WHERE namespace = ?1 AND owner = ?2")
+        .bind(&scope.namespace)
+        .bind(&scope.owner)
+        .fetch_optional(conn)
+        .await?;
     Ok(row.map_or_else(Usage::default, |(keys, bytes)| crate::usage_from_counts(keys, bytes)))
 }
 
@@ -141,13 +129,7 @@ async fn set_usage(conn: &mut SqliteConnection, scope: &Scope, usage: Usage) -> 
              ON CONFLICT (namespace, owner) DO UPDATE SET keys = excluded.keys, bytes = excluded.bytes",
         )
     };
-    query
-        .bind(&scope.namespace)
-        .bind(&scope.owner)
-        .bind(usage.keys as i64)
-        .bind(usage.bytes as i64)
-        .execute(conn)
-        .await?;
+    query.bind(&scope.namespace).bind(&scope.owner).bind(usage.keys as i64).bind(usage.bytes as i64).execute(conn).await?;
     Ok(())
 }
 
@@ -165,27 +147,17 @@ impl StorageBackend for SqliteStorage {
     }
 
     async fn has(&self, scope: &Scope, key: &str) -> Result<bool, StorageError> {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3",
-        )
-        .bind(&scope.namespace)
-        .bind(&scope.owner)
-        .bind(key.as_bytes())
-        .fetch_optional(&self.pool)
-        .await?;
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3")
+            .bind(&scope.namespace)
+            .bind(&scope.owner)
+            .bind(key.as_bytes())
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(found.is_some())
     }
 
-    async fn set(
-        &self,
-        scope: &Scope,
-        key: &str,
-        value: &[u8],
-        public: bool,
-        quota: Quota,
-    ) -> Result<(), StorageError> {
-        self.write(scope, key, quota, false, |_| Ok(Some((value.to_vec(), public))))
-            .await?;
+    async fn set(&self, scope: &Scope, key: &str, value: &[u8], public: bool, quota: Quota) -> Result<(), StorageError> {
+        self.write(scope, key, quota, false, |_| Ok(Some((value.to_vec(), public)))).await?;
         Ok(())
     }
 
@@ -210,13 +182,7 @@ impl StorageBackend for SqliteStorage {
         Ok(true)
     }
 
-    async fn list_keys(
-        &self,
-        scope: &Scope,
-        prefix: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<String>, StorageError> {
+    async fn list_keys(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>, StorageError> {
         let range = KeyRange::new(prefix, after);
         let keys: Vec<Vec<u8>> = sqlx::query_scalar(
             "SELECT key FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key >= ?3 AND key < ?4
@@ -232,19 +198,8 @@ impl StorageBackend for SqliteStorage {
         crate::keys_from_bytes(keys)
     }
 
-    async fn set_if_absent(
-        &self,
-        scope: &Scope,
-        key: &str,
-        value: &[u8],
-        public: bool,
-        quota: Quota,
-    ) -> Result<bool, StorageError> {
-        let (stored, _) = self
-            .write(scope, key, quota, false, |current| {
-                Ok(current.is_none().then(|| (value.to_vec(), public)))
-            })
-            .await?;
+    async fn set_if_absent(&self, scope: &Scope, key: &str, value: &[u8], public: bool, quota: Quota) -> Result<bool, StorageError> {
+        let (stored, _) = self.write(scope, key, quota, false, |current| Ok(current.is_none().then(|| (value.to_vec(), public)))).await?;
         Ok(stored)
     }
 
@@ -264,13 +219,7 @@ impl StorageBackend for SqliteStorage {
         .await
     }
 
-    async fn increment(
-        &self,
-        scope: &Scope,
-        key: &str,
-        delta: i64,
-        quota: Quota,
-    ) -> Result<i64, StorageError> {
+    async fn increment(&self, scope: &Scope, key: &str, delta: i64, quota: Quota) -> Result<i64, StorageError> {
         let (_, stored) = self
             .write(scope, key, quota, true, |current| {
                 let (_, bytes) = counter::add(current.map(|(value, _)| value), delta)?;

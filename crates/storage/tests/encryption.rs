@@ -4,17 +4,12 @@
 use outlayer_storage::Quota;
 mod common;
 
-use outlayer_storage::{
-    CIPHERTEXT_OVERHEAD, EncryptedStorage, Entry, MemoryStorage, Scope, StorageBackend,
-    StorageError,
-};
+use outlayer_storage::{CIPHERTEXT_OVERHEAD, EncryptedStorage, Entry, MemoryStorage, Scope, StorageBackend, StorageError};
 
 const PLAINTEXT: &[u8] = b"the launch code is 0000";
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
+    haystack.windows(needle.len()).any(|window| window == needle)
 }
 
 fn assert_decrypt_error<T: std::fmt::Debug>(result: Result<T, StorageError>) {
@@ -32,22 +27,10 @@ async fn inner_backend_never_sees_plaintext() {
 
     store.set(&scope, "set", PLAINTEXT, false, Quota::UNLIMITED).await.unwrap();
     store.set(&scope, "public", PLAINTEXT, true, Quota::UNLIMITED).await.unwrap();
-    store
-        .set_if_absent(&scope, "absent", PLAINTEXT, false, Quota::UNLIMITED)
-        .await
-        .unwrap();
-    store
-        .compare_and_swap(&scope, "swapped", None, b"x", Quota::UNLIMITED)
-        .await
-        .unwrap();
-    store
-        .compare_and_swap(&scope, "swapped", Some(b"x"), PLAINTEXT, Quota::UNLIMITED)
-        .await
-        .unwrap();
-    store
-        .increment(&scope, "counter", 0x0102_0304_0506_0708, Quota::UNLIMITED)
-        .await
-        .unwrap();
+    store.set_if_absent(&scope, "absent", PLAINTEXT, false, Quota::UNLIMITED).await.unwrap();
+    store.compare_and_swap(&scope, "swapped", None, b"x", Quota::UNLIMITED).await.unwrap();
+    store.compare_and_swap(&scope, "swapped", Some(b"x"), PLAINTEXT, Quota::UNLIMITED).await.unwrap();
+    store.increment(&scope, "counter", 0x0102_0304_0506_0708, Quota::UNLIMITED).await.unwrap();
 
     let keys = inner.list_keys(&scope, "", None, 100).await.unwrap();
     assert_eq!(keys, ["absent", "counter", "public", "set", "swapped"]);
@@ -55,15 +38,9 @@ async fn inner_backend_never_sees_plaintext() {
         let stored = inner.get(&scope, key).await.unwrap().unwrap().value;
         let plain = store.get(&scope, key).await.unwrap().unwrap().value;
         assert_eq!(stored.len(), plain.len() + CIPHERTEXT_OVERHEAD, "{key}");
-        assert!(
-            !contains(&stored, &plain),
-            "{key}: plaintext visible in {stored:?}"
-        );
+        assert!(!contains(&stored, &plain), "{key}: plaintext visible in {stored:?}");
     }
-    assert_eq!(
-        store.get(&scope, "set").await.unwrap().unwrap().value,
-        PLAINTEXT
-    );
+    assert_eq!(store.get(&scope, "set").await.unwrap().unwrap().value, PLAINTEXT);
 }
 
 #[tokio::test]
@@ -92,11 +69,7 @@ async fn ciphertext_moved_elsewhere_fails_to_decrypt() {
         inner.set(scope, key, &sealed, false, Quota::UNLIMITED).await.unwrap();
         assert_decrypt_error(store.get(scope, key).await);
         // Atomic operations refuse to act on it too.
-        assert_decrypt_error(
-            store
-                .compare_and_swap(scope, key, Some(PLAINTEXT), b"new", Quota::UNLIMITED)
-                .await,
-        );
+        assert_decrypt_error(store.compare_and_swap(scope, key, Some(PLAINTEXT), b"new", Quota::UNLIMITED).await);
         assert_decrypt_error(store.increment(scope, key, 1, Quota::UNLIMITED).await);
     }
 
@@ -104,13 +77,7 @@ async fn ciphertext_moved_elsewhere_fails_to_decrypt() {
     inner.set(&alice, "k", &sealed, true, Quota::UNLIMITED).await.unwrap();
     assert_decrypt_error(store.get(&alice, "k").await);
     inner.set(&alice, "k", &sealed, false, Quota::UNLIMITED).await.unwrap();
-    assert_eq!(
-        store.get(&alice, "k").await.unwrap(),
-        Some(Entry {
-            value: PLAINTEXT.to_vec(),
-            public: false
-        })
-    );
+    assert_eq!(store.get(&alice, "k").await.unwrap(), Some(Entry { value: PLAINTEXT.to_vec(), public: false }));
 }
 
 #[tokio::test]
@@ -140,25 +107,16 @@ async fn postgres_table_holds_only_ciphertext() {
         return;
     };
     let scope = fixture.scope("app", "alice.near");
-    fixture
-        .store
-        .set(&scope, "k", PLAINTEXT, false, Quota::UNLIMITED)
+    fixture.store.set(&scope, "k", PLAINTEXT, false, Quota::UNLIMITED).await.unwrap();
+    let pg = common::pg_store().await.unwrap();
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT value FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3")
+        .bind(&scope.namespace)
+        .bind(&scope.owner)
+        .bind(&b"k"[..])
+        .fetch_one(pg.pool())
         .await
         .unwrap();
-    let pg = common::pg_store().await.unwrap();
-    let stored: Vec<u8> = sqlx::query_scalar(
-        "SELECT value FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3",
-    )
-    .bind(&scope.namespace)
-    .bind(&scope.owner)
-    .bind(&b"k"[..])
-    .fetch_one(pg.pool())
-    .await
-    .unwrap();
     assert_eq!(stored.len(), PLAINTEXT.len() + CIPHERTEXT_OVERHEAD);
     assert!(!contains(&stored, PLAINTEXT));
-    assert_eq!(
-        fixture.store.get(&scope, "k").await.unwrap().unwrap().value,
-        PLAINTEXT
-    );
+    assert_eq!(fixture.store.get(&scope, "k").await.unwrap().unwrap().value, PLAINTEXT);
 }

@@ -10,8 +10,5 @@ async fn clones_share_data() {
     let scope = Scope::component("wasm:abc");
     store.set(&scope, "k", b"v", false, Quota::UNLIMITED).await.unwrap();
     assert_eq!(clone.get(&scope, "k").await.unwrap().unwrap().value, b"v");
-    assert!(
-        !MemoryStorage::default().has(&scope, "k").await.unwrap(),
-        "a new store starts empty"
-    );
+    assert!(!MemoryStorage::default().has(&scope, "k").await.unwrap(), "a new store starts empty");
 }

@@ -39,15 +39,8 @@ async fn two_workers_share_one_database() {
     };
     let scope = fixture.scope("app", "alice.near");
 
-    fixture
-        .store
-        .set(&scope, "k", b"from the first", false, Quota::UNLIMITED)
-        .await
-        .unwrap();
-    assert_eq!(
-        second.get(&scope, "k").await.unwrap().unwrap().value,
-        b"from the first"
-    );
+    fixture.store.set(&scope, "k", b"from the first", false, Quota::UNLIMITED).await.unwrap();
+    assert_eq!(second.get(&scope, "k").await.unwrap().unwrap().value, b"from the first");
 
     let tasks: Vec<_> = (0..40)
         .map(|i| {

@@ -22,24 +22,15 @@ async fn data_survives_reopening_the_file() {
     }
     let store = SqliteStorage::open(&path).await.unwrap();
     let entry = store.get(&scope, "k").await.unwrap().unwrap();
-    assert_eq!(
-        (entry.value.as_slice(), entry.public),
-        (&b"persisted"[..], true)
-    );
+    assert_eq!((entry.value.as_slice(), entry.public), (&b"persisted"[..], true));
     assert_eq!(store.increment(&scope, "n", 1, Quota::UNLIMITED).await.unwrap(), 8);
-    assert_eq!(
-        store.list_keys(&scope, "", None, 10).await.unwrap(),
-        ["k", "n"]
-    );
+    assert_eq!(store.list_keys(&scope, "", None, 10).await.unwrap(), ["k", "n"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn open_uses_wal_mode() {
     let (store, _dir) = common::sqlite_store().await;
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
     assert_eq!(mode, "wal");
 }
 
@@ -65,11 +56,7 @@ async fn increments_from_two_pools_on_one_file_add_up() {
     let scope = Scope::component("project:p");
     let tasks: Vec<_> = (0..40)
         .map(|i| {
-            let store = if i % 2 == 0 {
-                first.clone()
-            } else {
-                second.clone()
-            };
+            let store = if i % 2 == 0 { first.clone() } else { second.clone() };
             let scope = scope.clone();
             tokio::spawn(async move { store.increment(&scope, "n", 1, Quota::UNLIMITED).await.unwrap() })
         })
@@ -99,14 +86,9 @@ async fn quota_holds_across_two_pools_on_one_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn migration_counts_the_usage_of_existing_entries() {
     let dir = tempfile::tempdir().unwrap();
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(dir.path().join("old.db"))
-        .create_if_missing(true);
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("old.db")).create_if_missing(true);
     let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    sqlx::raw_sql(include_str!("../migrations/sqlite/0001_storage_entries.sql"))
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::raw_sql(include_str!("../migrations/sqlite/0001_storage_entries.sql")).execute(&pool).await.unwrap();
     sqlx::query(
         "INSERT INTO storage_entries (namespace, owner, key, value, public)
          VALUES ('project:p', 'alice.near', x'6b31', x'010203', 0), ('project:p', 'alice.near', x'6b32', x'', 0)",
@@ -118,8 +100,5 @@ async fn migration_counts_the_usage_of_existing_entries() {
     let scope = Scope::project("p", "alice.near");
     let usage = store.usage(&scope).await.unwrap();
     assert_eq!((usage.keys, usage.bytes), (2, 7));
-    assert!(matches!(
-        store.set(&scope, "k3", b"x", false, Quota::bytes(8)).await,
-        Err(StorageError::QuotaExceeded { max_bytes: 8 })
-    ));
+    assert!(matches!(store.set(&scope, "k3", b"x", false, Quota::bytes(8)).await, Err(StorageError::QuotaExceeded { max_bytes: 8 })));
 }

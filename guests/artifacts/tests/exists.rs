@@ -45,60 +45,34 @@ const PREVIEW1: &[&str] = &["p1-echo", "p1-loop"];
 
 #[test]
 fn all_lists_exactly_the_known_guests() {
-    let mut built: Vec<&str> = outlayer_guest_artifacts::ALL
-        .iter()
-        .map(|(n, _)| *n)
-        .collect();
-    let mut known: Vec<&str> = COMMANDS
-        .iter()
-        .chain(TYPED)
-        .chain(PREVIEW1)
-        .copied()
-        .collect();
+    let mut built: Vec<&str> = outlayer_guest_artifacts::ALL.iter().map(|(n, _)| *n).collect();
+    let mut known: Vec<&str> = COMMANDS.iter().chain(TYPED).chain(PREVIEW1).copied().collect();
     built.sort();
     known.sort();
-    assert_eq!(
-        built, known,
-        "a guest was added or removed: update COMMANDS / TYPED / PREVIEW1 here"
-    );
+    assert_eq!(built, known, "a guest was added or removed: update COMMANDS / TYPED / PREVIEW1 here");
 }
 
 #[test]
 fn every_guest_is_a_valid_component() {
-    let components = outlayer_guest_artifacts::ALL
-        .iter()
-        .filter(|(name, _)| !PREVIEW1.contains(name));
+    let components = outlayer_guest_artifacts::ALL.iter().filter(|(name, _)| !PREVIEW1.contains(name));
     for (name, path) in components {
         assert!(std::path::Path::new(path).is_absolute(), "{name}: {path}");
         let bytes = outlayer_guest_artifacts::read(path);
         assert_eq!(&bytes[0..4], b"\0asm", "{name} is not wasm: {path}");
-        assert_ne!(
-            bytes[4..8],
-            CORE_MODULE_VERSION,
-            "{name} is a core module, not a component"
-        );
+        assert_ne!(bytes[4..8], CORE_MODULE_VERSION, "{name} is a core module, not a component");
         assert_eq!(bytes[4..8], COMPONENT_VERSION, "{name} is not a component");
-        Validator::new()
-            .validate_all(&bytes)
-            .unwrap_or_else(|e| panic!("{name} is not a valid component: {e}"));
+        Validator::new().validate_all(&bytes).unwrap_or_else(|e| panic!("{name} is not a valid component: {e}"));
     }
 }
 
 #[test]
 fn preview1_guests_are_core_modules_exporting_start() {
     for name in PREVIEW1 {
-        let path =
-            outlayer_guest_artifacts::path(name).unwrap_or_else(|| panic!("no guest {name}"));
+        let path = outlayer_guest_artifacts::path(name).unwrap_or_else(|| panic!("no guest {name}"));
         let bytes = outlayer_guest_artifacts::read(path);
         assert_eq!(&bytes[0..4], b"\0asm", "{name} is not wasm: {path}");
-        assert_eq!(
-            bytes[4..8],
-            CORE_MODULE_VERSION,
-            "{name} is not a core module"
-        );
-        Validator::new()
-            .validate_all(&bytes)
-            .unwrap_or_else(|e| panic!("{name} is not a valid module: {e}"));
+        assert_eq!(bytes[4..8], CORE_MODULE_VERSION, "{name} is not a core module");
+        Validator::new().validate_all(&bytes).unwrap_or_else(|e| panic!("{name} is not a valid module: {e}"));
         let mut exports = Vec::new();
         let mut imports = Vec::new();
         for payload in Parser::new(0).parse_all(&bytes) {
@@ -119,9 +93,7 @@ fn preview1_guests_are_core_modules_exporting_start() {
             }
         }
         assert!(
-            exports
-                .iter()
-                .any(|(e, k)| e == "_start" && *k == ExternalKind::Func),
+            exports.iter().any(|(e, k)| e == "_start" && *k == ExternalKind::Func),
             "{name} exports {exports:?}, not the function _start"
         );
         assert!(
@@ -133,14 +105,8 @@ fn preview1_guests_are_core_modules_exporting_start() {
 
 #[test]
 fn constants_and_lookup_agree() {
-    assert_eq!(
-        outlayer_guest_artifacts::path("echo"),
-        Some(outlayer_guest_artifacts::ECHO)
-    );
-    assert_eq!(
-        outlayer_guest_artifacts::path("echo-typed"),
-        Some(outlayer_guest_artifacts::ECHO_TYPED)
-    );
+    assert_eq!(outlayer_guest_artifacts::path("echo"), Some(outlayer_guest_artifacts::ECHO));
+    assert_eq!(outlayer_guest_artifacts::path("echo-typed"), Some(outlayer_guest_artifacts::ECHO_TYPED));
     assert!(outlayer_guest_artifacts::ECHO.ends_with("/echo.wasm"));
     assert_eq!(outlayer_guest_artifacts::path("no-such-guest"), None);
 }
@@ -167,10 +133,7 @@ fn command_guests_export_wasi_cli_run() {
     for name in COMMANDS {
         let exports = top_level_exports(name);
         assert!(
-            exports
-                .iter()
-                .any(|(e, k)| e.starts_with("wasi:cli/run@0.2")
-                    && *k == ComponentExternalKind::Instance),
+            exports.iter().any(|(e, k)| e.starts_with("wasi:cli/run@0.2") && *k == ComponentExternalKind::Instance),
             "{name} exports {exports:?}, not wasi:cli/run"
         );
     }
@@ -181,9 +144,7 @@ fn typed_guests_export_run() {
     for name in TYPED {
         let exports = top_level_exports(name);
         assert!(
-            exports
-                .iter()
-                .any(|(e, k)| e == "run" && *k == ComponentExternalKind::Func),
+            exports.iter().any(|(e, k)| e == "run" && *k == ComponentExternalKind::Func),
             "{name} exports {exports:?}, not the function run"
         );
     }
@@ -194,17 +155,9 @@ fn typed_guests_export_run() {
 /// else, and a typed one `run` and nothing else.
 #[test]
 fn sdk_guests_export_only_their_own_world() {
-    let names = |guest| -> Vec<String> {
-        top_level_exports(guest)
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect()
-    };
+    let names = |guest| -> Vec<String> { top_level_exports(guest).into_iter().map(|(n, _)| n).collect() };
     let command = names("sdk-kv");
-    assert!(
-        command.len() == 1 && command[0].starts_with("wasi:cli/run@0.2"),
-        "sdk-kv exports {command:?}"
-    );
+    assert!(command.len() == 1 && command[0].starts_with("wasi:cli/run@0.2"), "sdk-kv exports {command:?}");
     assert_eq!(names("sdk-typed-greeter"), ["run"]);
 }
 

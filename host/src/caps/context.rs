@@ -1,6 +1,8 @@
 //! The context interface `outlayer:context/context@0.2.0`: always available, no grant needed.
 
-use crate::bindings::outlayer::context::context::{self as v02, ExecutionContext as WitContext, ExecutionKind, Limits as WitLimits, Project};
+use crate::bindings::outlayer::context::context::{
+    self as v02, ExecutionContext as WitContext, ExecutionKind, Limits as WitLimits, Project,
+};
 use crate::context::{ExecutionContext, ExecutionKind as Kind};
 use crate::limits::Limits;
 use wasmtime::component::{HasSelf, Linker};

@@ -4,9 +4,9 @@
 //! back. The refund is reported in the execution report; the coordinator or contract settles it.
 
 use super::guard::{CallGuard, Refusal, v01_refusal};
-use outlayer_protocol::capability::Capability;
 use crate::bindings::near::payment::api as v01;
 use crate::bindings::outlayer::payment::payment::{self as v02, Currency as WitCurrency, Error, PaymentInfo};
+use outlayer_protocol::capability::Capability;
 use wasmtime::component::{HasSelf, Linker};
 
 /// The unit of an execution's amounts (one type with the wire model).

@@ -6,11 +6,11 @@
 //! signs the transaction with it on the guest's behalf.
 
 use super::guard::{CallGuard, Refusal, v01_refusal};
-use outlayer_protocol::capability::Capability;
 use crate::bindings::near::rpc::api as v01;
 use crate::bindings::outlayer::rpc::rpc::{self as v02, Account, BlockReference, Error, NodeError, ViewResult, WaitUntil};
 use outlayer_near::tx::{Action, SecretKey};
 use outlayer_near::{BlockId, BlockRef, ChunkRef, RpcClient, RpcError, TxWait};
+use outlayer_protocol::capability::Capability;
 use serde_json::Value;
 use std::str::FromStr;
 use wasmtime::component::{HasSelf, Linker};
@@ -126,7 +126,8 @@ impl v02::Host for RpcCap {
     async fn view_call(&mut self, at: BlockReference, contract_id: String, method: String, args: Vec<u8>) -> WResult<ViewResult> {
         let at = block_ref(at);
         let r = self.with(|c| async move { c.view_call(&at, &contract_id, &method, &args).await }).await;
-        Ok(r.map(|v| ViewResult { value: v.result, logs: v.logs, block_height: v.block_height, block_hash: v.block_hash }).map_err(Error::from))
+        Ok(r.map(|v| ViewResult { value: v.result, logs: v.logs, block_height: v.block_height, block_hash: v.block_hash })
+            .map_err(Error::from))
     }
 
     async fn view_account(&mut self, at: BlockReference, account_id: String) -> WResult<Account> {
@@ -204,7 +205,14 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> Fail {
 
 impl RpcCap {
     /// v0.1 `call` and `transfer`: sign with the guest's key, send, return the tx hash.
-    async fn signed_send(&mut self, signer_id: String, signer_key: String, receiver_id: String, action: Action, wait_until: String) -> (String, String) {
+    async fn signed_send(
+        &mut self,
+        signer_id: String,
+        signer_key: String,
+        receiver_id: String,
+        action: Action,
+        wait_until: String,
+    ) -> (String, String) {
         let prepared = (|| {
             let key = SecretKey::from_str(signer_key.trim()).map_err(|e| invalid("signer-key", e))?;
             let w = TxWait::parse_v01(&wait_until).map_err(Fail::Rpc)?;
@@ -214,9 +222,7 @@ impl RpcCap {
             Ok(v) => v,
             Err(f) => return (String::new(), v01_error(f)),
         };
-        let r = self
-            .with(|c| async move { outlayer_near::sign_and_send(&c, &signer_id, &key, &receiver_id, vec![action], w).await })
-            .await;
+        let r = self.with(|c| async move { outlayer_near::sign_and_send(&c, &signer_id, &key, &receiver_id, vec![action], w).await }).await;
         match r {
             Ok(outcome) => (outcome.hash, String::new()),
             Err(f) => (String::new(), v01_error(f)),
@@ -225,7 +231,13 @@ impl RpcCap {
 }
 
 impl v01::Host for RpcCap {
-    async fn view(&mut self, contract_id: String, method_name: String, args_json: String, finality_or_block: String) -> wasmtime::Result<(String, String)> {
+    async fn view(
+        &mut self,
+        contract_id: String,
+        method_name: String,
+        args_json: String,
+        finality_or_block: String,
+    ) -> wasmtime::Result<(String, String)> {
         let r = async {
             let at = parse_at(&finality_or_block)?;
             let v = self.with(|c| async move { c.view_call(&at, &contract_id, &method_name, args_json.as_bytes()).await }).await?;
@@ -247,7 +259,12 @@ impl v01::Host for RpcCap {
         Ok(pair(r.await))
     }
 
-    async fn view_access_key(&mut self, account_id: String, public_key: String, finality_or_block: String) -> wasmtime::Result<(String, String)> {
+    async fn view_access_key(
+        &mut self,
+        account_id: String,
+        public_key: String,
+        finality_or_block: String,
+    ) -> wasmtime::Result<(String, String)> {
         let r = async {
             let at = parse_at(&finality_or_block)?;
             self.with(|c| async move { c.view_access_key(&at, &account_id, &public_key).await }).await
@@ -271,7 +288,12 @@ impl v01::Host for RpcCap {
         Ok(pair(r.await))
     }
 
-    async fn view_state(&mut self, account_id: String, prefix_base64: String, finality_or_block: String) -> wasmtime::Result<(String, String)> {
+    async fn view_state(
+        &mut self,
+        account_id: String,
+        prefix_base64: String,
+        finality_or_block: String,
+    ) -> wasmtime::Result<(String, String)> {
         let r = async {
             let at = parse_at(&finality_or_block)?;
             self.with(|c| async move { c.view_state(&at, &account_id, &prefix_base64).await }).await
@@ -344,7 +366,14 @@ impl v01::Host for RpcCap {
         Ok(self.signed_send(signer_id, signer_key, receiver_id, action, wait_until).await)
     }
 
-    async fn transfer(&mut self, signer_id: String, signer_key: String, receiver_id: String, amount_yocto: String, wait_until: String) -> wasmtime::Result<(String, String)> {
+    async fn transfer(
+        &mut self,
+        signer_id: String,
+        signer_key: String,
+        receiver_id: String,
+        amount_yocto: String,
+        wait_until: String,
+    ) -> wasmtime::Result<(String, String)> {
         let Ok(deposit) = amount_yocto.trim().parse::<u128>() else {
             return Ok((String::new(), v01_error(invalid("amount-yocto", "not a decimal integer"))));
         };

@@ -12,9 +12,9 @@
 //! atomically with the write (concurrent executions cannot pass it together).
 
 use super::guard::{CallGuard, Refusal, v01_refusal};
-use outlayer_protocol::capability::Capability;
 use crate::bindings::near::storage::api as v01;
 use crate::bindings::outlayer::storage::store::{self as v02, Error, KeyPage, Scope as WitScope, SwapResult};
+use outlayer_protocol::capability::Capability;
 use outlayer_storage::{Quota, Scope, StorageBackend, StorageError};
 use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
@@ -266,7 +266,13 @@ impl v02::Host for StorageCap {
         Ok(StorageCap::set_if_absent(self, s, &key, &value).await.map_err(Error::from))
     }
 
-    async fn compare_and_swap(&mut self, scope: WitScope, key: String, expected: Option<Vec<u8>>, new_value: Vec<u8>) -> WResult<SwapResult> {
+    async fn compare_and_swap(
+        &mut self,
+        scope: WitScope,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new_value: Vec<u8>,
+    ) -> WResult<SwapResult> {
         let s = self.scope(scope);
         let r = self.cas(s, &key, expected.as_deref(), &new_value).await;
         Ok(r.map(|(swapped, current)| SwapResult { swapped, current }).map_err(Error::from))

@@ -7,10 +7,10 @@
 //! that OutLayer v0.1 guests already verify.
 
 use super::guard::{CallGuard, Refusal, v01_refusal};
-use outlayer_protocol::capability::Capability;
 use crate::bindings::near::vrf::api as v01;
 use crate::bindings::outlayer::vrf::vrf::{self as v02, Error, Randomness};
 use ed25519_dalek::{Signer, SigningKey};
+use outlayer_protocol::capability::Capability;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 /// A runtime without a disk cache, sized for the tests.
 pub fn runtime() -> Runtime {
-    Runtime::new(RuntimeConfig { cache_dir: None, engine: outlayer_host::engine::EngineSettings { max_concurrent: 128 } })
-        .expect("runtime")
+    Runtime::new(RuntimeConfig { cache_dir: None, engine: outlayer_host::engine::EngineSettings { max_concurrent: 128 } }).expect("runtime")
 }
 
 /// Read a guest built by the artifacts crate.

@@ -14,14 +14,7 @@ use std::collections::VecDeque;
 /// # Ok::<(), outlayer_sdk::Error>(())
 /// ```
 pub fn keys(scope: Scope, prefix: &str) -> Keys {
-    Keys {
-        scope,
-        prefix: prefix.to_string(),
-        page_size: Keys::DEFAULT_PAGE_SIZE,
-        buffered: VecDeque::new(),
-        cursor: None,
-        done: false,
-    }
+    Keys { scope, prefix: prefix.to_string(), page_size: Keys::DEFAULT_PAGE_SIZE, buffered: VecDeque::new(), cursor: None, done: false }
 }
 
 /// The iterator returned by [`keys`].
@@ -46,8 +39,7 @@ impl Keys {
     }
 
     fn fetch(&mut self) -> Result<()> {
-        let KeyPage { keys, next_cursor } =
-            wit::list_keys(self.scope, &self.prefix, self.cursor.as_deref(), self.page_size)?;
+        let KeyPage { keys, next_cursor } = wit::list_keys(self.scope, &self.prefix, self.cursor.as_deref(), self.page_size)?;
         self.buffered.extend(keys);
         self.done = next_cursor.is_none();
         self.cursor = next_cursor;

@@ -79,12 +79,7 @@ pub fn set_if_absent(scope: Scope, key: &str, value: impl AsRef<[u8]>) -> Result
 /// }
 /// # Ok::<(), outlayer_sdk::Error>(())
 /// ```
-pub fn compare_and_swap(
-    scope: Scope,
-    key: &str,
-    expected: Option<&[u8]>,
-    new_value: impl AsRef<[u8]>,
-) -> Result<SwapResult> {
+pub fn compare_and_swap(scope: Scope, key: &str, expected: Option<&[u8]>, new_value: impl AsRef<[u8]>) -> Result<SwapResult> {
     Ok(wit::compare_and_swap(scope, key, expected, new_value.as_ref())?)
 }
 

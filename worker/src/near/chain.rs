@@ -42,13 +42,8 @@ impl Chain {
         let height = block.pointer("/header/height").and_then(Value::as_u64);
         let hash = block.pointer("/header/hash").and_then(Value::as_str);
         match (height, hash) {
-            (Some(height), Some(hash)) => Ok(FinalBlock {
-                height,
-                hash: hash.to_owned(),
-            }),
-            _ => Err(RpcError::InvalidResponse(
-                "block without header.height / header.hash".into(),
-            )),
+            (Some(height), Some(hash)) => Ok(FinalBlock { height, hash: hash.to_owned() }),
+            _ => Err(RpcError::InvalidResponse("block without header.height / header.hash".into())),
         }
     }
 
@@ -57,9 +52,7 @@ impl Chain {
         let mut all = Vec::new();
         loop {
             let args = json!({ "from_index": all.len(), "limit": PENDING_PAGE_SIZE });
-            let page: Vec<PendingRequest> = self
-                .view(&BlockRef::Height(height), "list_pending_requests", &args)
-                .await?;
+            let page: Vec<PendingRequest> = self.view(&BlockRef::Height(height), "list_pending_requests", &args).await?;
             let full = page.len() as u64 >= u64::from(PENDING_PAGE_SIZE);
             all.extend(page);
             if !full {
@@ -70,37 +63,18 @@ impl Chain {
 
     /// The request `request_id` at the latest final block; `None` once settled or cancelled.
     pub async fn get_request(&self, request_id: u64) -> Result<Option<PendingRequest>, RpcError> {
-        self.view(
-            &BlockRef::Final,
-            "get_request",
-            &json!({ "request_id": request_id }),
-        )
-        .await
+        self.view(&BlockRef::Final, "get_request", &json!({ "request_id": request_id })).await
     }
 
-    async fn view<T: serde::de::DeserializeOwned>(
-        &self,
-        at: &BlockRef,
-        method: &str,
-        args: &Value,
-    ) -> Result<T, RpcError> {
-        let result = self
-            .client
-            .view_call(at, &self.contract, method, args.to_string().as_bytes())
-            .await?;
-        result.json().map_err(|e| {
-            RpcError::InvalidResponse(format!("{method} returned unexpected JSON: {e}"))
-        })
+    async fn view<T: serde::de::DeserializeOwned>(&self, at: &BlockRef, method: &str, args: &Value) -> Result<T, RpcError> {
+        let result = self.client.view_call(at, &self.contract, method, args.to_string().as_bytes()).await?;
+        result.json().map_err(|e| RpcError::InvalidResponse(format!("{method} returned unexpected JSON: {e}")))
     }
 
     /// The `execution_requested` events in the [`EVENT_SEARCH_BLOCKS`] blocks up to `height`,
     /// by request id. `head` is a final block hash (the light-client head for receipt proofs).
     /// Heights without a block are skipped.
-    pub async fn events_near(
-        &self,
-        height: u64,
-        head: &str,
-    ) -> Result<HashMap<u64, RequestedEvent>, RpcError> {
+    pub async fn events_near(&self, height: u64, head: &str) -> Result<HashMap<u64, RequestedEvent>, RpcError> {
         let mut found = HashMap::new();
         for h in (height.saturating_sub(EVENT_SEARCH_BLOCKS - 1)..=height).rev() {
             let block = match self.client.block(&BlockRef::Height(h)).await {
@@ -109,10 +83,7 @@ impl Chain {
                 Err(e) => return Err(e),
             };
             let chunks = block["chunks"].as_array().cloned().unwrap_or_default();
-            for header in chunks
-                .iter()
-                .filter(|c| c["height_included"].as_u64() == Some(h))
-            {
+            for header in chunks.iter().filter(|c| c["height_included"].as_u64() == Some(h)) {
                 let Some(hash) = header["chunk_hash"].as_str() else {
                     continue;
                 };
@@ -125,11 +96,7 @@ impl Chain {
         Ok(found)
     }
 
-    async fn events_in_chunk(
-        &self,
-        chunk: &Value,
-        head: &str,
-    ) -> Result<Vec<RequestedEvent>, RpcError> {
+    async fn events_in_chunk(&self, chunk: &Value, head: &str) -> Result<Vec<RequestedEvent>, RpcError> {
         let mut events = Vec::new();
         for tx in chunk["transactions"].as_array().into_iter().flatten() {
             if tx["receiver_id"] != self.contract.as_str() || !calls_request(&tx["actions"]) {
@@ -139,26 +106,14 @@ impl Chain {
                 continue;
             };
             let status = self.client.tx_status(hash, signer, TxWait::Final).await?;
-            let outcomes = status["receipts_outcome"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            for outcome in outcomes
-                .iter()
-                .map(|o| &o["outcome"])
-                .filter(|o| o["executor_id"] == self.contract.as_str())
-            {
+            let outcomes = status["receipts_outcome"].as_array().cloned().unwrap_or_default();
+            for outcome in outcomes.iter().map(|o| &o["outcome"]).filter(|o| o["executor_id"] == self.contract.as_str()) {
                 events.extend(requested_events(logs(outcome)));
             }
         }
         for receipt in chunk["receipts"].as_array().into_iter().flatten() {
             if receipt["receiver_id"] != self.contract.as_str()
-                || !calls_request(
-                    &receipt
-                        .pointer("/receipt/Action/actions")
-                        .cloned()
-                        .unwrap_or_default(),
-                )
+                || !calls_request(&receipt.pointer("/receipt/Action/actions").cloned().unwrap_or_default())
             {
                 continue;
             }
@@ -166,10 +121,7 @@ impl Chain {
                 continue;
             };
             let params = json!({ "type": "receipt", "receipt_id": id, "receiver_id": self.contract, "light_client_head": head });
-            let proof = self
-                .client
-                .call("EXPERIMENTAL_light_client_proof", params)
-                .await?;
+            let proof = self.client.call("EXPERIMENTAL_light_client_proof", params).await?;
             events.extend(requested_events(logs(&proof["outcome_proof"]["outcome"])));
         }
         Ok(events)
@@ -178,17 +130,9 @@ impl Chain {
 
 /// Whether a JSON list of actions holds a `request_execution` function call.
 fn calls_request(actions: &Value) -> bool {
-    actions.as_array().into_iter().flatten().any(|a| {
-        a.pointer("/FunctionCall/method_name")
-            .and_then(Value::as_str)
-            == Some(REQUEST_METHOD)
-    })
+    actions.as_array().into_iter().flatten().any(|a| a.pointer("/FunctionCall/method_name").and_then(Value::as_str) == Some(REQUEST_METHOD))
 }
 
 fn logs(outcome: &Value) -> impl Iterator<Item = &str> {
-    outcome["logs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
+    outcome["logs"].as_array().into_iter().flatten().filter_map(Value::as_str)
 }

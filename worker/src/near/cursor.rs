@@ -63,34 +63,19 @@ impl Cursor {
     /// Load the cursor at `path`; a missing file is a fresh cursor.
     pub fn load(path: &Path) -> Result<Self, CursorError> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| CursorError::Invalid {
-                path: path.into(),
-                source,
-            }),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| CursorError::Invalid { path: path.into(), source }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(CursorError::Io {
-                path: path.into(),
-                source,
-            }),
+            Err(source) => Err(CursorError::Io { path: path.into(), source }),
         }
     }
 
     /// Write the cursor to `path` atomically: a reader sees the old or the new file, never a
     /// partial one.
     pub fn save(&self, path: &Path) -> Result<(), CursorError> {
-        let io = |source| CursorError::Io {
-            path: path.into(),
-            source,
-        };
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let io = |source| CursorError::Io { path: path.into(), source };
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
         let bytes = serde_json::to_vec_pretty(self).expect("cursor serializes");
         let mut file = std::fs::File::create(&tmp).map_err(io)?;

@@ -10,9 +10,7 @@ use outlayer_protocol::job::{ExecutionKind, JobContext, NearFacts, ProjectRef};
 use outlayer_protocol::{Capability, ExecutionResult, Job, Limits, Outcome};
 
 use super::NearGrants;
-use super::types::{
-    ExecutionOutput, ExecutionResponse, PendingRequest, RequestedEvent, ResponseFormat,
-};
+use super::types::{ExecutionOutput, ExecutionResponse, PendingRequest, RequestedEvent, ResponseFormat};
 
 /// Largest output the contract accepts (its `MAX_OUTPUT_BYTES`, 32 KiB): the job's
 /// `max_output_bytes`. A larger output is reported as a failure instead of a resolution the
@@ -73,10 +71,7 @@ pub fn grants(grants: &NearGrants) -> Vec<Capability> {
 pub fn job(request: &PendingRequest, event: &RequestedEvent, setting: &ExecutionSetting<'_>) -> Job {
     let project = request.source.project_id.as_ref().map(|id| ProjectRef {
         owner: request.source.project_owner.clone().unwrap_or_default(),
-        name: id
-            .split_once('/')
-            .map_or(id.as_str(), |(_, name)| name)
-            .to_owned(),
+        name: id.split_once('/').map_or(id.as_str(), |(_, name)| name).to_owned(),
         id: id.clone(),
     });
     let context = JobContext {
@@ -112,23 +107,20 @@ pub fn job(request: &PendingRequest, event: &RequestedEvent, setting: &Execution
 /// The response for a finished execution in `format`. The refund is reported only for a
 /// successful run (and only when the guest refunded something).
 pub fn response(result: &ExecutionResult, format: ResponseFormat) -> ExecutionResponse {
-    let mut response = ExecutionResponse {
-        instructions_used: result.instructions,
-        time_ms: result.wall_ms,
-        ..ExecutionResponse::default()
-    };
+    let mut response =
+        ExecutionResponse { instructions_used: result.instructions, time_ms: result.wall_ms, ..ExecutionResponse::default() };
     if !result.outcome.is_ok() {
         response.error = Some(truncated(failure_text(result)));
         return response;
     }
     let output = match format {
         ResponseFormat::Bytes => Ok(ExecutionOutput::Bytes(BASE64.encode(&result.output))),
-        ResponseFormat::Text => String::from_utf8(result.output.clone())
-            .map(ExecutionOutput::Text)
-            .map_err(|_| "output is not valid UTF-8".to_owned()),
-        ResponseFormat::Json => serde_json::from_slice(&result.output)
-            .map(ExecutionOutput::Json)
-            .map_err(|e| format!("output is not valid JSON: {e}")),
+        ResponseFormat::Text => {
+            String::from_utf8(result.output.clone()).map(ExecutionOutput::Text).map_err(|_| "output is not valid UTF-8".to_owned())
+        }
+        ResponseFormat::Json => {
+            serde_json::from_slice(&result.output).map(ExecutionOutput::Json).map_err(|e| format!("output is not valid JSON: {e}"))
+        }
     };
     match output {
         Ok(output) => {
@@ -144,10 +136,7 @@ pub fn response(result: &ExecutionResult, format: ResponseFormat) -> ExecutionRe
 /// The response for a request that could not be run (no event, bad wasm, limits beyond the
 /// host's caps).
 pub fn failure(error: impl Into<String>) -> ExecutionResponse {
-    ExecutionResponse {
-        error: Some(truncated(error.into())),
-        ..ExecutionResponse::default()
-    }
+    ExecutionResponse { error: Some(truncated(error.into())), ..ExecutionResponse::default() }
 }
 
 /// The reason of a failed execution: the outcome, then the guest's log when it wrote one (the
@@ -156,20 +145,16 @@ pub fn failure(error: impl Into<String>) -> ExecutionResponse {
 fn failure_text(result: &ExecutionResult) -> String {
     let outcome = &result.outcome;
     let reason = match outcome {
-        Outcome::Trap { message }
-        | Outcome::GuestError { message, .. }
-        | Outcome::Denied { message, .. } => format!("{}: {message}", outcome.kind()),
+        Outcome::Trap { message } | Outcome::GuestError { message, .. } | Outcome::Denied { message, .. } => {
+            format!("{}: {message}", outcome.kind())
+        }
         Outcome::Exit { code } => format!("exit status {code}"),
         Outcome::OutputTooLarge { stream } => {
             format!("{stream} exceeds its limit (output: {CONTRACT_MAX_OUTPUT_BYTES} bytes)")
         }
         other => other.kind().to_owned(),
     };
-    let log = result
-        .stderr_tail
-        .as_deref()
-        .map(str::trim)
-        .filter(|log| !log.is_empty() && Some(*log) != outcome.message());
+    let log = result.stderr_tail.as_deref().map(str::trim).filter(|log| !log.is_empty() && Some(*log) != outcome.message());
     match log {
         Some(log) => format!("{reason}: {log}"),
         None => reason,

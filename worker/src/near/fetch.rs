@@ -57,9 +57,7 @@ pub enum FetchError {
         message: String,
     },
     /// The URL's scheme cannot be fetched (ipfs:// without a gateway, or another scheme).
-    #[error(
-        "cannot fetch wasm from {0}: unsupported URL (https://, http://, or ipfs:// with a gateway)"
-    )]
+    #[error("cannot fetch wasm from {0}: unsupported URL (https://, http://, or ipfs:// with a gateway)")]
     UnsupportedUrl(String),
 }
 
@@ -75,16 +73,8 @@ pub struct WasmFetcher {
 impl WasmFetcher {
     /// A fetcher keeping components in `store`, resolving `ipfs://` through `ipfs_gateway`.
     pub fn new(store: WasmStore, ipfs_gateway: Option<String>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .build()
-            .unwrap_or_default();
-        Self {
-            http,
-            store,
-            ipfs_gateway,
-            max_bytes: MAX_WASM_BYTES,
-        }
+        let http = reqwest::Client::builder().timeout(FETCH_TIMEOUT).build().unwrap_or_default();
+        Self { http, store, ipfs_gateway, max_bytes: MAX_WASM_BYTES }
     }
 
     /// The same fetcher with another size cap (bytes).
@@ -102,11 +92,7 @@ impl WasmFetcher {
         let bytes = self.download(url).await?;
         let actual = hex::encode(Sha256::digest(&bytes));
         if actual != sha256 {
-            return Err(FetchError::HashMismatch {
-                url: url.into(),
-                expected: sha256.into(),
-                actual,
-            });
+            return Err(FetchError::HashMismatch { url: url.into(), expected: sha256.into(), actual });
         }
         if let Err(e) = self.store.put(sha256, &bytes) {
             tracing::warn!(error = %e, "could not keep wasm on disk");
@@ -119,38 +105,19 @@ impl WasmFetcher {
             return Ok(url.to_owned());
         }
         match (url.strip_prefix("ipfs://"), &self.ipfs_gateway) {
-            (Some(path), Some(gateway)) => {
-                Ok(format!("{}/ipfs/{path}", gateway.trim_end_matches('/')))
-            }
+            (Some(path), Some(gateway)) => Ok(format!("{}/ipfs/{path}", gateway.trim_end_matches('/'))),
             _ => Err(FetchError::UnsupportedUrl(url.into())),
         }
     }
 
     async fn download(&self, url: &str) -> Result<Vec<u8>, FetchError> {
-        let transport = |e: reqwest::Error| FetchError::Transport {
-            url: url.into(),
-            message: e.without_url().to_string(),
-        };
-        let mut response = self
-            .http
-            .get(self.http_url(url)?)
-            .send()
-            .await
-            .map_err(transport)?;
+        let transport = |e: reqwest::Error| FetchError::Transport { url: url.into(), message: e.without_url().to_string() };
+        let mut response = self.http.get(self.http_url(url)?).send().await.map_err(transport)?;
         if !response.status().is_success() {
-            return Err(FetchError::Status {
-                url: url.into(),
-                status: response.status().as_u16(),
-            });
+            return Err(FetchError::Status { url: url.into(), status: response.status().as_u16() });
         }
-        let too_large = || FetchError::TooLarge {
-            url: url.into(),
-            limit: self.max_bytes,
-        };
-        if response
-            .content_length()
-            .is_some_and(|len| len > self.max_bytes as u64)
-        {
+        let too_large = || FetchError::TooLarge { url: url.into(), limit: self.max_bytes };
+        if response.content_length().is_some_and(|len| len > self.max_bytes as u64) {
             return Err(too_large());
         }
         let mut bytes = Vec::new();

@@ -54,22 +54,13 @@ pub async fn sign(
 
 /// The cursor entry of `signed`.
 pub fn resolving(signed: &SignedTransaction) -> Resolving {
-    Resolving {
-        tx_hash: signed.hash_base58(),
-        signed_tx_base64: signed.to_base64(),
-    }
+    Resolving { tx_hash: signed.hash_base58(), signed_tx_base64: signed.to_base64() }
 }
 
 /// Send the stored bytes of `entry`.
 pub async fn send(chain: &Chain, entry: &Resolving) -> Sent {
-    match chain
-        .client
-        .send_tx(&entry.signed_tx_base64, SEND_WAIT)
-        .await
-    {
-        Ok(result) => Sent::Executed {
-            failure: execution_failure(&result),
-        },
+    match chain.client.send_tx(&entry.signed_tx_base64, SEND_WAIT).await {
+        Ok(result) => Sent::Executed { failure: execution_failure(&result) },
         Err(e) if is_stale(&e) => Sent::Stale(e),
         Err(e) => Sent::Unknown(e),
     }

@@ -22,9 +22,7 @@
 //! and sending a resolution (and re-sending those in flight) happen under one more, so the
 //! worker key's transactions go out one at a time, each built on the nonce of the last.
 
-use outlayer_protocol::{
-    Completion, HeartbeatResponse, Job, JobSource, SourceError, SourceFuture,
-};
+use outlayer_protocol::{Completion, HeartbeatResponse, Job, JobSource, SourceError, SourceFuture};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -132,10 +130,7 @@ impl NearSource {
     pub fn new(config: NearWorkerConfig) -> Result<Self, NearWorkerError> {
         let cursor = Cursor::load(&config.cursor_file)?;
         let store = WasmStore::new(&config.wasm_dir).map_err(NearWorkerError::WasmDir)?;
-        let chain = Chain {
-            client: outlayer_near::RpcClient::new(config.rpc_url.clone()),
-            contract: config.contract_id.clone(),
-        };
+        let chain = Chain { client: outlayer_near::RpcClient::new(config.rpc_url.clone()), contract: config.contract_id.clone() };
         let fetcher = WasmFetcher::new(store, config.ipfs_gateway.clone());
         Ok(Self {
             worker_id: format!("near:{}:{}", config.signer_account_id, config.signer_key.public_key()),
@@ -226,14 +221,12 @@ impl NearSource {
             Err(e) => {
                 tracing::error!(error = %e, "cannot save the cursor; stopping");
                 let copy = match &e {
-                    CursorError::Io { path, source } => CursorError::Io {
-                        path: path.clone(),
-                        source: std::io::Error::new(source.kind(), source.to_string()),
-                    },
-                    CursorError::Invalid { path, .. } => CursorError::Io {
-                        path: path.clone(),
-                        source: std::io::Error::other(e.to_string()),
-                    },
+                    CursorError::Io { path, source } => {
+                        CursorError::Io { path: path.clone(), source: std::io::Error::new(source.kind(), source.to_string()) }
+                    }
+                    CursorError::Invalid { path, .. } => {
+                        CursorError::Io { path: path.clone(), source: std::io::Error::other(e.to_string()) }
+                    }
                 };
                 self.failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(copy);
                 self.failed.send_replace(true);
@@ -270,10 +263,7 @@ impl NearSource {
         let head = self.chain.final_block().await?;
         {
             let mut state = self.lock();
-            let previous = std::mem::replace(
-                &mut state.report,
-                PollReport { block_height: head.height, ..PollReport::default() },
-            );
+            let previous = std::mem::replace(&mut state.report, PollReport { block_height: head.height, ..PollReport::default() });
             if previous != PollReport::default() {
                 tracing::debug!(report = ?previous, "since the previous poll");
             }
@@ -281,8 +271,7 @@ impl NearSource {
         }
         {
             let _send = self.send_lock.lock().await;
-            let in_flight: Vec<(u64, Resolving)> =
-                self.lock().cursor.resolving.iter().map(|(id, e)| (*id, e.clone())).collect();
+            let in_flight: Vec<(u64, Resolving)> = self.lock().cursor.resolving.iter().map(|(id, e)| (*id, e.clone())).collect();
             for (id, entry) in in_flight {
                 let waiting = self.chain.get_request(id).await?.is_some_and(|r| !r.resolved);
                 if waiting {
@@ -376,11 +365,7 @@ impl NearSource {
             self.resolve(id, &execute::failure(e.to_string())).await?;
             return Ok(None);
         }
-        let setting = ExecutionSetting {
-            contract: &self.config.contract_id,
-            network: &self.config.network,
-            grants: &self.config.grants,
-        };
+        let setting = ExecutionSetting { contract: &self.config.contract_id, network: &self.config.network, grants: &self.config.grants };
         let mut job = execute::job(request, &event, &setting);
         job.lease_expires_at_ms = now_ms() + LEASE_DURATION.as_millis() as i64;
         Ok(Some(job))
@@ -389,9 +374,11 @@ impl NearSource {
     /// The `execution_requested` event of `request`, searching the blocks up to its height once.
     async fn event(&self, request: &PendingRequest) -> Result<Option<RequestedEvent>, NearWorkerError> {
         let id = request.request_id;
-        let head = self.lock().head.clone().ok_or_else(|| {
-            NearWorkerError::Rpc(outlayer_near::RpcError::InvalidResponse("no final block read yet".into()))
-        })?;
+        let head = self
+            .lock()
+            .head
+            .clone()
+            .ok_or_else(|| NearWorkerError::Rpc(outlayer_near::RpcError::InvalidResponse("no final block read yet".into())))?;
         let mut events = self.events.lock().await;
         if !events.found.contains_key(&id) && events.searched.insert(request.block_height) {
             match self.chain.events_near(request.block_height, &head.hash).await {
@@ -409,9 +396,7 @@ impl NearSource {
     async fn resolve(&self, id: u64, response: &ExecutionResponse) -> Result<(), NearWorkerError> {
         let _send = self.send_lock.lock().await;
         let config = &self.config;
-        let signed =
-            resolve::sign(&self.chain, &config.signer_account_id, &config.signer_key, id, response, config.resolve_gas)
-                .await?;
+        let signed = resolve::sign(&self.chain, &config.signer_account_id, &config.signer_key, id, response, config.resolve_gas).await?;
         let entry = resolve::resolving(&signed);
         self.update(|state| {
             state.cursor.resolving.insert(id, entry.clone());
@@ -453,11 +438,7 @@ impl NearSource {
 
     fn leased(&self, job_id: &str) -> Result<PendingRequest, SourceError> {
         let id = request_id(job_id)?;
-        self.lock()
-            .active
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| SourceError(format!("request {id} is not leased by this worker")))
+        self.lock().active.get(&id).cloned().ok_or_else(|| SourceError(format!("request {id} is not leased by this worker")))
     }
 }
 
@@ -511,13 +492,8 @@ impl JobSource for NearSource {
             for lease_id in lease_ids {
                 let id = request_id(lease_id)?;
                 let leased = self.lock().active.contains_key(&id);
-                let waiting = leased
-                    && self
-                        .chain
-                        .get_request(id)
-                        .await
-                        .map_err(|e| SourceError(e.to_string()))?
-                        .is_some_and(|r| !r.resolved);
+                let waiting =
+                    leased && self.chain.get_request(id).await.map_err(|e| SourceError(e.to_string()))?.is_some_and(|r| !r.resolved);
                 if waiting {
                     answer.extended.push(lease_id.clone());
                     continue;
@@ -541,10 +517,7 @@ impl JobSource for NearSource {
     fn wasm<'a>(&'a self, job: &'a Job) -> SourceFuture<'a, Vec<u8>> {
         Box::pin(async move {
             let request = self.leased(&job.call_id)?;
-            self.fetcher
-                .fetch(&request.source.wasm_url, &job.wasm_sha256)
-                .await
-                .map_err(|e| SourceError(e.to_string()))
+            self.fetcher.fetch(&request.source.wasm_url, &job.wasm_sha256).await.map_err(|e| SourceError(e.to_string()))
         })
     }
 
@@ -566,8 +539,5 @@ fn request_id(job_id: &str) -> Result<u64, SourceError> {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

@@ -57,8 +57,7 @@ impl NearWorker {
                 () = source.failed() => {}
             }
         };
-        crate::run_with_source(self.source.clone(), &self.worker, self.runtime.clone(), self.backends.clone(), idle)
-            .await?;
+        crate::run_with_source(self.source.clone(), &self.worker, self.runtime.clone(), self.backends.clone(), idle).await?;
         if let Some(e) = self.source.take_failure() {
             return Err(e.into());
         }

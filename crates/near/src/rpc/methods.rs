@@ -22,12 +22,7 @@ impl RpcClient {
     /// Older nodes report some failures (a panicking view function, an unknown access key) as a
     /// `result` holding an `error` string; those become [`RpcError::Node`] with name
     /// `HANDLER_ERROR` and cause [`CONTRACT_EXECUTION_ERROR`] or [`QUERY_ERROR`].
-    async fn query(
-        &self,
-        at: &BlockRef,
-        request_type: &str,
-        fields: Value,
-    ) -> Result<Value, RpcError> {
+    async fn query(&self, at: &BlockRef, request_type: &str, fields: Value) -> Result<Value, RpcError> {
         let mut params = Map::new();
         params.insert("request_type".into(), json!(request_type));
         at.insert_into(&mut params)?;
@@ -36,11 +31,7 @@ impl RpcClient {
         }
         let result = self.call("query", Value::Object(params)).await?;
         if let Some(message) = result.get("error").and_then(Value::as_str) {
-            let cause = if request_type == "call_function" {
-                CONTRACT_EXECUTION_ERROR
-            } else {
-                QUERY_ERROR
-            };
+            let cause = if request_type == "call_function" { CONTRACT_EXECUTION_ERROR } else { QUERY_ERROR };
             return Err(RpcError::Node {
                 name: "HANDLER_ERROR".into(),
                 cause: cause.into(),
@@ -52,13 +43,7 @@ impl RpcClient {
     }
 
     /// Call the view function `method` of `contract` with `args` (usually JSON bytes).
-    pub async fn view_call(
-        &self,
-        at: &BlockRef,
-        contract: &str,
-        method: &str,
-        args: &[u8],
-    ) -> Result<ViewCallResult, RpcError> {
+    pub async fn view_call(&self, at: &BlockRef, contract: &str, method: &str, args: &[u8]) -> Result<ViewCallResult, RpcError> {
         let fields = json!({
             "account_id": contract,
             "method_name": method,
@@ -68,56 +53,31 @@ impl RpcClient {
     }
 
     /// The state of `account`.
-    pub async fn view_account(
-        &self,
-        at: &BlockRef,
-        account: &str,
-    ) -> Result<AccountView, RpcError> {
-        typed(
-            self.query(at, "view_account", json!({ "account_id": account }))
-                .await?,
-        )
+    pub async fn view_account(&self, at: &BlockRef, account: &str) -> Result<AccountView, RpcError> {
+        typed(self.query(at, "view_account", json!({ "account_id": account })).await?)
     }
 
     /// One access key (`public_key` as `ed25519:<base58>`), as the node's JSON
     /// (`nonce`, `permission`, `block_height`, `block_hash`).
-    pub async fn view_access_key(
-        &self,
-        at: &BlockRef,
-        account: &str,
-        public_key: &str,
-    ) -> Result<Value, RpcError> {
+    pub async fn view_access_key(&self, at: &BlockRef, account: &str, public_key: &str) -> Result<Value, RpcError> {
         let fields = json!({ "account_id": account, "public_key": public_key });
         self.query(at, "view_access_key", fields).await
     }
 
     /// All access keys of `account`, as the node's JSON (`keys`, `block_height`, `block_hash`).
-    pub async fn view_access_key_list(
-        &self,
-        at: &BlockRef,
-        account: &str,
-    ) -> Result<Value, RpcError> {
-        self.query(at, "view_access_key_list", json!({ "account_id": account }))
-            .await
+    pub async fn view_access_key_list(&self, at: &BlockRef, account: &str) -> Result<Value, RpcError> {
+        self.query(at, "view_access_key_list", json!({ "account_id": account })).await
     }
 
     /// The contract code of `account`, as the node's JSON (`code_base64`, `hash`, ...).
     pub async fn view_code(&self, at: &BlockRef, account: &str) -> Result<Value, RpcError> {
-        self.query(at, "view_code", json!({ "account_id": account }))
-            .await
+        self.query(at, "view_code", json!({ "account_id": account })).await
     }
 
     /// The contract state of `account` under the key prefix `prefix_base64` (`""` for all), as
     /// the node's JSON (`values: [{key, value}]` in base64).
-    pub async fn view_state(
-        &self,
-        at: &BlockRef,
-        account: &str,
-        prefix_base64: &str,
-    ) -> Result<Value, RpcError> {
-        BASE64
-            .decode(prefix_base64)
-            .map_err(|e| RpcError::InvalidArgument(format!("prefix is not base64: {e}")))?;
+    pub async fn view_state(&self, at: &BlockRef, account: &str, prefix_base64: &str) -> Result<Value, RpcError> {
+        BASE64.decode(prefix_base64).map_err(|e| RpcError::InvalidArgument(format!("prefix is not base64: {e}")))?;
         let fields = json!({ "account_id": account, "prefix_base64": prefix_base64 });
         self.query(at, "view_state", fields).await
     }
@@ -134,16 +94,12 @@ impl RpcClient {
 
     /// The state changes in a block (`EXPERIMENTAL_changes_in_block`: `block_hash`, `changes`).
     pub async fn changes(&self, at: &BlockRef) -> Result<Value, RpcError> {
-        self.call("EXPERIMENTAL_changes_in_block", at.to_params()?)
-            .await
+        self.call("EXPERIMENTAL_changes_in_block", at.to_params()?).await
     }
 
     /// The gas price at `block`, or at the latest block for `None` (`{"gas_price": "..."}`).
     pub async fn gas_price(&self, block: Option<&BlockId>) -> Result<Value, RpcError> {
-        let id = block
-            .map(BlockId::to_json)
-            .transpose()?
-            .unwrap_or(Value::Null);
+        let id = block.map(BlockId::to_json).transpose()?.unwrap_or(Value::Null);
         self.call("gas_price", json!([id])).await
     }
 
@@ -172,17 +128,11 @@ impl RpcClient {
     /// A receipt by base58 id (`EXPERIMENTAL_receipt`).
     pub async fn receipt(&self, receipt_id: &str) -> Result<Value, RpcError> {
         decode_hash("receipt id", receipt_id)?;
-        self.call("EXPERIMENTAL_receipt", json!({ "receipt_id": receipt_id }))
-            .await
+        self.call("EXPERIMENTAL_receipt", json!({ "receipt_id": receipt_id })).await
     }
 
     /// The status of transaction `tx_hash` sent by `sender`, waiting up to `wait` (`tx`).
-    pub async fn tx_status(
-        &self,
-        tx_hash: &str,
-        sender: &str,
-        wait: TxWait,
-    ) -> Result<Value, RpcError> {
+    pub async fn tx_status(&self, tx_hash: &str, sender: &str, wait: TxWait) -> Result<Value, RpcError> {
         decode_hash("transaction hash", tx_hash)?;
         let params = json!({
             "tx_hash": tx_hash,
@@ -194,9 +144,7 @@ impl RpcClient {
 
     /// Broadcast a base64 borsh `SignedTransaction` and wait up to `wait` (`send_tx`).
     pub async fn send_tx(&self, signed_tx_base64: &str, wait: TxWait) -> Result<Value, RpcError> {
-        BASE64.decode(signed_tx_base64).map_err(|e| {
-            RpcError::InvalidArgument(format!("signed transaction is not base64: {e}"))
-        })?;
+        BASE64.decode(signed_tx_base64).map_err(|e| RpcError::InvalidArgument(format!("signed transaction is not base64: {e}")))?;
         let params = json!({ "signed_tx_base64": signed_tx_base64, "wait_until": wait.as_str() });
         self.call("send_tx", params).await
     }

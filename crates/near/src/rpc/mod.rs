@@ -41,16 +41,8 @@ impl RpcClient {
     /// A client for the node at `url` (for example `https://rpc.testnet.near.org`), with
     /// [`DEFAULT_TIMEOUT`] and [`MAX_RESPONSE_BYTES`].
     pub fn new(url: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
-            .unwrap_or_default();
-        RpcClient {
-            http,
-            url: url.into().into(),
-            timeout: DEFAULT_TIMEOUT,
-            max_response_bytes: MAX_RESPONSE_BYTES,
-        }
+        let http = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).build().unwrap_or_default();
+        RpcClient { http, url: url.into().into(), timeout: DEFAULT_TIMEOUT, max_response_bytes: MAX_RESPONSE_BYTES }
     }
 
     /// The same client with a different limit on the duration of a whole call.
@@ -77,30 +69,18 @@ impl RpcClient {
     /// [`RpcError::InvalidResponse`] for anything that is not a JSON-RPC answer, and
     /// [`RpcError::Transport`] when the node cannot be reached.
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
-        let body =
-            json!({ "jsonrpc": "2.0", "id": REQUEST_ID, "method": method, "params": params });
+        let body = json!({ "jsonrpc": "2.0", "id": REQUEST_ID, "method": method, "params": params });
         tracing::debug!(method, "NEAR RPC call");
-        let (status, bytes) = tokio::time::timeout(self.timeout, self.post(&body))
-            .await
-            .map_err(|_| RpcError::Timeout)??;
+        let (status, bytes) = tokio::time::timeout(self.timeout, self.post(&body)).await.map_err(|_| RpcError::Timeout)??;
         parse_answer(status, &bytes)
     }
 
     /// Send `body` and read the whole answer, enforcing the size cap while reading.
     async fn post(&self, body: &Value) -> Result<(reqwest::StatusCode, Vec<u8>), RpcError> {
-        let mut response = self
-            .http
-            .post(&*self.url)
-            .json(body)
-            .send()
-            .await
-            .map_err(transport_error)?;
+        let mut response = self.http.post(&*self.url).json(body).send().await.map_err(transport_error)?;
         let status = response.status();
         let cap = self.max_response_bytes;
-        if response
-            .content_length()
-            .is_some_and(|len| len > cap as u64)
-        {
+        if response.content_length().is_some_and(|len| len > cap as u64) {
             return Err(RpcError::ResponseTooLarge(cap));
         }
         let mut bytes = Vec::new();
@@ -143,28 +123,19 @@ fn parse_answer(status: reqwest::StatusCode, bytes: &[u8]) -> Result<Value, RpcE
     let answer: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) if status.is_success() => {
-            return Err(RpcError::InvalidResponse(format!(
-                "answer is not JSON: {e}"
-            )));
+            return Err(RpcError::InvalidResponse(format!("answer is not JSON: {e}")));
         }
         Err(_) => {
-            return Err(RpcError::Transport(format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-            )));
+            return Err(RpcError::Transport(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(200)]))));
         }
     };
     if let Some(error) = answer.get("error").filter(|e| !e.is_null()) {
         return Err(RpcError::from_error_value(error));
     }
     match answer {
-        Value::Object(mut map) if map.contains_key("result") => {
-            Ok(map.remove("result").unwrap_or_default())
-        }
+        Value::Object(mut map) if map.contains_key("result") => Ok(map.remove("result").unwrap_or_default()),
         _ if !status.is_success() => Err(RpcError::Transport(format!("HTTP {status}"))),
-        _ => Err(RpcError::InvalidResponse(
-            "answer has neither result nor error".into(),
-        )),
+        _ => Err(RpcError::InvalidResponse("answer has neither result nor error".into())),
     }
 }
 
@@ -175,10 +146,7 @@ mod tests {
 
     #[test]
     fn result_is_extracted() {
-        let v = parse_answer(
-            StatusCode::OK,
-            br#"{"jsonrpc":"2.0","id":"x","result":{"a":1}}"#,
-        );
+        let v = parse_answer(StatusCode::OK, br#"{"jsonrpc":"2.0","id":"x","result":{"a":1}}"#);
         assert_eq!(v.unwrap(), json!({"a": 1}));
     }
 
@@ -192,10 +160,7 @@ mod tests {
     #[test]
     fn non_json_error_page_is_transport() {
         let err = parse_answer(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>").unwrap_err();
-        assert!(
-            matches!(err, RpcError::Transport(ref t) if t.contains("502")),
-            "{err:?}"
-        );
+        assert!(matches!(err, RpcError::Transport(ref t) if t.contains("502")), "{err:?}");
     }
 
     #[test]

@@ -61,18 +61,8 @@ pub enum Action {
 
 impl Action {
     /// A function call with JSON-serialized `args`.
-    pub fn function_call_json(
-        method_name: impl Into<String>,
-        args: &serde_json::Value,
-        gas: u64,
-        deposit: u128,
-    ) -> Self {
-        Action::FunctionCall {
-            method_name: method_name.into(),
-            args: args.to_string().into_bytes(),
-            gas,
-            deposit,
-        }
+    pub fn function_call_json(method_name: impl Into<String>, args: &serde_json::Value, gas: u64, deposit: u128) -> Self {
+        Action::FunctionCall { method_name: method_name.into(), args: args.to_string().into_bytes(), gas, deposit }
     }
 }
 

@@ -48,9 +48,7 @@ fn decode_text(text: &str) -> Result<Vec<u8>, KeyError> {
         Some((kind, _)) => return Err(KeyError::UnsupportedKeyType(kind.to_owned())),
         None => text,
     };
-    bs58::decode(data.trim())
-        .into_vec()
-        .map_err(|e| KeyError::Base58(e.to_string()))
+    bs58::decode(data.trim()).into_vec().map_err(|e| KeyError::Base58(e.to_string()))
 }
 
 /// An ed25519 public key.
@@ -89,11 +87,8 @@ impl FromStr for PublicKey {
     /// Parse `ed25519:<base58 of 32 bytes>`.
     fn from_str(text: &str) -> Result<Self, KeyError> {
         let bytes = decode_text(text)?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| KeyError::Length {
-            what: "public key",
-            expected: "32",
-            got: b.len(),
-        })?;
+        let bytes: [u8; 32] =
+            bytes.try_into().map_err(|b: Vec<u8>| KeyError::Length { what: "public key", expected: "32", got: b.len() })?;
         VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::InvalidPoint)?;
         Ok(PublicKey(bytes))
     }
@@ -144,11 +139,8 @@ impl FromStr for Signature {
     /// Parse `ed25519:<base58 of 64 bytes>`.
     fn from_str(text: &str) -> Result<Self, KeyError> {
         let bytes = decode_text(text)?;
-        let bytes: [u8; 64] = bytes.try_into().map_err(|b: Vec<u8>| KeyError::Length {
-            what: "signature",
-            expected: "64",
-            got: b.len(),
-        })?;
+        let bytes: [u8; 64] =
+            bytes.try_into().map_err(|b: Vec<u8>| KeyError::Length { what: "signature", expected: "64", got: b.len() })?;
         Ok(Signature(bytes))
     }
 }
@@ -173,10 +165,7 @@ fn read_ed25519_tag<R: std::io::Read>(reader: &mut R, what: &str) -> std::io::Re
     let mut tag = [0u8; 1];
     reader.read_exact(&mut tag)?;
     if tag[0] != ED25519_TAG {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{what} key type {} is not ed25519", tag[0]),
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{what} key type {} is not ed25519", tag[0])));
     }
     Ok(())
 }
@@ -216,11 +205,7 @@ impl FromStr for SecretKey {
     fn from_str(text: &str) -> Result<Self, KeyError> {
         let bytes = decode_text(text)?;
         if bytes.len() != 32 && bytes.len() != 64 {
-            return Err(KeyError::Length {
-                what: "secret key",
-                expected: "32 or 64",
-                got: bytes.len(),
-            });
+            return Err(KeyError::Length { what: "secret key", expected: "32 or 64", got: bytes.len() });
         }
         let mut seed = [0u8; 32];
         seed.copy_from_slice(&bytes[..32]);
@@ -260,22 +245,13 @@ mod tests {
         let mut full = bs58::decode(&SECRET[8..]).into_vec().unwrap();
         full[40] ^= 1;
         let tampered = format!("ed25519:{}", bs58::encode(&full).into_string());
-        assert_eq!(
-            tampered.parse::<SecretKey>().unwrap_err(),
-            KeyError::Mismatch
-        );
+        assert_eq!(tampered.parse::<SecretKey>().unwrap_err(), KeyError::Mismatch);
         assert!(matches!(
             "secp256k1:abc".parse::<SecretKey>(),
             Err(KeyError::UnsupportedKeyType(k)) if k == "secp256k1"
         ));
-        assert!(matches!(
-            "ed25519:0OIl".parse::<PublicKey>(),
-            Err(KeyError::Base58(_))
-        ));
-        assert!(matches!(
-            "ed25519:11111111".parse::<PublicKey>(),
-            Err(KeyError::Length { got: 8, .. })
-        ));
+        assert!(matches!("ed25519:0OIl".parse::<PublicKey>(), Err(KeyError::Base58(_))));
+        assert!(matches!("ed25519:11111111".parse::<PublicKey>(), Err(KeyError::Length { got: 8, .. })));
     }
 
     #[test]

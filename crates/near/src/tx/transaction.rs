@@ -41,10 +41,7 @@ impl Transaction {
     /// transaction the node rejects (see [`SignedTransaction::verify`]).
     pub fn sign(self, key: &SecretKey) -> SignedTransaction {
         let signature = key.sign(&self.hash());
-        SignedTransaction {
-            transaction: self,
-            signature,
-        }
+        SignedTransaction { transaction: self, signature }
     }
 }
 
@@ -101,8 +98,6 @@ impl SignedTransaction {
 
     /// Whether the signature is the transaction's `public_key` signing its hash.
     pub fn verify(&self) -> bool {
-        self.transaction
-            .public_key
-            .verify(&self.hash(), &self.signature)
+        self.transaction.public_key.verify(&self.hash(), &self.signature)
     }
 }

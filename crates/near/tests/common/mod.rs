@@ -16,9 +16,7 @@ use serde_json::{Value, json};
 
 /// Read `tests/data/<path>` as JSON.
 pub fn data(path: &str) -> Value {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(path);
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(path);
     let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
@@ -47,11 +45,7 @@ impl Route {
 
     /// `method` with exactly `params`, answered with `rpc/<response>.response.json`.
     pub fn expect(method: &str, params: Value, response: &str) -> Self {
-        Route {
-            method: method.to_owned(),
-            params: Some(params),
-            response: data(&format!("rpc/{response}.response.json")),
-        }
+        Route { method: method.to_owned(), params: Some(params), response: data(&format!("rpc/{response}.response.json")) }
     }
 }
 
@@ -77,16 +71,11 @@ async fn answer(State(state): State<NodeState>, body: String) -> axum::Json<Valu
     if request["jsonrpc"] != "2.0" || request.get("id").is_none() {
         return axum::Json(mismatch(request, "not a JSON-RPC 2.0 request with an id"));
     }
-    let found = state.routes.iter().find(|r| {
-        request["method"] == r.method.as_str()
-            && r.params.as_ref().is_none_or(|p| *p == request["params"])
-    });
+    let found =
+        state.routes.iter().find(|r| request["method"] == r.method.as_str() && r.params.as_ref().is_none_or(|p| *p == request["params"]));
     match found {
         Some(route) => axum::Json(route.response.clone()),
-        None => axum::Json(mismatch(
-            request,
-            "no recorded answer for this method and params",
-        )),
+        None => axum::Json(mismatch(request, "no recorded answer for this method and params")),
     }
 }
 
@@ -115,13 +104,7 @@ pub async fn serve_router(router: Router) -> String {
 /// Start a mock node answering `routes`.
 pub async fn serve(routes: Vec<Route>) -> MockNode {
     let requests = Arc::new(Mutex::new(Vec::new()));
-    let state = NodeState {
-        routes: Arc::new(routes),
-        requests: requests.clone(),
-    };
+    let state = NodeState { routes: Arc::new(routes), requests: requests.clone() };
     let router = Router::new().route("/", post(answer)).with_state(state);
-    MockNode {
-        url: serve_router(router).await,
-        requests,
-    }
+    MockNode { url: serve_router(router).await, requests }
 }

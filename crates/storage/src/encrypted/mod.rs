@@ -50,10 +50,7 @@ impl<B> std::fmt::Debug for EncryptedStorage<B> {
 impl<B: StorageBackend> EncryptedStorage<B> {
     /// Encrypts everything written to `inner` with `key`. Losing the key loses the data.
     pub fn new(inner: B, key: [u8; KEY_LEN]) -> Self {
-        Self {
-            inner,
-            sealer: Sealer::new(key),
-        }
+        Self { inner, sealer: Sealer::new(key) }
     }
 
     /// The wrapped backend (which holds ciphertexts).
@@ -62,11 +59,7 @@ impl<B: StorageBackend> EncryptedStorage<B> {
     }
 
     /// The inner entry under `key` and its plaintext.
-    async fn read(
-        &self,
-        scope: &Scope,
-        key: &str,
-    ) -> Result<Option<(Entry, Vec<u8>)>, StorageError> {
+    async fn read(&self, scope: &Scope, key: &str) -> Result<Option<(Entry, Vec<u8>)>, StorageError> {
         let Some(entry) = self.inner.get(scope, key).await? else {
             return Ok(None);
         };
@@ -76,13 +69,7 @@ impl<B: StorageBackend> EncryptedStorage<B> {
 
     /// Reads the plaintext, asks `decide` for a new one, and swaps it in if nobody wrote the key
     /// in between; retries otherwise. Returns whether it wrote and the plaintext after the call.
-    async fn update<F>(
-        &self,
-        scope: &Scope,
-        key: &str,
-        quota: Quota,
-        mut decide: F,
-    ) -> Result<(bool, Option<Vec<u8>>), StorageError>
+    async fn update<F>(&self, scope: &Scope, key: &str, quota: Quota, mut decide: F) -> Result<(bool, Option<Vec<u8>>), StorageError>
     where
         F: FnMut(Option<&[u8]>) -> Result<Option<Vec<u8>>, StorageError> + Send,
     {
@@ -96,18 +83,13 @@ impl<B: StorageBackend> EncryptedStorage<B> {
             let public = current.as_ref().is_some_and(|(entry, _)| entry.public);
             let sealed = self.sealer.seal(scope, key, public, &new)?;
             let expected = current.as_ref().map(|(entry, _)| entry.value.as_slice());
-            let (swapped, _) = self
-                .inner
-                .compare_and_swap(scope, key, expected, &sealed, stored_quota(quota))
-                .await?;
+            let (swapped, _) = self.inner.compare_and_swap(scope, key, expected, &sealed, stored_quota(quota)).await?;
             if swapped {
                 return Ok((true, Some(new)));
             }
             backoff(attempt).await;
         }
-        Err(StorageError::Backend(format!(
-            "gave up updating a key after {SWAP_ATTEMPTS} attempts: other writers kept changing it"
-        )))
+        Err(StorageError::Backend(format!("gave up updating a key after {SWAP_ATTEMPTS} attempts: other writers kept changing it")))
     }
 }
 
@@ -131,56 +113,29 @@ async fn backoff(attempt: u32) {
 #[async_trait]
 impl<B: StorageBackend> StorageBackend for EncryptedStorage<B> {
     async fn get(&self, scope: &Scope, key: &str) -> Result<Option<Entry>, StorageError> {
-        Ok(self.read(scope, key).await?.map(|(entry, value)| Entry {
-            value,
-            public: entry.public,
-        }))
+        Ok(self.read(scope, key).await?.map(|(entry, value)| Entry { value, public: entry.public }))
     }
 
     async fn has(&self, scope: &Scope, key: &str) -> Result<bool, StorageError> {
         self.inner.has(scope, key).await
     }
 
-    async fn set(
-        &self,
-        scope: &Scope,
-        key: &str,
-        value: &[u8],
-        public: bool,
-        quota: Quota,
-    ) -> Result<(), StorageError> {
+    async fn set(&self, scope: &Scope, key: &str, value: &[u8], public: bool, quota: Quota) -> Result<(), StorageError> {
         let sealed = self.sealer.seal(scope, key, public, value)?;
-        self.inner
-            .set(scope, key, &sealed, public, stored_quota(quota))
-            .await
+        self.inner.set(scope, key, &sealed, public, stored_quota(quota)).await
     }
 
     async fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StorageError> {
         self.inner.delete(scope, key).await
     }
 
-    async fn list_keys(
-        &self,
-        scope: &Scope,
-        prefix: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<String>, StorageError> {
+    async fn list_keys(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>, StorageError> {
         self.inner.list_keys(scope, prefix, after, limit).await
     }
 
-    async fn set_if_absent(
-        &self,
-        scope: &Scope,
-        key: &str,
-        value: &[u8],
-        public: bool,
-        quota: Quota,
-    ) -> Result<bool, StorageError> {
+    async fn set_if_absent(&self, scope: &Scope, key: &str, value: &[u8], public: bool, quota: Quota) -> Result<bool, StorageError> {
         let sealed = self.sealer.seal(scope, key, public, value)?;
-        self.inner
-            .set_if_absent(scope, key, &sealed, public, stored_quota(quota))
-            .await
+        self.inner.set_if_absent(scope, key, &sealed, public, stored_quota(quota)).await
     }
 
     async fn compare_and_swap(
@@ -191,24 +146,11 @@ impl<B: StorageBackend> StorageBackend for EncryptedStorage<B> {
         new: &[u8],
         quota: Quota,
     ) -> Result<(bool, Option<Vec<u8>>), StorageError> {
-        self.update(scope, key, quota, |current| {
-            Ok((current == expected).then(|| new.to_vec()))
-        })
-        .await
+        self.update(scope, key, quota, |current| Ok((current == expected).then(|| new.to_vec()))).await
     }
 
-    async fn increment(
-        &self,
-        scope: &Scope,
-        key: &str,
-        delta: i64,
-        quota: Quota,
-    ) -> Result<i64, StorageError> {
-        let (_, stored) = self
-            .update(scope, key, quota, |current| {
-                Ok(Some(counter::add(current, delta)?.1))
-            })
-            .await?;
+    async fn increment(&self, scope: &Scope, key: &str, delta: i64, quota: Quota) -> Result<i64, StorageError> {
+        let (_, stored) = self.update(scope, key, quota, |current| Ok(Some(counter::add(current, delta)?.1))).await?;
         counter::decode(stored.as_deref())
     }
 
@@ -219,9 +161,6 @@ impl<B: StorageBackend> StorageBackend for EncryptedStorage<B> {
     async fn usage(&self, scope: &Scope) -> Result<Usage, StorageError> {
         let stored = self.inner.usage(scope).await?;
         let overhead = stored.keys.saturating_mul(CIPHERTEXT_OVERHEAD as u64);
-        Ok(Usage {
-            keys: stored.keys,
-            bytes: stored.bytes.saturating_sub(overhead),
-        })
+        Ok(Usage { keys: stored.keys, bytes: stored.bytes.saturating_sub(overhead) })
     }
 }

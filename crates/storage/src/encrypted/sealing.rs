@@ -39,31 +39,17 @@ pub(crate) struct Sealer {
 
 impl Sealer {
     pub(crate) fn new(key: [u8; KEY_LEN]) -> Self {
-        Self {
-            cipher: ChaCha20Poly1305::new(&key.into()),
-        }
+        Self { cipher: ChaCha20Poly1305::new(&key.into()) }
     }
 
     /// The stored form of `plaintext` at `key` of `scope`.
-    pub(crate) fn seal(
-        &self,
-        scope: &Scope,
-        key: &str,
-        public: bool,
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, StorageError> {
+    pub(crate) fn seal(&self, scope: &Scope, key: &str, public: bool, plaintext: &[u8]) -> Result<Vec<u8>, StorageError> {
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
         let aad = associated_data(scope, key, public);
         let ciphertext = self
             .cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
+            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: &aad })
             .map_err(|_| StorageError::Backend("encrypting a value failed".into()))?;
         let mut sealed = Vec::with_capacity(CIPHERTEXT_OVERHEAD + plaintext.len());
         sealed.push(FORMAT_V1);
@@ -73,13 +59,7 @@ impl Sealer {
     }
 
     /// The plaintext of a value stored at `key` of `scope`.
-    pub(crate) fn open(
-        &self,
-        scope: &Scope,
-        key: &str,
-        public: bool,
-        sealed: &[u8],
-    ) -> Result<Vec<u8>, StorageError> {
+    pub(crate) fn open(&self, scope: &Scope, key: &str, public: bool, sealed: &[u8]) -> Result<Vec<u8>, StorageError> {
         let Some((&FORMAT_V1, rest)) = sealed.split_first() else {
             return Err(cannot_decrypt("it is not in a known encrypted format"));
         };
@@ -91,16 +71,8 @@ impl Sealer {
         }
         let aad = associated_data(scope, key, public);
         self.cipher
-            .decrypt(
-                &Nonce::from(*nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| {
-                cannot_decrypt("wrong key, or the value was modified or moved to another key")
-            })
+            .decrypt(&Nonce::from(*nonce), Payload { msg: ciphertext, aad: &aad })
+            .map_err(|_| cannot_decrypt("wrong key, or the value was modified or moved to another key"))
     }
 }
 
@@ -111,13 +83,8 @@ fn cannot_decrypt(why: &str) -> StorageError {
 /// Label, public flag, then namespace, owner and key, each prefixed by its length so that no
 /// two different places give the same bytes.
 fn associated_data(scope: &Scope, key: &str, public: bool) -> Vec<u8> {
-    let parts = [
-        scope.namespace.as_bytes(),
-        scope.owner.as_bytes(),
-        key.as_bytes(),
-    ];
-    let mut aad =
-        Vec::with_capacity(AAD_LABEL.len() + 1 + parts.iter().map(|p| 8 + p.len()).sum::<usize>());
+    let parts = [scope.namespace.as_bytes(), scope.owner.as_bytes(), key.as_bytes()];
+    let mut aad = Vec::with_capacity(AAD_LABEL.len() + 1 + parts.iter().map(|p| 8 + p.len()).sum::<usize>());
     aad.extend_from_slice(AAD_LABEL);
     aad.push(u8::from(public));
     for part in parts {
@@ -140,29 +107,16 @@ mod tests {
         assert_eq!(sealer.open(&scope, "k", false, &sealed).unwrap(), b"secret");
         assert!(sealer.open(&scope, "k2", false, &sealed).is_err());
         assert!(sealer.open(&scope, "k", true, &sealed).is_err());
-        assert!(
-            sealer
-                .open(&Scope::caller("ns", "bob.near"), "k", false, &sealed)
-                .is_err()
-        );
+        assert!(sealer.open(&Scope::caller("ns", "bob.near"), "k", false, &sealed).is_err());
         // Length prefixes: moving bytes between namespace and owner changes the data.
-        assert!(
-            sealer
-                .open(&Scope::caller("n", "salice.near"), "k", false, &sealed)
-                .is_err()
-        );
+        assert!(sealer.open(&Scope::caller("n", "salice.near"), "k", false, &sealed).is_err());
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         let sealer = Sealer::new([7; KEY_LEN]);
         let scope = Scope::component("ns");
-        for bad in [
-            &[][..],
-            &[FORMAT_V1][..],
-            &[2; 40][..],
-            &[FORMAT_V1; 28][..],
-        ] {
+        for bad in [&[][..], &[FORMAT_V1][..], &[2; 40][..], &[FORMAT_V1; 28][..]] {
             let err = sealer.open(&scope, "k", false, bad).unwrap_err();
             assert!(err.to_string().contains("decrypt"), "{err}");
         }

@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use outlayer_storage::{
-    EncryptedStorage, MemoryStorage, PostgresStorage, Scope, SqliteStorage, StorageBackend,
-};
+use outlayer_storage::{EncryptedStorage, MemoryStorage, PostgresStorage, Scope, SqliteStorage, StorageBackend};
 use rand::Rng;
 use tempfile::TempDir;
 
@@ -28,17 +26,8 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    fn new(
-        store: Arc<dyn StorageBackend>,
-        pg: Option<PostgresStorage>,
-        dir: Option<TempDir>,
-    ) -> Self {
-        Self {
-            store,
-            ns: unique_namespace(),
-            pg,
-            _dir: dir,
-        }
+    fn new(store: Arc<dyn StorageBackend>, pg: Option<PostgresStorage>, dir: Option<TempDir>) -> Self {
+        Self { store, ns: unique_namespace(), pg, _dir: dir }
     }
 
     /// A caller scope in this fixture's namespace `sub`.
@@ -59,10 +48,7 @@ impl Drop for Fixture {
                         ("storage_entries", "DELETE FROM storage_entries WHERE starts_with(namespace, $1)"),
                         ("storage_usage", "DELETE FROM storage_usage WHERE starts_with(namespace, $1)"),
                     ] {
-                        let cleanup = sqlx::query(sql)
-                        .bind(&ns)
-                        .execute(pg.pool())
-                        .await;
+                        let cleanup = sqlx::query(sql).bind(&ns).execute(pg.pool()).await;
                         if let Err(e) = cleanup {
                             eprintln!("could not remove the {table} rows of test namespace {ns}: {e}");
                         }
@@ -97,11 +83,7 @@ pub async fn postgres() -> Option<Fixture> {
 
 /// Encryption over a fresh in-memory store.
 pub async fn encrypted_memory() -> Option<Fixture> {
-    Some(Fixture::new(
-        Arc::new(EncryptedStorage::new(MemoryStorage::new(), TEST_KEY)),
-        None,
-        None,
-    ))
+    Some(Fixture::new(Arc::new(EncryptedStorage::new(MemoryStorage::new(), TEST_KEY)), None, None))
 }
 
 /// Encryption over a fresh SQLite file, chosen at run time as `Arc<dyn StorageBackend>` the
@@ -109,29 +91,19 @@ pub async fn encrypted_memory() -> Option<Fixture> {
 pub async fn encrypted_sqlite() -> Option<Fixture> {
     let (store, dir) = sqlite_store().await;
     let inner: Arc<dyn StorageBackend> = Arc::new(store);
-    Some(Fixture::new(
-        Arc::new(EncryptedStorage::new(inner, TEST_KEY)),
-        None,
-        Some(dir),
-    ))
+    Some(Fixture::new(Arc::new(EncryptedStorage::new(inner, TEST_KEY)), None, Some(dir)))
 }
 
 /// Encryption over the shared PostgreSQL test database.
 pub async fn encrypted_postgres() -> Option<Fixture> {
     let pg = pg_store().await?;
-    Some(Fixture::new(
-        Arc::new(EncryptedStorage::new(pg.clone(), TEST_KEY)),
-        Some(pg),
-        None,
-    ))
+    Some(Fixture::new(Arc::new(EncryptedStorage::new(pg.clone(), TEST_KEY)), Some(pg), None))
 }
 
 /// A SQLite store in a new temporary directory (kept alive by the returned guard).
 pub async fn sqlite_store() -> (SqliteStorage, TempDir) {
     let dir = tempfile::tempdir().expect("creating a temporary directory");
-    let store = SqliteStorage::open(&dir.path().join("storage.db"))
-        .await
-        .expect("opening SQLite");
+    let store = SqliteStorage::open(&dir.path().join("storage.db")).await.expect("opening SQLite");
     (store, dir)
 }
 

@@ -17,15 +17,9 @@ pub async fn set_if_absent_stores_once(f: &Fixture) {
     assert!(s.set_if_absent(&scope, "k", b"first", false, Quota::UNLIMITED).await.unwrap());
     assert!(!s.set_if_absent(&scope, "k", b"second", true, Quota::UNLIMITED).await.unwrap());
     let entry = s.get(&scope, "k").await.unwrap().unwrap();
-    assert_eq!(
-        (entry.value.as_slice(), entry.public),
-        (&b"first"[..], false)
-    );
+    assert_eq!((entry.value.as_slice(), entry.public), (&b"first"[..], false));
     s.delete(&scope, "k").await.unwrap();
-    assert!(
-        s.set_if_absent(&scope, "k", b"third", false, Quota::UNLIMITED).await.unwrap(),
-        "a deleted key is absent again"
-    );
+    assert!(s.set_if_absent(&scope, "k", b"third", false, Quota::UNLIMITED).await.unwrap(), "a deleted key is absent again");
 }
 
 /// Swaps on a match (absent or equal) and reports the current value on a mismatch.
@@ -33,62 +27,21 @@ pub async fn compare_and_swap_semantics(f: &Fixture) {
     let s = &f.store;
     let scope = f.scope("app", "alice.near");
 
-    assert_eq!(
-        s.compare_and_swap(&scope, "k", Some(b"x"), b"y", Quota::UNLIMITED)
-            .await
-            .unwrap(),
-        (false, None)
-    );
-    assert!(
-        !s.has(&scope, "k").await.unwrap(),
-        "a failed swap on a missing key creates nothing"
-    );
+    assert_eq!(s.compare_and_swap(&scope, "k", Some(b"x"), b"y", Quota::UNLIMITED).await.unwrap(), (false, None));
+    assert!(!s.has(&scope, "k").await.unwrap(), "a failed swap on a missing key creates nothing");
 
-    assert_eq!(
-        s.compare_and_swap(&scope, "k", None, b"v1", Quota::UNLIMITED).await.unwrap(),
-        (true, Some(b"v1".to_vec()))
-    );
-    assert_eq!(
-        s.compare_and_swap(&scope, "k", None, b"v2", Quota::UNLIMITED).await.unwrap(),
-        (false, Some(b"v1".to_vec()))
-    );
-    assert_eq!(
-        s.compare_and_swap(&scope, "k", Some(b"nope"), b"v2", Quota::UNLIMITED)
-            .await
-            .unwrap(),
-        (false, Some(b"v1".to_vec()))
-    );
-    assert_eq!(
-        s.get(&scope, "k").await.unwrap().unwrap().value,
-        b"v1",
-        "a mismatch leaves the value"
-    );
+    assert_eq!(s.compare_and_swap(&scope, "k", None, b"v1", Quota::UNLIMITED).await.unwrap(), (true, Some(b"v1".to_vec())));
+    assert_eq!(s.compare_and_swap(&scope, "k", None, b"v2", Quota::UNLIMITED).await.unwrap(), (false, Some(b"v1".to_vec())));
+    assert_eq!(s.compare_and_swap(&scope, "k", Some(b"nope"), b"v2", Quota::UNLIMITED).await.unwrap(), (false, Some(b"v1".to_vec())));
+    assert_eq!(s.get(&scope, "k").await.unwrap().unwrap().value, b"v1", "a mismatch leaves the value");
 
-    assert_eq!(
-        s.compare_and_swap(&scope, "k", Some(b"v1"), b"v2", Quota::UNLIMITED)
-            .await
-            .unwrap(),
-        (true, Some(b"v2".to_vec()))
-    );
+    assert_eq!(s.compare_and_swap(&scope, "k", Some(b"v1"), b"v2", Quota::UNLIMITED).await.unwrap(), (true, Some(b"v2".to_vec())));
     assert_eq!(s.get(&scope, "k").await.unwrap().unwrap().value, b"v2");
 
     // Empty values are distinct from absence.
-    assert_eq!(
-        s.compare_and_swap(&scope, "k", Some(b"v2"), b"", Quota::UNLIMITED)
-            .await
-            .unwrap(),
-        (true, Some(Vec::new()))
-    );
-    assert_eq!(
-        s.compare_and_swap(&scope, "k", None, b"z", Quota::UNLIMITED).await.unwrap(),
-        (false, Some(Vec::new()))
-    );
-    assert_eq!(
-        s.compare_and_swap(&scope, "k", Some(b""), b"z", Quota::UNLIMITED)
-            .await
-            .unwrap(),
-        (true, Some(b"z".to_vec()))
-    );
+    assert_eq!(s.compare_and_swap(&scope, "k", Some(b"v2"), b"", Quota::UNLIMITED).await.unwrap(), (true, Some(Vec::new())));
+    assert_eq!(s.compare_and_swap(&scope, "k", None, b"z", Quota::UNLIMITED).await.unwrap(), (false, Some(Vec::new())));
+    assert_eq!(s.compare_and_swap(&scope, "k", Some(b""), b"z", Quota::UNLIMITED).await.unwrap(), (true, Some(b"z".to_vec())));
 }
 
 /// Missing keys count as 0; sums are stored as 8 little-endian bytes.
@@ -98,19 +51,11 @@ pub async fn increment_counts(f: &Fixture) {
     assert_eq!(s.increment(&scope, "n", 5, Quota::UNLIMITED).await.unwrap(), 5);
     assert_eq!(s.increment(&scope, "n", 10, Quota::UNLIMITED).await.unwrap(), 15);
     assert_eq!(s.increment(&scope, "n", -20, Quota::UNLIMITED).await.unwrap(), -5);
-    assert_eq!(
-        s.get(&scope, "n").await.unwrap().unwrap().value,
-        (-5i64).to_le_bytes()
-    );
+    assert_eq!(s.get(&scope, "n").await.unwrap().unwrap().value, (-5i64).to_le_bytes());
     assert_eq!(s.increment(&scope, "m", 0, Quota::UNLIMITED).await.unwrap(), 0);
-    assert!(
-        s.has(&scope, "m").await.unwrap(),
-        "incrementing by 0 still creates the counter"
-    );
+    assert!(s.has(&scope, "m").await.unwrap(), "incrementing by 0 still creates the counter");
 
-    s.set(&scope, "raw", &41i64.to_le_bytes(), false, Quota::UNLIMITED)
-        .await
-        .unwrap();
+    s.set(&scope, "raw", &41i64.to_le_bytes(), false, Quota::UNLIMITED).await.unwrap();
     assert_eq!(s.increment(&scope, "raw", 1, Quota::UNLIMITED).await.unwrap(), 42);
 }
 
@@ -123,27 +68,16 @@ pub async fn increment_rejects_bad_values(f: &Fixture) {
     for bad in [&b"abc"[..], &b""[..], &[0u8; 9][..]] {
         s.set(&scope, "text", bad, false, Quota::UNLIMITED).await.unwrap();
         let result = s.increment(&scope, "text", 1, Quota::UNLIMITED).await;
-        assert!(
-            matches!(result, Err(StorageError::NotAnInteger)),
-            "{bad:?}: {result:?}"
-        );
+        assert!(matches!(result, Err(StorageError::NotAnInteger)), "{bad:?}: {result:?}");
         assert_eq!(s.get(&scope, "text").await.unwrap().unwrap().value, bad);
     }
 
-    s.set(&scope, "max", &i64::MAX.to_le_bytes(), false, Quota::UNLIMITED)
-        .await
-        .unwrap();
+    s.set(&scope, "max", &i64::MAX.to_le_bytes(), false, Quota::UNLIMITED).await.unwrap();
     let result = s.increment(&scope, "max", 1, Quota::UNLIMITED).await;
     assert!(matches!(result, Err(StorageError::Overflow)), "{result:?}");
-    assert_eq!(
-        s.get(&scope, "max").await.unwrap().unwrap().value,
-        i64::MAX.to_le_bytes()
-    );
+    assert_eq!(s.get(&scope, "max").await.unwrap().unwrap().value, i64::MAX.to_le_bytes());
 
-    assert_eq!(
-        s.increment(&scope, "min", i64::MIN, Quota::UNLIMITED).await.unwrap(),
-        i64::MIN
-    );
+    assert_eq!(s.increment(&scope, "min", i64::MIN, Quota::UNLIMITED).await.unwrap(), i64::MIN);
     let result = s.increment(&scope, "min", -1, Quota::UNLIMITED).await;
     assert!(matches!(result, Err(StorageError::Overflow)), "{result:?}");
     assert_eq!(s.increment(&scope, "min", i64::MAX, Quota::UNLIMITED).await.unwrap(), -1);
@@ -162,11 +96,7 @@ pub async fn concurrent_increments_lose_nothing(f: &Fixture) {
     for task in tasks {
         seen.insert(task.await.unwrap());
     }
-    assert_eq!(
-        seen,
-        (1..=TASKS).collect::<BTreeSet<_>>(),
-        "every increment returned a distinct total"
-    );
+    assert_eq!(seen, (1..=TASKS).collect::<BTreeSet<_>>(), "every increment returned a distinct total");
     assert_eq!(f.store.increment(&scope, "hits", 0, Quota::UNLIMITED).await.unwrap(), TASKS);
 }
 
@@ -177,10 +107,7 @@ pub async fn concurrent_set_if_absent_has_one_winner(f: &Fixture) {
         .map(|i| {
             let (store, scope) = (f.store.clone(), scope.clone());
             tokio::spawn(async move {
-                let won = store
-                    .set_if_absent(&scope, "lock", format!("task {i}").as_bytes(), false, Quota::UNLIMITED)
-                    .await
-                    .unwrap();
+                let won = store.set_if_absent(&scope, "lock", format!("task {i}").as_bytes(), false, Quota::UNLIMITED).await.unwrap();
                 (i, won)
             })
         })
@@ -204,12 +131,7 @@ pub async fn concurrent_compare_and_swap_has_one_winner(f: &Fixture) {
     let tasks: Vec<_> = (0..TASKS)
         .map(|i| {
             let (store, scope) = (f.store.clone(), scope.clone());
-            tokio::spawn(async move {
-                store
-                    .compare_and_swap(&scope, "owner", None, &i.to_le_bytes(), Quota::UNLIMITED)
-                    .await
-                    .unwrap()
-            })
+            tokio::spawn(async move { store.compare_and_swap(&scope, "owner", None, &i.to_le_bytes(), Quota::UNLIMITED).await.unwrap() })
         })
         .collect();
     let mut results = Vec::new();
@@ -219,10 +141,6 @@ pub async fn concurrent_compare_and_swap_has_one_winner(f: &Fixture) {
     let stored = f.store.get(&scope, "owner").await.unwrap().unwrap().value;
     assert_eq!(results.iter().filter(|(swapped, _)| *swapped).count(), 1);
     for (_, current) in results {
-        assert_eq!(
-            current.as_deref(),
-            Some(stored.as_slice()),
-            "every caller sees the winner's value"
-        );
+        assert_eq!(current.as_deref(), Some(stored.as_slice()), "every caller sees the winner's value");
     }
 }

@@ -1,7 +1,7 @@
 //! Reading, writing and deleting single keys.
 
-use outlayer_storage::Quota;
 use outlayer_storage::Entry;
+use outlayer_storage::Quota;
 
 use crate::common::Fixture;
 
@@ -12,19 +12,10 @@ pub async fn get_set_has_delete(f: &Fixture) {
 
     assert_eq!(s.get(&scope, "k").await.unwrap(), None);
     assert!(!s.has(&scope, "k").await.unwrap());
-    assert!(
-        !s.delete(&scope, "k").await.unwrap(),
-        "deleting a missing key reports false"
-    );
+    assert!(!s.delete(&scope, "k").await.unwrap(), "deleting a missing key reports false");
 
     s.set(&scope, "k", b"one", false, Quota::UNLIMITED).await.unwrap();
-    assert_eq!(
-        s.get(&scope, "k").await.unwrap(),
-        Some(Entry {
-            value: b"one".to_vec(),
-            public: false
-        })
-    );
+    assert_eq!(s.get(&scope, "k").await.unwrap(), Some(Entry { value: b"one".to_vec(), public: false }));
     assert!(s.has(&scope, "k").await.unwrap());
 
     s.set(&scope, "k", b"two", false, Quota::UNLIMITED).await.unwrap();
@@ -52,17 +43,9 @@ pub async fn values_and_keys_round_trip(f: &Fixture) {
     let all_bytes: Vec<u8> = (0..=255u8).collect();
     for key in ["with\0nul", "ключ", "emoji 🦀", "a/b/c", "%_\\'\""] {
         s.set(&scope, key, &all_bytes, false, Quota::UNLIMITED).await.unwrap();
-        assert_eq!(
-            s.get(&scope, key).await.unwrap().unwrap().value,
-            all_bytes,
-            "key {key:?}"
-        );
+        assert_eq!(s.get(&scope, key).await.unwrap().unwrap().value, all_bytes, "key {key:?}");
     }
-    assert_eq!(
-        s.get(&scope, "with").await.unwrap(),
-        None,
-        "a NUL in a key does not truncate it"
-    );
+    assert_eq!(s.get(&scope, "with").await.unwrap(), None, "a NUL in a key does not truncate it");
 }
 
 /// The public flag is stored with the value and replaced by the next `set`.
@@ -79,32 +62,14 @@ pub async fn public_flag_round_trips(f: &Fixture) {
     assert!(s.get(&scope, "fresh").await.unwrap().unwrap().public);
 
     // compare-and-swap and increment keep the flag of an existing entry.
-    assert!(
-        s.compare_and_swap(&scope, "fresh", Some(b"v"), b"w", Quota::UNLIMITED)
-            .await
-            .unwrap()
-            .0
-    );
-    assert_eq!(
-        s.get(&scope, "fresh").await.unwrap(),
-        Some(Entry {
-            value: b"w".to_vec(),
-            public: true
-        })
-    );
-    s.set(&scope, "count", &5i64.to_le_bytes(), true, Quota::UNLIMITED)
-        .await
-        .unwrap();
+    assert!(s.compare_and_swap(&scope, "fresh", Some(b"v"), b"w", Quota::UNLIMITED).await.unwrap().0);
+    assert_eq!(s.get(&scope, "fresh").await.unwrap(), Some(Entry { value: b"w".to_vec(), public: true }));
+    s.set(&scope, "count", &5i64.to_le_bytes(), true, Quota::UNLIMITED).await.unwrap();
     assert_eq!(s.increment(&scope, "count", 1, Quota::UNLIMITED).await.unwrap(), 6);
     assert!(s.get(&scope, "count").await.unwrap().unwrap().public);
 
     // Keys they create are private.
-    assert!(
-        s.compare_and_swap(&scope, "new", None, b"x", Quota::UNLIMITED)
-            .await
-            .unwrap()
-            .0
-    );
+    assert!(s.compare_and_swap(&scope, "new", None, b"x", Quota::UNLIMITED).await.unwrap().0);
     assert!(!s.get(&scope, "new").await.unwrap().unwrap().public);
     s.increment(&scope, "new-count", 1, Quota::UNLIMITED).await.unwrap();
     assert!(!s.get(&scope, "new-count").await.unwrap().unwrap().public);
@@ -124,19 +89,10 @@ pub async fn usage_counts_keys_and_bytes(f: &Fixture) {
     s.set(&scope, "k", b"1", false, Quota::UNLIMITED).await.unwrap(); // now 1 + 1
     assert_eq!(s.usage(&scope).await.unwrap().bytes, 6);
     s.increment(&scope, "n", 1, Quota::UNLIMITED).await.unwrap(); // 1 + 8
-    assert_eq!(
-        (
-            s.usage(&scope).await.unwrap().keys,
-            s.usage(&scope).await.unwrap().bytes
-        ),
-        (3, 15)
-    );
+    assert_eq!((s.usage(&scope).await.unwrap().keys, s.usage(&scope).await.unwrap().bytes), (3, 15));
 
     s.delete(&scope, "key2").await.unwrap();
     let usage = s.usage(&scope).await.unwrap();
     assert_eq!((usage.keys, usage.bytes), (2, 11));
-    assert_eq!(
-        s.usage(&f.scope("app", "bob.near")).await.unwrap(),
-        Default::default()
-    );
+    assert_eq!(s.usage(&f.scope("app", "bob.near")).await.unwrap(), Default::default());
 }

@@ -17,22 +17,12 @@ pub async fn scopes_are_isolated(f: &Fixture) {
         f.scope("onea", "lice.near"),
     ];
     for (i, scope) in scopes.iter().enumerate() {
-        s.set(scope, "k", format!("value {i}").as_bytes(), false, Quota::UNLIMITED)
-            .await
-            .unwrap();
-        s.set(scope, &format!("only-{i}"), b"x", false, Quota::UNLIMITED)
-            .await
-            .unwrap();
+        s.set(scope, "k", format!("value {i}").as_bytes(), false, Quota::UNLIMITED).await.unwrap();
+        s.set(scope, &format!("only-{i}"), b"x", false, Quota::UNLIMITED).await.unwrap();
     }
     for (i, scope) in scopes.iter().enumerate() {
-        assert_eq!(
-            s.get(scope, "k").await.unwrap().unwrap().value,
-            format!("value {i}").as_bytes()
-        );
-        assert_eq!(
-            s.list_keys(scope, "", None, 100).await.unwrap(),
-            ["k".to_string(), format!("only-{i}")]
-        );
+        assert_eq!(s.get(scope, "k").await.unwrap().unwrap().value, format!("value {i}").as_bytes());
+        assert_eq!(s.list_keys(scope, "", None, 100).await.unwrap(), ["k".to_string(), format!("only-{i}")]);
         assert_eq!(s.usage(scope).await.unwrap().keys, 2);
     }
     assert!(s.delete(&scopes[0], "k").await.unwrap());
@@ -63,9 +53,5 @@ pub async fn clear_removes_only_its_scope(f: &Fixture) {
     assert!(s.has(&other_namespace, "a").await.unwrap());
 
     s.set(&mine, "a", b"again", false, Quota::UNLIMITED).await.unwrap();
-    assert_eq!(
-        s.get(&mine, "a").await.unwrap().unwrap().value,
-        b"again",
-        "a cleared scope is usable"
-    );
+    assert_eq!(s.get(&mine, "a").await.unwrap().unwrap().value, b"again", "a cleared scope is usable");
 }
