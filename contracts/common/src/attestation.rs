@@ -67,15 +67,18 @@ impl From<AttestError> for AttestationError {
     fn from(e: AttestError) -> Self {
         match e {
             AttestError::AttestationInvalid { reason } => Self::Verification(reason),
-            e @ AttestError::CollateralExpired { .. } => Self::CollateralExpired(e.to_string()),
+            // Formatted here rather than with `AttestError`'s Display, which would pull every
+            // variant's formatting into the contract wasm.
+            AttestError::CollateralExpired { what, next_update, now } => Self::CollateralExpired(
+                format!("collateral expired: {what} next update was {next_update}, verified at {now}"),
+            ),
             AttestError::TcbOutOfDate { status, .. } => Self::TcbStatus(status.to_string()),
             AttestError::NotTdx => Self::NotTdx,
             AttestError::MeasurementsNotAllowed { .. } => Self::MeasurementsNotApproved,
             AttestError::BindingMismatch { .. } => Self::ReportDataMismatch,
             // Contracts never see challenges or dev evidence; keep the message if they ever do.
-            e @ (AttestError::ChallengeExpired { .. } | AttestError::DevNotAllowed) => {
-                Self::Verification(e.to_string())
-            }
+            AttestError::ChallengeExpired { .. } => Self::Verification("challenge expired".into()),
+            AttestError::DevNotAllowed => Self::Verification("dev evidence is not allowed".into()),
         }
     }
 }
@@ -85,7 +88,7 @@ impl From<AttestError> for AttestationError {
 pub fn parse_collateral(json: &str) -> Result<QuoteCollateralV3, AttestationError> {
     outlayer_attest::parse_collateral(json).map_err(|e| match e {
         AttestError::AttestationInvalid { reason } => AttestationError::BadCollateral(reason),
-        other => AttestationError::BadCollateral(other.to_string()),
+        other => AttestationError::BadCollateral(other.code().into()),
     })
 }
 
