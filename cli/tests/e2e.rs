@@ -50,10 +50,10 @@ fn outlayer(args: &[&str], data_dir: &Path) -> Proc {
 
 async fn wait_healthy(http: &reqwest::Client, url: &str) {
     for _ in 0..300 {
-        if let Ok(r) = http.get(format!("{url}/healthz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
+        if let Ok(r) = http.get(format!("{url}/healthz")).send().await
+            && r.status().is_success()
+        {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -310,10 +310,10 @@ impl AppState {
         // Fast path: this process issued the lease, it has not expired (so nobody else can hold
         // it and the reaper has not failed the call) and the job columns are immutable, so the
         // row need not be read back. The settling statement still requires the lease.
-        if let Some(call) = self.remembered_lease(worker, req) {
-            if let Some(view) = self.verify_and_settle(worker, req, &call).await? {
-                return Ok(view);
-            }
+        if let Some(call) = self.remembered_lease(worker, req)
+            && let Some(view) = self.verify_and_settle(worker, req, &call).await?
+        {
+            return Ok(view);
         }
         let call = self.db.call(&req.call_id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
         let ours = call.lease_id.as_deref() == Some(req.lease_id.as_str()) && call.worker_id.as_deref() == Some(worker.id.as_str());
@@ -423,7 +423,7 @@ impl AppState {
             return Err(ApiError::bad_request("invalid_signature", "signature does not verify with the worker's registered key"));
         }
         let (parsed, error) = interpret(r);
-        let limits = limits_of(&call);
+        let limits = limits_of(call);
         let max_compute = pricing::max_compute_cost(&self.config.pricing, &limits);
         let refund = u64::try_from(r.refund).unwrap_or(u64::MAX);
         let run =

@@ -42,10 +42,7 @@ impl std::fmt::Display for AttestationError {
         match self {
             Self::QuoteNotHex => write!(f, "Quote is not valid hex"),
             Self::BadCollateral(e) => write!(f, "Invalid collateral JSON: {e}"),
-            Self::NoCollateral => write!(
-                f,
-                "No collateral stored: the owner must call set_collateral"
-            ),
+            Self::NoCollateral => write!(f, "No collateral stored: the owner must call set_collateral"),
             Self::Verification(e) | Self::CollateralExpired(e) => {
                 write!(f, "Quote verification failed: {e}")
             }
@@ -69,9 +66,9 @@ impl From<AttestError> for AttestationError {
             AttestError::AttestationInvalid { reason } => Self::Verification(reason),
             // Formatted here rather than with `AttestError`'s Display, which would pull every
             // variant's formatting into the contract wasm.
-            AttestError::CollateralExpired { what, next_update, now } => Self::CollateralExpired(
-                format!("collateral expired: {what} next update was {next_update}, verified at {now}"),
-            ),
+            AttestError::CollateralExpired { what, next_update, now } => {
+                Self::CollateralExpired(format!("collateral expired: {what} next update was {next_update}, verified at {now}"))
+            }
             AttestError::TcbOutOfDate { status, .. } => Self::TcbStatus(status.to_string()),
             AttestError::NotTdx => Self::NotTdx,
             AttestError::MeasurementsNotAllowed { .. } => Self::MeasurementsNotApproved,
@@ -106,15 +103,10 @@ pub fn verify_tee_key(
         return Err(AttestationError::UnsupportedKey);
     }
     let quote = hex::decode(quote_hex.trim()).map_err(|_| AttestationError::QuoteNotHex)?;
-    let allowed = approved
-        .iter()
-        .map(Measurements::to_attest)
-        .collect::<Result<Vec<_>, _>>()?;
+    let allowed = approved.iter().map(Measurements::to_attest).collect::<Result<Vec<_>, _>>()?;
     let verified = outlayer_attest::verify_quote(&quote, collateral, &Policy::new(allowed), now_secs)?;
     // as_bytes() is the curve byte followed by the 32 key bytes.
-    let key: &[u8; 32] = public_key.as_bytes()[1..]
-        .try_into()
-        .map_err(|_| AttestationError::UnsupportedKey)?;
+    let key: &[u8; 32] = public_key.as_bytes()[1..].try_into().map_err(|_| AttestationError::UnsupportedKey)?;
     outlayer_attest::check_key_binding(&verified.report_data, key)?;
     Ok(verified.measurements.into())
 }

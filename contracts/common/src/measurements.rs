@@ -35,33 +35,18 @@ impl Measurements {
 
     /// The typed form `outlayer-attest` verifies against.
     pub fn to_attest(&self) -> Result<outlayer_attest::Measurements, AttestationError> {
-        outlayer_attest::Measurements::from_hex(
-            &self.mrtd,
-            &self.rtmr0,
-            &self.rtmr1,
-            &self.rtmr2,
-            &self.rtmr3,
-        )
-        .map_err(|e| AttestationError::BadMeasurements(e.register.to_string()))
+        outlayer_attest::Measurements::from_hex(&self.mrtd, &self.rtmr0, &self.rtmr1, &self.rtmr2, &self.rtmr3)
+            .map_err(|e| AttestationError::BadMeasurements(e.register.to_string()))
     }
 
     /// Builds the lowercase-hex set from raw registers.
-    pub fn from_registers(
-        mrtd: &[u8; MEASUREMENT_BYTES],
-        rtmrs: [&[u8; MEASUREMENT_BYTES]; 4],
-    ) -> Self {
+    pub fn from_registers(mrtd: &[u8; MEASUREMENT_BYTES], rtmrs: [&[u8; MEASUREMENT_BYTES]; 4]) -> Self {
         outlayer_attest::Measurements::from_registers(mrtd, rtmrs).into()
     }
 }
 
 impl From<outlayer_attest::Measurements> for Measurements {
     fn from(m: outlayer_attest::Measurements) -> Self {
-        Self {
-            mrtd: m.mrtd.to_hex(),
-            rtmr0: m.rtmr0.to_hex(),
-            rtmr1: m.rtmr1.to_hex(),
-            rtmr2: m.rtmr2.to_hex(),
-            rtmr3: m.rtmr3.to_hex(),
-        }
+        Self { mrtd: m.mrtd.to_hex(), rtmr0: m.rtmr0.to_hex(), rtmr1: m.rtmr1.to_hex(), rtmr2: m.rtmr2.to_hex(), rtmr3: m.rtmr3.to_hex() }
     }
 }

@@ -3,9 +3,7 @@
 
 use near_sdk::{CurveType, PublicKey};
 
-pub use outlayer_attest::testdata::{
-    COLLATERAL_JSON, EXPIRED_AT_SECS, QUOTE, SGX_COLLATERAL_JSON, SGX_QUOTE, VERIFY_AT_SECS,
-};
+pub use outlayer_attest::testdata::{COLLATERAL_JSON, EXPIRED_AT_SECS, QUOTE, SGX_COLLATERAL_JSON, SGX_QUOTE, VERIFY_AT_SECS};
 
 use crate::Measurements;
 

@@ -14,10 +14,7 @@ impl KeystoreDao {
         if !self.members.insert(account_id) {
             env::panic_str("Already a member");
         }
-        Event::MembersChanged {
-            members: self.get_members(),
-        }
-        .emit();
+        Event::MembersChanged { members: self.get_members() }.emit();
     }
 
     /// Removes a voting member (never the last one).
@@ -29,10 +26,7 @@ impl KeystoreDao {
         if !self.members.remove(&account_id) {
             env::panic_str("Not a member");
         }
-        Event::MembersChanged {
-            members: self.get_members(),
-        }
-        .emit();
+        Event::MembersChanged { members: self.get_members() }.emit();
     }
 
     /// Stores dcap-qvl collateral JSON used to verify keystore quotes.
@@ -47,9 +41,7 @@ impl KeystoreDao {
     /// Approves a keystore measurement set.
     pub fn add_approved_measurements(&mut self, measurements: Measurements) {
         self.assert_owner();
-        let measurements = measurements
-            .normalized()
-            .unwrap_or_else(|e| env::panic_str(&e.to_string()));
+        let measurements = measurements.normalized().unwrap_or_else(|e| env::panic_str(&e.to_string()));
         if self.approved.iter().any(|m| m == &measurements) {
             env::panic_str("Measurements are already approved");
         }
@@ -59,14 +51,9 @@ impl KeystoreDao {
     /// Withdraws a keystore measurement set.
     pub fn remove_approved_measurements(&mut self, measurements: Measurements) {
         self.assert_owner();
-        let measurements = measurements
-            .normalized()
-            .unwrap_or_else(|e| env::panic_str(&e.to_string()));
-        let index = self
-            .approved
-            .iter()
-            .position(|m| m == &measurements)
-            .unwrap_or_else(|| env::panic_str("Measurements are not approved"));
+        let measurements = measurements.normalized().unwrap_or_else(|e| env::panic_str(&e.to_string()));
+        let index =
+            self.approved.iter().position(|m| m == &measurements).unwrap_or_else(|| env::panic_str("Measurements are not approved"));
         self.approved.swap_remove(index as u32);
     }
 }

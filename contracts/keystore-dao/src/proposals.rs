@@ -86,21 +86,9 @@ impl KeystoreDao {
             .unwrap_or_else(|e| env::panic_str(&e.to_string()));
         let approved: Vec<Measurements> = self.approved.iter().cloned().collect();
         let now_secs = env::block_timestamp() / 1_000_000_000;
-        let measurements = verify_tee_key(
-            &tdx_quote_hex,
-            &collateral,
-            now_secs,
-            &approved,
-            &public_key,
-        )
-        .unwrap_or_else(|e| env::panic_str(&e.to_string()));
-        self.open(
-            proposer,
-            ProposalKind::RegisterKeystore {
-                public_key,
-                measurements,
-            },
-        )
+        let measurements = verify_tee_key(&tdx_quote_hex, &collateral, now_secs, &approved, &public_key)
+            .unwrap_or_else(|e| env::panic_str(&e.to_string()));
+        self.open(proposer, ProposalKind::RegisterKeystore { public_key, measurements })
     }
 
     /// Opens a proposal to revoke an admitted keystore. Members only.
@@ -117,11 +105,8 @@ impl KeystoreDao {
     pub fn vote(&mut self, proposal_id: u64, approve: bool) -> ProposalStatus {
         let member = self.assert_member();
         let members = self.members.len() as usize;
-        let mut proposal = self
-            .proposals
-            .get(&proposal_id)
-            .cloned()
-            .unwrap_or_else(|| env::panic_str(&format!("Proposal {proposal_id} not found")));
+        let mut proposal =
+            self.proposals.get(&proposal_id).cloned().unwrap_or_else(|| env::panic_str(&format!("Proposal {proposal_id} not found")));
         if proposal.status != ProposalStatus::Open {
             env::panic_str(&format!("Proposal {proposal_id} is closed"));
         }
@@ -133,22 +118,9 @@ impl KeystoreDao {
         } else {
             proposal.votes_against.push(member.clone());
         }
-        Event::VoteCast {
-            proposal_id,
-            member,
-            approve,
-        }
-        .emit();
-        let votes_for = proposal
-            .votes_for
-            .iter()
-            .filter(|m| self.members.contains(*m))
-            .count();
-        let votes_against = proposal
-            .votes_against
-            .iter()
-            .filter(|m| self.members.contains(*m))
-            .count();
+        Event::VoteCast { proposal_id, member, approve }.emit();
+        let votes_for = proposal.votes_for.iter().filter(|m| self.members.contains(*m)).count();
+        let votes_against = proposal.votes_against.iter().filter(|m| self.members.contains(*m)).count();
         if votes_for * 2 > members {
             self.execute(&proposal);
             proposal.status = ProposalStatus::Executed;
@@ -167,12 +139,7 @@ impl KeystoreDao {
     fn open(&mut self, proposer: AccountId, kind: ProposalKind) -> u64 {
         let id = self.next_proposal_id;
         self.next_proposal_id += 1;
-        Event::ProposalCreated {
-            proposal_id: id,
-            proposer: proposer.clone(),
-            kind: kind.clone(),
-        }
-        .emit();
+        Event::ProposalCreated { proposal_id: id, proposer: proposer.clone(), kind: kind.clone() }.emit();
         self.proposals.insert(
             id,
             Proposal {
@@ -190,30 +157,16 @@ impl KeystoreDao {
 
     fn execute(&mut self, proposal: &Proposal) {
         match &proposal.kind {
-            ProposalKind::RegisterKeystore {
-                public_key,
-                measurements,
-            } => {
+            ProposalKind::RegisterKeystore { public_key, measurements } => {
                 self.keystores.insert(
                     public_key.clone(),
-                    KeystoreRecord {
-                        measurements: measurements.clone(),
-                        proposal_id: proposal.id,
-                        approved_at_ns: env::block_timestamp(),
-                    },
+                    KeystoreRecord { measurements: measurements.clone(), proposal_id: proposal.id, approved_at_ns: env::block_timestamp() },
                 );
-                Event::KeystoreRegistered {
-                    public_key: public_key.clone(),
-                    measurements: measurements.clone(),
-                }
-                .emit();
+                Event::KeystoreRegistered { public_key: public_key.clone(), measurements: measurements.clone() }.emit();
             }
             ProposalKind::RevokeKeystore { public_key } => {
                 self.keystores.remove(public_key);
-                Event::KeystoreRevoked {
-                    public_key: public_key.clone(),
-                }
-                .emit();
+                Event::KeystoreRevoked { public_key: public_key.clone() }.emit();
             }
         }
     }

@@ -20,12 +20,7 @@ impl KeystoreDao {
 
     /// Proposals, oldest first, paginated.
     pub fn list_proposals(&self, from_index: Option<u32>, limit: Option<u32>) -> Vec<Proposal> {
-        self.proposals
-            .values()
-            .skip(from_index.unwrap_or(0) as usize)
-            .take(limit.unwrap_or(50).min(100) as usize)
-            .cloned()
-            .collect()
+        self.proposals.values().skip(from_index.unwrap_or(0) as usize).take(limit.unwrap_or(50).min(100) as usize).cloned().collect()
     }
 
     /// Whether `public_key` is an admitted keystore (what workers check before trusting one).
@@ -35,10 +30,7 @@ impl KeystoreDao {
 
     /// Admitted keystores.
     pub fn get_keystores(&self) -> Vec<(PublicKey, KeystoreRecord)> {
-        self.keystores
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        self.keystores.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// Approved keystore measurement sets.

@@ -16,31 +16,21 @@ impl Contract {
     pub fn set_owner(&mut self, new_owner: AccountId) {
         self.assert_owner();
         let old_owner = std::mem::replace(&mut self.owner_id, new_owner.clone());
-        Event::OwnerChanged {
-            old_owner,
-            new_owner,
-        }
-        .emit();
+        Event::OwnerChanged { old_owner, new_owner }.emit();
     }
 
     /// Refuses new requests, projects and secrets until `unpause`.
     pub fn pause(&mut self) {
         self.assert_owner();
         self.paused = true;
-        Event::Paused {
-            by: env::predecessor_account_id(),
-        }
-        .emit();
+        Event::Paused { by: env::predecessor_account_id() }.emit();
     }
 
     /// Accepts new requests again.
     pub fn unpause(&mut self) {
         self.assert_owner();
         self.paused = false;
-        Event::Unpaused {
-            by: env::predecessor_account_id(),
-        }
-        .emit();
+        Event::Unpaused { by: env::predecessor_account_id() }.emit();
     }
 
     /// Replaces the prices (used by requests made from now on and by settlements).
@@ -80,14 +70,7 @@ impl Contract {
             env::panic_str("Worker key is already registered");
         }
         let me = env::current_account_id();
-        Promise::new(me.clone())
-            .add_access_key_allowance(
-                public_key.clone(),
-                Allowance::Unlimited,
-                me,
-                WORKER_KEY_METHODS,
-            )
-            .detach();
+        Promise::new(me.clone()).add_access_key_allowance(public_key.clone(), Allowance::Unlimited, me, WORKER_KEY_METHODS).detach();
         Event::WorkerKeyAdded { public_key }.emit();
     }
 
@@ -97,9 +80,7 @@ impl Contract {
         if !self.worker_keys.remove(&public_key) {
             env::panic_str("Worker key is not registered");
         }
-        Promise::new(env::current_account_id())
-            .delete_key(public_key.clone())
-            .detach();
+        Promise::new(env::current_account_id()).delete_key(public_key.clone()).detach();
         Event::WorkerKeyRemoved { public_key }.emit();
     }
 }

@@ -41,29 +41,21 @@ impl Contract {
     ) {
         self.assert_not_paused();
         if env::prepaid_gas() < Gas::from_tgas(MIN_REQUEST_TGAS) {
-            env::panic_str(&format!(
-                "Attach at least {MIN_REQUEST_TGAS} TGas to request_execution"
-            ));
+            env::panic_str(&format!("Attach at least {MIN_REQUEST_TGAS} TGas to request_execution"));
         }
         let limits = resource_limits.unwrap_or_default().resolve();
         if let Some(input) = &input {
             // Measured as it appears in the event log, where escaping can multiply its size.
-            let escaped =
-                near_sdk::serde_json::to_string(input).map_or(usize::MAX, |j| j.len() - 2);
+            let escaped = near_sdk::serde_json::to_string(input).map_or(usize::MAX, |j| j.len() - 2);
             if escaped > MAX_INPUT_BYTES {
-                env::panic_str(&format!(
-                    "Input is {escaped} bytes once JSON-escaped; the limit is {MAX_INPUT_BYTES}"
-                ));
+                env::panic_str(&format!("Input is {escaped} bytes once JSON-escaped; the limit is {MAX_INPUT_BYTES}"));
             }
         }
         let source = self.resolve_source(source);
         if let Some(secrets) = &secrets_ref {
             self.assert_secrets_exist(secrets, &source);
         }
-        let developer_payment = params
-            .unwrap_or_default()
-            .developer_payment
-            .map_or(0, |p| p.0);
+        let developer_payment = params.unwrap_or_default().developer_payment.map_or(0, |p| p.0);
         if developer_payment > 0 && source.project_owner.is_none() {
             env::panic_str("A developer payment needs a project source");
         }
@@ -81,13 +73,8 @@ impl Contract {
         let request_id = self.next_request_id;
         self.next_request_id += 1;
         let args = json!({ "request_id": request_id }).to_string();
-        let yield_index = env::promise_yield_create(
-            RESOLVE_CALLBACK,
-            args,
-            Gas::from_tgas(RESOLVE_CALLBACK_TGAS),
-            GasWeight(0),
-            DATA_ID_REGISTER,
-        );
+        let yield_index =
+            env::promise_yield_create(RESOLVE_CALLBACK, args, Gas::from_tgas(RESOLVE_CALLBACK_TGAS), GasWeight(0), DATA_ID_REGISTER);
         let data_id: CryptoHash = env::read_register(DATA_ID_REGISTER)
             .and_then(|bytes| bytes.try_into().ok())
             .unwrap_or_else(|| env::panic_str("Yield did not return a data id"));
@@ -138,10 +125,7 @@ impl Contract {
     /// The cost reserved for a request with `resource_limits` (yoctoNEAR), developer payment
     /// excluded.
     pub fn estimate_cost(&self, resource_limits: Option<ResourceLimits>) -> U128 {
-        U128(
-            self.pricing
-                .estimate(&resource_limits.unwrap_or_default().resolve()),
-        )
+        U128(self.pricing.estimate(&resource_limits.unwrap_or_default().resolve()))
     }
 }
 
@@ -150,30 +134,19 @@ impl Contract {
         match source {
             ExecutionSource::WasmUrl { url, sha256 } => {
                 validate_url(&url);
-                ResolvedSource {
-                    project_id: None,
-                    project_owner: None,
-                    wasm_url: url,
-                    wasm_sha256: normalize_sha256(&sha256),
-                }
+                ResolvedSource { project_id: None, project_owner: None, wasm_url: url, wasm_sha256: normalize_sha256(&sha256) }
             }
-            ExecutionSource::Project {
-                project_id,
-                version,
-            } => {
-                let project = self
-                    .projects
-                    .get(&project_id)
-                    .unwrap_or_else(|| env::panic_str(&format!("Project {project_id} not found")));
+            ExecutionSource::Project { project_id, version } => {
+                let project = self.projects.get(&project_id).unwrap_or_else(|| env::panic_str(&format!("Project {project_id} not found")));
                 let wanted = match version {
                     Some(v) => normalize_sha256(&v),
-                    None => project.active_version.clone().unwrap_or_else(|| {
-                        env::panic_str(&format!("Project {project_id} has no active version"))
-                    }),
+                    None => project
+                        .active_version
+                        .clone()
+                        .unwrap_or_else(|| env::panic_str(&format!("Project {project_id} has no active version"))),
                 };
-                let found = project.version(&wanted).unwrap_or_else(|| {
-                    env::panic_str(&format!("Version {wanted} not found in {project_id}"))
-                });
+                let found =
+                    project.version(&wanted).unwrap_or_else(|| env::panic_str(&format!("Version {wanted} not found in {project_id}")));
                 ResolvedSource {
                     project_id: Some(project_id.clone()),
                     project_owner: Some(project.owner.clone()),
@@ -186,28 +159,12 @@ impl Contract {
 
     fn assert_secrets_exist(&self, secrets: &SecretsRef, source: &ResolvedSource) {
         let by_project = source.project_id.as_ref().map(|project_id| {
-            secret_key(
-                &secrets.account_id,
-                &SecretAccessor::Project {
-                    project_id: project_id.clone(),
-                },
-                &secrets.profile,
-            )
+            secret_key(&secrets.account_id, &SecretAccessor::Project { project_id: project_id.clone() }, &secrets.profile)
         });
-        let by_wasm = secret_key(
-            &secrets.account_id,
-            &SecretAccessor::Wasm {
-                sha256: source.wasm_sha256.clone(),
-            },
-            &secrets.profile,
-        );
-        let exists = by_project.is_some_and(|k| self.secrets.contains_key(&k))
-            || self.secrets.contains_key(&by_wasm);
+        let by_wasm = secret_key(&secrets.account_id, &SecretAccessor::Wasm { sha256: source.wasm_sha256.clone() }, &secrets.profile);
+        let exists = by_project.is_some_and(|k| self.secrets.contains_key(&k)) || self.secrets.contains_key(&by_wasm);
         if !exists {
-            env::panic_str(&format!(
-                "No secrets of {} with profile {} for this source",
-                secrets.account_id, secrets.profile
-            ));
+            env::panic_str(&format!("No secrets of {} with profile {} for this source", secrets.account_id, secrets.profile));
         }
     }
 }

@@ -22,17 +22,10 @@ impl Contract {
         self.assert_not_paused();
         let amount = env::attached_deposit();
         if amount.as_yoctonear() < MIN_PAYMENT_KEY_TOP_UP_YOCTO {
-            env::panic_str(&format!(
-                "Top-up must be at least {MIN_PAYMENT_KEY_TOP_UP_YOCTO} yoctoNEAR (0.01 NEAR)"
-            ));
+            env::panic_str(&format!("Top-up must be at least {MIN_PAYMENT_KEY_TOP_UP_YOCTO} yoctoNEAR (0.01 NEAR)"));
         }
         let id = payment_key_id(&owner, nonce);
-        let balance = self
-            .payment_keys
-            .get(&id)
-            .copied()
-            .unwrap_or_default()
-            .saturating_add(amount);
+        let balance = self.payment_keys.get(&id).copied().unwrap_or_default().saturating_add(amount);
         self.payment_keys.insert(id, balance);
         Event::PaymentKeyToppedUp {
             owner,
@@ -48,11 +41,7 @@ impl Contract {
     /// Total ever deposited on payment key `owner`/`nonce` (spending is tracked by the
     /// coordinator).
     pub fn get_payment_key_balance(&self, owner: AccountId, nonce: u32) -> U128 {
-        U128(
-            self.payment_keys
-                .get(&payment_key_id(&owner, nonce))
-                .map_or(0, |b| b.as_yoctonear()),
-        )
+        U128(self.payment_keys.get(&payment_key_id(&owner, nonce)).map_or(0, |b| b.as_yoctonear()))
     }
 
     /// Sends the caller all developer earnings credited to them.
@@ -64,46 +53,27 @@ impl Contract {
             .filter(|a| !a.is_zero())
             .unwrap_or_else(|| env::panic_str("No developer earnings to withdraw"));
         transfer(&account_id, amount);
-        Event::DeveloperEarningsWithdrawn {
-            account_id,
-            amount: U128(amount.as_yoctonear()),
-        }
-        .emit();
+        Event::DeveloperEarningsWithdrawn { account_id, amount: U128(amount.as_yoctonear()) }.emit();
         U128(amount.as_yoctonear())
     }
 
     /// Developer earnings waiting for `account_id`.
     pub fn get_developer_earnings(&self, account_id: AccountId) -> U128 {
-        U128(
-            self.developer_earnings
-                .get(&account_id)
-                .map_or(0, |a| a.as_yoctonear()),
-        )
+        U128(self.developer_earnings.get(&account_id).map_or(0, |a| a.as_yoctonear()))
     }
 
     /// Sends `amount` (default: all) of the collected execution fees to `receiver` (default:
     /// the owner).
-    pub fn withdraw_platform_fees(
-        &mut self,
-        amount: Option<U128>,
-        receiver: Option<AccountId>,
-    ) -> U128 {
+    pub fn withdraw_platform_fees(&mut self, amount: Option<U128>, receiver: Option<AccountId>) -> U128 {
         self.assert_owner();
         let amount = amount.map_or(self.platform_fees, |a| NearToken::from_yoctonear(a.0));
         if amount.is_zero() || amount > self.platform_fees {
-            env::panic_str(&format!(
-                "Amount must be between 1 and {} yoctoNEAR",
-                self.platform_fees.as_yoctonear()
-            ));
+            env::panic_str(&format!("Amount must be between 1 and {} yoctoNEAR", self.platform_fees.as_yoctonear()));
         }
         self.platform_fees = self.platform_fees.saturating_sub(amount);
         let receiver = receiver.unwrap_or_else(|| self.owner_id.clone());
         transfer(&receiver, amount);
-        Event::PlatformFeesWithdrawn {
-            receiver,
-            amount: U128(amount.as_yoctonear()),
-        }
-        .emit();
+        Event::PlatformFeesWithdrawn { receiver, amount: U128(amount.as_yoctonear()) }.emit();
         U128(amount.as_yoctonear())
     }
 }

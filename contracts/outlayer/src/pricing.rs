@@ -23,9 +23,9 @@ pub struct Pricing {
 impl Default for Pricing {
     fn default() -> Self {
         Self {
-            base_fee: U128(1_000_000_000_000_000_000_000), // 0.001 NEAR
+            base_fee: U128(1_000_000_000_000_000_000_000),           // 0.001 NEAR
             per_million_instructions: U128(100_000_000_000_000_000), // 1e-7 NEAR
-            per_ms: U128(100_000_000_000_000_000),         // 1e-7 NEAR
+            per_ms: U128(100_000_000_000_000_000),                   // 1e-7 NEAR
         }
     }
 }
@@ -33,17 +33,13 @@ impl Default for Pricing {
 impl Pricing {
     /// Cost of `instructions` and `time_ms` at these prices, base fee included.
     pub fn cost(&self, instructions: u64, time_ms: u64) -> u128 {
-        let compute =
-            (instructions as u128).saturating_mul(self.per_million_instructions.0) / 1_000_000;
+        let compute = (instructions as u128).saturating_mul(self.per_million_instructions.0) / 1_000_000;
         let time = (time_ms as u128).saturating_mul(self.per_ms.0);
         self.base_fee.0.saturating_add(compute).saturating_add(time)
     }
 
     /// The most a request with these limits can cost: what is reserved from its deposit.
     pub fn estimate(&self, limits: &ResolvedLimits) -> u128 {
-        self.cost(
-            limits.max_instructions,
-            limits.max_execution_seconds.saturating_mul(1000),
-        )
+        self.cost(limits.max_instructions, limits.max_execution_seconds.saturating_mul(1000))
     }
 }

@@ -54,9 +54,7 @@ pub(crate) fn normalize_sha256(hash: &str) -> String {
 fn validate_name(name: &str) {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if !ok {
         env::panic_str("Project name must be 1-64 characters of a-z, 0-9, '-' or '_'");
     }
@@ -84,38 +82,18 @@ impl Contract {
         let before = env::storage_usage();
         self.projects.insert(
             project_id.clone(),
-            Project {
-                project_id: project_id.clone(),
-                owner: owner.clone(),
-                name,
-                active_version: None,
-                versions: vec![],
-            },
+            Project { project_id: project_id.clone(), owner: owner.clone(), name, active_version: None, versions: vec![] },
         );
         self.projects.flush();
-        charge(
-            storage_cost(before, env::storage_usage()),
-            env::attached_deposit(),
-            &owner,
-        );
-        Event::ProjectCreated {
-            project_id: project_id.clone(),
-            owner,
-        }
-        .emit();
+        charge(storage_cost(before, env::storage_usage()), env::attached_deposit(), &owner);
+        Event::ProjectCreated { project_id: project_id.clone(), owner }.emit();
         project_id
     }
 
     /// Adds a version to the caller's project `name`; it becomes active when `set_active` is true
     /// or when it is the first version. Attach enough for its storage.
     #[payable]
-    pub fn add_version(
-        &mut self,
-        name: String,
-        wasm_sha256: String,
-        source_url: String,
-        set_active: Option<bool>,
-    ) {
+    pub fn add_version(&mut self, name: String, wasm_sha256: String, source_url: String, set_active: Option<bool>) {
         self.assert_not_paused();
         let owner = env::predecessor_account_id();
         let project_id = format!("{owner}/{name}");
@@ -126,9 +104,7 @@ impl Contract {
             env::panic_str(&format!("Version {wasm_sha256} already exists"));
         }
         if project.versions.len() >= MAX_VERSIONS_PER_PROJECT {
-            env::panic_str(&format!(
-                "A project keeps at most {MAX_VERSIONS_PER_PROJECT} versions"
-            ));
+            env::panic_str(&format!("A project keeps at most {MAX_VERSIONS_PER_PROJECT} versions"));
         }
         let active = set_active.unwrap_or(false) || project.active_version.is_none();
         project.versions.push(ProjectVersion {
@@ -142,18 +118,8 @@ impl Contract {
         let before = env::storage_usage();
         self.projects.insert(project_id.clone(), project);
         self.projects.flush();
-        charge(
-            storage_cost(before, env::storage_usage()),
-            env::attached_deposit(),
-            &owner,
-        );
-        Event::VersionAdded {
-            project_id,
-            wasm_sha256,
-            source_url,
-            active,
-        }
-        .emit();
+        charge(storage_cost(before, env::storage_usage()), env::attached_deposit(), &owner);
+        Event::VersionAdded { project_id, wasm_sha256, source_url, active }.emit();
     }
 
     /// Makes an existing version of the caller's project `name` the active one.
@@ -167,11 +133,7 @@ impl Contract {
         }
         project.active_version = Some(wasm_sha256.clone());
         self.projects.insert(project_id.clone(), project);
-        Event::ActiveVersionSet {
-            project_id,
-            wasm_sha256,
-        }
-        .emit();
+        Event::ActiveVersionSet { project_id, wasm_sha256 }.emit();
     }
 
     /// The project `project_id` (`owner/name`).
@@ -181,21 +143,13 @@ impl Contract {
 
     /// Projects in creation order, paginated.
     pub fn list_projects(&self, from_index: Option<u32>, limit: Option<u32>) -> Vec<Project> {
-        self.projects
-            .values()
-            .skip(from_index.unwrap_or(0) as usize)
-            .take(limit.unwrap_or(50).min(100) as usize)
-            .cloned()
-            .collect()
+        self.projects.values().skip(from_index.unwrap_or(0) as usize).take(limit.unwrap_or(50).min(100) as usize).cloned().collect()
     }
 }
 
 impl Contract {
     fn owned_project(&self, project_id: &str, owner: &AccountId) -> Project {
-        let project = self
-            .projects
-            .get(project_id)
-            .unwrap_or_else(|| env::panic_str(&format!("Project {project_id} not found")));
+        let project = self.projects.get(project_id).unwrap_or_else(|| env::panic_str(&format!("Project {project_id} not found")));
         if &project.owner != owner {
             env::panic_str("Only the project owner can change it");
         }

@@ -23,9 +23,7 @@ impl Contract {
         self.assert_worker();
         let (data_id, payload) = self.prepare_resume(request_id, response);
         if !env::promise_yield_resume(&data_id, &payload) {
-            env::panic_str(&format!(
-                "Request {request_id} is no longer waiting (timed out or resolved)"
-            ));
+            env::panic_str(&format!("Request {request_id} is no longer waiting (timed out or resolved)"));
         }
     }
 
@@ -97,10 +95,7 @@ impl Contract {
     /// Cancels a request still pending `stale_timeout` after it was made, refunding its whole
     /// deposit to the payer. Anyone may call it.
     pub fn cancel_stale_request(&mut self, request_id: u64) -> U128 {
-        let request = self
-            .requests
-            .get(&request_id)
-            .unwrap_or_else(|| env::panic_str(&format!("Request {request_id} not found")));
+        let request = self.requests.get(&request_id).unwrap_or_else(|| env::panic_str(&format!("Request {request_id} not found")));
         let age = env::block_timestamp().saturating_sub(request.created_at_ns);
         if age < self.stale_timeout_ns {
             env::panic_str(&format!(
@@ -111,12 +106,7 @@ impl Contract {
         let request = self.requests.remove(&request_id).unwrap();
         self.large_outputs.remove(&request_id);
         transfer(&request.payer_id, request.attached);
-        Event::ExecutionCancelled {
-            request_id,
-            payer: request.payer_id,
-            refund: U128(request.attached.as_yoctonear()),
-        }
-        .emit();
+        Event::ExecutionCancelled { request_id, payer: request.payer_id, refund: U128(request.attached.as_yoctonear()) }.emit();
         U128(request.attached.as_yoctonear())
     }
 }
@@ -124,16 +114,9 @@ impl Contract {
 impl Contract {
     /// Checks that `request_id` waits for a resolution, marks it resolved and builds the resume
     /// payload, moving an output that does not fit the 1024-byte limit into `large_outputs`.
-    pub(crate) fn prepare_resume(
-        &mut self,
-        request_id: u64,
-        response: ExecutionResponse,
-    ) -> (near_sdk::CryptoHash, Vec<u8>) {
+    pub(crate) fn prepare_resume(&mut self, request_id: u64, response: ExecutionResponse) -> (near_sdk::CryptoHash, Vec<u8>) {
         let mut response = response;
-        let request = self
-            .requests
-            .get_mut(&request_id)
-            .unwrap_or_else(|| env::panic_str(&format!("Request {request_id} not found")));
+        let request = self.requests.get_mut(&request_id).unwrap_or_else(|| env::panic_str(&format!("Request {request_id} not found")));
         if request.resolved {
             env::panic_str(&format!("Request {request_id} is already resolved"));
         }
@@ -154,10 +137,7 @@ impl Contract {
             };
             let bytes = output.to_stored_bytes();
             if bytes.len() > MAX_OUTPUT_BYTES {
-                env::panic_str(&format!(
-                    "Output is {} bytes; the limit is {MAX_OUTPUT_BYTES}",
-                    bytes.len()
-                ));
+                env::panic_str(&format!("Output is {} bytes; the limit is {MAX_OUTPUT_BYTES}", bytes.len()));
             }
             self.large_outputs.insert(request_id, bytes);
             response.output_stored = true;
@@ -174,8 +154,7 @@ impl Contract {
 
     fn assert_worker(&self) {
         let predecessor = env::predecessor_account_id();
-        let allowed_account = predecessor == env::current_account_id()
-            || self.worker_account.as_ref() == Some(&predecessor);
+        let allowed_account = predecessor == env::current_account_id() || self.worker_account.as_ref() == Some(&predecessor);
         if !allowed_account || !self.worker_keys.contains(&env::signer_account_pk()) {
             env::panic_str("Only registered worker keys can resolve executions");
         }
@@ -183,49 +162,26 @@ impl Contract {
 
     /// Splits the deposit into cost, developer earnings and refund, pays out and emits
     /// `execution_completed`.
-    fn settle(
-        &mut self,
-        request: PendingRequest,
-        response: ExecutionResponse,
-        timed_out: bool,
-    ) -> ExecutionOutcome {
+    fn settle(&mut self, request: PendingRequest, response: ExecutionResponse, timed_out: bool) -> ExecutionOutcome {
         let attached = request.attached.as_yoctonear();
         let (cost, developer) = if response.success {
-            let cost = self
-                .pricing
-                .cost(response.instructions_used, response.time_ms)
-                .min(request.estimate.as_yoctonear());
+            let cost = self.pricing.cost(response.instructions_used, response.time_ms).min(request.estimate.as_yoctonear());
             let dev = request.developer_payment.as_yoctonear();
             let guest_refund = response.refund_requested.map_or(0, |r| r.0).min(dev);
             (cost, dev - guest_refund)
         } else {
-            (
-                self.pricing.base_fee.0.min(request.estimate.as_yoctonear()),
-                0,
-            )
+            (self.pricing.base_fee.0.min(request.estimate.as_yoctonear()), 0)
         };
         let refund = attached - cost - developer;
-        self.platform_fees = self
-            .platform_fees
-            .saturating_add(NearToken::from_yoctonear(cost));
+        self.platform_fees = self.platform_fees.saturating_add(NearToken::from_yoctonear(cost));
         if developer > 0
             && let Some(owner) = &request.source.project_owner
         {
-            let earned = self
-                .developer_earnings
-                .get(owner)
-                .copied()
-                .unwrap_or_default();
-            self.developer_earnings.insert(
-                owner.clone(),
-                earned.saturating_add(NearToken::from_yoctonear(developer)),
-            );
+            let earned = self.developer_earnings.get(owner).copied().unwrap_or_default();
+            self.developer_earnings.insert(owner.clone(), earned.saturating_add(NearToken::from_yoctonear(developer)));
         }
         transfer(&request.payer_id, NearToken::from_yoctonear(refund));
-        let output_bytes = response
-            .output
-            .as_ref()
-            .map_or(0, |o| o.to_stored_bytes().len() as u64);
+        let output_bytes = response.output.as_ref().map_or(0, |o| o.to_stored_bytes().len() as u64);
         Event::ExecutionCompleted {
             request_id: request.request_id,
             success: response.success,
@@ -244,11 +200,7 @@ impl Contract {
         ExecutionOutcome {
             request_id: request.request_id,
             success: response.success,
-            output: if response.success {
-                response.output
-            } else {
-                None
-            },
+            output: if response.success { response.output } else { None },
             error: response.error,
             instructions_used: response.instructions_used,
             time_ms: response.time_ms,

@@ -101,22 +101,14 @@ impl AccessCondition {
     fn walk(&self, depth: usize, nodes: &mut usize) {
         *nodes += 1;
         if depth > MAX_CONDITION_DEPTH {
-            env::panic_str(&format!(
-                "Access condition is deeper than {MAX_CONDITION_DEPTH} levels"
-            ));
+            env::panic_str(&format!("Access condition is deeper than {MAX_CONDITION_DEPTH} levels"));
         }
         if *nodes > MAX_CONDITION_NODES {
-            env::panic_str(&format!(
-                "Access condition has more than {MAX_CONDITION_NODES} nodes"
-            ));
+            env::panic_str(&format!("Access condition has more than {MAX_CONDITION_NODES} nodes"));
         }
         match self {
-            Self::Whitelist { accounts }
-                if accounts.is_empty() || accounts.len() > MAX_WHITELIST_ACCOUNTS =>
-            {
-                env::panic_str(&format!(
-                    "A whitelist holds 1 to {MAX_WHITELIST_ACCOUNTS} accounts"
-                ))
+            Self::Whitelist { accounts } if accounts.is_empty() || accounts.len() > MAX_WHITELIST_ACCOUNTS => {
+                env::panic_str(&format!("A whitelist holds 1 to {MAX_WHITELIST_ACCOUNTS} accounts"))
             }
             Self::AccountPattern { pattern } if pattern.is_empty() || pattern.len() > 64 => {
                 env::panic_str("An account pattern is 1 to 64 characters")
@@ -181,24 +173,16 @@ impl Contract {
         validate_profile(&profile);
         access.validate();
         if encrypted_data.0.is_empty() || encrypted_data.0.len() > MAX_SECRET_CIPHERTEXT_BYTES {
-            env::panic_str(&format!(
-                "Encrypted data must be 1 to {MAX_SECRET_CIPHERTEXT_BYTES} bytes"
-            ));
+            env::panic_str(&format!("Encrypted data must be 1 to {MAX_SECRET_CIPHERTEXT_BYTES} bytes"));
         }
         let accessor = match accessor {
-            SecretAccessor::Wasm { sha256 } => SecretAccessor::Wasm {
-                sha256: crate::projects::normalize_sha256(&sha256),
-            },
+            SecretAccessor::Wasm { sha256 } => SecretAccessor::Wasm { sha256: crate::projects::normalize_sha256(&sha256) },
             other => other,
         };
         let owner = env::predecessor_account_id();
         let key = secret_key(&owner, &accessor, &profile);
         let mut available = env::attached_deposit();
-        let mut keys = self
-            .secrets_by_owner
-            .get(&owner)
-            .cloned()
-            .unwrap_or_default();
+        let mut keys = self.secrets_by_owner.get(&owner).cloned().unwrap_or_default();
         if let Some(old) = self.secrets.remove(&key) {
             available = available.saturating_add(NearToken::from_yoctonear(old.storage_deposit.0));
             keys.retain(|k| k != &key);
@@ -232,13 +216,7 @@ impl Contract {
         if let Some(stored) = self.secrets.get_mut(&key) {
             stored.storage_deposit = U128(cost.as_yoctonear());
         }
-        Event::SecretsStored {
-            owner,
-            accessor,
-            profile,
-            storage_deposit: U128(cost.as_yoctonear()),
-        }
-        .emit();
+        Event::SecretsStored { owner, accessor, profile, storage_deposit: U128(cost.as_yoctonear()) }.emit();
         U128(cost.as_yoctonear())
     }
 
@@ -246,15 +224,8 @@ impl Contract {
     pub fn delete_secrets(&mut self, accessor: SecretAccessor, profile: String) -> U128 {
         let owner = env::predecessor_account_id();
         let key = secret_key(&owner, &accessor, &profile);
-        let old = self
-            .secrets
-            .remove(&key)
-            .unwrap_or_else(|| env::panic_str("Secrets not found"));
-        let mut keys = self
-            .secrets_by_owner
-            .get(&owner)
-            .cloned()
-            .unwrap_or_default();
+        let old = self.secrets.remove(&key).unwrap_or_else(|| env::panic_str("Secrets not found"));
+        let mut keys = self.secrets_by_owner.get(&owner).cloned().unwrap_or_default();
         keys.retain(|k| k != &key);
         if keys.is_empty() {
             self.secrets_by_owner.remove(&owner);
@@ -265,37 +236,17 @@ impl Contract {
         if !refund.is_zero() {
             Promise::new(owner.clone()).transfer(refund).detach();
         }
-        Event::SecretsDeleted {
-            owner,
-            accessor,
-            profile,
-            refund: old.storage_deposit,
-        }
-        .emit();
+        Event::SecretsDeleted { owner, accessor, profile, refund: old.storage_deposit }.emit();
         old.storage_deposit
     }
 
     /// The record of `owner` for `accessor`/`profile` (what the keystore reads).
-    pub fn get_secrets(
-        &self,
-        owner: AccountId,
-        accessor: SecretAccessor,
-        profile: String,
-    ) -> Option<StoredSecrets> {
-        self.secrets
-            .get(&secret_key(&owner, &accessor, &profile))
-            .cloned()
+    pub fn get_secrets(&self, owner: AccountId, accessor: SecretAccessor, profile: String) -> Option<StoredSecrets> {
+        self.secrets.get(&secret_key(&owner, &accessor, &profile)).cloned()
     }
 
     /// All records of `owner`.
     pub fn list_secrets(&self, owner: AccountId) -> Vec<StoredSecrets> {
-        self.secrets_by_owner
-            .get(&owner)
-            .map(|keys| {
-                keys.iter()
-                    .filter_map(|k| self.secrets.get(k).cloned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.secrets_by_owner.get(&owner).map(|keys| keys.iter().filter_map(|k| self.secrets.get(k).cloned()).collect()).unwrap_or_default()
     }
 }

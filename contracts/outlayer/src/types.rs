@@ -70,30 +70,16 @@ impl ResourceLimits {
     pub fn resolve(&self) -> ResolvedLimits {
         let instructions = self.max_instructions.unwrap_or(DEFAULT_MAX_INSTRUCTIONS);
         let memory = self.max_memory_mb.unwrap_or(DEFAULT_MAX_MEMORY_MB);
-        let seconds = self
-            .max_execution_seconds
-            .unwrap_or(DEFAULT_MAX_EXECUTION_SECONDS);
+        let seconds = self.max_execution_seconds.unwrap_or(DEFAULT_MAX_EXECUTION_SECONDS);
         let check = |name: &str, value: u128, cap: u128| {
             if value == 0 || value > cap {
                 env::panic_str(&format!("{name} must be between 1 and {cap}, got {value}"));
             }
         };
-        check(
-            "max_instructions",
-            instructions.into(),
-            MAX_INSTRUCTIONS_CAP.into(),
-        );
+        check("max_instructions", instructions.into(), MAX_INSTRUCTIONS_CAP.into());
         check("max_memory_mb", memory.into(), MAX_MEMORY_MB_CAP.into());
-        check(
-            "max_execution_seconds",
-            seconds.into(),
-            MAX_EXECUTION_SECONDS_CAP.into(),
-        );
-        ResolvedLimits {
-            max_instructions: instructions,
-            max_memory_mb: memory,
-            max_execution_seconds: seconds,
-        }
+        check("max_execution_seconds", seconds.into(), MAX_EXECUTION_SECONDS_CAP.into());
+        ResolvedLimits { max_instructions: instructions, max_memory_mb: memory, max_execution_seconds: seconds }
     }
 }
 
@@ -192,12 +178,10 @@ impl ExecutionOutput {
     pub fn from_stored_bytes(format: ResponseFormat, bytes: Vec<u8>) -> Result<Self, String> {
         match format {
             ResponseFormat::Bytes => Ok(Self::Bytes(Base64VecU8(bytes))),
-            ResponseFormat::Text => String::from_utf8(bytes)
-                .map(Self::Text)
-                .map_err(|_| "Stored output is not valid UTF-8".to_string()),
-            ResponseFormat::Json => near_sdk::serde_json::from_slice(&bytes)
-                .map(Self::Json)
-                .map_err(|_| "Stored output is not valid JSON".to_string()),
+            ResponseFormat::Text => String::from_utf8(bytes).map(Self::Text).map_err(|_| "Stored output is not valid UTF-8".to_string()),
+            ResponseFormat::Json => {
+                near_sdk::serde_json::from_slice(&bytes).map(Self::Json).map_err(|_| "Stored output is not valid JSON".to_string())
+            }
         }
     }
 }

@@ -74,17 +74,8 @@ impl Contract {
     }
 
     /// Pending requests, oldest first, paginated (for workers catching up).
-    pub fn list_pending_requests(
-        &self,
-        from_index: Option<u32>,
-        limit: Option<u32>,
-    ) -> Vec<PendingRequest> {
-        self.requests
-            .values()
-            .skip(from_index.unwrap_or(0) as usize)
-            .take(limit.unwrap_or(50).min(100) as usize)
-            .cloned()
-            .collect()
+    pub fn list_pending_requests(&self, from_index: Option<u32>, limit: Option<u32>) -> Vec<PendingRequest> {
+        self.requests.values().skip(from_index.unwrap_or(0) as usize).take(limit.unwrap_or(50).min(100) as usize).cloned().collect()
     }
 
     /// All registered worker keys.

@@ -14,19 +14,14 @@ impl RegisterContract {
         if let Err(e) = parse_collateral(&collateral) {
             env::panic_str(&e.to_string());
         }
-        Event::CollateralUpdated {
-            bytes: collateral.len() as u64,
-        }
-        .emit();
+        Event::CollateralUpdated { bytes: collateral.len() as u64 }.emit();
         self.collateral = Some(collateral);
     }
 
     /// Approves a measurement set (each register 48 bytes of hex).
     pub fn add_approved_measurements(&mut self, measurements: Measurements) {
         self.assert_owner();
-        let measurements = measurements
-            .normalized()
-            .unwrap_or_else(|e| env::panic_str(&e.to_string()));
+        let measurements = measurements.normalized().unwrap_or_else(|e| env::panic_str(&e.to_string()));
         if self.approved.iter().any(|m| m == &measurements) {
             env::panic_str("Measurements are already approved");
         }
@@ -37,14 +32,9 @@ impl RegisterContract {
     /// Withdraws a measurement set; new registrations with it fail.
     pub fn remove_approved_measurements(&mut self, measurements: Measurements) {
         self.assert_owner();
-        let measurements = measurements
-            .normalized()
-            .unwrap_or_else(|e| env::panic_str(&e.to_string()));
-        let index = self
-            .approved
-            .iter()
-            .position(|m| m == &measurements)
-            .unwrap_or_else(|| env::panic_str("Measurements are not approved"));
+        let measurements = measurements.normalized().unwrap_or_else(|e| env::panic_str(&e.to_string()));
+        let index =
+            self.approved.iter().position(|m| m == &measurements).unwrap_or_else(|| env::panic_str("Measurements are not approved"));
         self.approved.swap_remove(index as u32);
         Event::MeasurementsRemoved { measurements }.emit();
     }

@@ -34,11 +34,7 @@ impl RegisterContract {
     }
 
     /// Registered worker keys, paginated.
-    pub fn list_workers(
-        &self,
-        from_index: Option<u32>,
-        limit: Option<u32>,
-    ) -> Vec<(PublicKey, WorkerRecord)> {
+    pub fn list_workers(&self, from_index: Option<u32>, limit: Option<u32>) -> Vec<(PublicKey, WorkerRecord)> {
         self.workers
             .iter()
             .skip(from_index.unwrap_or(0) as usize)

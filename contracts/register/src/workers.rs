@@ -29,11 +29,7 @@ impl RegisterContract {
     /// Verifies `tdx_quote_hex` for `public_key` (an ed25519 key whose 32 bytes are
     /// `report_data[0..32]`) at the current block time and, on success, registers the key with
     /// the main contract. Panics with the reason when the quote is refused.
-    pub fn register_worker_key(
-        &mut self,
-        public_key: PublicKey,
-        tdx_quote_hex: String,
-    ) -> Measurements {
+    pub fn register_worker_key(&mut self, public_key: PublicKey, tdx_quote_hex: String) -> Measurements {
         if self.workers.contains_key(&public_key) {
             env::panic_str("Worker key is already registered");
         }
@@ -45,14 +41,8 @@ impl RegisterContract {
             .unwrap_or_else(|e| env::panic_str(&e.to_string()));
         let approved: Vec<Measurements> = self.approved.iter().cloned().collect();
         let now_secs = env::block_timestamp() / 1_000_000_000;
-        let measurements = verify_tee_key(
-            &tdx_quote_hex,
-            &collateral,
-            now_secs,
-            &approved,
-            &public_key,
-        )
-        .unwrap_or_else(|e| env::panic_str(&e.to_string()));
+        let measurements = verify_tee_key(&tdx_quote_hex, &collateral, now_secs, &approved, &public_key)
+            .unwrap_or_else(|e| env::panic_str(&e.to_string()));
         self.workers.insert(
             public_key.clone(),
             WorkerRecord {
@@ -62,12 +52,8 @@ impl RegisterContract {
             },
         );
         self.sync_key(&public_key, true);
-        Event::WorkerKeyRegistered {
-            public_key,
-            measurements: measurements.clone(),
-            outlayer_contract: self.outlayer_contract.clone(),
-        }
-        .emit();
+        Event::WorkerKeyRegistered { public_key, measurements: measurements.clone(), outlayer_contract: self.outlayer_contract.clone() }
+            .emit();
         measurements
     }
 
@@ -86,10 +72,7 @@ impl RegisterContract {
     /// so it can be retried; either failure emits `worker_key_sync_failed`.
     #[private]
     pub fn on_worker_key_synced(&mut self, public_key: PublicKey, added: bool) {
-        if !matches!(
-            env::promise_result_checked(0, 64),
-            Err(PromiseError::Failed)
-        ) {
+        if !matches!(env::promise_result_checked(0, 64), Err(PromiseError::Failed)) {
             return;
         }
         if added {
@@ -107,22 +90,13 @@ impl RegisterContract {
         if self.outlayer_contract == me {
             let promise = Promise::new(me.clone());
             let promise = if add {
-                promise.add_access_key_allowance(
-                    public_key.clone(),
-                    Allowance::Unlimited,
-                    me,
-                    WORKER_KEY_METHODS,
-                )
+                promise.add_access_key_allowance(public_key.clone(), Allowance::Unlimited, me, WORKER_KEY_METHODS)
             } else {
                 promise.delete_key(public_key.clone())
             };
             promise.detach();
         } else {
-            let method = if add {
-                "add_worker_key"
-            } else {
-                "remove_worker_key"
-            };
+            let method = if add { "add_worker_key" } else { "remove_worker_key" };
             Promise::new(self.outlayer_contract.clone())
                 .function_call(
                     method.to_string(),
@@ -130,11 +104,7 @@ impl RegisterContract {
                     NearToken::from_yoctonear(0),
                     Gas::from_tgas(KEY_SYNC_TGAS),
                 )
-                .then(
-                    Self::ext(me)
-                        .with_static_gas(Gas::from_tgas(SYNC_CALLBACK_TGAS))
-                        .on_worker_key_synced(public_key.clone(), add),
-                )
+                .then(Self::ext(me).with_static_gas(Gas::from_tgas(SYNC_CALLBACK_TGAS)).on_worker_key_synced(public_key.clone(), add))
                 .detach();
         }
     }

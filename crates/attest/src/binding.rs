@@ -50,11 +50,7 @@ impl Challenge {
     /// `Err(ChallengeExpired)` unless `issued_at <= now_secs <= expires_at`.
     pub fn check_fresh(&self, now_secs: u64) -> Result<(), AttestError> {
         if now_secs < self.issued_at || now_secs > self.expires_at {
-            return Err(AttestError::ChallengeExpired {
-                issued_at: self.issued_at,
-                expires_at: self.expires_at,
-                now: now_secs,
-            });
+            return Err(AttestError::ChallengeExpired { issued_at: self.issued_at, expires_at: self.expires_at, now: now_secs });
         }
         Ok(())
     }
@@ -84,11 +80,7 @@ pub fn check_key_binding(report_data: &[u8; 64], public_key: &[u8; 32]) -> Resul
 
 /// Checks that `verified` binds `public_key` and `challenge` (binding version 1). Freshness of
 /// the challenge is a separate, time-dependent check: [`Challenge::check_fresh`].
-pub fn check_binding(
-    verified: &VerifiedQuote,
-    public_key: &[u8; 32],
-    challenge: &Challenge,
-) -> Result<(), AttestError> {
+pub fn check_binding(verified: &VerifiedQuote, public_key: &[u8; 32], challenge: &Challenge) -> Result<(), AttestError> {
     check_key_binding(&verified.report_data, public_key)?;
     compare("challenge", "32..64", &challenge.digest(), &verified.report_data[32..])
 }
@@ -97,10 +89,5 @@ fn compare(part: &'static str, range: &'static str, expected: &[u8], found: &[u8
     if expected == found {
         return Ok(());
     }
-    Err(AttestError::BindingMismatch {
-        part,
-        range,
-        expected: hex::encode(expected),
-        found: hex::encode(found),
-    })
+    Err(AttestError::BindingMismatch { part, range, expected: hex::encode(expected), found: hex::encode(found) })
 }

@@ -32,10 +32,7 @@ impl CollateralWindow {
 
     /// `Err(CollateralExpired)` when `now_secs` is past either `nextUpdate`.
     pub fn check(&self, now_secs: u64) -> Result<(), AttestError> {
-        for (what, next_update) in [
-            ("tcb_info", self.tcb_info_next_update),
-            ("qe_identity", self.qe_identity_next_update),
-        ] {
+        for (what, next_update) in [("tcb_info", self.tcb_info_next_update), ("qe_identity", self.qe_identity_next_update)] {
             if now_secs > next_update {
                 return Err(AttestError::CollateralExpired { what, next_update, now: now_secs });
             }
@@ -51,10 +48,8 @@ struct Dates {
 }
 
 fn next_update(signed_json: &str, what: &str) -> Result<u64, AttestError> {
-    let dates: Dates = serde_json::from_str(signed_json)
-        .map_err(|e| AttestError::invalid(format!("collateral {what}: {e}")))?;
-    parse_rfc3339_utc(&dates.next_update)
-        .ok_or_else(|| AttestError::invalid(format!("collateral {what}: bad date {}", dates.next_update)))
+    let dates: Dates = serde_json::from_str(signed_json).map_err(|e| AttestError::invalid(format!("collateral {what}: {e}")))?;
+    parse_rfc3339_utc(&dates.next_update).ok_or_else(|| AttestError::invalid(format!("collateral {what}: bad date {}", dates.next_update)))
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (the form Intel's collateral uses) to unix seconds.

@@ -13,9 +13,7 @@ pub(crate) mod array {
     pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<[u8; N], D::Error> {
         let s = String::deserialize(d)?;
         let mut out = [0u8; N];
-        hex::decode_to_slice(s.trim(), &mut out).map_err(|_| {
-            serde::de::Error::custom(format!("expected {N} bytes of hex"))
-        })?;
+        hex::decode_to_slice(s.trim(), &mut out).map_err(|_| serde::de::Error::custom(format!("expected {N} bytes of hex")))?;
         Ok(out)
     }
 }

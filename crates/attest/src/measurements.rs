@@ -86,16 +86,8 @@ pub struct Measurements {
 impl Measurements {
     /// Parses the five registers from hex strings, naming the first one that is not 48 bytes
     /// of hex.
-    pub fn from_hex(
-        mrtd: &str,
-        rtmr0: &str,
-        rtmr1: &str,
-        rtmr2: &str,
-        rtmr3: &str,
-    ) -> Result<Self, BadRegister> {
-        let parse = |register: &'static str, value: &str| {
-            Register::from_hex(value).map_err(|_| BadRegister { register })
-        };
+    pub fn from_hex(mrtd: &str, rtmr0: &str, rtmr1: &str, rtmr2: &str, rtmr3: &str) -> Result<Self, BadRegister> {
+        let parse = |register: &'static str, value: &str| Register::from_hex(value).map_err(|_| BadRegister { register });
         Ok(Self {
             mrtd: parse("mrtd", mrtd)?,
             rtmr0: parse("rtmr0", rtmr0)?,
@@ -119,11 +111,7 @@ impl Measurements {
 
 impl fmt::Display for Measurements {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "mrtd={} rtmr0={} rtmr1={} rtmr2={} rtmr3={}",
-            self.mrtd, self.rtmr0, self.rtmr1, self.rtmr2, self.rtmr3
-        )
+        write!(f, "mrtd={} rtmr0={} rtmr1={} rtmr2={} rtmr3={}", self.mrtd, self.rtmr0, self.rtmr1, self.rtmr2, self.rtmr3)
     }
 }
 

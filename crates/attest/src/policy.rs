@@ -25,11 +25,7 @@ fn default_statuses() -> Vec<TcbStatus> {
 
 impl Default for Policy {
     fn default() -> Self {
-        Self {
-            allowed_measurements: Allowlist::default(),
-            accepted_tcb_statuses: default_statuses(),
-            allow_dev: false,
-        }
+        Self { allowed_measurements: Allowlist::default(), accepted_tcb_statuses: default_statuses(), allow_dev: false }
     }
 }
 

@@ -37,9 +37,7 @@ pub fn measurements_of(quote: &[u8]) -> Measurements {
     // TDREPORT 1.0 body: tee_tcb_svn 16, mr_seam 48, mr_signer_seam 48, seam_attributes 8,
     // td_attributes 8, xfam 8, mr_td 48, mr_config_id 48, mr_owner 48, mr_owner_config 48,
     // rt_mr0..3 48 each, report_data 64.
-    let at = |offset: usize| -> [u8; 48] {
-        quote[BODY + offset..BODY + offset + 48].try_into().expect("48 bytes")
-    };
+    let at = |offset: usize| -> [u8; 48] { quote[BODY + offset..BODY + offset + 48].try_into().expect("48 bytes") };
     Measurements::from_registers(&at(136), [&at(328), &at(376), &at(424), &at(472)])
 }
 

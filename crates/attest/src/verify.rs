@@ -20,38 +20,21 @@ use crate::verified::{Tee, VerifiedQuote};
 /// 3. the TCB status is in `policy.accepted_tcb_statuses` → `tcb_out_of_date`;
 /// 4. the quote is a TDX quote → `not_tdx`;
 /// 5. MRTD and RTMR0–3 are one of `policy.allowed_measurements` → `measurements_not_allowed`.
-pub fn verify_quote(
-    quote: &[u8],
-    collateral: &QuoteCollateralV3,
-    policy: &Policy,
-    now_secs: u64,
-) -> Result<VerifiedQuote, AttestError> {
+pub fn verify_quote(quote: &[u8], collateral: &QuoteCollateralV3, policy: &Policy, now_secs: u64) -> Result<VerifiedQuote, AttestError> {
     CollateralWindow::of(collateral)?.check(now_secs)?;
-    let report = dcap_qvl::verify::verify(quote, collateral, now_secs)
-        .map_err(|e| classify(&format!("{e:#}"), now_secs))?;
+    let report = dcap_qvl::verify::verify(quote, collateral, now_secs).map_err(|e| classify(&format!("{e:#}"), now_secs))?;
     let tcb_status = parse_status(&report.status)?;
     check_tcb(tcb_status, policy)?;
     let td = report.report.as_td10().ok_or(AttestError::NotTdx)?;
-    let measurements =
-        Measurements::from_registers(&td.mr_td, [&td.rt_mr0, &td.rt_mr1, &td.rt_mr2, &td.rt_mr3]);
+    let measurements = Measurements::from_registers(&td.mr_td, [&td.rt_mr0, &td.rt_mr1, &td.rt_mr2, &td.rt_mr3]);
     check_measurements(&measurements, policy)?;
-    Ok(VerifiedQuote {
-        tee: Tee::Tdx,
-        measurements,
-        tcb_status,
-        report_data: td.report_data,
-        verified_at: now_secs,
-    })
+    Ok(VerifiedQuote { tee: Tee::Tdx, measurements, tcb_status, report_data: td.report_data, verified_at: now_secs })
 }
 
 /// Verifies evidence under `policy` at `now_secs`: a TDX quote through [`verify_quote`]; dev
 /// evidence only when `policy.allow_dev` (else `dev_not_allowed`), with its measurements still
 /// checked against the allowlist and `tee: Dev` in the result.
-pub fn verify_evidence(
-    evidence: &Evidence,
-    policy: &Policy,
-    now_secs: u64,
-) -> Result<VerifiedQuote, AttestError> {
+pub fn verify_evidence(evidence: &Evidence, policy: &Policy, now_secs: u64) -> Result<VerifiedQuote, AttestError> {
     match evidence {
         Evidence::Tdx { quote, collateral, .. } => verify_quote(quote, collateral, policy, now_secs),
         Evidence::Dev { report_data, measurements, .. } => {
@@ -89,12 +72,8 @@ fn classify(reason: &str, now: u64) -> AttestError {
     // dcap-qvl-webpki formats its errors with Debug: `CrlExpired { time: UnixTime(..),
     // next_update: UnixTime(N) }`.
     if reason.contains("CrlExpired") {
-        let next_update = reason
-            .split("next_update: UnixTime(")
-            .nth(1)
-            .and_then(|rest| rest.split(')').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
+        let next_update =
+            reason.split("next_update: UnixTime(").nth(1).and_then(|rest| rest.split(')').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
         return AttestError::CollateralExpired { what: "crl", next_update, now };
     }
     for (needle, what) in [("TCBInfo expired", "tcb_info"), ("QE Identity expired", "qe_identity")] {

@@ -93,10 +93,6 @@ fn evidence_json_and_digest() {
     let back: Evidence = serde_json::from_value(json).unwrap();
     assert_eq!(evidence_digest(&back), evidence_digest(&evidence));
     assert_ne!(evidence_digest(&Evidence::dev([4; 64], sample_measurements())), evidence_digest(&evidence));
-    let challenge: Challenge = serde_json::from_str(&format!(
-        r#"{{"nonce":"{}","issued_at":1,"expires_at":2}}"#,
-        "ab".repeat(32)
-    ))
-    .unwrap();
+    let challenge: Challenge = serde_json::from_str(&format!(r#"{{"nonce":"{}","issued_at":1,"expires_at":2}}"#, "ab".repeat(32))).unwrap();
     assert_eq!(challenge.nonce, [0xab; 32]);
 }

@@ -19,8 +19,7 @@ fn bad_registers_are_named() {
     assert!(Measurements::from_hex(&ok, &ok, &ok, &ok, &ok).is_ok());
     let err = Measurements::from_hex(&ok, &ok, "00", &ok, &ok).unwrap_err();
     assert_eq!(err.register, "rtmr1");
-    let err = Allowlist::from_json(r#"[{"mrtd":"00","rtmr0":"","rtmr1":"","rtmr2":"","rtmr3":""}]"#)
-        .unwrap_err();
+    let err = Allowlist::from_json(r#"[{"mrtd":"00","rtmr0":"","rtmr1":"","rtmr2":"","rtmr3":""}]"#).unwrap_err();
     assert!(err.to_string().contains("48 bytes of hex"), "{err}");
     // A typo in a field name is an error, not a silently ignored register.
     let typo = format!(r#"[{{"mrtd":"{ok}","rtmr0":"{ok}","rtmr1":"{ok}","rtmr2":"{ok}","rtmr3":"{ok}","rtmr4":"{ok}"}}]"#);

@@ -129,20 +129,14 @@ fn fake_agent(socket: &Path, status: &'static str, body: String) -> thread::Join
             request.extend_from_slice(&buf[..n]);
             let text = String::from_utf8_lossy(&request).to_string();
             if let Some(end) = text.find("\r\n\r\n") {
-                let len: usize = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("Content-Length: "))
-                    .map(|v| v.trim().parse().unwrap())
-                    .unwrap_or(0);
+                let len: usize =
+                    text.lines().find_map(|l| l.strip_prefix("Content-Length: ")).map(|v| v.trim().parse().unwrap()).unwrap_or(0);
                 if request.len() >= end + 4 + len {
                     break;
                 }
             }
         }
-        let response = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let response = format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
         conn.write_all(response.as_bytes()).unwrap();
         String::from_utf8(request).unwrap()
     })

@@ -58,8 +58,7 @@ fn truncated_quote_and_bad_collateral_are_attestation_invalid() {
 fn other_measurements_are_not_allowed() {
     let mut other = sample_measurements();
     other.rtmr3 = Register([0x11; 48]);
-    let err = verify_quote(QUOTE, &collateral(), &Policy::new(vec![other]), VERIFY_AT_SECS)
-        .unwrap_err();
+    let err = verify_quote(QUOTE, &collateral(), &Policy::new(vec![other]), VERIFY_AT_SECS).unwrap_err();
     assert_eq!(err.code(), "measurements_not_allowed");
     // The error shows what the quote carried.
     assert!(err.to_string().contains(&sample_measurements().rtmr3.to_hex()), "{err}");
@@ -72,10 +71,7 @@ fn a_status_other_than_up_to_date_is_refused_unless_the_policy_accepts_it() {
     let sgx = parse_collateral(SGX_COLLATERAL_JSON).unwrap();
     let err = verify_quote(SGX_QUOTE, &sgx, &policy(), VERIFY_AT_SECS).unwrap_err();
     assert_eq!(err.code(), "tcb_out_of_date", "{err}");
-    assert_eq!(
-        err.to_string(),
-        "TCB status is ConfigurationAndSWHardeningNeeded, accepted: [UpToDate]"
-    );
+    assert_eq!(err.to_string(), "TCB status is ConfigurationAndSWHardeningNeeded, accepted: [UpToDate]");
 }
 
 #[test]
@@ -94,19 +90,13 @@ fn expired_collateral_has_its_own_error() {
     // 2025-07-19T10:16:03Z, the sample TCB info's nextUpdate.
     assert_eq!(next_update, 1_752_920_163);
     // One second after nextUpdate is already expired; at nextUpdate it is not.
-    assert_eq!(
-        verify_quote(QUOTE, &collateral(), &policy(), next_update + 1).unwrap_err().code(),
-        "collateral_expired"
-    );
+    assert_eq!(verify_quote(QUOTE, &collateral(), &policy(), next_update + 1).unwrap_err().code(), "collateral_expired");
 }
 
 #[test]
 fn sgx_quote_is_refused() {
     let sgx = parse_collateral(SGX_COLLATERAL_JSON).unwrap();
-    let any_status = Policy {
-        accepted_tcb_statuses: vec![TcbStatus::ConfigurationAndSWHardeningNeeded],
-        ..policy()
-    };
+    let any_status = Policy { accepted_tcb_statuses: vec![TcbStatus::ConfigurationAndSWHardeningNeeded], ..policy() };
     let err = verify_quote(SGX_QUOTE, &sgx, &any_status, VERIFY_AT_SECS).unwrap_err();
     assert_eq!(err, AttestError::NotTdx);
     assert_eq!(err.code(), "not_tdx");

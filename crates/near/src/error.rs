@@ -18,8 +18,8 @@ pub enum RpcError {
         /// specific, e.g. "account x does not exist while viewing"), else `error.message`.
         message: String,
         /// Structured details: `error.cause.info` when present, else the raw `error.data`,
-        /// else `null`.
-        data: Value,
+        /// else `null`. Boxed: it keeps every `Result<_, RpcError>` small.
+        data: Box<Value>,
     },
     /// The node did not answer within the client's timeout.
     #[error("the NEAR RPC node did not answer in time")]
@@ -62,7 +62,7 @@ impl RpcError {
             },
         };
         let data = error.get("cause").and_then(|c| c.get("info")).filter(|i| !i.is_null()).or(legacy_data).cloned().unwrap_or(Value::Null);
-        RpcError::Node { name, cause, message, data }
+        RpcError::Node { name, cause, message, data: Box::new(data) }
     }
 }
 
@@ -82,7 +82,7 @@ mod tests {
         assert_eq!(name, "HANDLER_ERROR");
         assert_eq!(cause, "UNKNOWN_BLOCK");
         assert_eq!(message, "DB Not Found Error");
-        assert_eq!(data, json!({"block_reference": {"block_id": 1}}));
+        assert_eq!(*data, json!({"block_reference": {"block_id": 1}}));
     }
 
     #[test]
@@ -91,6 +91,6 @@ mod tests {
         let RpcError::Node { name, cause, message, data } = err else { panic!("not a node error") };
         assert_eq!((name.as_str(), cause.as_str()), ("", ""));
         assert_eq!(message, "Method not found");
-        assert_eq!(data, Value::Null);
+        assert_eq!(*data, Value::Null);
     }
 }

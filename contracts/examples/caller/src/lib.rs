@@ -11,9 +11,7 @@
 mod outlayer_api;
 
 use near_sdk::store::IterableMap;
-use near_sdk::{
-    AccountId, BorshStorageKey, Gas, NearToken, PanicOnDefault, Promise, PromiseError, env, near,
-};
+use near_sdk::{AccountId, BorshStorageKey, Gas, NearToken, PanicOnDefault, Promise, PromiseError, env, near};
 
 pub use outlayer_api::{ExecutionOutcome, ExecutionOutput, ExecutionSource, ext_outlayer};
 
@@ -83,12 +81,7 @@ impl Caller {
     /// Creates the example for OutLayer contract `outlayer` and project `project_id`.
     #[init]
     pub fn new(outlayer: AccountId, project_id: String) -> Self {
-        Self {
-            outlayer,
-            project_id,
-            next_job_id: 0,
-            jobs: IterableMap::new(StorageKey::Jobs),
-        }
+        Self { outlayer, project_id, next_job_id: 0, jobs: IterableMap::new(StorageKey::Jobs) }
     }
 
     /// Runs the project with `input`. Attach OutLayer's estimate (see its `estimate_cost`
@@ -103,23 +96,12 @@ impl Caller {
         let requester = env::predecessor_account_id();
         let job_id = self.next_job_id;
         self.next_job_id += 1;
-        self.jobs.insert(
-            job_id,
-            Job {
-                requester: requester.clone(),
-                input: input.clone(),
-                deposit,
-                status: JobStatus::Pending,
-            },
-        );
+        self.jobs.insert(job_id, Job { requester: requester.clone(), input: input.clone(), deposit, status: JobStatus::Pending });
         ext_outlayer::ext(self.outlayer.clone())
             .with_attached_deposit(deposit)
             .with_static_gas(Gas::from_tgas(REQUEST_TGAS))
             .request_execution(
-                ExecutionSource::Project {
-                    project_id: self.project_id.clone(),
-                    version: None,
-                },
+                ExecutionSource::Project { project_id: self.project_id.clone(), version: None },
                 None,
                 Some(input),
                 None,
@@ -127,22 +109,14 @@ impl Caller {
                 Some(requester),
                 None,
             )
-            .then(
-                Self::ext(env::current_account_id())
-                    .with_static_gas(Gas::from_tgas(CALLBACK_TGAS))
-                    .on_outlayer_result(job_id),
-            )
+            .then(Self::ext(env::current_account_id()).with_static_gas(Gas::from_tgas(CALLBACK_TGAS)).on_outlayer_result(job_id))
     }
 
     /// OutLayer's answer for `job_id`. On success stores and returns the output; on failure
     /// records the error. If the call to OutLayer itself failed (e.g. the deposit was below
     /// its estimate) the deposit came back to this contract and is returned to the user.
     #[private]
-    pub fn on_outlayer_result(
-        &mut self,
-        job_id: u64,
-        #[callback_result] result: Result<ExecutionOutcome, PromiseError>,
-    ) -> Option<String> {
+    pub fn on_outlayer_result(&mut self, job_id: u64, #[callback_result] result: Result<ExecutionOutcome, PromiseError>) -> Option<String> {
         let Some(job) = self.jobs.get_mut(&job_id) else {
             env::log_str(&format!("Unknown job {job_id}"));
             return None;
@@ -150,24 +124,16 @@ impl Caller {
         match result {
             Ok(outcome) if outcome.success => {
                 let output = outcome.output.map(|o| o.into_text()).unwrap_or_default();
-                job.status = JobStatus::Done {
-                    output: output.clone(),
-                };
+                job.status = JobStatus::Done { output: output.clone() };
                 Some(output)
             }
             Ok(outcome) => {
-                job.status = JobStatus::Failed {
-                    error: outcome.error.unwrap_or_else(|| "unknown error".into()),
-                };
+                job.status = JobStatus::Failed { error: outcome.error.unwrap_or_else(|| "unknown error".into()) };
                 None
             }
             Err(_) => {
-                job.status = JobStatus::Failed {
-                    error: "OutLayer call failed; deposit returned".into(),
-                };
-                Promise::new(job.requester.clone())
-                    .transfer(job.deposit)
-                    .detach();
+                job.status = JobStatus::Failed { error: "OutLayer call failed; deposit returned".into() };
+                Promise::new(job.requester.clone()).transfer(job.deposit).detach();
                 None
             }
         }

@@ -44,10 +44,7 @@ impl ExecutionOutput {
         match self {
             Self::Text(s) => s,
             Self::Json(v) => v.to_string(),
-            Self::Bytes(b) => near_sdk::serde_json::to_value(b)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
+            Self::Bytes(b) => near_sdk::serde_json::to_value(b).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
         }
     }
 }

@@ -14,9 +14,7 @@ fn acc(s: &str) -> AccountId {
 
 fn set(predecessor: &str, deposit: u128) {
     let mut c = VMContextBuilder::new();
-    c.current_account_id(acc("caller.near"))
-        .predecessor_account_id(acc(predecessor))
-        .attached_deposit(NearToken::from_yoctonear(deposit));
+    c.current_account_id(acc("caller.near")).predecessor_account_id(acc(predecessor)).attached_deposit(NearToken::from_yoctonear(deposit));
     testing_env!(c.build());
 }
 
@@ -25,19 +23,8 @@ fn setup() -> Caller {
     Caller::new(acc("outlayer.near"), "dev.near/echo".into())
 }
 
-fn outcome(
-    success: bool,
-    output: Option<ExecutionOutput>,
-    error: Option<&str>,
-) -> ExecutionOutcome {
-    ExecutionOutcome {
-        request_id: 0,
-        success,
-        output,
-        error: error.map(String::from),
-        cost: U128(1),
-        refund: U128(2),
-    }
+fn outcome(success: bool, output: Option<ExecutionOutput>, error: Option<&str>) -> ExecutionOutcome {
+    ExecutionOutcome { request_id: 0, success, output, error: error.map(String::from), cost: U128(1), refund: U128(2) }
 }
 
 #[test]
@@ -49,13 +36,7 @@ fn run_forwards_the_deposit_to_request_execution_and_chains_the_callback() {
     assert_eq!(receipts.len(), 2);
     assert_eq!(receipts[0].receiver_id, acc("outlayer.near"));
     match &receipts[0].actions[0] {
-        MockAction::FunctionCallWeight {
-            method_name,
-            args,
-            attached_deposit,
-            prepaid_gas,
-            ..
-        } => {
+        MockAction::FunctionCallWeight { method_name, args, attached_deposit, prepaid_gas, .. } => {
             assert_eq!(method_name, b"request_execution");
             assert_eq!(attached_deposit.as_yoctonear(), DEPOSIT);
             assert_eq!(prepaid_gas.as_tgas(), REQUEST_TGAS);
@@ -77,14 +58,9 @@ fn run_forwards_the_deposit_to_request_execution_and_chains_the_callback() {
     }
     assert_eq!(receipts[1].receiver_id, acc("caller.near"));
     match &receipts[1].actions[0] {
-        MockAction::FunctionCallWeight {
-            method_name, args, ..
-        } => {
+        MockAction::FunctionCallWeight { method_name, args, .. } => {
             assert_eq!(method_name, b"on_outlayer_result");
-            assert_eq!(
-                serde_json::from_slice::<Value>(args).unwrap(),
-                json!({"job_id": 0})
-            );
+            assert_eq!(serde_json::from_slice::<Value>(args).unwrap(), json!({"job_id": 0}));
         }
         other => panic!("unexpected action {other:?}"),
     }
@@ -97,21 +73,9 @@ fn success_stores_and_returns_the_output() {
     set("alice.near", DEPOSIT);
     let _ = c.run("hello".into());
     set("caller.near", 0);
-    let out = c.on_outlayer_result(
-        0,
-        Ok(outcome(
-            true,
-            Some(ExecutionOutput::Text("HELLO".into())),
-            None,
-        )),
-    );
+    let out = c.on_outlayer_result(0, Ok(outcome(true, Some(ExecutionOutput::Text("HELLO".into())), None)));
     assert_eq!(out.as_deref(), Some("HELLO"));
-    assert_eq!(
-        c.get_job(0).unwrap().status,
-        JobStatus::Done {
-            output: "HELLO".into()
-        }
-    );
+    assert_eq!(c.get_job(0).unwrap().status, JobStatus::Done { output: "HELLO".into() });
 }
 
 #[test]
@@ -120,14 +84,7 @@ fn json_outputs_are_kept_as_json_text() {
     set("alice.near", DEPOSIT);
     let _ = c.run("x".into());
     set("caller.near", 0);
-    let out = c.on_outlayer_result(
-        0,
-        Ok(outcome(
-            true,
-            Some(ExecutionOutput::Json(json!({"n": 1}))),
-            None,
-        )),
-    );
+    let out = c.on_outlayer_result(0, Ok(outcome(true, Some(ExecutionOutput::Json(json!({"n": 1}))), None)));
     assert_eq!(out.as_deref(), Some("{\"n\":1}"));
 }
 
@@ -137,21 +94,9 @@ fn failure_records_the_error() {
     set("alice.near", DEPOSIT);
     let _ = c.run("hello".into());
     set("caller.near", 0);
-    let out = c.on_outlayer_result(
-        0,
-        Ok(outcome(
-            false,
-            None,
-            Some("Execution timed out: no worker resolved the request"),
-        )),
-    );
+    let out = c.on_outlayer_result(0, Ok(outcome(false, None, Some("Execution timed out: no worker resolved the request"))));
     assert_eq!(out, None);
-    assert_eq!(
-        c.get_job(0).unwrap().status,
-        JobStatus::Failed {
-            error: "Execution timed out: no worker resolved the request".into()
-        }
-    );
+    assert_eq!(c.get_job(0).unwrap().status, JobStatus::Failed { error: "Execution timed out: no worker resolved the request".into() });
     assert!(get_created_receipts().is_empty());
 }
 
@@ -165,13 +110,8 @@ fn a_failed_outlayer_call_returns_the_deposit() {
     let receipts = get_created_receipts();
     assert_eq!(receipts.len(), 1);
     assert_eq!(receipts[0].receiver_id, acc("alice.near"));
-    assert!(
-        matches!(receipts[0].actions[0], MockAction::Transfer { deposit, .. } if deposit.as_yoctonear() == DEPOSIT)
-    );
-    assert!(matches!(
-        c.get_job(0).unwrap().status,
-        JobStatus::Failed { .. }
-    ));
+    assert!(matches!(receipts[0].actions[0], MockAction::Transfer { deposit, .. } if deposit.as_yoctonear() == DEPOSIT));
+    assert!(matches!(c.get_job(0).unwrap().status, JobStatus::Failed { .. }));
 }
 
 #[test]
@@ -192,17 +132,9 @@ fn job_status_has_a_tagged_json_shape() {
 /// contract's outcome parses as this example's `ExecutionOutcome`.
 #[test]
 fn json_matches_the_outlayer_contract() {
-    let source: outlayer_contract::ExecutionSource = serde_json::from_value(
-        json!({"project": {"project_id": "dev.near/echo", "version": null}}),
-    )
-    .unwrap();
-    assert_eq!(
-        source,
-        outlayer_contract::ExecutionSource::Project {
-            project_id: "dev.near/echo".into(),
-            version: None
-        }
-    );
+    let source: outlayer_contract::ExecutionSource =
+        serde_json::from_value(json!({"project": {"project_id": "dev.near/echo", "version": null}})).unwrap();
+    assert_eq!(source, outlayer_contract::ExecutionSource::Project { project_id: "dev.near/echo".into(), version: None });
     let format: outlayer_contract::ResponseFormat = serde_json::from_value(json!("Text")).unwrap();
     assert_eq!(format, outlayer_contract::ResponseFormat::Text);
 
@@ -219,8 +151,7 @@ fn json_matches_the_outlayer_contract() {
         worker_public_key: None,
         signature: Some("ab".into()),
     };
-    let ours: ExecutionOutcome =
-        serde_json::from_value(serde_json::to_value(real).unwrap()).unwrap();
+    let ours: ExecutionOutcome = serde_json::from_value(serde_json::to_value(real).unwrap()).unwrap();
     assert_eq!(ours.request_id, 4);
     assert_eq!(ours.output, Some(ExecutionOutput::Json(json!([1, 2]))));
     assert_eq!(ours.refund, U128(6));

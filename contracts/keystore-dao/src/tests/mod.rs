@@ -15,19 +15,14 @@ fn acc(s: &str) -> AccountId {
 
 fn as_(predecessor: &str) {
     let mut c = VMContextBuilder::new();
-    c.current_account_id(acc("keystore-dao.near"))
-        .predecessor_account_id(acc(predecessor))
-        .block_timestamp(VERIFY_AT_NANOS);
+    c.current_account_id(acc("keystore-dao.near")).predecessor_account_id(acc(predecessor)).block_timestamp(VERIFY_AT_NANOS);
     testing_env!(c.build());
 }
 
 /// A DAO with members a, b, c, the sample collateral and measurements.
 fn setup() -> KeystoreDao {
     as_(OWNER);
-    let mut dao = KeystoreDao::new(
-        acc(OWNER),
-        vec![acc("a.near"), acc("b.near"), acc("c.near")],
-    );
+    let mut dao = KeystoreDao::new(acc(OWNER), vec![acc("a.near"), acc("b.near"), acc("c.near")]);
     dao.set_collateral(COLLATERAL_JSON.to_string());
     dao.add_approved_measurements(sample_measurements());
     dao
@@ -68,10 +63,7 @@ fn a_verified_keystore_is_admitted_by_majority() {
     assert!(!dao.is_keystore_approved(sample_bound_key()));
     as_("b.near");
     assert_eq!(dao.vote(0, true), ProposalStatus::Executed);
-    assert_eq!(
-        events("vote_cast"),
-        vec![json!({"proposal_id": 0, "member": "b.near", "approve": true})]
-    );
+    assert_eq!(events("vote_cast"), vec![json!({"proposal_id": 0, "member": "b.near", "approve": true})]);
     assert_eq!(events("proposal_executed"), vec![json!({"proposal_id": 0})]);
     assert_eq!(events("keystore_registered").len(), 1);
     assert!(dao.is_keystore_approved(sample_bound_key()));
@@ -88,10 +80,7 @@ fn two_votes_against_reject_the_proposal() {
     assert_eq!(dao.vote(0, false), ProposalStatus::Rejected);
     assert_eq!(events("proposal_rejected"), vec![json!({"proposal_id": 0})]);
     assert!(!dao.is_keystore_approved(sample_bound_key()));
-    assert_eq!(
-        dao.get_proposal(0).unwrap().status,
-        ProposalStatus::Rejected
-    );
+    assert_eq!(dao.get_proposal(0).unwrap().status, ProposalStatus::Rejected);
 }
 
 #[test]
@@ -169,10 +158,7 @@ fn an_admitted_keystore_is_revoked_by_vote() {
     dao.vote(1, true);
     as_("c.near");
     assert_eq!(dao.vote(1, true), ProposalStatus::Executed);
-    assert_eq!(
-        events("keystore_revoked"),
-        vec![json!({"public_key": sample_bound_key().to_string()})]
-    );
+    assert_eq!(events("keystore_revoked"), vec![json!({"public_key": sample_bound_key().to_string()})]);
     assert!(!dao.is_keystore_approved(sample_bound_key()));
     assert_eq!(dao.list_proposals(None, None).len(), 2);
 }
@@ -211,13 +197,7 @@ fn a_new_member_raises_the_majority() {
     let mut dao = setup();
     as_(OWNER);
     dao.add_member(acc("d.near"));
-    assert_eq!(
-        events("members_changed")[0]["members"]
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    assert_eq!(events("members_changed")[0]["members"].as_array().unwrap().len(), 4);
     propose(&mut dao);
     dao.vote(0, true);
     as_("b.near");
@@ -257,10 +237,7 @@ fn a_removed_member_lowers_the_majority_and_loses_the_vote() {
     propose(&mut dao);
     as_(OWNER);
     dao.remove_member(acc("c.near"));
-    assert_eq!(
-        events("members_changed"),
-        vec![json!({"members": ["a.near", "b.near"]})]
-    );
+    assert_eq!(events("members_changed"), vec![json!({"members": ["a.near", "b.near"]})]);
     as_("a.near");
     // 1 of 2 is not a majority.
     assert_eq!(dao.vote(0, true), ProposalStatus::Open);

@@ -7,32 +7,20 @@ use super::*;
 fn owner_adds_a_worker_key_with_a_resolve_only_access_key() {
     let mut c = setup();
     c.add_worker_key(worker_key());
-    assert_eq!(
-        event("worker_key_added"),
-        json!({"public_key": worker_key().to_string()})
-    );
+    assert_eq!(event("worker_key_added"), json!({"public_key": worker_key().to_string()}));
     let added: Vec<_> = get_created_receipts()
         .into_iter()
         .flat_map(|r| {
             let receiver = r.receiver_id.clone();
             r.actions.into_iter().filter_map(move |a| match a {
-                MockAction::AddKeyWithFunctionCall {
-                    receiver_id,
-                    method_names,
-                    ..
-                } => Some((receiver.to_string(), receiver_id.to_string(), method_names)),
+                MockAction::AddKeyWithFunctionCall { receiver_id, method_names, .. } => {
+                    Some((receiver.to_string(), receiver_id.to_string(), method_names))
+                }
                 _ => None,
             })
         })
         .collect();
-    assert_eq!(
-        added,
-        vec![(
-            CONTRACT.into(),
-            CONTRACT.into(),
-            vec!["resolve_execution".to_string()]
-        )]
-    );
+    assert_eq!(added, vec![(CONTRACT.into(), CONTRACT.into(), vec!["resolve_execution".to_string()])]);
     assert!(c.is_worker_key(worker_key()));
     assert_eq!(c.get_worker_keys(), vec![worker_key()]);
 }
@@ -44,15 +32,8 @@ fn register_contract_may_add_and_remove_keys() {
     set(&ctx("register.near", 0));
     c.add_worker_key(worker_key());
     c.remove_worker_key(worker_key());
-    assert_eq!(
-        event("worker_key_removed"),
-        json!({"public_key": worker_key().to_string()})
-    );
-    assert!(get_created_receipts().iter().any(|r| {
-        r.actions
-            .iter()
-            .any(|a| matches!(a, MockAction::DeleteKey { .. }))
-    }));
+    assert_eq!(event("worker_key_removed"), json!({"public_key": worker_key().to_string()}));
+    assert!(get_created_receipts().iter().any(|r| { r.actions.iter().any(|a| matches!(a, MockAction::DeleteKey { .. })) }));
     assert!(!c.is_worker_key(worker_key()));
 }
 
@@ -101,16 +82,9 @@ fn strangers_cannot_pause() {
 #[test]
 fn new_pricing_changes_the_estimate() {
     let mut c = setup();
-    let pricing = Pricing {
-        base_fee: U128(10),
-        per_million_instructions: U128(2),
-        per_ms: U128(1),
-    };
+    let pricing = Pricing { base_fee: U128(10), per_million_instructions: U128(2), per_ms: U128(1) };
     c.set_pricing(pricing.clone());
-    assert_eq!(
-        event("pricing_updated"),
-        json!({"pricing": {"base_fee": "10", "per_million_instructions": "2", "per_ms": "1"}})
-    );
+    assert_eq!(event("pricing_updated"), json!({"pricing": {"base_fee": "10", "per_million_instructions": "2", "per_ms": "1"}}));
     // 10 + 1000 × 2 + 60_000 × 1
     assert_eq!(c.estimate_cost(None), U128(62_010));
     assert_eq!(c.get_config().pricing, pricing);
@@ -120,10 +94,7 @@ fn new_pricing_changes_the_estimate() {
 fn ownership_moves() {
     let mut c = setup();
     c.set_owner(acc("new.near"));
-    assert_eq!(
-        event("owner_changed"),
-        json!({"old_owner": OWNER, "new_owner": "new.near"})
-    );
+    assert_eq!(event("owner_changed"), json!({"old_owner": OWNER, "new_owner": "new.near"}));
     set(&ctx("new.near", 0));
     c.pause();
     assert_eq!(c.get_config().owner_id, acc("new.near"));

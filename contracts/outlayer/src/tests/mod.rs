@@ -71,19 +71,12 @@ pub fn setup_with_worker() -> Contract {
 
 /// All NEP-297 events logged in the current context.
 pub fn events() -> Vec<Value> {
-    get_logs()
-        .iter()
-        .filter_map(|l| l.strip_prefix("EVENT_JSON:"))
-        .map(|j| serde_json::from_str(j).unwrap())
-        .collect()
+    get_logs().iter().filter_map(|l| l.strip_prefix("EVENT_JSON:")).map(|j| serde_json::from_str(j).unwrap()).collect()
 }
 
 /// The only event named `name`, checked for the outlayer standard and version.
 pub fn event(name: &str) -> Value {
-    let found: Vec<Value> = events()
-        .into_iter()
-        .filter(|e| e["event"] == name)
-        .collect();
+    let found: Vec<Value> = events().into_iter().filter(|e| e["event"] == name).collect();
     assert_eq!(found.len(), 1, "expected one {name} event, got {found:?}");
     assert_eq!(found[0]["standard"], "outlayer");
     assert_eq!(found[0]["version"], "1.0.0");
@@ -96,9 +89,7 @@ pub fn transfers() -> Vec<(String, u128)> {
         .iter()
         .flat_map(|r| {
             r.actions.iter().filter_map(|a| match a {
-                MockAction::Transfer { deposit, .. } => {
-                    Some((r.receiver_id.to_string(), deposit.as_yoctonear()))
-                }
+                MockAction::Transfer { deposit, .. } => Some((r.receiver_id.to_string(), deposit.as_yoctonear())),
                 _ => None,
             })
         })
@@ -106,24 +97,13 @@ pub fn transfers() -> Vec<(String, u128)> {
 }
 
 pub fn wasm_source() -> ExecutionSource {
-    ExecutionSource::WasmUrl {
-        url: "https://example.com/app.wasm".into(),
-        sha256: "ab".repeat(32),
-    }
+    ExecutionSource::WasmUrl { url: "https://example.com/app.wasm".into(), sha256: "ab".repeat(32) }
 }
 
 /// `caller` requests the default wasm source with default limits and `deposit`.
 pub fn request(c: &mut Contract, caller: &str, deposit: u128) -> u64 {
     set(&ctx(caller, deposit));
-    c.request_execution(
-        wasm_source(),
-        None,
-        Some("hi".into()),
-        None,
-        None,
-        None,
-        None,
-    );
+    c.request_execution(wasm_source(), None, Some("hi".into()), None, None, None, None);
     c.get_config().next_request_id - 1
 }
 

@@ -17,10 +17,7 @@ fn top_ups_accumulate_and_emit_an_event() {
         json!({"owner": "alice.near", "nonce": 3, "amount": (2 * CENT).to_string(),
                "balance": (3 * CENT).to_string(), "payer": "bob.near"})
     );
-    assert_eq!(
-        c.get_payment_key_balance(acc("alice.near"), 3),
-        U128(3 * CENT)
-    );
+    assert_eq!(c.get_payment_key_balance(acc("alice.near"), 3), U128(3 * CENT));
     assert_eq!(c.get_payment_key_balance(acc("alice.near"), 4), U128(0));
 }
 
@@ -47,15 +44,9 @@ fn owner_withdraws_collected_fees() {
     set(&ctx(CONTRACT, 0));
     c.on_execution_resolved(0, Err(near_sdk::PromiseError::Failed));
     set(&ctx(OWNER, 0));
-    assert_eq!(
-        c.withdraw_platform_fees(None, Some(acc("treasury.near"))),
-        U128(BASE_FEE)
-    );
+    assert_eq!(c.withdraw_platform_fees(None, Some(acc("treasury.near"))), U128(BASE_FEE));
     assert_eq!(transfers(), vec![("treasury.near".to_string(), BASE_FEE)]);
-    assert_eq!(
-        event("platform_fees_withdrawn"),
-        json!({"receiver": "treasury.near", "amount": BASE_FEE.to_string()})
-    );
+    assert_eq!(event("platform_fees_withdrawn"), json!({"receiver": "treasury.near", "amount": BASE_FEE.to_string()}));
     assert_eq!(c.get_config().platform_fees, U128(0));
 }
 

@@ -9,10 +9,7 @@ fn creating_a_project_charges_storage_and_refunds_the_rest() {
     let mut c = setup();
     set(&ctx("dev.near", ONE_NEAR));
     assert_eq!(c.create_project("app".into()), "dev.near/app");
-    assert_eq!(
-        event("project_created"),
-        json!({"project_id": "dev.near/app", "owner": "dev.near"})
-    );
+    assert_eq!(event("project_created"), json!({"project_id": "dev.near/app", "owner": "dev.near"}));
     let refunds = transfers();
     assert_eq!(refunds.len(), 1);
     assert_eq!(refunds[0].0, "dev.near");
@@ -53,12 +50,7 @@ fn versions_are_added_and_activated() {
     let mut c = setup();
     set(&ctx("dev.near", ONE_NEAR));
     c.create_project("app".into());
-    c.add_version(
-        "app".into(),
-        "AA".repeat(32),
-        "https://x.org/1.wasm".into(),
-        None,
-    );
+    c.add_version("app".into(), "AA".repeat(32), "https://x.org/1.wasm".into(), None);
     assert_eq!(
         event("version_added"),
         json!({"project_id": "dev.near/app", "wasm_sha256": "aa".repeat(32), "source_url": "https://x.org/1.wasm", "active": true})
@@ -72,14 +64,8 @@ fn versions_are_added_and_activated() {
 
     set(&ctx("dev.near", 0));
     c.set_active_version("app".into(), "bb".repeat(32));
-    assert_eq!(
-        event("active_version_set"),
-        json!({"project_id": "dev.near/app", "wasm_sha256": "bb".repeat(32)})
-    );
-    assert_eq!(
-        c.get_project("dev.near/app".into()).unwrap().active_version,
-        Some("bb".repeat(32))
-    );
+    assert_eq!(event("active_version_set"), json!({"project_id": "dev.near/app", "wasm_sha256": "bb".repeat(32)}));
+    assert_eq!(c.get_project("dev.near/app".into()).unwrap().active_version, Some("bb".repeat(32)));
     assert_eq!(c.list_projects(None, None).len(), 1);
 }
 
@@ -90,12 +76,7 @@ fn only_the_owner_adds_versions() {
     set(&ctx("dev.near", ONE_NEAR));
     c.create_project("app".into());
     set(&ctx("mallory.near", ONE_NEAR));
-    c.add_version(
-        "app".into(),
-        "aa".repeat(32),
-        "https://x.org/1.wasm".into(),
-        None,
-    );
+    c.add_version("app".into(), "aa".repeat(32), "https://x.org/1.wasm".into(), None);
 }
 
 #[test]
@@ -104,18 +85,8 @@ fn duplicate_versions_are_refused() {
     let mut c = setup();
     set(&ctx("dev.near", ONE_NEAR));
     c.create_project("app".into());
-    c.add_version(
-        "app".into(),
-        "aa".repeat(32),
-        "https://x.org/1.wasm".into(),
-        None,
-    );
-    c.add_version(
-        "app".into(),
-        "aa".repeat(32),
-        "https://x.org/2.wasm".into(),
-        None,
-    );
+    c.add_version("app".into(), "aa".repeat(32), "https://x.org/1.wasm".into(), None);
+    c.add_version("app".into(), "aa".repeat(32), "https://x.org/2.wasm".into(), None);
 }
 
 #[test]
@@ -128,9 +99,7 @@ fn activating_an_unknown_version_fails() {
 }
 
 #[test]
-#[should_panic(
-    expected = "Source URL must start with https:// or ipfs:// and be at most 512 bytes"
-)]
+#[should_panic(expected = "Source URL must start with https:// or ipfs:// and be at most 512 bytes")]
 fn version_urls_are_validated() {
     let mut c = setup();
     set(&ctx("dev.near", ONE_NEAR));
@@ -144,18 +113,7 @@ fn a_project_without_versions_cannot_run() {
     let mut c = setup();
     set(&ctx("dev.near", ONE_NEAR));
     c.create_project("app".into());
-    c.request_execution(
-        ExecutionSource::Project {
-            project_id: "dev.near/app".into(),
-            version: None,
-        },
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-    );
+    c.request_execution(ExecutionSource::Project { project_id: "dev.near/app".into(), version: None }, None, None, None, None, None, None);
 }
 
 #[test]
@@ -164,12 +122,7 @@ fn only_the_owner_activates_versions() {
     let mut c = setup();
     set(&ctx("dev.near", ONE_NEAR));
     c.create_project("app".into());
-    c.add_version(
-        "app".into(),
-        "aa".repeat(32),
-        "https://x.org/1.wasm".into(),
-        None,
-    );
+    c.add_version("app".into(), "aa".repeat(32), "https://x.org/1.wasm".into(), None);
     set(&ctx("mallory.near", 0));
     c.set_active_version("app".into(), "aa".repeat(32));
 }

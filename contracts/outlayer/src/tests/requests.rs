@@ -42,24 +42,11 @@ fn request_for_a_project_runs_its_active_version() {
     let mut c = setup();
     set(&ctx("dev.near", NearToken::from_near(1).as_yoctonear()));
     c.create_project("app".into());
-    c.add_version(
-        "app".into(),
-        "11".repeat(32),
-        "https://x.org/1.wasm".into(),
-        None,
-    );
-    c.add_version(
-        "app".into(),
-        "22".repeat(32),
-        "https://x.org/2.wasm".into(),
-        None,
-    );
+    c.add_version("app".into(), "11".repeat(32), "https://x.org/1.wasm".into(), None);
+    c.add_version("app".into(), "22".repeat(32), "https://x.org/2.wasm".into(), None);
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
     c.request_execution(
-        ExecutionSource::Project {
-            project_id: "dev.near/app".into(),
-            version: None,
-        },
+        ExecutionSource::Project { project_id: "dev.near/app".into(), version: None },
         None,
         None,
         None,
@@ -77,10 +64,7 @@ fn request_for_a_project_runs_its_active_version() {
 
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
     c.request_execution(
-        ExecutionSource::Project {
-            project_id: "dev.near/app".into(),
-            version: Some("22".repeat(32)),
-        },
+        ExecutionSource::Project { project_id: "dev.near/app".into(), version: Some("22".repeat(32)) },
         None,
         None,
         None,
@@ -88,10 +72,7 @@ fn request_for_a_project_runs_its_active_version() {
         None,
         None,
     );
-    assert_eq!(
-        event("execution_requested")["source"]["wasm_url"],
-        "https://x.org/2.wasm"
-    );
+    assert_eq!(event("execution_requested")["source"]["wasm_url"], "https://x.org/2.wasm");
 }
 
 #[test]
@@ -99,18 +80,7 @@ fn request_for_a_project_runs_its_active_version() {
 fn unknown_project_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    c.request_execution(
-        ExecutionSource::Project {
-            project_id: "bob.near/x".into(),
-            version: None,
-        },
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-    );
+    c.request_execution(ExecutionSource::Project { project_id: "bob.near/x".into(), version: None }, None, None, None, None, None, None);
 }
 
 #[test]
@@ -134,10 +104,7 @@ fn deposit_equal_to_the_estimate_is_enough() {
 fn instructions_above_the_cap_are_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(10).as_yoctonear()));
-    let limits = ResourceLimits {
-        max_instructions: Some(500_000_000_001),
-        ..Default::default()
-    };
+    let limits = ResourceLimits { max_instructions: Some(500_000_000_001), ..Default::default() };
     c.request_execution(wasm_source(), Some(limits), None, None, None, None, None);
 }
 
@@ -146,10 +113,7 @@ fn instructions_above_the_cap_are_refused() {
 fn wall_time_above_the_cap_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(10).as_yoctonear()));
-    let limits = ResourceLimits {
-        max_execution_seconds: Some(181),
-        ..Default::default()
-    };
+    let limits = ResourceLimits { max_execution_seconds: Some(181), ..Default::default() };
     c.request_execution(wasm_source(), Some(limits), None, None, None, None, None);
 }
 
@@ -158,10 +122,7 @@ fn wall_time_above_the_cap_is_refused() {
 fn zero_memory_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(10).as_yoctonear()));
-    let limits = ResourceLimits {
-        max_memory_mb: Some(0),
-        ..Default::default()
-    };
+    let limits = ResourceLimits { max_memory_mb: Some(0), ..Default::default() };
     c.request_execution(wasm_source(), Some(limits), None, None, None, None, None);
 }
 
@@ -170,15 +131,7 @@ fn zero_memory_is_refused() {
 fn oversized_input_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    c.request_execution(
-        wasm_source(),
-        None,
-        Some("x".repeat(8193)),
-        None,
-        None,
-        None,
-        None,
-    );
+    c.request_execution(wasm_source(), None, Some("x".repeat(8193)), None, None, None, None);
 }
 
 #[test]
@@ -186,24 +139,16 @@ fn oversized_input_is_refused() {
 fn malformed_sha256_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    let source = ExecutionSource::WasmUrl {
-        url: "https://a.b/c.wasm".into(),
-        sha256: "xyz".into(),
-    };
+    let source = ExecutionSource::WasmUrl { url: "https://a.b/c.wasm".into(), sha256: "xyz".into() };
     c.request_execution(source, None, None, None, None, None, None);
 }
 
 #[test]
-#[should_panic(
-    expected = "Source URL must start with https:// or ipfs:// and be at most 512 bytes"
-)]
+#[should_panic(expected = "Source URL must start with https:// or ipfs:// and be at most 512 bytes")]
 fn plain_http_url_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    let source = ExecutionSource::WasmUrl {
-        url: "http://a.b/c.wasm".into(),
-        sha256: "ab".repeat(32),
-    };
+    let source = ExecutionSource::WasmUrl { url: "http://a.b/c.wasm".into(), sha256: "ab".repeat(32) };
     c.request_execution(source, None, None, None, None, None, None);
 }
 
@@ -220,10 +165,7 @@ fn paused_contract_refuses_requests() {
 fn missing_secrets_are_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    let secrets = SecretsRef {
-        account_id: acc("alice.near"),
-        profile: "default".into(),
-    };
+    let secrets = SecretsRef { account_id: acc("alice.near"), profile: "default".into() };
     c.request_execution(wasm_source(), None, None, Some(secrets), None, None, None);
 }
 
@@ -232,9 +174,7 @@ fn missing_secrets_are_refused() {
 fn developer_payment_needs_a_project() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    let params = ExecutionParams {
-        developer_payment: Some(U128(5)),
-    };
+    let params = ExecutionParams { developer_payment: Some(U128(5)) };
     c.request_execution(wasm_source(), None, None, None, None, None, Some(params));
 }
 
@@ -252,16 +192,9 @@ fn too_little_gas_is_refused() {
 fn estimate_follows_the_pricing_formula() {
     let c = setup();
     assert_eq!(c.estimate_cost(None), U128(DEFAULT_ESTIMATE));
-    let limits = ResourceLimits {
-        max_instructions: Some(500_000_000_000),
-        max_memory_mb: None,
-        max_execution_seconds: Some(180),
-    };
+    let limits = ResourceLimits { max_instructions: Some(500_000_000_000), max_memory_mb: None, max_execution_seconds: Some(180) };
     // 1e21 + 500_000 × 1e17 + 180_000 × 1e17
-    assert_eq!(
-        c.estimate_cost(Some(limits)),
-        U128(1_000_000_000_000_000_000_000 + 68_000_000_000_000_000_000_000)
-    );
+    assert_eq!(c.estimate_cost(Some(limits)), U128(1_000_000_000_000_000_000_000 + 68_000_000_000_000_000_000_000));
 }
 
 #[test]
@@ -270,10 +203,7 @@ fn request_ids_increase_and_pending_requests_are_listed() {
     request(&mut c, "alice.near", NearToken::from_near(1).as_yoctonear());
     request(&mut c, "bob.near", NearToken::from_near(1).as_yoctonear());
     let pending = c.list_pending_requests(None, None);
-    assert_eq!(
-        pending.iter().map(|r| r.request_id).collect::<Vec<_>>(),
-        vec![0, 1]
-    );
+    assert_eq!(pending.iter().map(|r| r.request_id).collect::<Vec<_>>(), vec![0, 1]);
     assert_eq!(pending[1].sender_id, acc("bob.near"));
 }
 
@@ -283,29 +213,16 @@ fn input_that_escapes_past_the_log_limit_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
     // 2000 bytes that become "\u0001" (6 bytes each) in the event log.
-    c.request_execution(
-        wasm_source(),
-        None,
-        Some("\u{1}".repeat(2000)),
-        None,
-        None,
-        None,
-        None,
-    );
+    c.request_execution(wasm_source(), None, Some("\u{1}".repeat(2000)), None, None, None, None);
 }
 
 #[test]
-#[should_panic(
-    expected = "Source URL must start with https:// or ipfs:// and be at most 512 bytes"
-)]
+#[should_panic(expected = "Source URL must start with https:// or ipfs:// and be at most 512 bytes")]
 fn overlong_wasm_urls_are_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
     let url = format!("https://example.com/{}", "a".repeat(500));
-    let source = ExecutionSource::WasmUrl {
-        url,
-        sha256: "ab".repeat(32),
-    };
+    let source = ExecutionSource::WasmUrl { url, sha256: "ab".repeat(32) };
     c.request_execution(source, None, None, None, None, None, None);
 }
 
@@ -313,20 +230,6 @@ fn overlong_wasm_urls_are_refused() {
 fn input_of_exactly_the_limit_is_accepted() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    c.request_execution(
-        wasm_source(),
-        None,
-        Some("x".repeat(8192)),
-        None,
-        None,
-        None,
-        None,
-    );
-    assert_eq!(
-        event("execution_requested")["input"]
-            .as_str()
-            .unwrap()
-            .len(),
-        8192
-    );
+    c.request_execution(wasm_source(), None, Some("x".repeat(8192)), None, None, None, None);
+    assert_eq!(event("execution_requested")["input"].as_str().unwrap().len(), 8192);
 }

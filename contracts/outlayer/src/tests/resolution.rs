@@ -19,15 +19,7 @@ fn worker_ctx(deposit: u128) -> VMContextBuilder {
 /// `promise_yield_resume` for `response` (the mock does not expose resumed payloads).
 fn request_and_resolve(c: &mut Contract, response: ExecutionResponse) -> Vec<u8> {
     set(&worker_ctx(ONE_NEAR));
-    c.request_execution(
-        wasm_source(),
-        None,
-        None,
-        None,
-        None,
-        Some(acc("alice.near")),
-        None,
-    );
+    c.request_execution(wasm_source(), None, None, None, None, Some(acc("alice.near")), None);
     c.prepare_resume(0, response).1
 }
 
@@ -59,10 +51,7 @@ fn worker_resolution_resumes_the_yield_and_the_callback_settles() {
     assert_eq!(outcome.output, Some(ExecutionOutput::Text("42".into())));
     assert_eq!(outcome.cost, U128(cost));
     assert_eq!(outcome.refund, U128(ONE_NEAR - cost));
-    assert_eq!(
-        transfers(),
-        vec![("alice.near".to_string(), ONE_NEAR - cost)]
-    );
+    assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - cost)]);
     assert_eq!(
         event("execution_completed"),
         json!({
@@ -84,19 +73,14 @@ fn cost_never_exceeds_the_reserved_estimate() {
     set(&ctx(CONTRACT, 0));
     let outcome = c.on_execution_resolved(0, Ok(serde_json::from_slice(&payload).unwrap()));
     assert_eq!(outcome.cost, U128(DEFAULT_ESTIMATE));
-    assert_eq!(
-        transfers(),
-        vec![("alice.near".to_string(), ONE_NEAR - DEFAULT_ESTIMATE)]
-    );
+    assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - DEFAULT_ESTIMATE)]);
 }
 
 #[test]
 #[should_panic(expected = "Only registered worker keys can resolve executions")]
 fn unregistered_key_cannot_resolve() {
     let mut c = setup_with_worker();
-    set(&ctx(CONTRACT, ONE_NEAR)
-        .signer_account_pk(other_key())
-        .clone());
+    set(&ctx(CONTRACT, ONE_NEAR).signer_account_pk(other_key()).clone());
     c.request_execution(wasm_source(), None, None, None, None, None, None);
     c.resolve_execution(0, ok_response("x", 1, 1));
 }
@@ -106,9 +90,7 @@ fn unregistered_key_cannot_resolve() {
 fn worker_key_from_another_account_cannot_resolve() {
     let mut c = setup_with_worker();
     request(&mut c, "alice.near", ONE_NEAR);
-    set(&ctx("mallory.near", 0)
-        .signer_account_pk(worker_key())
-        .clone());
+    set(&ctx("mallory.near", 0).signer_account_pk(worker_key()).clone());
     c.resolve_execution(0, ok_response("x", 1, 1));
 }
 
@@ -116,9 +98,7 @@ fn worker_key_from_another_account_cannot_resolve() {
 fn configured_worker_account_may_resolve() {
     let mut c = setup_with_worker();
     c.set_worker_account(Some(acc("workers.near")));
-    set(&ctx("workers.near", ONE_NEAR)
-        .signer_account_pk(worker_key())
-        .clone());
+    set(&ctx("workers.near", ONE_NEAR).signer_account_pk(worker_key()).clone());
     c.request_execution(wasm_source(), None, None, None, None, None, None);
     c.resolve_execution(0, ok_response("x", 1, 1));
     assert!(c.get_request(0).unwrap().resolved);
@@ -157,11 +137,7 @@ fn large_output_travels_through_storage() {
     let mut c = setup_with_worker();
     let big = "é".repeat(1500); // 3000 bytes
     let payload = request_and_resolve(&mut c, ok_response(&big, 10, 10));
-    assert!(
-        payload.len() <= MAX_RESUME_PAYLOAD_BYTES,
-        "payload {} bytes",
-        payload.len()
-    );
+    assert!(payload.len() <= MAX_RESUME_PAYLOAD_BYTES, "payload {} bytes", payload.len());
     let response: ExecutionResponse = serde_json::from_slice(&payload).unwrap();
     assert!(response.output_stored);
     assert_eq!(response.output, None);
@@ -187,14 +163,8 @@ fn yield_timeout_charges_the_base_fee_only() {
     set(&ctx(CONTRACT, 0));
     let outcome = c.on_execution_resolved(0, Err(PromiseError::Failed));
     assert!(!outcome.success);
-    assert_eq!(
-        outcome.error.as_deref(),
-        Some("Execution timed out: no worker resolved the request")
-    );
-    assert_eq!(
-        transfers(),
-        vec![("alice.near".to_string(), ONE_NEAR - BASE_FEE)]
-    );
+    assert_eq!(outcome.error.as_deref(), Some("Execution timed out: no worker resolved the request"));
+    assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - BASE_FEE)]);
     let data = event("execution_completed");
     assert_eq!(data["timed_out"], true);
     assert_eq!(data["cost"], BASE_FEE.to_string());
@@ -203,26 +173,16 @@ fn yield_timeout_charges_the_base_fee_only() {
 fn project_request(c: &mut Contract, developer_payment: u128) {
     set(&ctx("dev.near", ONE_NEAR));
     c.create_project("app".into());
-    c.add_version(
-        "app".into(),
-        "11".repeat(32),
-        "https://x.org/1.wasm".into(),
-        None,
-    );
+    c.add_version("app".into(), "11".repeat(32), "https://x.org/1.wasm".into(), None);
     set(&worker_ctx(ONE_NEAR));
     c.request_execution(
-        ExecutionSource::Project {
-            project_id: "dev.near/app".into(),
-            version: None,
-        },
+        ExecutionSource::Project { project_id: "dev.near/app".into(), version: None },
         None,
         None,
         None,
         Some(ResponseFormat::Json),
         Some(acc("alice.near")),
-        Some(ExecutionParams {
-            developer_payment: Some(U128(developer_payment)),
-        }),
+        Some(ExecutionParams { developer_payment: Some(U128(developer_payment)) }),
     );
 }
 
@@ -231,19 +191,11 @@ fn failure_charges_the_base_fee_and_returns_the_developer_payment() {
     let mut c = setup_with_worker();
     project_request(&mut c, 1000);
     set(&ctx(CONTRACT, 0));
-    let failed = ExecutionResponse {
-        success: false,
-        error: Some("exit 1".into()),
-        instructions_used: 5,
-        ..Default::default()
-    };
+    let failed = ExecutionResponse { success: false, error: Some("exit 1".into()), instructions_used: 5, ..Default::default() };
     let outcome = c.on_execution_resolved(0, Ok(failed));
     assert_eq!(outcome.error.as_deref(), Some("exit 1"));
     assert_eq!(outcome.developer_earnings, U128(0));
-    assert_eq!(
-        transfers(),
-        vec![("alice.near".to_string(), ONE_NEAR - BASE_FEE)]
-    );
+    assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - BASE_FEE)]);
     assert_eq!(c.get_developer_earnings(acc("dev.near")), U128(0));
 }
 
@@ -263,19 +215,13 @@ fn developer_is_paid_minus_the_guest_refund_and_can_withdraw() {
     assert_eq!(outcome.output, Some(ExecutionOutput::Json(json!({"a": 1}))));
     assert_eq!(outcome.developer_earnings, U128(700));
     assert_eq!(outcome.cost, U128(BASE_FEE));
-    assert_eq!(
-        transfers(),
-        vec![("alice.near".to_string(), ONE_NEAR - BASE_FEE - 700)]
-    );
+    assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - BASE_FEE - 700)]);
 
     set(&ctx("dev.near", 0));
     assert_eq!(c.get_developer_earnings(acc("dev.near")), U128(700));
     assert_eq!(c.withdraw_developer_earnings(), U128(700));
     assert_eq!(transfers(), vec![("dev.near".to_string(), 700)]);
-    assert_eq!(
-        event("developer_earnings_withdrawn"),
-        json!({"account_id": "dev.near", "amount": "700"})
-    );
+    assert_eq!(event("developer_earnings_withdrawn"), json!({"account_id": "dev.near", "amount": "700"}));
 }
 
 #[test]
@@ -324,10 +270,7 @@ fn stale_requests_are_cancelled_with_a_full_refund() {
     set(&later);
     assert_eq!(c.cancel_stale_request(0), U128(ONE_NEAR));
     assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR)]);
-    assert_eq!(
-        event("execution_cancelled"),
-        json!({"request_id": 0, "payer": "alice.near", "refund": ONE_NEAR.to_string()})
-    );
+    assert_eq!(event("execution_cancelled"), json!({"request_id": 0, "payer": "alice.near", "refund": ONE_NEAR.to_string()}));
     // A callback arriving afterwards pays nothing twice.
     set(&ctx(CONTRACT, 0));
     let outcome = c.on_execution_resolved(0, Err(PromiseError::Failed));

@@ -6,9 +6,7 @@ use super::*;
 const ONE_NEAR: u128 = 1_000_000_000_000_000_000_000_000;
 
 fn accessor() -> SecretAccessor {
-    SecretAccessor::Project {
-        project_id: "dev.near/app".into(),
-    }
+    SecretAccessor::Project { project_id: "dev.near/app".into() }
 }
 
 fn condition() -> AccessCondition {
@@ -16,37 +14,20 @@ fn condition() -> AccessCondition {
         conditions: vec![
             AccessCondition::Or {
                 conditions: vec![
-                    AccessCondition::Whitelist {
-                        accounts: vec![acc("alice.near")],
-                    },
-                    AccessCondition::AccountPattern {
-                        pattern: "*.dao.near".into(),
-                    },
+                    AccessCondition::Whitelist { accounts: vec![acc("alice.near")] },
+                    AccessCondition::AccountPattern { pattern: "*.dao.near".into() },
                 ],
             },
             AccessCondition::NearBalance { min: U128(10) },
-            AccessCondition::FtBalance {
-                contract: acc("usdc.near"),
-                min: U128(5),
-            },
-            AccessCondition::Not {
-                condition: Box::new(AccessCondition::NftOwned {
-                    contract: acc("nft.near"),
-                    token_id: None,
-                }),
-            },
+            AccessCondition::FtBalance { contract: acc("usdc.near"), min: U128(5) },
+            AccessCondition::Not { condition: Box::new(AccessCondition::NftOwned { contract: acc("nft.near"), token_id: None }) },
         ],
     }
 }
 
 fn store(c: &mut Contract, deposit: u128, bytes: usize) -> U128 {
     set(&ctx("alice.near", deposit));
-    c.store_secrets(
-        accessor(),
-        "default".into(),
-        Base64VecU8(vec![7; bytes]),
-        condition(),
-    )
+    c.store_secrets(accessor(), "default".into(), Base64VecU8(vec![7; bytes]), condition())
 }
 
 #[test]
@@ -54,23 +35,14 @@ fn storing_secrets_charges_the_bytes_and_refunds_the_rest() {
     let mut c = setup();
     let deposit = store(&mut c, ONE_NEAR, 100);
     // At least the ciphertext itself at 1e19 yoctoNEAR per byte.
-    assert!(
-        deposit.0 >= 100 * 10_000_000_000_000_000_000,
-        "deposit {}",
-        deposit.0
-    );
-    assert_eq!(
-        transfers(),
-        vec![("alice.near".to_string(), ONE_NEAR - deposit.0)]
-    );
+    assert!(deposit.0 >= 100 * 10_000_000_000_000_000_000, "deposit {}", deposit.0);
+    assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - deposit.0)]);
     assert_eq!(
         event("secrets_stored"),
         json!({"owner": "alice.near", "accessor": {"project": {"project_id": "dev.near/app"}},
                "profile": "default", "storage_deposit": deposit.0.to_string()})
     );
-    let stored = c
-        .get_secrets(acc("alice.near"), accessor(), "default".into())
-        .unwrap();
+    let stored = c.get_secrets(acc("alice.near"), accessor(), "default".into()).unwrap();
     assert_eq!(stored.storage_deposit, deposit);
     assert_eq!(stored.access, condition());
     assert_eq!(c.list_secrets(acc("alice.near")).len(), 1);
@@ -80,10 +52,7 @@ fn storing_secrets_charges_the_bytes_and_refunds_the_rest() {
 fn condition_tree_has_a_stable_json_shape() {
     let value = serde_json::to_value(condition()).unwrap();
     assert_eq!(value["type"], "and");
-    assert_eq!(
-        value["conditions"][0]["conditions"][1],
-        json!({"type": "account_pattern", "pattern": "*.dao.near"})
-    );
+    assert_eq!(value["conditions"][0]["conditions"][1], json!({"type": "account_pattern", "pattern": "*.dao.near"}));
     assert_eq!(value["conditions"][3]["condition"]["type"], "nft_owned");
 }
 
@@ -94,10 +63,7 @@ fn bigger_ciphertext_costs_more_and_replacement_reuses_the_deposit() {
     let big = store(&mut c, ONE_NEAR, 1100);
     assert_eq!(big.0 - small.0, 1000 * 10_000_000_000_000_000_000);
     // The old deposit came back as part of the refund.
-    assert_eq!(
-        transfers(),
-        vec![("alice.near".to_string(), ONE_NEAR + small.0 - big.0)]
-    );
+    assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR + small.0 - big.0)]);
     assert_eq!(c.list_secrets(acc("alice.near")).len(), 1);
 }
 
@@ -116,10 +82,7 @@ fn deleting_secrets_refunds_the_deposit() {
     assert_eq!(c.delete_secrets(accessor(), "default".into()), deposit);
     assert_eq!(transfers(), vec![("alice.near".to_string(), deposit.0)]);
     assert_eq!(event("secrets_deleted")["refund"], deposit.0.to_string());
-    assert!(
-        c.get_secrets(acc("alice.near"), accessor(), "default".into())
-            .is_none()
-    );
+    assert!(c.get_secrets(acc("alice.near"), accessor(), "default".into()).is_none());
     assert!(c.list_secrets(acc("alice.near")).is_empty());
 }
 
@@ -138,9 +101,7 @@ fn deep_conditions_are_refused() {
     let mut c = setup();
     let mut cond = AccessCondition::AllowAll;
     for _ in 0..6 {
-        cond = AccessCondition::Not {
-            condition: Box::new(cond),
-        };
+        cond = AccessCondition::Not { condition: Box::new(cond) };
     }
     set(&ctx("alice.near", ONE_NEAR));
     c.store_secrets(accessor(), "default".into(), Base64VecU8(vec![1]), cond);
@@ -150,9 +111,7 @@ fn deep_conditions_are_refused() {
 #[should_panic(expected = "Access condition has more than 32 nodes")]
 fn wide_conditions_are_refused() {
     let mut c = setup();
-    let cond = AccessCondition::Or {
-        conditions: vec![AccessCondition::AllowAll; 32],
-    };
+    let cond = AccessCondition::Or { conditions: vec![AccessCondition::AllowAll; 32] };
     set(&ctx("alice.near", ONE_NEAR));
     c.store_secrets(accessor(), "default".into(), Base64VecU8(vec![1]), cond);
 }
@@ -162,12 +121,7 @@ fn wide_conditions_are_refused() {
 fn empty_whitelists_are_refused() {
     let mut c = setup();
     set(&ctx("alice.near", ONE_NEAR));
-    c.store_secrets(
-        accessor(),
-        "default".into(),
-        Base64VecU8(vec![1]),
-        AccessCondition::Whitelist { accounts: vec![] },
-    );
+    c.store_secrets(accessor(), "default".into(), Base64VecU8(vec![1]), AccessCondition::Whitelist { accounts: vec![] });
 }
 
 #[test]
@@ -182,23 +136,12 @@ fn requests_may_reference_stored_secrets() {
     let mut c = setup();
     set(&ctx("dev.near", ONE_NEAR));
     c.create_project("app".into());
-    c.add_version(
-        "app".into(),
-        "11".repeat(32),
-        "https://x.org/1.wasm".into(),
-        None,
-    );
+    c.add_version("app".into(), "11".repeat(32), "https://x.org/1.wasm".into(), None);
     store(&mut c, ONE_NEAR, 10);
     set(&ctx("alice.near", ONE_NEAR));
-    let secrets = SecretsRef {
-        account_id: acc("alice.near"),
-        profile: "default".into(),
-    };
+    let secrets = SecretsRef { account_id: acc("alice.near"), profile: "default".into() };
     c.request_execution(
-        ExecutionSource::Project {
-            project_id: "dev.near/app".into(),
-            version: None,
-        },
+        ExecutionSource::Project { project_id: "dev.near/app".into(), version: None },
         None,
         None,
         Some(secrets),
@@ -206,8 +149,5 @@ fn requests_may_reference_stored_secrets() {
         None,
         None,
     );
-    assert_eq!(
-        event("execution_requested")["secrets_ref"],
-        json!({"account_id": "alice.near", "profile": "default"})
-    );
+    assert_eq!(event("execution_requested")["secrets_ref"], json!({"account_id": "alice.near", "profile": "default"}));
 }

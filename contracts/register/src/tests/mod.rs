@@ -18,9 +18,7 @@ fn acc(s: &str) -> AccountId {
 
 fn set(predecessor: &str, now_ns: u64) {
     let mut c = VMContextBuilder::new();
-    c.current_account_id(acc(CONTRACT))
-        .predecessor_account_id(acc(predecessor))
-        .block_timestamp(now_ns);
+    c.current_account_id(acc(CONTRACT)).predecessor_account_id(acc(predecessor)).block_timestamp(now_ns);
     testing_env!(c.build());
 }
 
@@ -70,9 +68,7 @@ fn real_quote_registers_the_bound_key_with_the_main_contract() {
         other => panic!("unexpected action {other:?}"),
     }
     match &receipts[0].actions[0] {
-        MockAction::FunctionCallWeight {
-            method_name, args, ..
-        } => {
+        MockAction::FunctionCallWeight { method_name, args, .. } => {
             assert_eq!(method_name, b"add_worker_key");
             let args: Value = serde_json::from_slice(args).unwrap();
             assert_eq!(args, json!({"public_key": sample_bound_key().to_string()}));
@@ -91,12 +87,7 @@ fn same_account_deployment_adds_a_resolve_only_access_key() {
     let receipts = get_created_receipts();
     assert_eq!(receipts.len(), 1);
     match &receipts[0].actions[0] {
-        MockAction::AddKeyWithFunctionCall {
-            receiver_id,
-            method_names,
-            allowance,
-            ..
-        } => {
+        MockAction::AddKeyWithFunctionCall { receiver_id, method_names, allowance, .. } => {
             assert_eq!(receiver_id, &acc(CONTRACT));
             assert_eq!(method_names, &vec!["resolve_execution".to_string()]);
             assert_eq!(allowance, &None);
@@ -200,10 +191,7 @@ fn measurement_sets_are_listed_and_removed_with_events() {
     let mut c = setup(OUTLAYER);
     set(OWNER, VERIFY_AT_NANOS);
     c.remove_approved_measurements(sample_measurements());
-    assert_eq!(
-        event("measurements_removed"),
-        json!({"measurements": serde_json::to_value(sample_measurements()).unwrap()})
-    );
+    assert_eq!(event("measurements_removed"), json!({"measurements": serde_json::to_value(sample_measurements()).unwrap()}));
     assert!(c.get_approved_measurements().is_empty());
     assert!(c.has_collateral());
 }
@@ -214,10 +202,7 @@ fn owner_removes_a_worker_key_from_the_main_contract() {
     c.register_worker_key(sample_bound_key(), quote_hex());
     set(OWNER, VERIFY_AT_NANOS);
     c.remove_worker_key(sample_bound_key());
-    assert_eq!(
-        event("worker_key_removed"),
-        json!({"public_key": sample_bound_key().to_string()})
-    );
+    assert_eq!(event("worker_key_removed"), json!({"public_key": sample_bound_key().to_string()}));
     match &get_created_receipts()[0].actions[0] {
         MockAction::FunctionCallWeight { method_name, .. } => {
             assert_eq!(method_name, b"remove_worker_key")
@@ -276,16 +261,8 @@ fn removing_unknown_measurements_fails() {
 
 fn sync_result(result: near_sdk::PromiseResult) {
     let mut c = VMContextBuilder::new();
-    c.current_account_id(acc(CONTRACT))
-        .predecessor_account_id(acc(CONTRACT))
-        .block_timestamp(VERIFY_AT_NANOS);
-    testing_env!(
-        c.build(),
-        near_sdk::test_vm_config(),
-        near_sdk::RuntimeFeesConfig::test(),
-        Default::default(),
-        vec![result],
-    );
+    c.current_account_id(acc(CONTRACT)).predecessor_account_id(acc(CONTRACT)).block_timestamp(VERIFY_AT_NANOS);
+    testing_env!(c.build(), near_sdk::test_vm_config(), near_sdk::RuntimeFeesConfig::test(), Default::default(), vec![result],);
 }
 
 #[test]
@@ -294,10 +271,7 @@ fn a_refused_sync_undoes_the_registration() {
     c.register_worker_key(sample_bound_key(), quote_hex());
     sync_result(near_sdk::PromiseResult::Failed);
     c.on_worker_key_synced(sample_bound_key(), true);
-    assert_eq!(
-        event("worker_key_sync_failed"),
-        json!({"public_key": sample_bound_key().to_string(), "added": true})
-    );
+    assert_eq!(event("worker_key_sync_failed"), json!({"public_key": sample_bound_key().to_string(), "added": true}));
     assert!(c.get_worker(sample_bound_key()).is_none());
     // The worker can register again.
     set("worker.near", VERIFY_AT_NANOS);

@@ -54,10 +54,7 @@ impl<C: CollateralSource> ConfigfsTsm<C> {
     fn quote(&self, entry: &Path, report_data: &[u8; 64]) -> Result<Vec<u8>, ProviderError> {
         let provider = read_trimmed(&entry.join("provider"))?;
         if provider != TDX_PROVIDER {
-            return Err(ProviderError::WrongProvider {
-                expected: TDX_PROVIDER.into(),
-                found: provider,
-            });
+            return Err(ProviderError::WrongProvider { expected: TDX_PROVIDER.into(), found: provider });
         }
         for _ in 0..MAX_GENERATION_ATTEMPTS {
             let before = generation(entry)?;
@@ -76,9 +73,10 @@ impl<C: CollateralSource> ConfigfsTsm<C> {
 
 impl<C: CollateralSource> QuoteProvider for ConfigfsTsm<C> {
     fn evidence(&self, report_data: [u8; 64]) -> Result<Evidence, ProviderError> {
-        let name = self.entry_name.clone().unwrap_or_else(|| {
-            format!("outlayer-{}-{}", std::process::id(), NEXT_ENTRY.fetch_add(1, Ordering::Relaxed))
-        });
+        let name = self
+            .entry_name
+            .clone()
+            .unwrap_or_else(|| format!("outlayer-{}-{}", std::process::id(), NEXT_ENTRY.fetch_add(1, Ordering::Relaxed)));
         let entry = self.root.join(name);
         match fs::create_dir(&entry) {
             Ok(()) => {}

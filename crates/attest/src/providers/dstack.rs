@@ -93,14 +93,9 @@ impl<C: CollateralSource> DstackAgent<C> {
         );
         stream.write_all(request.as_bytes()).map_err(ProviderError::io(format!("write {sock}")))?;
         let mut raw = Vec::new();
-        stream
-            .take(MAX_AGENT_RESPONSE_BYTES + 1)
-            .read_to_end(&mut raw)
-            .map_err(ProviderError::io(format!("read {sock}")))?;
+        stream.take(MAX_AGENT_RESPONSE_BYTES + 1).read_to_end(&mut raw).map_err(ProviderError::io(format!("read {sock}")))?;
         if raw.len() as u64 > MAX_AGENT_RESPONSE_BYTES {
-            return Err(ProviderError::BadResponse(format!(
-                "response larger than {MAX_AGENT_RESPONSE_BYTES} bytes"
-            )));
+            return Err(ProviderError::BadResponse(format!("response larger than {MAX_AGENT_RESPONSE_BYTES} bytes")));
         }
         parse_response(&raw)
     }
@@ -114,10 +109,8 @@ impl<C: CollateralSource> QuoteProvider for DstackAgent<C> {
             let text = String::from_utf8_lossy(&body);
             return Err(ProviderError::Agent { status, body: text.chars().take(512).collect() });
         }
-        let response: QuoteResponse = serde_json::from_slice(&body)
-            .map_err(|e| ProviderError::BadResponse(format!("agent JSON: {e}")))?;
-        let quote = hex::decode(response.quote.trim())
-            .map_err(|e| ProviderError::BadResponse(format!("quote hex: {e}")))?;
+        let response: QuoteResponse = serde_json::from_slice(&body).map_err(|e| ProviderError::BadResponse(format!("agent JSON: {e}")))?;
+        let quote = hex::decode(response.quote.trim()).map_err(|e| ProviderError::BadResponse(format!("quote hex: {e}")))?;
         check_quote_report_data(&quote, &report_data)?;
         let collateral = self.collateral.collateral(&quote)?;
         Ok(Evidence::Tdx { quote, collateral, event_log: response.event_log })

@@ -114,8 +114,7 @@ impl FileCollateral {
 
 impl CollateralSource for FileCollateral {
     fn collateral(&self, _quote: &[u8]) -> Result<QuoteCollateralV3, ProviderError> {
-        let json = std::fs::read_to_string(&self.path)
-            .map_err(ProviderError::io(self.path.display().to_string()))?;
+        let json = std::fs::read_to_string(&self.path).map_err(ProviderError::io(self.path.display().to_string()))?;
         crate::parse_collateral(&json).map_err(|e| ProviderError::Collateral(e.to_string()))
     }
 }
@@ -150,13 +149,7 @@ pub(crate) fn quote_report_data(quote: &[u8]) -> Option<&[u8]> {
 pub(crate) fn check_quote_report_data(quote: &[u8], expected: &[u8; 64]) -> Result<(), ProviderError> {
     match quote_report_data(quote) {
         Some(found) if found == expected => Ok(()),
-        Some(found) => Err(ProviderError::ReportDataMismatch {
-            expected: hex::encode(expected),
-            found: hex::encode(found),
-        }),
-        None => Err(ProviderError::BadResponse(format!(
-            "not a TDX v4/v5 quote ({} bytes)",
-            quote.len()
-        ))),
+        Some(found) => Err(ProviderError::ReportDataMismatch { expected: hex::encode(expected), found: hex::encode(found) }),
+        None => Err(ProviderError::BadResponse(format!("not a TDX v4/v5 quote ({} bytes)", quote.len()))),
     }
 }

@@ -36,7 +36,7 @@ impl RpcClient {
                 name: "HANDLER_ERROR".into(),
                 cause: cause.into(),
                 message: message.to_owned(),
-                data: result.clone(),
+                data: Box::new(result.clone()),
             });
         }
         Ok(result)

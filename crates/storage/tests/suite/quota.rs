@@ -61,7 +61,7 @@ pub async fn quota_refuses_growth_and_changes_nothing(f: &Fixture) {
 /// Many writers race for the room of a quota: exactly the entries that fit are stored, the rest
 /// fail with `QuotaExceeded`, and usage never passes the quota.
 pub async fn concurrent_writers_never_pass_the_quota(f: &Fixture) {
-    race(&[f.store.clone()], &f.scope("race", "alice.near")).await;
+    race(std::slice::from_ref(&f.store), &f.scope("race", "alice.near")).await;
 }
 
 /// The race of [`concurrent_writers_never_pass_the_quota`] through any number of handles on
