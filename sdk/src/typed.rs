@@ -98,7 +98,7 @@ macro_rules! export_typed {
                 }
             }
 
-            $crate::bindings::__export_typed_world!(__OutlayerSdkTypedExport with_types_in $crate::bindings);
+    $crate::bindings::__export_typed_world!(__OutlayerSdkTypedExport with_types_in $crate::bindings);
         };
     };
 }
