@@ -15,6 +15,8 @@
 //! - [`verify`]: [`verify_quote`] and [`verify_evidence`] → [`VerifiedQuote`] ([`verified`]).
 //! - [`binding`]: the versioned `report_data` format, [`report_data`], [`check_binding`],
 //!   [`Challenge`].
+//! - [`receipt`]: the signed receipt (v2) of one execution: every charged or returned field,
+//!   digest, sign, verify.
 //! - `providers` (cargo feature `providers`, off by default so contracts stay small): the
 //!   `QuoteProvider` trait with Linux configfs-tsm, the dstack guest agent and a dev provider,
 //!   and the `CollateralSource` trait with a file implementation.
@@ -76,6 +78,7 @@ pub mod evidence;
 mod hex_serde;
 pub mod measurements;
 pub mod policy;
+pub mod receipt;
 #[cfg(feature = "providers")]
 pub mod providers;
 pub mod tcb;
