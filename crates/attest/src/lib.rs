@@ -17,6 +17,8 @@
 //!   [`Challenge`].
 //! - [`receipt`]: the signed receipt (v2) of one execution: every charged or returned field,
 //!   digest, sign, verify.
+//! - [`verdict`]: the checks of a sceptical caller (`outlayer verify`): authenticity, identity
+//!   and binding of a signed receipt, each check PASS / FAIL / UNPROVEN with both values.
 //! - `providers` (cargo feature `providers`, off by default so contracts stay small): the
 //!   `QuoteProvider` trait with Linux configfs-tsm, the dstack guest agent and a dev provider,
 //!   and the `CollateralSource` trait with a file implementation.
@@ -84,6 +86,7 @@ pub mod providers;
 pub mod tcb;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testdata;
+pub mod verdict;
 pub mod verified;
 pub mod verify;
 
