@@ -4,8 +4,19 @@ use near_sdk::json_types::{U64, U128};
 use near_sdk::{AccountId, PublicKey, near};
 
 use crate::pricing::Pricing;
+use crate::receipt::SignedReceipt;
 use crate::secrets::SecretAccessor;
 use crate::types::{ResolvedLimits, ResolvedSource, ResponseFormat, SecretsRef};
+
+/// Resources a worker reports (OutLayer v0.1's `resources_used`).
+#[near(serializers = [json])]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourcesUsed {
+    /// Instructions executed.
+    pub instructions: u64,
+    /// Wall time, ms.
+    pub time_ms: u64,
+}
 
 /// Every event the contract emits. The variant name in snake_case is the `event` field.
 #[near(event_json(standard = "outlayer"))]
@@ -41,6 +52,23 @@ pub enum Event {
         block_height: u64,
         /// Block timestamp of the request, ns.
         block_timestamp: U64,
+    },
+    /// A worker resolved a request (logged by `resolve_execution`; `execution_completed` follows
+    /// from the yield callback, in the request's own transaction).
+    #[event_version("1.0.0")]
+    ExecutionResolved {
+        /// Request id.
+        request_id: u64,
+        /// Whether the worker reports success.
+        success: bool,
+        /// Error message of a failure (at most 512 bytes).
+        error_message: Option<String>,
+        /// What the worker reports it used (what is charged).
+        resources_used: ResourcesUsed,
+        /// The key that signed the resolution (a registered worker key).
+        worker_public_key: PublicKey,
+        /// The worker's signed receipt (checked by the contract), if it sent one.
+        receipt: Option<SignedReceipt>,
     },
     /// A request was settled (resolved, failed or timed out).
     #[event_version("1.0.0")]

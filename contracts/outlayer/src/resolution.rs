@@ -8,8 +8,9 @@
 use near_sdk::json_types::U128;
 use near_sdk::{AccountId, NearToken, Promise, PromiseError, env, near};
 
-use crate::events::Event;
+use crate::events::{Event, ResourcesUsed};
 use crate::limits::*;
+use crate::receipt::SignedReceipt;
 use crate::types::*;
 use crate::{Contract, ContractExt};
 
@@ -19,12 +20,36 @@ impl Contract {
     /// it: the transaction must be signed with a key in the worker key set, and the predecessor
     /// must be this contract's account (function-call access key added at registration) or the
     /// configured worker account.
-    pub fn resolve_execution(&mut self, request_id: u64, response: ExecutionResponse) {
+    ///
+    /// `receipt` (optional) is the worker's signed receipt of the execution
+    /// ([`SignedReceipt`], the JSON of `outlayer_attest::receipt::SignedReceipt`): it must be
+    /// signed by the key signing this transaction, be about this request and say what `response`
+    /// says (see [`crate::receipt`]), or the call panics with `Receipt refused: ...`. The call
+    /// logs `execution_resolved` with the receipt, so indexers and `outlayer verify tx` can check
+    /// the result from the transaction alone.
+    pub fn resolve_execution(&mut self, request_id: u64, response: ExecutionResponse, receipt: Option<SignedReceipt>) {
         self.assert_worker();
+        let signer = env::signer_account_pk();
+        if let Some(receipt) = &receipt {
+            receipt.check(self.request(request_id), &response, &signer);
+        }
+        let mut error_message = response.error.clone();
+        if let Some(error) = &mut error_message {
+            truncate_utf8(error, MAX_ERROR_BYTES);
+        }
+        let event = Event::ExecutionResolved {
+            request_id,
+            success: response.success,
+            error_message,
+            resources_used: ResourcesUsed { instructions: response.instructions_used, time_ms: response.time_ms },
+            worker_public_key: signer,
+            receipt,
+        };
         let (data_id, payload) = self.prepare_resume(request_id, response);
         if !env::promise_yield_resume(&data_id, &payload) {
             env::panic_str(&format!("Request {request_id} is no longer waiting (timed out or resolved)"));
         }
+        event.emit();
     }
 
     /// Yield callback: settles `request_id` and returns the outcome to the original caller.
@@ -116,7 +141,7 @@ impl Contract {
     /// payload, moving an output that does not fit the 1024-byte limit into `large_outputs`.
     pub(crate) fn prepare_resume(&mut self, request_id: u64, response: ExecutionResponse) -> (near_sdk::CryptoHash, Vec<u8>) {
         let mut response = response;
-        let request = self.requests.get_mut(&request_id).unwrap_or_else(|| env::panic_str(&format!("Request {request_id} not found")));
+        let request = self.requests.get_mut(&request_id).unwrap_or_else(|| not_found(request_id));
         if request.resolved {
             env::panic_str(&format!("Request {request_id} is already resolved"));
         }
@@ -150,6 +175,10 @@ impl Contract {
             }
         }
         (data_id, payload)
+    }
+
+    fn request(&self, request_id: u64) -> &PendingRequest {
+        self.requests.get(&request_id).unwrap_or_else(|| not_found(request_id))
     }
 
     fn assert_worker(&self) {
@@ -218,6 +247,10 @@ pub(crate) fn transfer(account: &AccountId, amount: NearToken) {
     if !amount.is_zero() {
         Promise::new(account.clone()).transfer(amount).detach();
     }
+}
+
+fn not_found(request_id: u64) -> ! {
+    env::panic_str(&format!("Request {request_id} not found"))
 }
 
 fn truncate_utf8(s: &mut String, max: usize) {

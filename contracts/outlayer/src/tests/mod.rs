@@ -4,6 +4,7 @@
 mod admin;
 mod payments;
 mod projects;
+mod receipts;
 mod requests;
 mod resolution;
 mod secrets;

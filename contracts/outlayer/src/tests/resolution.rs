@@ -29,7 +29,7 @@ fn registered_worker_resumes_the_yield() {
     set(&worker_ctx(ONE_NEAR));
     c.request_execution(wasm_source(), None, None, None, None, None, None);
     // Panics with "no longer waiting" if promise_yield_resume returned false.
-    c.resolve_execution(0, ok_response(&"x".repeat(2000), 1, 1));
+    c.resolve_execution(0, ok_response(&"x".repeat(2000), 1, 1), None);
     assert!(c.get_request(0).unwrap().resolved);
     assert_eq!(c.large_outputs.get(&0).map(|b| b.len()), Some(2000));
 }
@@ -82,7 +82,7 @@ fn unregistered_key_cannot_resolve() {
     let mut c = setup_with_worker();
     set(&ctx(CONTRACT, ONE_NEAR).signer_account_pk(other_key()).clone());
     c.request_execution(wasm_source(), None, None, None, None, None, None);
-    c.resolve_execution(0, ok_response("x", 1, 1));
+    c.resolve_execution(0, ok_response("x", 1, 1), None);
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn worker_key_from_another_account_cannot_resolve() {
     let mut c = setup_with_worker();
     request(&mut c, "alice.near", ONE_NEAR);
     set(&ctx("mallory.near", 0).signer_account_pk(worker_key()).clone());
-    c.resolve_execution(0, ok_response("x", 1, 1));
+    c.resolve_execution(0, ok_response("x", 1, 1), None);
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn configured_worker_account_may_resolve() {
     c.set_worker_account(Some(acc("workers.near")));
     set(&ctx("workers.near", ONE_NEAR).signer_account_pk(worker_key()).clone());
     c.request_execution(wasm_source(), None, None, None, None, None, None);
-    c.resolve_execution(0, ok_response("x", 1, 1));
+    c.resolve_execution(0, ok_response("x", 1, 1), None);
     assert!(c.get_request(0).unwrap().resolved);
 }
 
@@ -110,8 +110,8 @@ fn a_request_is_resolved_once() {
     let mut c = setup_with_worker();
     set(&worker_ctx(ONE_NEAR));
     c.request_execution(wasm_source(), None, None, None, None, None, None);
-    c.resolve_execution(0, ok_response("x", 1, 1));
-    c.resolve_execution(0, ok_response("y", 1, 1));
+    c.resolve_execution(0, ok_response("x", 1, 1), None);
+    c.resolve_execution(0, ok_response("y", 1, 1), None);
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn a_request_is_resolved_once() {
 fn unknown_request_cannot_be_resolved() {
     let mut c = setup_with_worker();
     set(&worker_ctx(0));
-    c.resolve_execution(7, ok_response("x", 1, 1));
+    c.resolve_execution(7, ok_response("x", 1, 1), None);
 }
 
 #[test]
@@ -129,7 +129,7 @@ fn expired_yield_cannot_be_resumed() {
     request(&mut c, "alice.near", ONE_NEAR);
     // A new context drops the mocked yield, like a yield that already timed out.
     set(&worker_ctx(0));
-    c.resolve_execution(0, ok_response("x", 1, 1));
+    c.resolve_execution(0, ok_response("x", 1, 1), None);
 }
 
 #[test]
