@@ -5,7 +5,10 @@
 #   scripts/load.sh                    # embedded: SQLite + in-process queue
 #   scripts/load.sh postgres           # PostgreSQL (fresh schema) + Redis
 #
-# Environment: DURATION (default 15s), CONNECTIONS (32), THREADS (2), CONCURRENCY (worker slots, 16).
+# Environment: DURATION (default 15s), CONNECTIONS (32), THREADS (2), CONCURRENCY (worker slots, 16),
+# LOAD_PG_URL (the PostgreSQL database, default `test`), OUTLAYER_BIN (a prebuilt `outlayer` to measure, e.g. an older build for a before/after
+# comparison in the same run; default: build this checkout with --release).
+# Prints calls/s, p50, p99 and the serve process's CPU time per answered call (from /proc).
 # Every request stays on 127.0.0.1 and the run stops by itself after DURATION.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,8 +21,12 @@ CONCURRENCY=${CONCURRENCY:-16}
 need() { command -v "$1" >/dev/null || { echo "installing $1"; apt-get install -y -qq "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$1" >/dev/null; }; }; }
 need wrk; need jq; need curl
 
-cargo build --release -q -p outlayer-cli
-bin=target/release/outlayer
+if [ -n "${OUTLAYER_BIN:-}" ]; then
+  bin=$OUTLAYER_BIN
+else
+  cargo build --release -q -p outlayer-cli
+  bin=target/release/outlayer
+fi
 wasm=$($bin build guests/echo)
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -27,7 +34,7 @@ url="http://127.0.0.1:$port"
 args=(serve --listen "127.0.0.1:$port" --data-dir "$data" --rate-limit 100000000 --concurrency "$CONCURRENCY")
 if [ "$backend" = postgres ]; then
   scripts/services.sh
-  args+=(--database postgres://postgres@127.0.0.1:5432/test --database-schema "load_$(date +%s)_$$" --redis-url redis://127.0.0.1:6379)
+  args+=(--database "${LOAD_PG_URL:-postgres://postgres@127.0.0.1:5432/test}" --database-schema "load_$(date +%s)_$$" --redis-url redis://127.0.0.1:6379)
 fi
 OUTLAYER_LOG=error $bin "${args[@]}" 2>"$data/serve.log" &
 pid=$!
@@ -53,4 +60,12 @@ done = function(summary, latency, requests)
     summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end
 LUA
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$lua" "$url/call/load/echo" | tail -n 1
+# CPU time (user + system, clock ticks) of the serve process, before and after the run.
+ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+before=$(ticks)
+line=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$lua" "$url/call/load/echo" | tail -n 1)
+after=$(ticks)
+requests=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$line")
+hz=$(getconf CLK_TCK)
+cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$requests" 'BEGIN { if (n > 0) printf "%.0f", t * 1e6 / hz / n; else print "n/a" }')
+echo "$line connections=$CONNECTIONS serve_cpu_us_per_call=$cpu_us"
