@@ -24,9 +24,15 @@ pub struct RunArgs {
     /// Input for the guest (its stdin, or the typed `run` argument); `@FILE` reads a file, `@-` stdin.
     #[arg(long, default_value = "")]
     input: String,
-    /// Grant a capability: storage, secrets, rpc, payment, vrf (repeatable, or comma-separated).
+    /// Grant a capability: storage, secrets, rpc, payment, vrf, http=HOST[,HOST...] (repeatable,
+    /// or comma-separated). Http hosts: `api.example.com`, `*.example.org`, optional `:port`,
+    /// `http://` prefix to allow plain http (https only otherwise).
     #[arg(long = "grant", value_delimiter = ',')]
-    grants: Vec<Capability>,
+    grants: Vec<String>,
+    /// TEST-ONLY: let granted http reach this loopback HOST:PORT despite the SSRF rules
+    /// (repeatable). Never use in production; said aloud on stderr when used.
+    #[arg(long = "http-admit-loopback-for-tests", value_name = "HOST:PORT")]
+    http_admit_loopback_for_tests: Vec<std::net::SocketAddr>,
     /// A secret given to the guest, NAME=VALUE (repeatable; implies --grant secrets).
     #[arg(long = "secret", value_parser = parse_secret)]
     secrets: Vec<(String, String)>,
@@ -79,6 +85,28 @@ fn parse_secret(s: &str) -> Result<(String, String), String> {
     Ok((k.to_string(), v.to_string()))
 }
 
+/// `--grant` values: capability names, `http=HOST` and the hosts that follow it (the values
+/// are split at commas, so `http=a.com,b.com,storage` is http to a.com and b.com, and storage).
+fn parse_grants(values: &[String]) -> anyhow::Result<(Vec<Capability>, Vec<String>)> {
+    let (mut capabilities, mut hosts) = (Vec::new(), Vec::new());
+    let mut in_http = false;
+    for value in values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        if let Some(first) = value.strip_prefix("http=") {
+            capabilities.push(Capability::Http);
+            hosts.push(first.to_string());
+            in_http = true;
+        } else if let Ok(c) = value.parse::<Capability>() {
+            capabilities.push(c);
+            in_http = false;
+        } else if in_http {
+            hosts.push(value.to_string());
+        } else {
+            anyhow::bail!("unknown capability {value:?} (expected storage, secrets, rpc, payment, vrf or http=HOST,...)");
+        }
+    }
+    Ok((capabilities, hosts))
+}
+
 fn read_input(spec: &str) -> anyhow::Result<Vec<u8>> {
     match spec.strip_prefix('@') {
         Some("-") => {
@@ -125,7 +153,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
 
-    let mut wanted: Vec<Capability> = args.grants.clone();
+    let (mut wanted, http_hosts) = parse_grants(&args.grants)?;
     if !args.secrets.is_empty() {
         wanted.push(Capability::Secrets);
     }
@@ -147,9 +175,16 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         rpc_url: Some(args.rpc_url.clone()),
         vrf_key,
         secrets: Some(Arc::new(args.secrets.iter().cloned().collect::<BTreeMap<_, _>>())),
+        http_test_admit: args.http_admit_loopback_for_tests.clone(),
     };
+    for addr in &args.http_admit_loopback_for_tests {
+        if !addr.ip().is_loopback() {
+            anyhow::bail!("--http-admit-loopback-for-tests admits loopback addresses only, not {addr}");
+        }
+        eprintln!("warning: TEST-ONLY --http-admit-loopback-for-tests: granted http may reach {addr} (SSRF protection bypassed for it)");
+    }
     let payment = PaymentGrant { currency: Currency::UsdMicro, attached: args.attached_usd_micro, budget: 0 };
-    let grants = Grants::build(&wanted, &backends, payment)?;
+    let grants = Grants::build(&wanted, &backends, payment)?.allow_http(&http_hosts)?;
 
     let cache_dir = (!args.no_cache).then(|| args.data_dir.join("cache"));
     let runtime = Runtime::new(RuntimeConfig { cache_dir, ..Default::default() })?;

@@ -47,6 +47,25 @@ pub const DEFAULT_MAX_RPC_CALLS: u32 = 100;
 pub const DEFAULT_MAX_VRF_CALLS: u32 = 10;
 /// Payment calls per execution.
 pub const DEFAULT_MAX_PAYMENT_CALLS: u32 = 10;
+/// Outbound HTTP requests per execution (`wasi:http/outgoing-handler.handle` calls, including
+/// refused ones past the budget). Defends third parties against a guest used as a request
+/// amplifier, and the worker's sockets and file descriptors.
+pub const DEFAULT_MAX_HTTP_REQUESTS: u32 = 20;
+/// Time to resolve the name, connect and finish the TLS handshake of one request. Defends the
+/// execution's wall time against black-holed addresses (SYN never answered).
+pub const DEFAULT_HTTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time from sending a request to the first byte of the response head. Defends against servers
+/// that accept a connection and never answer (the execution's deadline bounds it too).
+pub const DEFAULT_HTTP_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Response body bytes one request may receive; the stream is cut past it with
+/// `HTTP-response-body-size`. Defends the worker's memory and bandwidth against huge downloads.
+pub const DEFAULT_MAX_HTTP_RESPONSE_BYTES: u64 = 8 << 20;
+/// Response body bytes all requests of one execution may receive together (cut the same way).
+/// Defends against many medium downloads adding up.
+pub const DEFAULT_MAX_HTTP_TOTAL_RESPONSE_BYTES: u64 = 32 << 20;
+/// Request body bytes one request may send (`HTTP-request-body-size` past it). Defends third
+/// parties and the worker's upload bandwidth against floods.
+pub const DEFAULT_MAX_HTTP_REQUEST_BYTES: u64 = 1 << 20;
 
 /// The limits of one execution. Build with [`Limits::default`] and override fields, then
 /// [`Limits::validate`] against the caps.
@@ -69,6 +88,14 @@ pub struct Limits {
     pub max_rpc_calls: u32,
     pub max_vrf_calls: u32,
     pub max_payment_calls: u32,
+    pub max_http_requests: u32,
+    #[serde(with = "millis")]
+    pub http_connect_timeout: Duration,
+    #[serde(with = "millis")]
+    pub http_first_byte_timeout: Duration,
+    pub max_http_response_bytes: u64,
+    pub max_http_total_response_bytes: u64,
+    pub max_http_request_bytes: u64,
 }
 
 impl Default for Limits {
@@ -89,6 +116,12 @@ impl Default for Limits {
             max_rpc_calls: DEFAULT_MAX_RPC_CALLS,
             max_vrf_calls: DEFAULT_MAX_VRF_CALLS,
             max_payment_calls: DEFAULT_MAX_PAYMENT_CALLS,
+            max_http_requests: DEFAULT_MAX_HTTP_REQUESTS,
+            http_connect_timeout: DEFAULT_HTTP_CONNECT_TIMEOUT,
+            http_first_byte_timeout: DEFAULT_HTTP_FIRST_BYTE_TIMEOUT,
+            max_http_response_bytes: DEFAULT_MAX_HTTP_RESPONSE_BYTES,
+            max_http_total_response_bytes: DEFAULT_MAX_HTTP_TOTAL_RESPONSE_BYTES,
+            max_http_request_bytes: DEFAULT_MAX_HTTP_REQUEST_BYTES,
         }
     }
 }

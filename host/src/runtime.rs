@@ -328,6 +328,7 @@ impl Runtime {
             rpc: caps::rpc::RpcCap::new(grants.rpc.clone(), guard(limits.max_rpc_calls)),
             payment: caps::payment::PaymentCap::new(grants.payment.clone(), guard(limits.max_payment_calls)),
             vrf: caps::vrf::VrfCap::new(grants.vrf.clone(), guard(limits.max_vrf_calls), context.request_id.clone()),
+            http: caps::http::HttpCap::new(grants.http.clone(), limits.into(), deadline),
         };
         ExecState { wasi, table: ResourceTable::new(), limiter: ExecLimiter::new(limits), caps, fuel_at_tick: None }
     }

@@ -8,6 +8,7 @@ use crate::limiter::ExecLimiter;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::WasiHttpCtxView;
 
 /// WASI state: components use WASI 0.2, core modules WASI preview1.
 pub enum Wasi {
@@ -36,6 +37,11 @@ impl WasiView for ExecState {
 }
 
 impl ExecState {
+    /// The wasi:http view: the http capability's state with the store's resource table.
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        self.caps.http.view(&mut self.table)
+    }
+
     /// The preview1 context (only stores of core modules have one).
     pub(crate) fn p1(&mut self) -> &mut WasiP1Ctx {
         match &mut self.wasi {
@@ -54,6 +60,7 @@ pub(crate) fn add_caps_to_linker(linker: &mut Linker<ExecState>) -> wasmtime::Re
     caps::rpc::add_to_linker(linker, |s| &mut s.caps.rpc)?;
     caps::payment::add_to_linker(linker, |s| &mut s.caps.payment)?;
     caps::vrf::add_to_linker(linker, |s| &mut s.caps.vrf)?;
+    caps::http::add_to_linker(linker, ExecState::http)?;
     // `outlayer:guest/types` has no functions, only the run-error type.
     guest_types::add_to_linker::<ExecState, HasSelf<ExecState>>(linker, |s| s)?;
     Ok(())

@@ -28,3 +28,14 @@ wit_bindgen::generate!({
     export_macro_name: "__export_typed_world",
     default_bindings_module: "outlayer_sdk::bindings",
 });
+
+/// `wasi:http@0.2.12` and the `wasi:io` / `wasi:clocks` types it uses (world
+/// `outlayer:guest/http-client`): what [`crate::http`] is built on. Generated apart from the
+/// OutLayer worlds so a guest that never sends a request does not import `wasi:http`.
+pub mod wasi_http {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "outlayer:guest/http-client",
+        generate_all,
+    });
+}

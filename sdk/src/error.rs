@@ -24,6 +24,8 @@ pub enum Capability {
     Payment,
     /// `outlayer:vrf/vrf`.
     Vrf,
+    /// `wasi:http/outgoing-handler` (hosts of the project's allowlist).
+    Http,
 }
 
 impl Capability {
@@ -31,7 +33,8 @@ impl Capability {
     ///
     /// The SDK keeps its own list so that it depends on nothing but its WIT; its tests check that
     /// it names the same capabilities, in the same order, as `outlayer_protocol::Capability::ALL`.
-    pub const ALL: [Capability; 5] = [Capability::Storage, Capability::Secrets, Capability::Rpc, Capability::Payment, Capability::Vrf];
+    pub const ALL: [Capability; 6] =
+        [Capability::Storage, Capability::Secrets, Capability::Rpc, Capability::Payment, Capability::Vrf, Capability::Http];
 
     /// The lower-case name, as `outlayer run --grant` spells it.
     pub fn name(self) -> &'static str {
@@ -41,6 +44,7 @@ impl Capability {
             Capability::Rpc => "rpc",
             Capability::Payment => "payment",
             Capability::Vrf => "vrf",
+            Capability::Http => "http",
         }
     }
 }
@@ -131,6 +135,12 @@ pub enum Error {
         /// The decoder's message.
         message: String,
     },
+    /// An outbound HTTP request failed with this `wasi:http` error code (its WIT name, for
+    /// example `destination-IP-prohibited`, `connection-read-timeout`,
+    /// `HTTP-response-body-size`), or the URL could not be used. Requests the grant does not
+    /// allow are [`Error::Denied`]`(Http)`; past the request budget, [`Error::LimitExceeded`].
+    #[error("http: {0}")]
+    Http(String),
     /// Any other failure (host failures come with the capability's name).
     #[error("{0}")]
     Other(String),
@@ -169,6 +179,7 @@ impl Error {
             }
             Error::AlreadyRefunded | Error::ExceedsAttached => Some(Capability::Payment),
             Error::SeedTooLong(_) => Some(Capability::Vrf),
+            Error::Http(_) => Some(Capability::Http),
             Error::NotFound(_) | Error::InvalidInput(_) | Error::Decode { .. } | Error::Other(_) => None,
         }
     }

@@ -7,7 +7,7 @@
 //!   stdin → stdout) and [`export_typed!`] with [`typed::Handler`] for a typed guest;
 //! - [`input`] / [`output`] helpers (bytes, text, JSON);
 //! - one module per capability: [`context`] (always available), [`storage`], [`secrets`],
-//!   [`rpc`], [`payment`], [`vrf`];
+//!   [`rpc`], [`payment`], [`vrf`], [`http`] (outbound requests over `wasi:http`);
 //! - one error type, [`Error`], that every capability's error converts into.
 //!
 //! A complete command guest (`src/main.rs` of a binary crate depending on `outlayer-sdk` and
@@ -49,6 +49,7 @@ pub mod bindings;
 pub mod command;
 pub mod context;
 mod error;
+pub mod http;
 pub mod input;
 pub mod output;
 pub mod payment;

@@ -31,7 +31,7 @@ pub fn request(job: &Job, backends: &Backends) -> Result<ExecutionRequest, JobEr
     // are denied (and reported) rather than the whole job refused.
     let granted: Vec<Capability> = job.grants.iter().copied().filter(|c| backends.caps.serves(*c)).collect();
     let payment = PaymentGrant { currency: job.context.kind.currency(), attached: job.attached_deposit, budget: 0 };
-    let grants = Grants::build(&granted, &backends.caps, payment)?;
+    let grants = Grants::build(&granted, &backends.caps, payment)?.allow_http(&job.http_allowlist)?;
     Ok(ExecutionRequest { input: job.input.clone().into_bytes(), limits, grants, context: job.context.clone() })
 }
 

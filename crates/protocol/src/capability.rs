@@ -18,11 +18,13 @@ pub enum Capability {
     Payment,
     /// Verifiable randomness.
     Vrf,
+    /// Outbound HTTP (`wasi:http`) to the hosts of the project's allowlist.
+    Http,
 }
 
 impl Capability {
     /// Every grantable capability.
-    pub const ALL: [Capability; 5] = [Self::Storage, Self::Secrets, Self::Rpc, Self::Payment, Self::Vrf];
+    pub const ALL: [Capability; 6] = [Self::Storage, Self::Secrets, Self::Rpc, Self::Payment, Self::Vrf, Self::Http];
 
     /// The lowercase name used on the command line and in APIs.
     pub fn name(self) -> &'static str {
@@ -32,6 +34,7 @@ impl Capability {
             Self::Rpc => "rpc",
             Self::Payment => "payment",
             Self::Vrf => "vrf",
+            Self::Http => "http",
         }
     }
 }
@@ -44,7 +47,7 @@ impl fmt::Display for Capability {
 
 /// An unknown capability name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown capability {0:?} (expected one of storage, secrets, rpc, payment, vrf)")]
+#[error("unknown capability {0:?} (expected one of storage, secrets, rpc, payment, vrf, http)")]
 pub struct UnknownCapability(pub String);
 
 impl FromStr for Capability {

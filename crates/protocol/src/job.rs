@@ -113,6 +113,11 @@ pub struct Job {
     pub max_output_bytes: u64,
     /// Capabilities granted (deny by default).
     pub grants: Vec<Capability>,
+    /// Hosts the `http` capability may reach (the project's setting: `api.example.com`,
+    /// `*.example.org`, optional `:port`, `http://` prefix to allow plain http); used only when
+    /// `grants` has `http`. Absent on the wire from older coordinators: empty.
+    #[serde(default)]
+    pub http_allowlist: Vec<String>,
     /// Deposit handed to the guest, refundable through the payment capability, in the currency
     /// of `context.kind` (a decimal string on the wire).
     #[serde(with = "crate::u128_str")]

@@ -25,6 +25,9 @@
 //! - `counter`, `secret-reader`, `rpc-viewer`, `refund`, `vrf-dice`, `context-dump`: one
 //!   capability each; see the doc comment at the top of each guest's `src/main.rs`.
 //!
+//! Outbound HTTP: `http-fetch` (written with the SDK's `http` module: one request per script
+//! line, including a JSON fetch-and-transform; see its `src/main.rs`).
+//!
 //! Typed guests (world `outlayer:guest/typed`, export `run`): `echo-typed`, `counter-typed`.
 //!
 //! Written with the SDK (`outlayer-sdk`, `sdk/`): `sdk-kv` (a command guest: JSON key-value

@@ -7,6 +7,7 @@
 //! does not run with a capability silently missing. A capability that is *not granted* is the
 //! guest's business: it still links, and every call returns that interface's `denied` error.
 
+use super::http::{Allowlist, AllowlistError, HttpGrant};
 use super::payment::PaymentGrant;
 use super::rpc::RpcGrant;
 use super::secrets::SecretsGrant;
@@ -15,6 +16,7 @@ use super::vrf::VrfGrant;
 use ed25519_dalek::SigningKey;
 use outlayer_protocol::capability::Capability;
 use outlayer_storage::StorageBackend;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// What the binary can grant from: one backend per capability, `None` where none is configured.
@@ -29,6 +31,11 @@ pub struct Backends {
     pub vrf_key: Option<Arc<SigningKey>>,
     /// The decrypted secrets an execution may read (an empty map is a valid store).
     pub secrets: Option<SecretsGrant>,
+    /// **Test-only escape hatch**: loopback `ip:port`s that granted http may reach although the
+    /// SSRF rules refuse every non-public address (`outlayer run
+    /// --http-admit-loopback-for-tests`). Production configurations leave it empty; a guest
+    /// cannot set it. Http itself needs no backend: it is always served.
+    pub http_test_admit: Vec<SocketAddr>,
 }
 
 impl Backends {
@@ -40,6 +47,7 @@ impl Backends {
             Capability::Rpc => self.rpc_url.is_some(),
             Capability::Payment => true,
             Capability::Vrf => self.vrf_key.is_some(),
+            Capability::Http => true,
         }
     }
 }
@@ -50,6 +58,9 @@ pub enum GrantError {
     /// The capability was granted, but this host has no backend configured for it.
     #[error("{capability} is granted but this host has no {capability} backend configured")]
     NoBackend { capability: Capability },
+    /// An entry of the http allowlist could not be parsed.
+    #[error(transparent)]
+    HttpAllowlist(#[from] AllowlistError),
 }
 
 /// What an execution is allowed to use, each with its backend. `None` = not granted (calls
@@ -61,6 +72,7 @@ pub struct Grants {
     pub rpc: Option<RpcGrant>,
     pub payment: Option<PaymentGrant>,
     pub vrf: Option<VrfGrant>,
+    pub http: Option<HttpGrant>,
 }
 
 impl Grants {
@@ -80,9 +92,23 @@ impl Grants {
                 Capability::Rpc => grants.rpc = Some(RpcGrant::new(backends.rpc_url.as_deref().ok_or(missing)?)),
                 Capability::Payment => grants.payment = Some(payment.clone()),
                 Capability::Vrf => grants.vrf = Some(VrfGrant { key: backends.vrf_key.clone().ok_or(missing)? }),
+                Capability::Http => {
+                    grants.http = Some(HttpGrant { allowlist: Arc::default(), test_admit: backends.http_test_admit.clone().into() })
+                }
             }
         }
         Ok(grants)
+    }
+
+    /// The hosts granted http may reach (the project's allowlist, see
+    /// [`crate::caps::http::allowlist`]); without it a granted http reaches no host. Ignored when
+    /// http is not granted. Fails on the first entry that does not parse.
+    pub fn allow_http<S: AsRef<str>>(mut self, hosts: &[S]) -> Result<Self, GrantError> {
+        let allowlist = Allowlist::parse(hosts)?;
+        if let Some(http) = &mut self.http {
+            http.allowlist = Arc::new(allowlist);
+        }
+        Ok(self)
     }
 
     /// The capabilities granted, in [`Capability::ALL`] order.
@@ -95,6 +121,7 @@ impl Grants {
                 Capability::Rpc => self.rpc.is_some(),
                 Capability::Payment => self.payment.is_some(),
                 Capability::Vrf => self.vrf.is_some(),
+                Capability::Http => self.http.is_some(),
             })
             .collect()
     }

@@ -15,6 +15,7 @@
 pub mod context;
 pub mod grants;
 pub mod guard;
+pub mod http;
 pub mod payment;
 pub mod rpc;
 pub mod secrets;
@@ -35,6 +36,8 @@ pub struct HostCalls {
     pub rpc: CallStats,
     pub payment: CallStats,
     pub vrf: CallStats,
+    /// Outbound HTTP: requests, refusals (listed by host), failures, bytes.
+    pub http: http::HttpStats,
 }
 
 impl HostCalls {
@@ -47,7 +50,11 @@ impl HostCalls {
             (Capability::Payment, self.payment),
             (Capability::Vrf, self.vrf),
         ];
-        all.into_iter().filter(|(_, s)| s.denied > 0).map(|(c, _)| c).collect()
+        let mut denied: Vec<Capability> = all.into_iter().filter(|(_, s)| s.denied > 0).map(|(c, _)| c).collect();
+        if self.http.denied > 0 {
+            denied.push(Capability::Http);
+        }
+        denied
     }
 }
 
@@ -59,6 +66,7 @@ pub struct Capabilities {
     pub rpc: rpc::RpcCap,
     pub payment: payment::PaymentCap,
     pub vrf: vrf::VrfCap,
+    pub http: http::HttpCap,
 }
 
 impl Capabilities {
@@ -70,6 +78,7 @@ impl Capabilities {
             rpc: self.rpc.guard.stats,
             payment: self.payment.guard.stats,
             vrf: self.vrf.guard.stats,
+            http: self.http.stats(),
         }
     }
 }
