@@ -5,10 +5,11 @@
 //! configs; the libraries never read the environment.
 
 use anyhow::Context;
-use outlayer_coordinator::{CoordinatorConfig, DatabaseConfig, PricingConfig, RateLimitConfig};
+use outlayer_attest::{Allowlist, TcbStatus};
+use outlayer_coordinator::{AttestationConfig, CoordinatorConfig, DatabaseConfig, PricingConfig, RateLimitConfig};
 use outlayer_host::{Runtime, RuntimeConfig};
 use outlayer_storage::{EncryptedStorage, PostgresStorage, SqliteStorage, StorageBackend};
-use outlayer_worker::{Backends, WorkerConfig};
+use outlayer_worker::{Backends, QuoteSource, WorkerConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,9 +34,21 @@ pub struct CoordinatorOpts {
     /// Bearer token that may top up any payment key.
     #[arg(long, env = "OUTLAYER_ADMIN_TOKEN")]
     admin_token: Option<String>,
-    /// Bearer token workers must present to register (open registration when unset).
+    /// Bearer token workers must present to get a challenge and register, on top of attestation
+    /// (unset: attestation alone decides; an empty token refuses to start).
     #[arg(long, env = "OUTLAYER_WORKER_TOKEN")]
     worker_token: Option<String>,
+    /// The measurement allowlist workers' TDX quotes must match: a JSON file
+    /// `[{"mrtd": hex, "rtmr0": hex, "rtmr1": hex, "rtmr2": hex, "rtmr3": hex}, ...]`.
+    #[arg(long, env = "OUTLAYER_MEASUREMENTS")]
+    measurements: Option<PathBuf>,
+    /// TCB statuses accepted, comma-separated (e.g. `UpToDate,SWHardeningNeeded`).
+    #[arg(long, env = "OUTLAYER_ACCEPT_TCB", value_delimiter = ',', default_value = "UpToDate")]
+    accept_tcb: Vec<String>,
+    /// Accept dev evidence from workers: NOT a TEE, results are not TEE-backed. Development only
+    /// (`outlayer serve` always turns it on and says so).
+    #[arg(long, env = "OUTLAYER_ALLOW_DEV_ATTESTATION")]
+    allow_dev_attestation: bool,
     /// NEAR network id given to guests.
     #[arg(long, env = "OUTLAYER_NETWORK", default_value = "testnet")]
     network: String,
@@ -112,11 +125,44 @@ pub struct WorkerArgs {
     /// Bearer token for registration, if the coordinator requires one.
     #[arg(long, env = "OUTLAYER_WORKER_TOKEN")]
     worker_token: Option<String>,
+    /// Where the registration evidence comes from: `configfs` (Linux configfs-tsm in a TDX
+    /// guest), `dstack` (the dstack guest agent) or `dev` (NOT a TEE; only a coordinator started
+    /// with --allow-dev-attestation accepts it).
+    #[arg(long, env = "OUTLAYER_QUOTE_PROVIDER", value_enum, default_value_t = QuoteProviderArg::Configfs)]
+    quote_provider: QuoteProviderArg,
+    /// Collateral for configfs / dstack quotes: dcap-qvl `QuoteCollateralV3` JSON, refreshed
+    /// from Intel PCS / a PCCS before its `nextUpdate`.
+    #[arg(long, env = "OUTLAYER_COLLATERAL")]
+    collateral: Option<PathBuf>,
     #[command(flatten)]
     worker: WorkerOpts,
     #[arg(long, env = "OUTLAYER_DATA_DIR", default_value = ".outlayer")]
     data_dir: PathBuf,
 }
+
+/// `--quote-provider`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuoteProviderArg {
+    /// Linux configfs-tsm.
+    Configfs,
+    /// The dstack guest agent.
+    Dstack,
+    /// Dev evidence: not a TEE.
+    Dev,
+}
+
+impl QuoteProviderArg {
+    fn source(self, collateral: Option<PathBuf>) -> QuoteSource {
+        match self {
+            Self::Configfs => QuoteSource::Configfs { collateral },
+            Self::Dstack => QuoteSource::Dstack { collateral },
+            Self::Dev => QuoteSource::Dev,
+        }
+    }
+}
+
+/// The first line `outlayer serve` prints: dev mode, said aloud.
+pub const DEV_MODE_BANNER: &str = "DEV MODE: workers are not attested (--allow-dev-attestation); results are not TEE-backed";
 
 /// Options of the on-chain path: requests from the OutLayer contract, resolved with
 /// `resolve_execution` signed by this worker's registered key.
@@ -178,9 +224,33 @@ fn database(spec: &str, schema: Option<String>) -> DatabaseConfig {
     }
 }
 
-fn coordinator_config(o: &CoordinatorOpts, data_dir: &Path) -> CoordinatorConfig {
+fn attestation_config(o: &CoordinatorOpts) -> anyhow::Result<AttestationConfig> {
+    let allowed_measurements = match &o.measurements {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            Allowlist::from_json(&text).with_context(|| format!("{} is not a measurement allowlist", path.display()))?
+        }
+        None => Allowlist::default(),
+    };
+    let accepted_tcb_statuses = o
+        .accept_tcb
+        .iter()
+        .map(|s| {
+            serde_json::from_value::<TcbStatus>(serde_json::Value::String(s.trim().to_owned()))
+                .map_err(|_| anyhow::anyhow!("--accept-tcb: unknown TCB status {s:?} (e.g. UpToDate, SWHardeningNeeded)"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(AttestationConfig {
+        allowed_measurements,
+        accepted_tcb_statuses,
+        allow_dev: o.allow_dev_attestation,
+        ..AttestationConfig::default()
+    })
+}
+
+fn coordinator_config(o: &CoordinatorOpts, data_dir: &Path) -> anyhow::Result<CoordinatorConfig> {
     let spec = o.database.clone().unwrap_or_else(|| data_dir.join("outlayer.db").display().to_string());
-    CoordinatorConfig {
+    Ok(CoordinatorConfig {
         database: database(&spec, o.database_schema.clone()),
         redis_url: o.redis_url.clone(),
         pricing: PricingConfig {
@@ -192,10 +262,11 @@ fn coordinator_config(o: &CoordinatorOpts, data_dir: &Path) -> CoordinatorConfig
         rate_limit: RateLimitConfig { max_calls: o.rate_limit, window: Duration::from_secs(1) },
         admin_token: o.admin_token.clone(),
         worker_registration_token: o.worker_token.clone(),
+        attestation: attestation_config(o)?,
         network: o.network.clone(),
         lease_duration: Duration::from_secs(o.lease_seconds.max(1)),
         ..CoordinatorConfig::default()
-    }
+    })
 }
 
 fn storage_key(opts: &WorkerOpts, data_dir: &Path) -> anyhow::Result<[u8; 32]> {
@@ -246,10 +317,13 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub fn serve(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // The embedded worker has no TEE: dev attestation is on, and the first line says so.
+    args.coordinator.allow_dev_attestation = true;
+    eprintln!("{DEV_MODE_BANNER}");
     tokio::runtime::Runtime::new()?.block_on(async move {
         std::fs::create_dir_all(&args.data_dir)?;
-        let config = coordinator_config(&args.coordinator, &args.data_dir);
+        let config = coordinator_config(&args.coordinator, &args.data_dir)?;
         // Guest storage never opens a second pool on the coordinator's SQLite file (whose one
         // writer owns it): it gets a file of its own. On PostgreSQL it shares the database
         // (its own tables and migrations).
@@ -267,7 +341,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let backends = backends(&args.worker, &storage_db, &args.data_dir).await?;
         // The worker talks to the coordinator in this process directly (same protocol as
         // `outlayer worker` over HTTP, without the loopback hop).
-        let source = outlayer_coordinator::embedded::EmbeddedSource::register(state, &backends.key).await?;
+        // It registers through the same attestation check as any worker, with dev evidence.
+        let source = outlayer_coordinator::embedded::EmbeddedSource::register_dev(state, &backends.key).await?;
         let mut wcfg = WorkerConfig::new(&url, args.data_dir.join("wasm"));
         wcfg.concurrency = args.worker.concurrency;
         let runtime = runtime(&args.data_dir)?;
@@ -295,7 +370,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 pub fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     tokio::runtime::Runtime::new()?.block_on(async move {
         std::fs::create_dir_all(&args.data_dir)?;
-        let state = outlayer_coordinator::build_state(coordinator_config(&args.coordinator, &args.data_dir)).await?;
+        let config = coordinator_config(&args.coordinator, &args.data_dir)?;
+        if config.attestation.allow_dev {
+            eprintln!("{DEV_MODE_BANNER}");
+        }
+        if config.attestation.allowed_measurements.0.is_empty() {
+            eprintln!("warning: no --measurements allowlist: no TDX worker can register");
+        }
+        let state = outlayer_coordinator::build_state(config).await?;
         let listener = tokio::net::TcpListener::bind(args.coordinator.listen).await?;
         eprintln!("OutLayer coordinator listening on http://{}", listener.local_addr()?);
         outlayer_coordinator::run(listener, state, shutdown_signal()).await?;
@@ -318,6 +400,10 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             let mut config = WorkerConfig::new(url, args.data_dir.join("wasm"));
             config.concurrency = args.worker.concurrency;
             config.registration_token = args.worker_token.clone();
+            config.quote = args.quote_provider.source(args.collateral.clone());
+            if args.quote_provider == QuoteProviderArg::Dev {
+                eprintln!("DEV MODE: this worker registers with dev evidence (--quote-provider dev); its results are not TEE-backed");
+            }
             eprintln!("OutLayer worker for {url} (public key {})", hex::encode(backends.key.verifying_key().to_bytes()));
             let (rt, b, stop) = (runtime.clone(), backends.clone(), stopped(stop_rx.clone()));
             tasks.push(tokio::spawn(async move { Ok(outlayer_worker::run(config, rt, b, stop).await?) }));

@@ -153,6 +153,7 @@ async fn full_flow(url: &str) {
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["output"], 5);
     assert_eq!(v["receipt"]["outcome"], "ok");
+    assert!(v["output_base64"].is_string(), "{v}");
     let first_cost = v["cost"].as_u64().unwrap();
     assert!(first_cost > 0);
 
@@ -208,10 +209,11 @@ async fn coordinator_on_postgres_and_redis_with_a_separate_worker() {
         "redis://127.0.0.1:6379",
         "--rate-limit",
         "1000",
+        "--allow-dev-attestation",
     ];
     let _c = outlayer(&coord, &dir.path().join("c"));
     wait_healthy(&reqwest::Client::new(), &url).await;
-    let _w = outlayer(&["worker", "--coordinator", &url, "--storage-database", PG_URL], &dir.path().join("w"));
+    let _w = outlayer(&["worker", "--coordinator", &url, "--storage-database", PG_URL, "--quote-provider", "dev"], &dir.path().join("w"));
     full_flow(&url).await;
 }
 
@@ -237,11 +239,14 @@ async fn a_job_of_a_killed_worker_completes_on_another_worker_exactly_once() {
     let url = format!("http://127.0.0.1:{port}");
     let listen = format!("127.0.0.1:{port}");
     let db = dir.path().join("c/outlayer.db").display().to_string();
-    let _c = outlayer(&["coordinator", "--listen", &listen, "--database", &db, "--lease-seconds", "1"], &dir.path().join("c"));
+    let _c = outlayer(
+        &["coordinator", "--listen", &listen, "--database", &db, "--lease-seconds", "1", "--allow-dev-attestation"],
+        &dir.path().join("c"),
+    );
     wait_healthy(&reqwest::Client::new(), &url).await;
     let t = Tenant::new(&url, "slow", g::LOOP_FOREVER, &[], 100_000_000).await;
 
-    let mut a = outlayer(&["worker", "--coordinator", &url], &dir.path().join("a"));
+    let mut a = outlayer(&["worker", "--coordinator", &url, "--quote-provider", "dev"], &dir.path().join("a"));
     let limits = json!({ "max_instructions": 400_000_000_000u64, "max_execution_seconds": 2 });
     let (status, v) = t.call("slow", json!({ "input": null, "async": true, "resource_limits": limits })).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{v}");
@@ -250,7 +255,7 @@ async fn a_job_of_a_killed_worker_completes_on_another_worker_exactly_once() {
     assert!(leased["worker"].is_null() || leased["status"] != "completed");
     a.kill_hard();
 
-    let b = outlayer(&["worker", "--coordinator", &url], &dir.path().join("b"));
+    let b = outlayer(&["worker", "--coordinator", &url, "--quote-provider", "dev"], &dir.path().join("b"));
     let done = t.wait_call(&id, |v| v["status"] == "completed" || v["status"] == "failed").await;
     drop(b);
     assert_eq!(done["error"]["code"], "timeout", "the loop ran to its wall-clock limit on worker B: {done}");
@@ -283,7 +288,7 @@ async fn accepted_jobs_survive_a_coordinator_restart_on_postgres() {
     let url = format!("http://127.0.0.1:{port}");
     let listen = format!("127.0.0.1:{port}");
     let schema = pg_schema();
-    let coord = ["coordinator", "--listen", &listen, "--database", PG_URL, "--database-schema", &schema];
+    let coord = ["coordinator", "--listen", &listen, "--database", PG_URL, "--database-schema", &schema, "--allow-dev-attestation"];
     let mut c = outlayer(&coord, &dir.path().join("c"));
     wait_healthy(&reqwest::Client::new(), &url).await;
     let t = Tenant::new(&url, "echo", g::ECHO, &[], 1_000_000).await;
@@ -296,7 +301,7 @@ async fn accepted_jobs_survive_a_coordinator_restart_on_postgres() {
     c.kill_hard();
     let _c2 = outlayer(&coord, &dir.path().join("c"));
     wait_healthy(&reqwest::Client::new(), &url).await;
-    let _w = outlayer(&["worker", "--coordinator", &url], &dir.path().join("w"));
+    let _w = outlayer(&["worker", "--coordinator", &url, "--quote-provider", "dev"], &dir.path().join("w"));
     for (i, id) in ids.iter().enumerate() {
         let v = t.wait_call(id, |v| v["status"] == "completed" || v["status"] == "failed").await;
         assert_eq!(v["status"], "completed", "{v}");

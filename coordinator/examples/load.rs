@@ -72,6 +72,8 @@ async fn main() -> Result<()> {
         database,
         redis_url: a.redis.clone(),
         rate_limit: RateLimitConfig { max_calls: 1_000_000, window: Duration::from_secs(1) },
+        // The load workers register with dev evidence (not a TEE).
+        attestation: outlayer_coordinator::AttestationConfig { allow_dev: true, ..Default::default() },
         ..CoordinatorConfig::default()
     };
     let state = build_state(config).await?;
@@ -95,7 +97,11 @@ async fn main() -> Result<()> {
     let mut workers = Vec::new();
     for _ in 0..a.workers {
         let key = SigningKey::from_bytes(&rand::random());
-        let w = WorkerClient::register(&base, &key, None, None).await?;
+        let challenge = WorkerClient::challenge(&base, None).await?;
+        let public = key.verifying_key().to_bytes();
+        let evidence =
+            outlayer_attest::Evidence::dev(outlayer_attest::report_data(&public, &challenge), outlayer_protocol::DEV_MEASUREMENTS);
+        let w = WorkerClient::register(&base, &key, &challenge, &evidence, None).await?;
         workers.push(tokio::spawn(async move {
             while let Ok(next) = w.lease(Duration::from_secs(5)).await {
                 if let Some(job) = next {
@@ -108,7 +114,8 @@ async fn main() -> Result<()> {
                         peak_memory_bytes: 0,
                         refund: 0,
                     };
-                    let _ = w.complete(&Completion::sign(&job, o, &key)).await;
+                    let signer = outlayer_protocol::Signer { worker_id: &w.worker_id, attestation_sha256: &w.attestation_sha256 };
+                    let _ = w.complete(&Completion::sign(&job, o, &signer, &key)).await;
                 }
             }
         }));

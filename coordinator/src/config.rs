@@ -2,7 +2,9 @@
 //! never reads the environment itself.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use outlayer_attest::{Allowlist, DEFAULT_ACCEPTED_TCB_STATUSES, Policy, TcbStatus};
 
 /// Default lease duration: a worker that neither completes nor heartbeats within this time loses
 /// the job, which is then handed to the next worker that asks.
@@ -15,6 +17,16 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 pub const DEFAULT_SYNC_CALL_TIMEOUT: Duration = Duration::from_secs(200);
 /// Default longest time `POST /workers/lease` holds the request open when no job is queued.
 pub const DEFAULT_LEASE_LONG_POLL: Duration = Duration::from_secs(20);
+/// Default time a lease may outlive its job's wall-time limit (download, compile, report). A
+/// lease never lasts longer than `max_execution_seconds` + this, whatever the heartbeats say:
+/// defends against a worker that holds a job (and the caller's reservation) forever.
+pub const DEFAULT_LEASE_GRACE: Duration = Duration::from_secs(30);
+/// Default lifetime of a registration challenge: long enough to produce a quote, short enough
+/// that a captured challenge is useless soon.
+pub const DEFAULT_CHALLENGE_TTL: Duration = Duration::from_secs(300);
+/// Most unexpired, unused challenges remembered at once (defends the challenge table against a
+/// client that asks for challenges and never registers).
+pub const MAX_PENDING_CHALLENGES: i64 = 10_000;
 
 /// Everything the coordinator needs, passed in by the binary.
 #[derive(Debug, Clone)]
@@ -39,9 +51,14 @@ pub struct CoordinatorConfig {
     pub lease_long_poll: Duration,
     /// Bearer token that may top up any payment key (`None` = owners only).
     pub admin_token: Option<String>,
-    /// Bearer token required by `POST /workers/register` (`None` = open registration, for the
-    /// embedded mode and development only).
+    /// Bearer token required by `POST /workers/challenge` and `POST /workers/register`, an
+    /// operator control on top of attestation (`None` = attestation alone decides). An empty
+    /// token is a configuration error.
     pub worker_registration_token: Option<String>,
+    /// What worker evidence is accepted (measurements, TCB statuses, dev mode).
+    pub attestation: AttestationConfig,
+    /// How long a lease may outlive its job's wall-time limit ([`DEFAULT_LEASE_GRACE`]).
+    pub lease_grace: Duration,
     /// NEAR network id passed to guests in the job context (`mainnet` / `testnet`).
     pub network: String,
 }
@@ -59,7 +76,86 @@ impl Default for CoordinatorConfig {
             lease_long_poll: DEFAULT_LEASE_LONG_POLL,
             admin_token: None,
             worker_registration_token: None,
+            attestation: AttestationConfig::default(),
+            lease_grace: DEFAULT_LEASE_GRACE,
             network: "testnet".to_owned(),
+        }
+    }
+}
+
+impl CoordinatorConfig {
+    /// Refuses configurations that look safe but are not: an empty registration token (which
+    /// would read as "a token is required" while matching an empty bearer).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.worker_registration_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err("the worker registration token is empty: give a secret, or leave it unset".into());
+        }
+        if self.attestation.challenge_ttl.is_zero() {
+            return Err("the challenge lifetime must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// The attestation policy for worker registration.
+#[derive(Debug, Clone)]
+pub struct AttestationConfig {
+    /// The MRTD/RTMR0–3 sets a worker's quote must carry (the operator's published allowlist
+    /// file, [`Allowlist::from_json`]). Empty = no TDX worker is accepted.
+    pub allowed_measurements: Allowlist,
+    /// TCB statuses accepted (default only `UpToDate`).
+    pub accepted_tcb_statuses: Vec<TcbStatus>,
+    /// Accept dev evidence (**not a TEE**, claiming
+    /// [`outlayer_protocol::DEV_MEASUREMENTS`]). Off by default; `outlayer serve` turns it on and
+    /// says so.
+    pub allow_dev: bool,
+    /// Lifetime of a challenge ([`DEFAULT_CHALLENGE_TTL`]).
+    pub challenge_ttl: Duration,
+    /// The clock challenges are issued and evidence verified by.
+    pub clock: Clock,
+}
+
+impl Default for AttestationConfig {
+    fn default() -> Self {
+        Self {
+            allowed_measurements: Allowlist::default(),
+            accepted_tcb_statuses: DEFAULT_ACCEPTED_TCB_STATUSES.to_vec(),
+            allow_dev: false,
+            challenge_ttl: DEFAULT_CHALLENGE_TTL,
+            clock: Clock::System,
+        }
+    }
+}
+
+impl AttestationConfig {
+    /// The verification policy: the allowlist (plus the dev measurements when dev evidence is
+    /// allowed), the accepted TCB statuses, `allow_dev`.
+    pub fn policy(&self) -> Policy {
+        let mut allowed = self.allowed_measurements.clone();
+        if self.allow_dev && !allowed.contains(&outlayer_protocol::DEV_MEASUREMENTS) {
+            allowed.0.push(outlayer_protocol::DEV_MEASUREMENTS);
+        }
+        Policy { allowed_measurements: allowed, accepted_tcb_statuses: self.accepted_tcb_statuses.clone(), allow_dev: self.allow_dev }
+    }
+}
+
+/// The time attestation is checked at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// **Tests only**: a fixed unix time (seconds), e.g. when a sample quote's collateral was
+    /// valid. Challenges issued under it never expire by time.
+    Fixed(u64),
+}
+
+impl Clock {
+    /// Unix seconds now, by this clock.
+    pub fn now_secs(self) -> u64 {
+        match self {
+            Clock::System => SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            Clock::Fixed(secs) => secs,
         }
     }
 }

@@ -93,6 +93,21 @@ impl ApiError {
     }
 }
 
+impl From<outlayer_attest::AttestError> for ApiError {
+    /// A refused registration: 400 `challenge_expired` (the request is stale: get a new
+    /// challenge), 403 with the error's own code for everything about the evidence
+    /// (`attestation_invalid`, `collateral_expired`, `tcb_out_of_date`, `not_tdx`,
+    /// `measurements_not_allowed`, `binding_mismatch`, `dev_not_allowed`). The message carries the
+    /// detail (both compared values where there are two).
+    fn from(err: outlayer_attest::AttestError) -> Self {
+        let status = match err {
+            outlayer_attest::AttestError::ChallengeExpired { .. } => StatusCode::BAD_REQUEST,
+            _ => StatusCode::FORBIDDEN,
+        };
+        ApiError::new(status, err.code(), err.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         ApiError::internal(err)

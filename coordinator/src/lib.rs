@@ -8,8 +8,11 @@
 //!
 //! It does not run wasm: workers (the `outlayer worker` process, or the worker half of
 //! `outlayer serve`) lease jobs through a [`outlayer_protocol::JobSource`] (HTTP, or
-//! [`embedded::EmbeddedSource`] in the same process), run them, and complete them with an ed25519
-//! signature over the receipt digest (`outlayer_protocol::receipt`).
+//! [`embedded::EmbeddedSource`] in the same process), run them, and complete them with a signed
+//! receipt (v2, `outlayer_attest::receipt`) that the coordinator recomputes from its own data
+//! before it settles anything. Workers register only with attestation evidence (a TDX quote, or
+//! dev evidence when [`AttestationConfig::allow_dev`] is on) bound to their key and a fresh
+//! challenge; the evidence and verification are public (`GET /workers/{id}/attestation`).
 //!
 //! Backends: SQLite (a file; the embedded default) and PostgreSQL (production), behind
 //! [`db::Backend`]. Wake-ups are in-process ([`notify::Hub`]) and, with Redis configured,
@@ -35,8 +38,10 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod attestation;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod embedded;
 pub mod error;
@@ -53,7 +58,7 @@ pub mod state;
 use std::future::Future;
 
 pub use api::app;
-pub use config::{CoordinatorConfig, DatabaseConfig, PricingConfig, RateLimitConfig};
+pub use config::{AttestationConfig, Clock, CoordinatorConfig, DatabaseConfig, PricingConfig, RateLimitConfig};
 pub use error::{ApiError, CoordinatorError};
 pub use state::{AppState, build_state};
 

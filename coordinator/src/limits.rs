@@ -13,6 +13,10 @@ pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
 pub const MAX_COMPLETE_BODY_BYTES: usize = 2 * MAX_OUTPUT_BYTES;
 /// Largest body of the small JSON endpoints (owners, projects, keys, workers).
 pub const MAX_SMALL_BODY_BYTES: usize = 64 * 1024;
+/// Largest `POST /workers/register` body: a hex TDX quote (~10 KB) with its collateral (CRLs,
+/// certificate chains, TCB info: ~20 KB) and an event log fit many times over; bounds memory per
+/// unauthenticated request.
+pub const MAX_REGISTER_BODY_BYTES: usize = 256 * 1024;
 /// Longest stderr tail kept with a failed call (bytes).
 pub const MAX_STDERR_TAIL_BYTES: usize = 4 * 1024;
 /// Largest amount (micro-USD) accepted in any field: 10^15 = one billion USD; keeps all ledger

@@ -10,7 +10,7 @@ use crate::model::*;
 use crate::notify::Hub;
 use crate::pricing;
 use crate::state::{AppState, JOB_RECHECK_INTERVAL, now_ms};
-use outlayer_protocol::receipt::{ReceiptFields, parse_public_key, sha256};
+use outlayer_protocol::{Signer, receipt_of};
 
 /// A lease request records the worker's `last_heartbeat_ms` only when the stored value is older
 /// than this (saves one write per job on busy workers).
@@ -206,36 +206,16 @@ impl AppState {
         }
     }
 
-    /// Registers a worker key (hex ed25519) with an opaque attestation; returns the worker and its
-    /// bearer token (shown once). 400 `invalid_public_key`. Embedded workers call this directly
-    /// and then use [`AppState::lease_job`], [`AppState::heartbeat`], [`AppState::complete_job`].
-    pub async fn register_worker(&self, public_key: &str, attestation: Option<serde_json::Value>) -> Result<(WorkerRow, String), ApiError> {
-        if parse_public_key(public_key).is_none() {
-            return Err(ApiError::bad_request("invalid_public_key", "public_key must be a 32-byte ed25519 key in hex"));
-        }
-        let token = crate::auth::new_secret("olw_");
-        let now = now_ms();
-        let worker = WorkerRow {
-            id: uuid::Uuid::new_v4().to_string(),
-            public_key: public_key.to_lowercase(),
-            token_hash: crate::auth::hash_secret(&token),
-            attestation: attestation.unwrap_or(serde_json::Value::Null).to_string(),
-            created_ms: now,
-            last_heartbeat_ms: now,
-        };
-        self.db.register_worker(&worker).await?;
-        Ok((worker, token))
-    }
-
     /// Leases the next job for `worker`, waiting up to `wait` for one. `None` = nothing to do.
     pub async fn lease_job(&self, worker: &WorkerRow, wait: Duration) -> Result<Option<Job>, ApiError> {
         let deadline = Instant::now() + wait;
         let stop = self.hub.shutdown_signal();
         let lease_ms = self.config.lease_duration.as_millis() as i64;
+        let grace_ms = self.config.lease_grace.as_millis() as i64;
         self.touch_if_due(worker).await?;
         loop {
             let lease_id = uuid::Uuid::new_v4().to_string();
-            let leased = self.db.lease(&worker.id, &lease_id, now_ms(), lease_ms, i64::from(self.config.max_attempts)).await?;
+            let leased = self.db.lease(&worker.id, &lease_id, now_ms(), lease_ms, grace_ms, i64::from(self.config.max_attempts)).await?;
             if let Some(call) = leased {
                 self.metrics.leased(call.attempts > 1);
                 let job = self.job(&call);
@@ -276,6 +256,8 @@ impl AppState {
             limits: limits_of(call),
             max_output_bytes: MAX_OUTPUT_BYTES as u64,
             grants: call.grants.clone(),
+            // The project's http allowlist is the http engineer's (migration 0003); none until then.
+            http_allowlist: Vec::new(),
             attached_deposit: call.attached_deposit as u128,
             context: JobContext {
                 request_id: call.request_id.clone(),
@@ -387,8 +369,10 @@ impl AppState {
         }
         let lease_id = uuid::Uuid::new_v4().to_string();
         let lease_ms = self.config.lease_duration.as_millis() as i64;
+        let grace_ms = self.config.lease_grace.as_millis() as i64;
         let max_attempts = i64::from(self.config.max_attempts);
-        let (finished, leased) = match self.db.finish_and_lease(&finish, &worker.id, &lease_id, now_ms(), lease_ms, max_attempts).await {
+        let finished = self.db.finish_and_lease(&finish, &worker.id, &lease_id, now_ms(), lease_ms, grace_ms, max_attempts).await;
+        let (finished, leased) = match finished {
             Ok(x) => x,
             Err(e) => return (Err(e.into()), None),
         };
@@ -407,48 +391,49 @@ impl AppState {
     }
 
     /// Checks a worker's result for the leased `call` and computes its settlement.
+    ///
+    /// The receipt is recomputed from the coordinator's own data — the call (id, project, wasm,
+    /// stored input, limits), the registered worker (id, attestation digest) — and the numbers
+    /// and output the worker reported ([`receipt_of`]); the signature must verify over exactly
+    /// that with the worker's registered key. Anything changed after signing (output, wall time,
+    /// refund, ...) fails: 400 `receipt_mismatch` when the worker's own receipt differs (naming
+    /// the field), else 400 `invalid_signature`. Money is computed from the verified receipt only.
     fn verify(&self, worker: &WorkerRow, req: &Completion, call: &CallRow) -> Result<Finish, ApiError> {
         let r = &req.result;
-        let output = &r.output;
-        // Input and output are hashed once each: for the signature check and the receipt.
-        let fields = ReceiptFields {
-            call_id: &call.id,
-            wasm_sha256: &call.wasm_sha256,
-            input_sha256: sha256(call.input.as_bytes()),
-            output_sha256: sha256(output),
-            instructions: r.instructions,
-            outcome: r.outcome.kind(),
-        };
-        if !fields.verify(&worker.public_key, &req.signature) {
-            return Err(ApiError::bad_request("invalid_signature", "signature does not verify with the worker's registered key"));
+        let signer = Signer { worker_id: &worker.id, attestation_sha256: &worker.attestation_sha256 };
+        let expected = receipt_of(&self.job(call), r, &signer);
+        if let Some(field) = first_difference(&expected, &req.receipt.receipt) {
+            return Err(ApiError::bad_request(
+                "receipt_mismatch",
+                format!("the signed receipt's {field} does not match the coordinator's record and the reported result"),
+            ));
         }
+        if !req.receipt.public_key.eq_ignore_ascii_case(&worker.public_key) {
+            return Err(ApiError::bad_request("invalid_signature", "the receipt names a key other than the worker's registered key"));
+        }
+        if let Err(e) = expected.verify_signature(&worker.public_key, &req.receipt.signature) {
+            return Err(ApiError::bad_request("invalid_signature", format!("{e} (with the worker's registered key)")));
+        }
+        let receipt = req.receipt.clone();
+        let signed = &receipt.receipt;
         let (parsed, error) = interpret(r);
         let limits = limits_of(call);
         let max_compute = pricing::max_compute_cost(&self.config.pricing, &limits);
-        let refund = u64::try_from(r.refund).unwrap_or(u64::MAX);
-        let run =
-            pricing::Run { outcome: &r.outcome, succeeded: error.is_none(), instructions: r.instructions, wall_ms: r.wall_ms, refund };
+        let run = pricing::Run::from_receipt(signed, error.is_none());
         let s = pricing::settle(&self.config.pricing, max_compute, call.attached_deposit as u64, run);
+        let output_base64 = (r.output.len() <= MAX_OUTPUT_BYTES).then(|| r.output.clone());
         let settled = SettledResult {
             output: parsed,
+            output_base64,
             error: error.clone(),
             cost: s.cost,
             charged: s.charged,
-            instructions: r.instructions,
-            time_ms: r.wall_ms,
+            instructions: signed.instructions,
+            time_ms: signed.wall_ms,
             refund: s.refund,
-            peak_memory_bytes: r.peak_memory_bytes,
+            peak_memory_bytes: signed.peak_memory_bytes,
             worker: Some(WorkerRef { id: worker.id.clone(), public_key: worker.public_key.clone() }),
-            receipt: Some(Receipt {
-                signature: req.signature.clone(),
-                message: hex::encode(fields.digest()),
-                call_id: call.id.clone(),
-                wasm_sha256: call.wasm_sha256.clone(),
-                input_sha256: hex::encode(fields.input_sha256),
-                output_sha256: hex::encode(fields.output_sha256),
-                instructions: r.instructions,
-                outcome: r.outcome.kind().to_owned(),
-            }),
+            receipt: Some(receipt),
         };
         let status = if error.is_none() { CallStatus::Completed } else { CallStatus::Failed };
         Ok(finish_of(call, &req.lease_id, status, settled, s.earnings))
@@ -507,6 +492,7 @@ impl AppState {
         for call in calls {
             let settled = SettledResult {
                 output: None,
+                output_base64: None,
                 error: Some(ErrorBody {
                     code: "worker_lost".into(),
                     message: format!("no worker finished the job in {} attempts", call.attempts),
@@ -548,6 +534,30 @@ fn insufficient_balance(required: i64, available: i64) -> ApiError {
 
 fn lease_lost() -> ApiError {
     ApiError::conflict("lease_lost", "this lease is not (or no longer) the call's lease; the call is settled or re-leased")
+}
+
+/// The first field (by name) in which two receipts differ.
+fn first_difference(expected: &outlayer_protocol::Receipt, signed: &outlayer_protocol::Receipt) -> Option<&'static str> {
+    let e = serde_json::to_value(expected).ok()?;
+    let s = serde_json::to_value(signed).ok()?;
+    const FIELDS: [&str; 15] = [
+        "call_id",
+        "project",
+        "wasm_sha256",
+        "input_sha256",
+        "output_sha256",
+        "outcome",
+        "instructions",
+        "wall_ms",
+        "peak_memory_bytes",
+        "refund",
+        "max_instructions",
+        "max_memory_mb",
+        "max_execution_seconds",
+        "worker_id",
+        "attestation_sha256",
+    ];
+    FIELDS.into_iter().find(|f| e.get(f) != s.get(f)).or_else(|| (expected != signed).then_some("receipt"))
 }
 
 fn limits_of(call: &CallRow) -> Limits {

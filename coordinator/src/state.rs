@@ -73,6 +73,7 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// State over an already-connected backend (lets embedders and tests pick the backend).
     pub fn new(db: Arc<dyn Backend>, config: CoordinatorConfig) -> Result<Self, CoordinatorError> {
+        config.validate().map_err(CoordinatorError::Config)?;
         let redis = match &config.redis_url {
             Some(url) => Some(Arc::new(RedisLink::new(url).map_err(|e| CoordinatorError::Config(format!("redis url: {e}")))?)),
             None => None,
@@ -94,6 +95,7 @@ impl AppState {
 /// Connects the configured database, applies migrations and builds the state. Redis is
 /// connected in the background by [`crate::run`] (the coordinator starts even if Redis is down).
 pub async fn build_state(config: CoordinatorConfig) -> Result<AppState, CoordinatorError> {
+    config.validate().map_err(CoordinatorError::Config)?;
     let db: Arc<dyn Backend> = match &config.database {
         DatabaseConfig::Sqlite { path } => Arc::new(SqliteBackend::connect(path).await?),
         DatabaseConfig::Postgres { url, schema } => Arc::new(PostgresBackend::connect(url, schema.as_deref()).await?),

@@ -68,12 +68,13 @@ async fn sqlite_embedded_worker_without_http() -> Result<()> {
     let key = server.key(&token, json!({ "initial_balance": 100_000 })).await?;
     let signing = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
     let public = hex::encode(signing.verifying_key().to_bytes());
-    let (worker, _token) = server.state.register_worker(&public, None).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let worker = common::dev_register_state(&server.state, &signing).await?;
     let state = server.state.clone();
     let embedded = tokio::spawn(async move {
         let job = state.lease_job(&worker, Duration::from_secs(10)).await.expect("lease").expect("a job");
         assert_eq!(state.db.wasm(&job.wasm_sha256).await.expect("db"), Some(common::EMPTY_MODULE.to_vec()));
-        state.complete_job(&worker, &Completion::sign(&job, common::echo(&job), &signing)).await.expect("complete")
+        let signer = outlayer_protocol::Signer { worker_id: &worker.id, attestation_sha256: &worker.attestation_sha256 };
+        state.complete_job(&worker, &Completion::sign(&job, common::echo(&job), &signer, &signing)).await.expect("complete")
     });
     let (s, b) = server.call(&owner, "echo", &key, &[], &json!({ "input": { "x": 1 }, "resource_limits": common::small_limits() })).await?;
     assert_eq!(s, reqwest::StatusCode::OK, "{b}");
@@ -99,10 +100,15 @@ async fn sqlite_registration_and_admin_tokens() -> Result<()> {
     assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (401, Some("invalid_registration_token")));
     let (s, b) = server.post("/workers/register", Some("wrong"), &json!({ "public_key": public })).await?;
     assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (401, Some("invalid_registration_token")));
+    // The right token is not enough: an unchecked `attestation` blob is refused.
     let (s, b) =
         server.post("/workers/register", Some("reg-secret"), &json!({ "public_key": public, "attestation": { "quote": "00" } })).await?;
-    assert_eq!(s.as_u16(), 201, "{b}");
-    assert!(b["token"].as_str().unwrap().starts_with("olw_"));
+    assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (403, Some("attestation_invalid")), "{b}");
+    // Challenges need the token too; with it and dev evidence (dev allowed here) it registers.
+    let (s, b) = server.post("/workers/challenge", None, &json!({})).await?;
+    assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (401, Some("invalid_registration_token")));
+    let w = common::dev_register(&server.base, Some("reg-secret")).await?;
+    assert!(!w.client.worker_id.is_empty());
 
     let (owner, token) = server.owner().await?;
     let key = server.key(&token, json!({ "initial_balance": 10 })).await?;

@@ -5,11 +5,17 @@
 //!
 //! # Layout
 //!
-//! - this file: [`run`] / [`run_with_source`], the slot loops, heartbeat, prepare and sign;
+//! - this file: [`run`] (attested registration over HTTP) / [`run_with_source`], the slot loops,
+//!   heartbeat, prepare and sign;
+//! - [`evidence`]: [`QuoteSource`], where the registration evidence comes from (configfs-tsm,
+//!   dstack, dev);
 //! - [`job`]: job → host request, host report → result (the one translation);
 //! - [`wasm_store`]: wasm on disk by sha256;
 //! - [`near`]: the on-chain source (NEAR RPC).
 //!
+//! - Registration is attested: the worker fetches a challenge, binds its ed25519 key and the
+//!   challenge into report data, gets evidence for it from its [`QuoteSource`] and registers
+//!   with that; every receipt it signs names its worker id and the sha256 of that evidence.
 //! - Several jobs run at once on one [`Runtime`] (one engine), up to
 //!   [`WorkerConfig::concurrency`].
 //! - Wasm is fetched by sha256 and kept on disk ([`wasm_store`]); the compiled artifact cache
@@ -23,11 +29,13 @@
 //! # async fn demo(runtime: outlayer_host::Runtime) -> Result<(), outlayer_worker::WorkerError> {
 //! use outlayer_worker::{Backends, WorkerConfig, run};
 //! let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
-//! let config = WorkerConfig::new("http://127.0.0.1:8080", std::env::temp_dir().join("wasm"));
+//! let mut config = WorkerConfig::new("http://127.0.0.1:8080", std::env::temp_dir().join("wasm"));
+//! config.quote = outlayer_worker::QuoteSource::Configfs { collateral: Some("collateral.json".into()) };
 //! run(config, runtime, Backends::new(key), std::future::pending()).await
 //! # }
 //! ```
 
+pub mod evidence;
 pub mod job;
 pub mod near;
 pub mod wasm_store;
@@ -35,7 +43,9 @@ pub mod wasm_store;
 use ed25519_dalek::SigningKey;
 use outlayer_host::Runtime;
 use outlayer_protocol::client::{ClientError, WorkerClient};
-use outlayer_protocol::{Completion, ExecutionResult, Job, JobSource};
+use outlayer_protocol::{Completion, ExecutionResult, Job, JobSource, Signer};
+
+pub use evidence::{EvidenceError, QuoteSource};
 use outlayer_storage::StorageBackend;
 use std::future::Future;
 use std::path::PathBuf;
@@ -67,6 +77,9 @@ pub struct WorkerConfig {
     pub registration_token: Option<String>,
     /// How long a lease request waits.
     pub lease_wait: Duration,
+    /// Where the registration evidence comes from (default: configfs-tsm, which needs a
+    /// collateral file).
+    pub quote: QuoteSource,
 }
 
 impl WorkerConfig {
@@ -78,6 +91,7 @@ impl WorkerConfig {
             concurrency: DEFAULT_CONCURRENCY,
             registration_token: None,
             lease_wait: LEASE_WAIT,
+            quote: QuoteSource::default(),
         }
     }
 }
@@ -119,6 +133,8 @@ impl Backends {
 pub enum WorkerError {
     #[error("registering with the coordinator: {0}")]
     Register(ClientError),
+    #[error("obtaining attestation evidence: {0}")]
+    Evidence(#[from] EvidenceError),
     #[error("wasm directory: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -131,10 +147,23 @@ pub async fn run(
     backends: Backends,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), WorkerError> {
-    let client = WorkerClient::register(&config.coordinator_url, &backends.key, None, config.registration_token.as_deref())
+    let token = config.registration_token.as_deref();
+    let challenge = WorkerClient::challenge(&config.coordinator_url, token).await.map_err(WorkerError::Register)?;
+    let report_data = outlayer_attest::report_data(&backends.key.verifying_key().to_bytes(), &challenge);
+    let quote = config.quote.clone();
+    let evidence = tokio::task::spawn_blocking(move || quote.evidence(report_data))
+        .await
+        .map_err(|e| std::io::Error::other(format!("quote provider panicked: {e}")))??;
+    let client = WorkerClient::register(&config.coordinator_url, &backends.key, &challenge, &evidence, token)
         .await
         .map_err(WorkerError::Register)?;
-    tracing::info!(worker_id = %client.worker_id, coordinator = %config.coordinator_url, "worker registered");
+    tracing::info!(
+        worker_id = %client.worker_id,
+        coordinator = %config.coordinator_url,
+        evidence = evidence.kind(),
+        attestation_sha256 = %client.attestation_sha256,
+        "worker registered"
+    );
     run_with_source(Arc::new(client), &config, runtime, backends, shutdown).await
 }
 
@@ -217,7 +246,8 @@ impl Worker {
             }
         };
         let outcome = result.outcome.kind();
-        let completion = Completion::sign(&job, result, &self.backends.key);
+        let signer = Signer { worker_id: self.source.worker_id(), attestation_sha256: self.source.attestation_sha256() };
+        let completion = Completion::sign(&job, result, &signer, &self.backends.key);
         let (done, next) = if lease_next {
             self.source.complete_and_lease(&job, &completion).await
         } else {

@@ -1,4 +1,4 @@
-//! `POST /call/{owner}/{project}` and `GET /calls/{id}`.
+//! `POST /call/{owner}/{project}`, `GET /calls/{id}` and the public `GET /calls/{id}/receipt`.
 
 use axum::Json;
 use axum::body::Body;
@@ -14,6 +14,7 @@ use crate::limits::MAX_CALL_BODY_BYTES;
 use crate::model::{CallRequest, CallStatus};
 use crate::service::{CallMoney, view};
 use crate::state::AppState;
+use outlayer_protocol::CallReceipt;
 
 /// Header: most the caller accepts to pay (micro-USD), covering compute and the deposit.
 pub const COMPUTE_LIMIT_HEADER: &str = "x-compute-limit";
@@ -81,4 +82,22 @@ pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, Path
         return Err(not_found());
     }
     Ok(Json(view(&row)).into_response())
+}
+
+/// The public proof of a settled call: digests only (no input or output), readable by anyone
+/// with the call id. 404 `call_not_found`, or `receipt_not_found` while the call has no receipt
+/// (not settled yet, or no worker produced a result).
+pub(super) async fn receipt(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<CallReceipt>, ApiError> {
+    let row = state.db.call(&id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
+    let settled = row.result.as_ref();
+    let (Some(receipt), Some(worker)) = (settled.and_then(|r| r.receipt.clone()), settled.and_then(|r| r.worker.clone())) else {
+        return Err(ApiError::not_found("receipt_not_found", format!("call {id} has no receipt (status {})", row.status.as_str())));
+    };
+    Ok(Json(CallReceipt {
+        call_id: row.id,
+        status: row.status,
+        attestation_url: format!("/workers/{}/attestation", worker.id),
+        receipt,
+        worker,
+    }))
 }

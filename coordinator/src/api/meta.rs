@@ -62,6 +62,10 @@ mod tests {
             ("/payment-keys/{owner}/{nonce}/ledger", "get"),
             ("/call/{owner}/{project}", "post"),
             ("/calls/{id}", "get"),
+            ("/calls/{id}/receipt", "get"),
+            ("/workers", "get"),
+            ("/workers/{id}/attestation", "get"),
+            ("/workers/challenge", "post"),
             ("/workers/register", "post"),
             ("/workers/lease", "post"),
             ("/workers/heartbeat", "post"),
@@ -73,6 +77,6 @@ mod tests {
         for (path, method) in routes {
             assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from openapi.json");
         }
-        assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(20));
+        assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(24));
     }
 }

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::model::{CallStatus, Capability, SettledResult};
+use outlayer_attest::VerifiedQuote;
 
 /// A project: an owner's named WebAssembly service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +124,8 @@ pub struct CallRow {
     pub result: Option<SettledResult>,
 }
 
-/// A registered worker.
+/// A registered (attested) worker. Its evidence and challenge are read only when published
+/// ([`Backend::worker_attestation`]), never on the hot path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerRow {
     /// Worker id (UUID).
@@ -132,8 +134,10 @@ pub struct WorkerRow {
     pub public_key: String,
     /// sha256 (hex) of the worker's bearer token.
     pub token_hash: String,
-    /// Attestation as given at registration (opaque JSON text).
-    pub attestation: String,
+    /// Hex sha256 of the evidence it registered with (what its receipts must carry).
+    pub attestation_sha256: String,
+    /// What verifying that evidence established (TEE kind, measurements, TCB status, time).
+    pub verified: VerifiedQuote,
     /// Registration time.
     pub created_ms: i64,
     /// Last lease / heartbeat.
@@ -238,16 +242,21 @@ pub trait Backend: Send + Sync + 'static {
     async fn enqueue(&self, call: &CallRow) -> Result<Enqueued, StoreError>;
     /// A call by id.
     async fn call(&self, id: &str) -> Result<Option<CallRow>, StoreError>;
-    /// Leases the oldest queued (or lease-expired) job with fewer than `max_attempts` leases.
+    /// Leases the oldest queued (or lease-expired) job with fewer than `max_attempts` leases,
+    /// until `now_ms + lease_ms` but never past its hard deadline: `now_ms` + its wall-time limit
+    /// + `grace_ms` ([`crate::config::CoordinatorConfig::lease_grace`]).
     async fn lease(
         &self,
         worker_id: &str,
         lease_id: &str,
         now_ms: i64,
         lease_ms: i64,
+        grace_ms: i64,
         max_attempts: i64,
     ) -> Result<Option<CallRow>, StoreError>;
-    /// Extends those of `lease_ids` the worker still holds; returns the extended ones.
+    /// Extends those of `lease_ids` the worker still holds and whose hard deadline (set when
+    /// leased: lease time + the job's wall-time limit + `grace_ms`) is not past; never beyond that
+    /// deadline. Returns the extended ones.
     async fn heartbeat(&self, worker_id: &str, lease_ids: &[String], now_ms: i64, lease_ms: i64) -> Result<Vec<String>, StoreError>;
     /// Settles a call if `lease_id` is still its lease and it is not final; `None` otherwise.
     /// Moves `reserved` off the key, `charged` onto `spent`, credits earnings, writes the ledger.
@@ -262,12 +271,29 @@ pub trait Backend: Send + Sync + 'static {
         lease_id: &str,
         now_ms: i64,
         lease_ms: i64,
+        grace_ms: i64,
         max_attempts: i64,
     ) -> Result<(Option<CallRow>, Option<CallRow>), StoreError>;
     /// Leased calls whose lease expired after their last allowed attempt.
     async fn exhausted(&self, now_ms: i64, max_attempts: i64) -> Result<Vec<CallRow>, StoreError>;
-    /// Registers a worker.
-    async fn register_worker(&self, worker: &WorkerRow) -> Result<(), StoreError>;
+    /// Registers a worker with the evidence (JSON text) and challenge (JSON text) it proved
+    /// itself with.
+    async fn register_worker(&self, worker: &WorkerRow, evidence: &str, challenge: &str) -> Result<(), StoreError>;
+    /// A worker with its evidence and challenge (JSON texts as stored).
+    async fn worker_attestation(&self, id: &str) -> Result<Option<(WorkerRow, String, String)>, StoreError>;
+    /// Remembers an issued challenge (nonce hex) after deleting expired ones (`expires_at <
+    /// now_secs`); `false` (nothing stored) when `max_pending` unexpired challenges are pending.
+    async fn issue_challenge(
+        &self,
+        nonce: &str,
+        issued_at: i64,
+        expires_at: i64,
+        now_secs: i64,
+        max_pending: i64,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the challenge with exactly these values: `true` if it was pending (it can never be
+    /// used again), `false` if it is unknown or already used.
+    async fn consume_challenge(&self, nonce: &str, issued_at: i64, expires_at: i64) -> Result<bool, StoreError>;
     /// A worker by token hash.
     async fn worker_by_token(&self, token_hash: &str) -> Result<Option<WorkerRow>, StoreError>;
     /// A worker by id.
@@ -278,6 +304,47 @@ pub trait Backend: Send + Sync + 'static {
     async fn earnings(&self, owner: &str) -> Result<Vec<EarningRow>, StoreError>;
     /// `(queued, leased)` job counts.
     async fn queue_depth(&self) -> Result<(i64, i64), StoreError>;
+
+    // The dashboard's reads (called by `crate::dashboard` page handlers, never on the hot path).
+
+    /// Projects of an owner, by name.
+    async fn projects_of(&self, owner: &str) -> Result<Vec<ProjectRow>, StoreError>;
+    /// Payment keys of an owner, by nonce.
+    async fn keys_of(&self, owner: &str) -> Result<Vec<KeyRow>, StoreError>;
+    /// Calls of a project, newest first, one [`CallPage`].
+    async fn calls_by_project(&self, project_id: &str, page: &CallPage) -> Result<Vec<CallRow>, StoreError>;
+    /// Calls paid by a key, newest first, one [`CallPage`].
+    async fn calls_by_key(&self, owner: &str, nonce: i64, page: &CallPage) -> Result<Vec<CallRow>, StoreError>;
+    /// Calls paid by any key of `owner` created at or after `since_ms`, newest first, at most
+    /// `limit`, as [`CallSample`]s (what the overview charts need).
+    async fn owner_call_samples(&self, owner: &str, since_ms: i64, limit: i64) -> Result<Vec<CallSample>, StoreError>;
+    /// Ledger of a key, newest first: at most `limit` lines with `id < before_id`.
+    async fn ledger_before(&self, owner: &str, nonce: i64, before_id: i64, limit: i64) -> Result<Vec<LedgerRow>, StoreError>;
+    /// Registered workers, most recently seen first, at most `limit`.
+    async fn recent_workers(&self, limit: i64) -> Result<Vec<WorkerRow>, StoreError>;
+}
+
+/// One page of a newest-first call listing: at most `limit` calls strictly before the cursor
+/// `(created_ms, id)` (keyset paging: stable while new calls arrive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallPage {
+    /// `(created_ms, id)` of the last call of the previous page; `None` = the newest.
+    pub before: Option<(i64, String)>,
+    /// Most calls returned.
+    pub limit: i64,
+}
+
+/// What the overview charts need of one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallSample {
+    /// Accept time.
+    pub created_ms: i64,
+    /// Settle time (none while queued or leased).
+    pub completed_ms: Option<i64>,
+    /// Where the call is.
+    pub status: CallStatus,
+    /// micro-USD charged to the key (its `settle` ledger line; 0 before settling).
+    pub charged: i64,
 }
 
 /// Most entries of each [`LookupCache`] map (it is emptied when full).

@@ -71,13 +71,31 @@ impl PostgresBackend {
 }
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("../../migrations/postgres/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        // Attested workers, single-use challenges, the hard end of a lease.
+        Migration::new(
+            2,
+            "attestation".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0002_attestation.sql").into_sql_str(),
+            false,
+        ),
+        // The dashboard's indexes (calls by project / by key, ledger by call).
+        Migration::new(
+            4,
+            "dashboard".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0004_dashboard.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 /// `enqueue` as one statement (one round trip, atomic): the call and its ledger line are inserted

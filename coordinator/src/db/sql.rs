@@ -22,7 +22,7 @@ macro_rules! key_columns {
 /// Column list of `workers`.
 macro_rules! worker_columns {
     () => {
-        "id, public_key, token_hash, attestation, created_ms, last_heartbeat_ms"
+        "id, public_key, token_hash, attestation_sha256, verified, created_ms, last_heartbeat_ms"
     };
 }
 
@@ -39,6 +39,7 @@ macro_rules! impl_backend {
             Backend, CallRow, EarningRow, Enqueued, Finish, KeyRow, LedgerRow, ProjectRow, VersionRow, WorkerRow, from_json_text,
             to_json_text,
         };
+        use $crate::db::{CallPage, CallSample};
         use $crate::error::StoreError;
 
         type DbRow = <$db as sqlx::Database>::Row;
@@ -95,7 +96,8 @@ macro_rules! impl_backend {
                 id: r.try_get("id")?,
                 public_key: r.try_get("public_key")?,
                 token_hash: r.try_get("token_hash")?,
-                attestation: r.try_get("attestation")?,
+                attestation_sha256: r.try_get("attestation_sha256")?,
+                verified: from_json_text(&r.try_get::<String, _>("verified")?, "verified")?,
                 created_ms: r.try_get("created_ms")?,
                 last_heartbeat_ms: r.try_get("last_heartbeat_ms")?,
             })
@@ -422,10 +424,16 @@ macro_rules! impl_backend {
                 lease_id: &str,
                 now_ms: i64,
                 lease_ms: i64,
+                grace_ms: i64,
                 max_attempts: i64,
             ) -> Result<Option<CallRow>, StoreError> {
+                // The hard deadline is computed from the job's own limit; the lease ends at the
+                // earlier of it and `now + lease_ms`.
                 let row = sqlx::query(concat!(
-                    "UPDATE calls SET status = 'leased', lease_id = $1, worker_id = $2, lease_expires_ms = $4, \
+                    "UPDATE calls SET status = 'leased', lease_id = $1, worker_id = $2, \
+                     lease_deadline_ms = $3 + max_execution_seconds * 1000 + $6, \
+                     lease_expires_ms = CASE WHEN $4 < $3 + max_execution_seconds * 1000 + $6 THEN $4 \
+                     ELSE $3 + max_execution_seconds * 1000 + $6 END, \
                      attempts = attempts + 1 \
                      WHERE id = (SELECT id FROM calls WHERE status IN ('queued', 'leased') \
                                  AND (status = 'queued' OR lease_expires_ms < $3) AND attempts < $5 \
@@ -441,6 +449,7 @@ macro_rules! impl_backend {
                 .bind(now_ms)
                 .bind(now_ms + lease_ms)
                 .bind(max_attempts)
+                .bind(grace_ms)
                 .fetch_optional(&mut *self.write().await?)
                 .await?;
                 row.as_ref().map(call_row).transpose()
@@ -455,13 +464,17 @@ macro_rules! impl_backend {
             ) -> Result<Vec<String>, StoreError> {
                 let mut extended = Vec::new();
                 for lease_id in lease_ids {
-                    let done =
-                        sqlx::query("UPDATE calls SET lease_expires_ms = $3 WHERE lease_id = $1 AND worker_id = $2 AND status = 'leased'")
-                            .bind(lease_id)
-                            .bind(worker_id)
-                            .bind(now_ms + lease_ms)
-                            .execute(&mut *self.write().await?)
-                            .await?;
+                    // Never past the hard deadline; a lease at or past it is lost.
+                    let done = sqlx::query(
+                        "UPDATE calls SET lease_expires_ms = CASE WHEN $3 < lease_deadline_ms THEN $3 ELSE lease_deadline_ms END \
+                         WHERE lease_id = $1 AND worker_id = $2 AND status = 'leased' AND lease_deadline_ms > $4",
+                    )
+                    .bind(lease_id)
+                    .bind(worker_id)
+                    .bind(now_ms + lease_ms)
+                    .bind(now_ms)
+                    .execute(&mut *self.write().await?)
+                    .await?;
                     if done.rows_affected() == 1 {
                         extended.push(lease_id.clone());
                     }
@@ -493,6 +506,7 @@ macro_rules! impl_backend {
                 lease_id: &str,
                 now_ms: i64,
                 lease_ms: i64,
+                grace_ms: i64,
                 max_attempts: i64,
             ) -> Result<(Option<CallRow>, Option<CallRow>), StoreError> {
                 // Leasing separately would cost a round trip even when no job waits: only finish.
@@ -509,7 +523,8 @@ macro_rules! impl_backend {
                     .bind(worker_id)
                     .bind(now_ms)
                     .bind(now_ms + lease_ms)
-                    .bind(max_attempts);
+                    .bind(max_attempts)
+                    .bind(grace_ms);
                 let (mut finished, mut leased) = (None, None);
                 for row in self.batch(q).await? {
                     let call = call_row(&row)?;
@@ -535,17 +550,73 @@ macro_rules! impl_backend {
                 rows.iter().map(call_row).collect()
             }
 
-            async fn register_worker(&self, w: &WorkerRow) -> Result<(), StoreError> {
-                sqlx::query(concat!("INSERT INTO workers (", worker_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6)"))
-                    .bind(&w.id)
-                    .bind(&w.public_key)
-                    .bind(&w.token_hash)
-                    .bind(&w.attestation)
-                    .bind(w.created_ms)
-                    .bind(w.last_heartbeat_ms)
+            async fn register_worker(&self, w: &WorkerRow, evidence: &str, challenge: &str) -> Result<(), StoreError> {
+                let tee = match w.verified.tee {
+                    outlayer_attest::Tee::Tdx => "tdx",
+                    outlayer_attest::Tee::Dev => "dev",
+                };
+                sqlx::query(concat!(
+                    "INSERT INTO workers (",
+                    worker_columns!(),
+                    ", tee, attestation, challenge) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                ))
+                .bind(&w.id)
+                .bind(&w.public_key)
+                .bind(&w.token_hash)
+                .bind(&w.attestation_sha256)
+                .bind(to_json_text(&w.verified))
+                .bind(w.created_ms)
+                .bind(w.last_heartbeat_ms)
+                .bind(tee)
+                .bind(evidence)
+                .bind(challenge)
+                .execute(&mut *self.write().await?)
+                .await?;
+                Ok(())
+            }
+
+            async fn worker_attestation(&self, id: &str) -> Result<Option<(WorkerRow, String, String)>, StoreError> {
+                let row = sqlx::query(concat!("SELECT ", worker_columns!(), ", attestation, challenge FROM workers WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&mut *self.read().await?)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some((worker_row(&row)?, row.try_get("attestation")?, row.try_get("challenge")?)))
+            }
+
+            async fn issue_challenge(
+                &self,
+                nonce: &str,
+                issued_at: i64,
+                expires_at: i64,
+                now_secs: i64,
+                max_pending: i64,
+            ) -> Result<bool, StoreError> {
+                let mut conn = self.write().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                sqlx::query("DELETE FROM worker_challenges WHERE expires_at < $1").bind(now_secs).execute(&mut *tx).await?;
+                let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM worker_challenges").fetch_one(&mut *tx).await?;
+                if pending >= max_pending {
+                    return Ok(false);
+                }
+                sqlx::query("INSERT INTO worker_challenges (nonce, issued_at, expires_at) VALUES ($1, $2, $3)")
+                    .bind(nonce)
+                    .bind(issued_at)
+                    .bind(expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn consume_challenge(&self, nonce: &str, issued_at: i64, expires_at: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM worker_challenges WHERE nonce = $1 AND issued_at = $2 AND expires_at = $3")
+                    .bind(nonce)
+                    .bind(issued_at)
+                    .bind(expires_at)
                     .execute(&mut *self.write().await?)
                     .await?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
 
             async fn worker_by_token(&self, token_hash: &str) -> Result<Option<WorkerRow>, StoreError> {
@@ -602,6 +673,119 @@ macro_rules! impl_backend {
                 .fetch_one(&mut *self.read().await?)
                 .await?;
                 Ok((row.try_get("queued")?, row.try_get("leased")?))
+            }
+
+            async fn projects_of(&self, owner: &str) -> Result<Vec<ProjectRow>, StoreError> {
+                let rows =
+                    sqlx::query("SELECT id, owner, name, active_version, grants, created_ms FROM projects WHERE owner = $1 ORDER BY name")
+                        .bind(owner)
+                        .fetch_all(&mut *self.read().await?)
+                        .await?;
+                rows.iter().map(project_row).collect()
+            }
+
+            async fn keys_of(&self, owner: &str) -> Result<Vec<KeyRow>, StoreError> {
+                let rows = sqlx::query(concat!("SELECT ", key_columns!(), " FROM payment_keys WHERE owner = $1 ORDER BY nonce"))
+                    .bind(owner)
+                    .fetch_all(&mut *self.read().await?)
+                    .await?;
+                rows.iter().map(key_row).collect()
+            }
+
+            async fn calls_by_project(&self, project_id: &str, page: &CallPage) -> Result<Vec<CallRow>, StoreError> {
+                // No cursor: every call is before (i64::MAX, "").
+                let (before_ms, before_id) = page.before.clone().unwrap_or((i64::MAX, String::new()));
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    call_columns!(),
+                    " FROM calls WHERE project_id = $1 AND (created_ms < $2 OR (created_ms = $2 AND id < $3)) \
+                     ORDER BY created_ms DESC, id DESC LIMIT $4"
+                ))
+                .bind(project_id)
+                .bind(before_ms)
+                .bind(before_id)
+                .bind(page.limit)
+                .fetch_all(&mut *self.read().await?)
+                .await?;
+                rows.iter().map(call_row).collect()
+            }
+
+            async fn calls_by_key(&self, owner: &str, nonce: i64, page: &CallPage) -> Result<Vec<CallRow>, StoreError> {
+                // No cursor: every call is before (i64::MAX, "").
+                let (before_ms, before_id) = page.before.clone().unwrap_or((i64::MAX, String::new()));
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    call_columns!(),
+                    " FROM calls WHERE key_owner = $1 AND key_nonce = $2 \
+                     AND (created_ms < $3 OR (created_ms = $3 AND id < $4)) \
+                     ORDER BY created_ms DESC, id DESC LIMIT $5"
+                ))
+                .bind(owner)
+                .bind(nonce)
+                .bind(before_ms)
+                .bind(before_id)
+                .bind(page.limit)
+                .fetch_all(&mut *self.read().await?)
+                .await?;
+                rows.iter().map(call_row).collect()
+            }
+
+            async fn owner_call_samples(&self, owner: &str, since_ms: i64, limit: i64) -> Result<Vec<CallSample>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT c.created_ms, c.completed_ms, c.status, COALESCE(l.amount, 0) AS charged FROM calls c \
+                     LEFT JOIN ledger l ON l.call_id = c.id AND l.kind = 'settle' \
+                     WHERE c.key_owner = $1 AND c.created_ms >= $2 ORDER BY c.created_ms DESC LIMIT $3",
+                )
+                .bind(owner)
+                .bind(since_ms)
+                .bind(limit)
+                .fetch_all(&mut *self.read().await?)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(CallSample {
+                            created_ms: r.try_get("created_ms")?,
+                            completed_ms: r.try_get("completed_ms")?,
+                            status: r
+                                .try_get::<String, _>("status")?
+                                .parse()
+                                .map_err(|e: outlayer_protocol::status::UnknownStatus| StoreError::Corrupt(e.to_string()))?,
+                            charged: r.try_get("charged")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn ledger_before(&self, owner: &str, nonce: i64, before_id: i64, limit: i64) -> Result<Vec<LedgerRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, call_id, kind, amount, created_ms FROM ledger \
+                     WHERE owner = $1 AND nonce = $2 AND id < $3 ORDER BY id DESC LIMIT $4",
+                )
+                .bind(owner)
+                .bind(nonce)
+                .bind(before_id)
+                .bind(limit)
+                .fetch_all(&mut *self.read().await?)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(LedgerRow {
+                            id: r.try_get("id")?,
+                            call_id: r.try_get("call_id")?,
+                            kind: r.try_get("kind")?,
+                            amount: r.try_get("amount")?,
+                            created_ms: r.try_get("created_ms")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn recent_workers(&self, limit: i64) -> Result<Vec<WorkerRow>, StoreError> {
+                let rows = sqlx::query(concat!("SELECT ", worker_columns!(), " FROM workers ORDER BY last_heartbeat_ms DESC, id LIMIT $1"))
+                    .bind(limit)
+                    .fetch_all(&mut *self.read().await?)
+                    .await?;
+                rows.iter().map(worker_row).collect()
             }
         }
     };

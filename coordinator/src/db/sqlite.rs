@@ -144,13 +144,31 @@ impl SqliteBackend {
 }
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("../../migrations/sqlite/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        // Attested workers, single-use challenges, the hard end of a lease.
+        Migration::new(
+            2,
+            "attestation".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0002_attestation.sql").into_sql_str(),
+            false,
+        ),
+        // The dashboard's indexes (calls by project / by key, ledger by call).
+        Migration::new(
+            4,
+            "dashboard".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0004_dashboard.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 /// `enqueue` as one batch (one transaction, one round trip): every statement after the
@@ -197,13 +215,17 @@ macro_rules! finish_statements {
 /// `finish` in one transaction and round trip.
 const FINISH: &str = concat!("BEGIN IMMEDIATE; ", finish_statements!(), " COMMIT;");
 
-/// `finish`, then the lease of the next job for the worker that completed (binds 8..=12), in one
-/// transaction and round trip.
+/// `finish`, then the lease of the next job for the worker that completed (binds 8..=13: lease id,
+/// worker id, now, lease expiry, max attempts, grace), in one transaction and round trip. The
+/// lease ends at the earlier of the expiry and its hard deadline (as in `lease`).
 const FINISH_LEASE: &str = concat!(
     "BEGIN IMMEDIATE; ",
     finish_statements!(),
     " \
-     UPDATE calls SET status = 'leased', lease_id = $8, worker_id = $9, lease_expires_ms = $11, \
+     UPDATE calls SET status = 'leased', lease_id = $8, worker_id = $9, \
+     lease_deadline_ms = $10 + max_execution_seconds * 1000 + $13, \
+     lease_expires_ms = CASE WHEN $11 < $10 + max_execution_seconds * 1000 + $13 THEN $11 \
+     ELSE $10 + max_execution_seconds * 1000 + $13 END, \
      attempts = attempts + 1 \
      WHERE id = (SELECT id FROM calls WHERE status IN ('queued', 'leased') \
                  AND (status = 'queued' OR lease_expires_ms < $10) AND attempts < $12 \

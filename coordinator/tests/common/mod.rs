@@ -9,8 +9,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use ed25519_dalek::SigningKey;
 use outlayer_coordinator::model::{CallView, Completion, ExecutionResult, Job, Outcome};
-use outlayer_coordinator::{AppState, CoordinatorConfig, DatabaseConfig, PricingConfig, RateLimitConfig, build_state, run};
+use outlayer_coordinator::{
+    AppState, AttestationConfig, CoordinatorConfig, DatabaseConfig, PricingConfig, RateLimitConfig, build_state, run,
+};
 use outlayer_protocol::client::{ClientError, WorkerClient};
+use outlayer_protocol::{DEV_MEASUREMENTS, RegisterRequest, Signer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -45,6 +48,8 @@ pub fn base_config(database: DatabaseConfig) -> CoordinatorConfig {
         pricing: PRICES,
         rate_limit: RateLimitConfig { max_calls: 100_000, window: Duration::from_secs(1) },
         lease_long_poll: Duration::from_secs(2),
+        // The fake workers below register with dev evidence.
+        attestation: AttestationConfig { allow_dev: true, ..AttestationConfig::default() },
         ..CoordinatorConfig::default()
     }
 }
@@ -221,9 +226,7 @@ impl Server {
     }
 
     pub async fn worker(&self) -> Result<TestWorker> {
-        let key = SigningKey::from_bytes(&rand::random());
-        let client = WorkerClient::register(&self.base, &key, Some(json!({ "kind": "test" })), None).await?;
-        Ok(TestWorker { client, key })
+        dev_register(&self.base, None).await
     }
 }
 
@@ -241,10 +244,36 @@ impl std::ops::Deref for TestWorker {
 }
 
 impl TestWorker {
+    /// This worker's receipt signer (its id and attestation digest).
+    pub fn signer(&self) -> Signer<'_> {
+        Signer { worker_id: &self.client.worker_id, attestation_sha256: &self.client.attestation_sha256 }
+    }
+
     /// Signs `result` as this worker's result of `job` and reports it.
     pub async fn complete(&self, job: &Job, result: &ExecutionResult) -> Result<CallView, ClientError> {
-        self.client.complete(&Completion::sign(job, result.clone(), &self.key)).await
+        self.client.complete(&Completion::sign(job, result.clone(), &self.signer(), &self.key)).await
     }
+}
+
+/// Registers a fresh key over HTTP with dev evidence (attest's `DevProvider`, claiming
+/// [`DEV_MEASUREMENTS`]) bound to a fresh challenge: the fake workers' way through attestation.
+pub async fn dev_register(base: &str, token: Option<&str>) -> Result<TestWorker> {
+    use outlayer_attest::providers::{DevProvider, QuoteProvider};
+    let key = SigningKey::from_bytes(&rand::random());
+    let challenge = WorkerClient::challenge(base, token).await?;
+    let evidence = DevProvider { measurements: DEV_MEASUREMENTS }
+        .evidence(outlayer_attest::report_data(&key.verifying_key().to_bytes(), &challenge))?;
+    let client = WorkerClient::register(base, &key, &challenge, &evidence, token).await?;
+    Ok(TestWorker { client, key })
+}
+
+/// The same for a worker in the process of `state` (no HTTP): returns the row and the request.
+pub async fn dev_register_state(state: &AppState, key: &SigningKey) -> Result<outlayer_coordinator::db::WorkerRow> {
+    let challenge = state.issue_challenge().await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let public = key.verifying_key().to_bytes();
+    let evidence = outlayer_attest::Evidence::dev(outlayer_attest::report_data(&public, &challenge), DEV_MEASUREMENTS);
+    let req = RegisterRequest { public_key: hex::encode(public), challenge: Some(challenge), evidence: Some(evidence) };
+    Ok(state.register_worker(&req).await.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?.0)
 }
 
 pub async fn read(resp: reqwest::Response) -> Result<(StatusCode, Value)> {

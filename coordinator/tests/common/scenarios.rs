@@ -7,7 +7,7 @@ use anyhow::{Result, ensure};
 use outlayer_coordinator::CoordinatorConfig;
 use outlayer_coordinator::RateLimitConfig;
 use outlayer_protocol::client::ClientError;
-use outlayer_protocol::receipt::{ReceiptFields, sha256};
+use outlayer_protocol::receipt::{SignedReceipt, sha256_hex};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -43,18 +43,30 @@ pub async fn end_to_end(config: CoordinatorConfig) -> Result<()> {
     assert_eq!(b["instructions"], ECHO_INSTRUCTIONS);
     assert_eq!(b["time_ms"], ECHO_WALL_MS);
     assert_eq!(b["wasm_sha256"], sha);
-    // The receipt verifies with the worker's key and binds the exact input and output.
+    // The receipt (v2) verifies with the worker's key and binds the exact input and output
+    // bytes (`output_base64`), every charged number, the worker and its attestation.
     let stdin = serde_json::to_string(&input)?;
-    let fields = ReceiptFields {
-        call_id: b["call_id"].as_str().unwrap(),
-        wasm_sha256: &sha,
-        input_sha256: sha256(stdin.as_bytes()),
-        output_sha256: sha256(stdin.as_bytes()),
-        instructions: ECHO_INSTRUCTIONS,
-        outcome: "ok",
-    };
-    assert_eq!(b["receipt"]["message"], hex::encode(fields.digest()));
-    assert!(fields.verify(b["worker"]["public_key"].as_str().unwrap(), b["receipt"]["signature"].as_str().unwrap()));
+    let signed: SignedReceipt = serde_json::from_value(b["receipt"].clone())?;
+    signed.verify()?;
+    assert_eq!(signed.public_key, b["worker"]["public_key"].as_str().unwrap());
+    let r = &signed.receipt;
+    assert_eq!(r.call_id, b["call_id"].as_str().unwrap());
+    assert_eq!((r.project.clone(), r.wasm_sha256.clone()), (format!("{owner}/echo"), sha.clone()));
+    assert_eq!(r.input_sha256, sha256_hex(stdin.as_bytes()));
+    use base64::Engine as _;
+    let output_bytes = base64::engine::general_purpose::STANDARD.decode(b["output_base64"].as_str().unwrap())?;
+    assert_eq!(output_bytes, stdin.as_bytes());
+    assert_eq!(r.output_sha256, sha256_hex(&output_bytes));
+    assert_eq!((r.instructions, r.wall_ms, r.refund), (ECHO_INSTRUCTIONS, ECHO_WALL_MS, 300));
+    assert_eq!(r.worker_id, b["worker"]["id"].as_str().unwrap());
+    let (s, att) = server.get(&format!("/workers/{}/attestation", r.worker_id), &[]).await?;
+    assert_eq!(s, StatusCode::OK, "{att}");
+    assert_eq!(att["attestation_sha256"], r.attestation_sha256.as_str());
+    assert_eq!(att["tee"], "dev");
+    let (s, pubr) = server.get(&format!("/calls/{}/receipt", r.call_id), &[]).await?;
+    assert_eq!(s, StatusCode::OK, "{pubr}");
+    assert_eq!(pubr["receipt"], b["receipt"]);
+    assert_eq!(pubr["attestation_url"], format!("/workers/{}/attestation", r.worker_id));
 
     let k = server.key_state(&key).await?;
     assert_eq!((k["balance"].as_i64(), k["spent"].as_i64(), k["reserved"].as_i64()), (Some(100_000), Some(ECHO_COST + 200), Some(0)));
@@ -452,8 +464,8 @@ pub async fn bad_signature(config: CoordinatorConfig) -> Result<()> {
     let mut tampered = job.clone();
     tampered.input = "8".into(); // the signed input no longer matches the stored one
     match worker.complete(&tampered, &echo(&tampered)).await {
-        Err(ClientError::Api { status: 400, code, .. }) => assert_eq!(code, "invalid_signature"),
-        other => panic!("expected invalid_signature, got {other:?}"),
+        Err(ClientError::Api { status: 400, code, .. }) => assert_eq!(code, "receipt_mismatch"),
+        other => panic!("expected receipt_mismatch, got {other:?}"),
     }
     let (_, v) = server.get(&format!("/calls/{call_id}"), &[("X-Payment-Key", &key)]).await?;
     assert_eq!(v["status"], "leased");

@@ -2,6 +2,8 @@
 
 use crate::limits::LimitsRequest;
 use crate::status::CallStatus;
+use outlayer_attest::receipt::SignedReceipt;
+use outlayer_attest::{Challenge, Evidence, Measurements, TcbStatus, Tee, VerifiedQuote};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -32,29 +34,6 @@ pub struct WorkerRef {
     pub public_key: String,
 }
 
-/// Proof of which worker produced a result: verify `signature` over `message` with
-/// `worker.public_key`, and recompute `message` from the other fields
-/// ([`crate::receipt::ReceiptFields`]).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Receipt {
-    /// ed25519 signature, hex.
-    pub signature: String,
-    /// The signed 32-byte digest, hex.
-    pub message: String,
-    /// Call id.
-    pub call_id: String,
-    /// Wasm that ran.
-    pub wasm_sha256: String,
-    /// sha256 of the input bytes, hex.
-    pub input_sha256: String,
-    /// sha256 of the stdout bytes, hex.
-    pub output_sha256: String,
-    /// Instructions executed.
-    pub instructions: u64,
-    /// Outcome kind.
-    pub outcome: String,
-}
-
 /// `{code, message}` of a failed call.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ErrorBody {
@@ -70,6 +49,10 @@ pub struct SettledResult {
     /// Guest stdout parsed as JSON (completed calls only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub output: Option<Value>,
+    /// The exact output bytes the receipt's `output_sha256` covers, base64 (absent when no
+    /// worker reported a result, or the output was over the size limit).
+    #[serde(skip_serializing_if = "Option::is_none", default, with = "crate::bytes_b64::option")]
+    pub output_base64: Option<Vec<u8>>,
     /// Why the call failed (failed calls only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<ErrorBody>,
@@ -88,9 +71,9 @@ pub struct SettledResult {
     /// Worker that produced it (absent if no worker did, e.g. `worker_lost`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub worker: Option<WorkerRef>,
-    /// Its receipt.
+    /// The receipt (v2) the worker signed, exactly as checked by the coordinator.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub receipt: Option<Receipt>,
+    pub receipt: Option<SignedReceipt>,
 }
 
 /// A call as returned by `POST /call` and `GET /calls/{id}`.
@@ -109,4 +92,71 @@ pub struct CallView {
     /// The settled result, once there is one (fields inlined).
     #[serde(flatten, default)]
     pub result: Option<SettledResult>,
+}
+
+/// One entry of `GET /workers`: an attested worker as anyone may see it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WorkerSummary {
+    /// Worker id (the `worker_id` of its receipts).
+    pub id: String,
+    /// ed25519 public key, hex (bound into its attestation's report data).
+    pub public_key: String,
+    /// `tdx`, or `dev` (not a TEE).
+    pub tee: Tee,
+    /// The measurements its evidence carried (allowed by the coordinator's policy).
+    pub measurements: Measurements,
+    /// The TCB status of its quote.
+    pub tcb_status: TcbStatus,
+    /// When the coordinator verified its evidence (unix seconds).
+    pub verified_at: u64,
+    /// Its last lease or heartbeat (unix ms).
+    pub last_seen_ms: i64,
+}
+
+/// `GET /workers`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WorkerList {
+    /// Workers, most recently seen first.
+    pub workers: Vec<WorkerSummary>,
+}
+
+/// `GET /workers/{id}/attestation`: everything needed to re-verify a worker's registration
+/// offline — the evidence as presented, the challenge it had to bind, and what the coordinator
+/// concluded.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WorkerAttestation {
+    /// Worker id.
+    pub worker_id: String,
+    /// ed25519 public key, hex.
+    pub public_key: String,
+    /// `tdx`, or `dev` (not a TEE).
+    pub tee: Tee,
+    /// The evidence the worker registered with (`sha256` of its canonical JSON is every
+    /// receipt's `attestation_sha256`).
+    pub evidence: Evidence,
+    /// The coordinator's challenge bound into `report_data[32..64]`.
+    pub challenge: Challenge,
+    /// The verification result.
+    pub verified: VerifiedQuote,
+    /// Always `accepted` (refused evidence registers no worker).
+    pub policy_result: String,
+    /// When it was verified (unix seconds).
+    pub verified_at: u64,
+    /// Hex sha256 of `evidence` ([`outlayer_attest::evidence_digest`]), as receipts carry it.
+    pub attestation_sha256: String,
+}
+
+/// `GET /calls/{id}/receipt`: the public, data-free proof of a settled call.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CallReceipt {
+    /// Call id.
+    pub call_id: String,
+    /// Where the call is.
+    pub status: CallStatus,
+    /// The signed receipt (digests only: no input or output).
+    pub receipt: SignedReceipt,
+    /// The worker that signed it.
+    pub worker: WorkerRef,
+    /// Where the worker's attestation is: `/workers/{id}/attestation`.
+    pub attestation_url: String,
 }

@@ -1,10 +1,11 @@
-//! The worker-side HTTP client of a coordinator's worker API (feature `client`): register, lease,
-//! heartbeat, fetch wasm, complete. [`WorkerClient`] is a [`JobSource`], the one the
+//! The worker-side HTTP client of a coordinator's worker API (feature `client`): challenge,
+//! attested register, lease, heartbeat, fetch wasm, complete. [`WorkerClient`] is a [`JobSource`], the one the
 //! `outlayer worker` process uses.
 
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
+use outlayer_attest::{Challenge, Evidence};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -44,6 +45,8 @@ pub struct WorkerClient {
     token: String,
     /// Id assigned at registration.
     pub worker_id: String,
+    /// Hex sha256 of the evidence registered with (signed into receipts).
+    pub attestation_sha256: String,
 }
 
 async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
@@ -60,23 +63,40 @@ async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, Clien
 }
 
 impl WorkerClient {
-    /// Registers `key`'s public half with the coordinator at `base` (e.g. `http://127.0.0.1:8080`).
+    /// Asks the coordinator at `base` (e.g. `http://127.0.0.1:8080`) for a registration
+    /// challenge (`POST /workers/challenge`): short-lived and single-use; the worker binds it into
+    /// its evidence with [`outlayer_attest::report_data`].
+    pub async fn challenge(base: &str, registration_token: Option<&str>) -> Result<Challenge, ClientError> {
+        let http = reqwest::Client::builder().build()?;
+        let mut req = http.post(format!("{}/workers/challenge", base.trim_end_matches('/')));
+        if let Some(t) = registration_token {
+            req = req.bearer_auth(t);
+        }
+        decode(req.send().await?).await
+    }
+
+    /// Registers `key`'s public half with the coordinator at `base`, proving it with `evidence`
+    /// whose report data binds the key and `challenge` (from [`WorkerClient::challenge`]).
     pub async fn register(
         base: &str,
         key: &SigningKey,
-        attestation: Option<Value>,
+        challenge: &Challenge,
+        evidence: &Evidence,
         registration_token: Option<&str>,
     ) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder().build()?;
         let base = base.trim_end_matches('/').to_owned();
-        let mut req = http
-            .post(format!("{base}/workers/register"))
-            .json(&json!({ "public_key": hex::encode(key.verifying_key().to_bytes()), "attestation": attestation }));
+        let body = json!({
+            "public_key": hex::encode(key.verifying_key().to_bytes()),
+            "challenge": challenge,
+            "evidence": evidence,
+        });
+        let mut req = http.post(format!("{base}/workers/register")).json(&body);
         if let Some(t) = registration_token {
             req = req.bearer_auth(t);
         }
         let reg: RegisterResponse = decode(req.send().await?).await?;
-        Ok(Self { http, base, token: reg.token, worker_id: reg.worker_id })
+        Ok(Self { http, base, token: reg.token, worker_id: reg.worker_id, attestation_sha256: reg.attestation_sha256 })
     }
 
     async fn post(&self, path: &str, body: &impl Serialize, timeout: Duration) -> Result<reqwest::Response, ClientError> {
@@ -119,6 +139,9 @@ fn source_error(e: ClientError) -> SourceError {
 impl JobSource for WorkerClient {
     fn worker_id(&self) -> &str {
         &self.worker_id
+    }
+    fn attestation_sha256(&self) -> &str {
+        &self.attestation_sha256
     }
     fn lease(&self, wait: Duration) -> SourceFuture<'_, Option<Job>> {
         Box::pin(async move { WorkerClient::lease(self, wait).await.map_err(source_error) })

@@ -11,10 +11,11 @@
 //! - [`outcome`]: [`Outcome`], how an execution ended (one enum for host, worker and coordinator).
 //! - [`status`]: [`CallStatus`] of a call.
 //! - [`job`]: [`Job`], what a worker leases, with its [`JobContext`].
-//! - [`result`]: [`ExecutionResult`], what a worker observed, and [`Completion`], its signed
-//!   report.
-//! - [`receipt`]: the signed receipt: digest, sign, verify.
-//! - [`worker`]: the other worker-API bodies (register, lease, heartbeat).
+//! - [`result`]: [`ExecutionResult`], what a worker observed, [`receipt_of`] (the receipt of a
+//!   result) and [`Completion`], the report with its signed receipt.
+//! - [`receipt`]: the signed receipt (v2), re-exported from `outlayer-attest` (the one
+//!   implementation, shared with the contracts and `outlayer verify`).
+//! - [`worker`]: the other worker-API bodies (challenge, attested register, lease, heartbeat).
 //! - [`api`]: what callers of the HTTPS API send and get back ([`CallRequest`], [`CallView`]).
 //! - [`source`]: [`JobSource`], the worker's side of the protocol as a trait (HTTP client, a
 //!   coordinator in the same process, the chain).
@@ -38,7 +39,7 @@ pub mod client;
 pub mod job;
 pub mod limits;
 pub mod outcome;
-pub mod receipt;
+pub use outlayer_attest::receipt;
 pub mod result;
 pub mod source;
 pub mod status;
@@ -47,12 +48,13 @@ pub mod worker;
 mod bytes_b64;
 mod u128_str;
 
-pub use api::{CallRequest, CallView, ErrorBody, Receipt, SettledResult, WorkerRef};
+pub use api::{CallReceipt, CallRequest, CallView, ErrorBody, SettledResult, WorkerAttestation, WorkerList, WorkerRef, WorkerSummary};
 pub use capability::{Capability, UnknownCapability};
 pub use job::{ExecutionKind, Job, JobContext, ProjectRef};
 pub use limits::{LimitError, Limits, LimitsRequest};
 pub use outcome::Outcome;
-pub use result::{Completion, ExecutionResult};
+pub use receipt::{Receipt, SignedReceipt};
+pub use result::{Completion, ExecutionResult, Signer, receipt_of};
 pub use source::{CompleteAndLease, JobSource, SourceError, SourceFuture};
 pub use status::CallStatus;
-pub use worker::{HeartbeatResponse, RegisterRequest, RegisterResponse};
+pub use worker::{DEV_MEASUREMENTS, HeartbeatResponse, RegisterRequest, RegisterResponse};

@@ -2,8 +2,8 @@
 
 use crate::job::Job;
 use crate::outcome::Outcome;
-use crate::receipt::{ReceiptFields, sha256};
 use ed25519_dalek::SigningKey;
+use outlayer_attest::receipt::{Receipt, SignedReceipt, sha256_hex};
 use serde::{Deserialize, Serialize};
 
 /// What the worker observed. Inside a process the output stays bytes; on the wire it is base64.
@@ -47,7 +47,45 @@ impl ExecutionResult {
     }
 }
 
-/// Body of `POST /workers/complete`: a result and the worker's signature over its receipt.
+/// Who signs a result: the id the job source registered the worker under and the sha256 (hex)
+/// of the attestation evidence it registered with ([`outlayer_attest::evidence_digest`]). Both
+/// are signed into every receipt, so a receipt names the attested worker that produced it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Signer<'a> {
+    /// [`crate::JobSource::worker_id`].
+    pub worker_id: &'a str,
+    /// [`crate::JobSource::attestation_sha256`].
+    pub attestation_sha256: &'a str,
+}
+
+/// The receipt (v2) of `result` of `job` by `signer`: the one place that says which value goes
+/// into which receipt field. The worker signs it; the coordinator recomputes it from its own copy
+/// of the job (call id, project, wasm, input, limits), the registered worker and the reported
+/// result, and checks the signature over that — never over fields the worker merely claims.
+///
+/// `project` is `owner/name` of `job.context.project` (empty without one); `input_sha256` covers
+/// the exact input bytes (`job.input`), `output_sha256` the exact output bytes (`result.output`).
+pub fn receipt_of(job: &Job, result: &ExecutionResult, signer: &Signer<'_>) -> Receipt {
+    Receipt {
+        call_id: job.call_id.clone(),
+        project: job.context.project.as_ref().map(|p| format!("{}/{}", p.owner, p.name)).unwrap_or_default(),
+        wasm_sha256: job.wasm_sha256.clone(),
+        input_sha256: sha256_hex(job.input.as_bytes()),
+        output_sha256: sha256_hex(&result.output),
+        outcome: result.outcome.kind().to_owned(),
+        instructions: result.instructions,
+        wall_ms: result.wall_ms,
+        peak_memory_bytes: result.peak_memory_bytes,
+        refund: result.refund,
+        max_instructions: job.limits.max_instructions,
+        max_memory_mb: job.limits.max_memory_mb,
+        max_execution_seconds: job.limits.max_execution_seconds,
+        worker_id: signer.worker_id.to_owned(),
+        attestation_sha256: signer.attestation_sha256.to_owned(),
+    }
+}
+
+/// Body of `POST /workers/complete`: a result and the receipt the worker signed over it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Completion {
     /// Lease being completed.
@@ -56,22 +94,15 @@ pub struct Completion {
     pub call_id: String,
     /// The result.
     pub result: ExecutionResult,
-    /// ed25519 signature (hex) over the receipt digest ([`ReceiptFields::digest`]).
-    pub signature: String,
+    /// The receipt of `result` ([`receipt_of`]) signed by the worker's key.
+    pub receipt: SignedReceipt,
 }
 
 impl Completion {
-    /// Signs `result` of `job` with `key`: hashes the input and the output once each.
-    pub fn sign(job: &Job, result: ExecutionResult, key: &SigningKey) -> Self {
-        let fields = ReceiptFields {
-            call_id: &job.call_id,
-            wasm_sha256: &job.wasm_sha256,
-            input_sha256: sha256(job.input.as_bytes()),
-            output_sha256: sha256(&result.output),
-            instructions: result.instructions,
-            outcome: result.outcome.kind(),
-        };
-        Self { lease_id: job.lease_id.clone(), call_id: job.call_id.clone(), signature: fields.sign(key), result }
+    /// Builds the receipt of `result` of `job` ([`receipt_of`]) and signs it with `key`, once.
+    pub fn sign(job: &Job, result: ExecutionResult, signer: &Signer<'_>, key: &SigningKey) -> Self {
+        let receipt = receipt_of(job, &result, signer).sign(key);
+        Self { lease_id: job.lease_id.clone(), call_id: job.call_id.clone(), result, receipt }
     }
 }
 
@@ -98,5 +129,47 @@ mod tests {
         assert_eq!(serde_json::from_value::<ExecutionResult>(json).unwrap(), r);
         let bad = serde_json::json!({"outcome": "ok", "output": "%%", "instructions": 1, "wall_ms": 1});
         assert!(serde_json::from_value::<ExecutionResult>(bad).unwrap_err().to_string().contains("base64"));
+    }
+
+    #[test]
+    fn the_receipt_covers_the_job_the_result_and_the_signer() {
+        let job = Job {
+            call_id: "c1".into(),
+            lease_id: "l1".into(),
+            lease_expires_at_ms: 0,
+            wasm_sha256: "ab".into(),
+            input: "\"in\"".into(),
+            limits: crate::Limits::default(),
+            max_output_bytes: 1024,
+            grants: vec![],
+            http_allowlist: vec![],
+            attached_deposit: 0,
+            context: crate::JobContext {
+                project: Some(crate::ProjectRef { owner: "alice".into(), name: "echo".into(), id: "uuid".into() }),
+                ..Default::default()
+            },
+        };
+        let result = ExecutionResult {
+            outcome: Outcome::Ok,
+            output: b"\"out\"".to_vec(),
+            stderr_tail: None,
+            instructions: 7,
+            wall_ms: 3,
+            peak_memory_bytes: 65536,
+            refund: 5,
+        };
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let signer = Signer { worker_id: "w1", attestation_sha256: "ee" };
+        let c = Completion::sign(&job, result.clone(), &signer, &key);
+        c.receipt.verify().unwrap();
+        let r = &c.receipt.receipt;
+        assert_eq!((r.project.as_str(), r.worker_id.as_str(), r.attestation_sha256.as_str()), ("alice/echo", "w1", "ee"));
+        assert_eq!(r.input_sha256, sha256_hex(b"\"in\""));
+        assert_eq!(r.output_sha256, sha256_hex(b"\"out\""));
+        assert_eq!((r.wall_ms, r.refund, r.max_execution_seconds), (3, 5, 60));
+        // Recomputed by a verifier from its own job and the reported result: the same receipt.
+        assert_eq!(receipt_of(&job, &c.result, &signer), *r);
+        let forged = ExecutionResult { wall_ms: 39, ..result };
+        assert!(receipt_of(&job, &forged, &signer).verify_signature(&c.receipt.public_key, &c.receipt.signature).is_err());
     }
 }

@@ -22,8 +22,13 @@ pub type CompleteAndLease<'a> = Pin<Box<dyn Future<Output = (Result<(), SourceEr
 
 /// Where a worker gets jobs and reports results. Called by the worker's slots concurrently.
 pub trait JobSource: Send + Sync + 'static {
-    /// The id the source knows this worker by.
+    /// The id the source knows this worker by (signed into every receipt).
     fn worker_id(&self) -> &str;
+    /// Hex sha256 of the attestation evidence this worker registered with at the source (signed
+    /// into every receipt); empty for a source that registers no evidence.
+    fn attestation_sha256(&self) -> &str {
+        ""
+    }
     /// Waits up to `wait` for a job; `None` when there is none.
     fn lease(&self, wait: Duration) -> SourceFuture<'_, Option<Job>>;
     /// Extends leases while their jobs run; the answer lists the ones lost (stop working on them).
