@@ -5,6 +5,7 @@ mod keys;
 mod new;
 mod run;
 mod serve;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,10 @@ enum Command {
     /// Run the conformance suite against this host or a running one (--host URL), with the
     /// guests of --guests DIR, or built on demand in the checkout it runs in.
     Conformance(outlayer_conformance::ConformanceArgs),
+    /// Verify a call's result: authenticity (TDX quote to Intel's root), identity (measurements
+    /// against a policy), binding (signed receipt, key, payloads). Exit 0 proven, 1 failed,
+    /// 2 unproven, 3 usage; `outlayer verify --help` for the modes (call, run, bundle).
+    Verify(verify::RawArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Command::Coordinator(args) => serve::coordinator(args),
         Command::Worker(args) => serve::worker(args),
         Command::Conformance(args) => outlayer_conformance::cli::main_blocking(args).map_err(Into::into),
+        Command::Verify(args) => Ok(verify::main(args)),
     };
     match result {
         Ok(code) => code,
