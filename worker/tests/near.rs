@@ -16,9 +16,11 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use outlayer_host::{Runtime, RuntimeConfig};
 use outlayer_near::tx::{Action, SecretKey, SignedTransaction};
 use outlayer_protocol::job::ExecutionKind;
+use outlayer_protocol::receipt::SignedReceipt;
 use outlayer_protocol::{Capability, JobSource};
 use outlayer_worker::Backends;
 use outlayer_worker::near::cursor::Cursor;
+use outlayer_worker::near::tx_receipt::fetch_resolution;
 use outlayer_worker::near::{NearSource, NearWorker, NearWorkerConfig, run_near_worker};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -245,6 +247,10 @@ async fn answer(State(state): State<NodeState>, body: String) -> Response {
             let index = (0..contract.receipts.len()).find(|i| params["receipt_id"] == bs58_hash(i + 100)).expect("a recorded receipt");
             receipt_proof(params["receipt_id"].as_str().unwrap(), &contract.receipts[index])
         }
+        "tx" if sent_resolution(&state, params["tx_hash"].as_str().unwrap()).is_some() => {
+            assert_eq!(params["sender_account_id"], CONTRACT, "asked with the account that signed the resolution");
+            resolution_status(&sent_resolution(&state, params["tx_hash"].as_str().unwrap()).unwrap())
+        }
         "tx" => {
             let index = (0..contract.calls.len()).find(|i| params["tx_hash"] == bs58_hash(*i)).expect("tx of a recorded call");
             assert_eq!(params["sender_account_id"], CALLER);
@@ -291,6 +297,54 @@ async fn answer(State(state): State<NodeState>, body: String) -> Response {
         other => panic!("unexpected RPC {other} {params}"),
     };
     axum::Json(answer).into_response()
+}
+
+/// The resolution the worker sent with hash `tx_hash`, if any.
+fn sent_resolution(state: &NodeState, tx_hash: &str) -> Option<SignedTransaction> {
+    let requests = state.requests.lock().unwrap();
+    requests
+        .iter()
+        .filter(|r| r["method"] == "send_tx")
+        .filter_map(|r| SignedTransaction::from_base64(r["params"]["signed_tx_base64"].as_str()?).ok())
+        .find(|signed| signed.hash_base58() == tx_hash)
+}
+
+/// The `tx` answer for a resolution the worker sent: the recorded `tx` answer with
+/// `transaction` = the JSON view of the signed transaction (NEAR's `SignedTransactionView`:
+/// `FunctionCall` args in base64) and the contract's receipt outcome logging the
+/// `execution_resolved` event the contract writes for those arguments (`events.rs`).
+fn resolution_status(signed: &SignedTransaction) -> Value {
+    let tx = &signed.transaction;
+    let actions: Vec<Value> = tx
+        .actions
+        .iter()
+        .map(|action| match action {
+            Action::FunctionCall { method_name, args, gas, deposit } => json!({"FunctionCall": {
+                "method_name": method_name, "args": BASE64.encode(args), "gas": gas, "deposit": deposit.to_string()}}),
+            other => panic!("a resolution has only a function call: {other:?}"),
+        })
+        .collect();
+    let hash = signed.hash_base58();
+    let mut status = recorded("rpc/tx_status.response.json");
+    let result = &mut status["result"];
+    result["transaction"] = json!({
+        "signer_id": tx.signer_id, "public_key": tx.public_key.to_string(), "nonce": tx.nonce,
+        "receiver_id": tx.receiver_id, "actions": actions, "signature": signed.signature.to_string(), "hash": hash,
+    });
+    result["transaction_outcome"]["id"] = json!(hash);
+    result["transaction_outcome"]["outcome"]["executor_id"] = json!(tx.signer_id);
+    let [Action::FunctionCall { args, .. }] = tx.actions.as_slice() else { unreachable!() };
+    let args: Value = serde_json::from_slice(args).unwrap();
+    let response = &args["response"];
+    let event = json!({"standard": "outlayer", "version": "1.0.0", "event": "execution_resolved", "data": {
+        "request_id": args["request_id"], "success": response["success"], "error_message": response["error"],
+        "resources_used": {"instructions": response["instructions_used"], "time_ms": response["time_ms"]},
+        "worker_public_key": tx.public_key.to_string(), "receipt": args.get("receipt").cloned().unwrap_or(Value::Null),
+    }});
+    result["receipts_outcome"][0]["outcome"]["executor_id"] = json!(CONTRACT);
+    result["receipts_outcome"][0]["outcome"]["logs"] = json!([format!("EVENT_JSON:{event}")]);
+    result["receipts_outcome"][1]["outcome"]["executor_id"] = json!(tx.signer_id);
+    status
 }
 
 /// A wasm server: `/<name>` answers the bytes registered under that name.
@@ -377,6 +431,19 @@ async fn request_is_discovered_executed_and_resolved() -> Result<()> {
     assert_eq!(response["output"], json!({"type": "Text", "value": INPUT}), "the guest's output: ECHO prints its input");
     assert_eq!(response["error"], Value::Null);
     assert!(response["instructions_used"].as_u64().unwrap() > 0);
+
+    // The run's signed receipt goes with it, signed by the key signing the transaction (the
+    // loop's key, `backends()`, is another one: the near source signs the same fields again).
+    let receipt: SignedReceipt = serde_json::from_value(call["receipt"].clone())?;
+    receipt.verify()?;
+    assert_eq!(receipt.public_key, hex::encode(worker_key().public_key().as_bytes()));
+    let r = &receipt.receipt;
+    assert_eq!((r.call_id.as_str(), r.project.as_str(), r.outcome.as_str()), ("0", "", "ok"));
+    assert_eq!(r.wasm_sha256, sha256_hex(&wasm));
+    assert_eq!((r.input_sha256.clone(), r.output_sha256.clone()), (sha256_hex(INPUT.as_bytes()), sha256_hex(INPUT.as_bytes())));
+    assert_eq!((r.instructions, r.wall_ms), (response["instructions_used"].as_u64().unwrap(), response["time_ms"].as_u64().unwrap()));
+    assert_eq!((r.max_instructions, r.max_memory_mb, r.max_execution_seconds, r.refund), (1_000_000_000, 128, 60, 0));
+    assert_eq!(r.worker_id, format!("near:{CONTRACT}:{}", worker_key().public_key()));
 
     let cursor = Cursor::load(&dir.path().join("cursor.json"))?;
     assert_eq!(cursor.block_height, final_height());
@@ -499,6 +566,7 @@ async fn wasm_not_matching_its_sha256_is_refused_and_resolved_as_a_failure() -> 
     assert!(error.contains(&format!("has sha256 {}, expected {}", sha256_hex(&other), sha256_hex(&echo))), "{error}");
     assert!(error.contains("not executed"), "{error}");
     assert_eq!(response["instructions_used"], 0, "never executed");
+    assert!(call.get("receipt").is_none(), "nothing ran, so there is no receipt");
     assert!(std::fs::read_dir(dir.path().join("wasm"))?.next().is_none(), "the bytes were not kept");
     Ok(())
 }
@@ -687,8 +755,10 @@ async fn bytes_format_returns_the_output_as_base64() -> Result<()> {
 
 #[tokio::test]
 async fn json_format_parses_the_output_and_refuses_what_is_not_json() -> Result<()> {
+    // Valid JSON goes as the exact text printed (the receipt's output hash covers those bytes);
+    // the contract's callback parses it.
     let ok = resolve_one(echo_wasm(), r#"{"n": [1, 2]}"#, |r| r["response_format"] = json!("Json")).await?;
-    assert_eq!(ok["output"], json!({"type": "Json", "value": {"n": [1, 2]}}));
+    assert_eq!(ok["output"], json!({"type": "Text", "value": r#"{"n": [1, 2]}"#}));
     let bad = resolve_one(echo_wasm(), "not json", |r| r["response_format"] = json!("Json")).await?;
     assert_eq!(bad["success"], false);
     assert_eq!(bad["output"], Value::Null);
@@ -721,5 +791,34 @@ async fn run_near_worker_resolves_then_stops_on_shutdown() -> Result<()> {
     assert_eq!(resolve_call(&sent)["response"]["output"]["value"], INPUT);
     stop.send(()).unwrap();
     worker.await??;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_resolution_and_its_receipt_are_read_back_from_the_transaction() -> Result<()> {
+    let wasm = echo_wasm();
+    let server = wasm_server(vec![("echo.wasm", wasm.clone())]).await;
+    let node = echo_request_node(&format!("{server}/echo.wasm"), &sha256_hex(&wasm)).await;
+    let dir = tempfile::tempdir()?;
+    NearWorker::new(config(&node, dir.path()), runtime(), backends())?.poll_once().await?;
+    let sent = SignedTransaction::from_base64(&node.sent_txs()[0])?;
+    let hash = sent.hash_base58();
+
+    let found = fetch_resolution(&node.url, &hash, CONTRACT).await?;
+    let asked = node.requests.lock().unwrap().iter().rev().find(|r| r["method"] == "tx").cloned().unwrap();
+    assert_eq!(asked["params"], json!({"tx_hash": hash, "sender_account_id": CONTRACT, "wait_until": "FINAL"}));
+    assert_eq!((found.tx_hash.as_str(), found.signer_id.as_str(), found.contract_id.as_str()), (hash.as_str(), CONTRACT, CONTRACT));
+    assert_eq!(found.signer_public_key, worker_key().public_key().to_string());
+    assert_eq!(found.request_id, 0);
+    assert_eq!(serde_json::to_value(&found.response)?, resolve_call(&node.sent_txs()[0])["response"]);
+    assert_eq!(found.failure, None);
+    let receipt = found.receipt.clone().expect("the resolution carried a receipt");
+    receipt.verify()?;
+    assert_eq!(receipt.public_key, hex::encode(worker_key().public_key().as_bytes()), "signed by the transaction's key");
+    assert_eq!(receipt.receipt.output_sha256, sha256_hex(INPUT.as_bytes()));
+    let event = found.event.expect("the contract's execution_resolved event");
+    assert_eq!(event.receipt.as_ref(), Some(&receipt));
+    assert_eq!((event.request_id, event.success), (0, true));
+    assert_eq!(event.worker_public_key, found.signer_public_key);
     Ok(())
 }

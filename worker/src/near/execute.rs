@@ -1,12 +1,15 @@
 //! Translating a pending request into the [`Job`] the worker loop runs, and the loop's
-//! [`ExecutionResult`] into the `ExecutionResponse` the contract expects.
+//! [`ExecutionResult`] into the `ExecutionResponse` the contract expects, with the run's signed
+//! receipt ([`chain_receipt`]).
 //!
 //! The host request itself (limits, grants drawn from the worker's backends, context) is built
 //! from the job by [`crate::job::request`], the same for every source.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use outlayer_near::tx::SecretKey;
 use outlayer_protocol::job::{ExecutionKind, JobContext, NearFacts, ProjectRef};
+use outlayer_protocol::receipt::SignedReceipt;
 use outlayer_protocol::{Capability, ExecutionResult, Job, Limits, Outcome};
 
 use super::NearGrants;
@@ -99,6 +102,8 @@ pub fn job(request: &PendingRequest, event: &RequestedEvent, setting: &Execution
         limits: limits(request),
         max_output_bytes: CONTRACT_MAX_OUTPUT_BYTES as u64,
         grants: grants(setting.grants),
+        // The contract's requests grant no outbound HTTP.
+        http_allowlist: Vec::new(),
         attached_deposit: request.developer_payment.parse().unwrap_or(0),
         context,
     }
@@ -118,9 +123,14 @@ pub fn response(result: &ExecutionResult, format: ResponseFormat) -> ExecutionRe
         ResponseFormat::Text => {
             String::from_utf8(result.output.clone()).map(ExecutionOutput::Text).map_err(|_| "output is not valid UTF-8".to_owned())
         }
-        ResponseFormat::Json => {
-            serde_json::from_slice(&result.output).map(ExecutionOutput::Json).map_err(|e| format!("output is not valid JSON: {e}"))
-        }
+        // JSON goes as the exact text printed (checked here, parsed by the contract's callback):
+        // the receipt's `output_sha256` covers those bytes, which a re-serialized value is not.
+        ResponseFormat::Json => match serde_json::from_slice::<serde::de::IgnoredAny>(&result.output) {
+            Ok(_) => {
+                String::from_utf8(result.output.clone()).map(ExecutionOutput::Text).map_err(|_| "output is not valid UTF-8".to_owned())
+            }
+            Err(e) => Err(format!("output is not valid JSON: {e}")),
+        },
     };
     match output {
         Ok(output) => {
@@ -131,6 +141,25 @@ pub fn response(result: &ExecutionResult, format: ResponseFormat) -> ExecutionRe
         Err(error) => response.error = Some(error),
     }
     response
+}
+
+/// The signed receipt sent with `resolve_execution`: the loop's receipt of the run, signed by
+/// the key that signs the transaction (the contract accepts a receipt only from that key, a
+/// registered worker key). When the loop signed with another key (the worker's
+/// [`crate::Backends::key`] is not its NEAR key), the same fields — same digest — are signed
+/// again with `near_key`.
+pub fn chain_receipt(receipt: &SignedReceipt, near_key: &SecretKey) -> SignedReceipt {
+    let public_key = hex::encode(near_key.public_key().as_bytes());
+    if receipt.public_key == public_key {
+        return receipt.clone();
+    }
+    let digest = receipt.receipt.digest();
+    SignedReceipt {
+        receipt: receipt.receipt.clone(),
+        digest: hex::encode(digest),
+        signature: hex::encode(near_key.sign(&digest).as_bytes()),
+        public_key,
+    }
 }
 
 /// The response for a request that could not be run (no event, bad wasm, limits beyond the

@@ -38,6 +38,7 @@ pub mod execute;
 pub mod fetch;
 pub mod resolve;
 pub mod source;
+pub mod tx_receipt;
 pub mod types;
 mod worker;
 

@@ -1,4 +1,4 @@
-//! Submitting `resolve_execution(request_id, response)` signed with the worker's function-call
+//! Submitting `resolve_execution(request_id, response, receipt)` signed with the worker's function-call
 //! key, at most once per request.
 //!
 //! The signed transaction is written to the cursor *before* it is sent. A retry first asks the
@@ -12,6 +12,7 @@
 
 use outlayer_near::tx::{Action, SecretKey, SignedTransaction};
 use outlayer_near::{RpcError, TxWait, build_signed};
+use outlayer_protocol::receipt::SignedReceipt;
 use serde_json::{Value, json};
 
 use super::RESOLVE_METHOD;
@@ -38,17 +39,38 @@ pub enum Sent {
     Unknown(RpcError),
 }
 
-/// Sign `resolve_execution(request_id, response)` to `contract` from `signer_id` with `key`.
+/// What `resolve_execution` is called with.
+#[derive(Clone, Debug)]
+pub struct Resolution {
+    /// Request id.
+    pub request_id: u64,
+    /// The contract's `ExecutionResponse`.
+    pub response: ExecutionResponse,
+    /// The run's signed receipt, signed with the transaction's key ([`super::execute::chain_receipt`]);
+    /// `None` for a request resolved without running (no event, bad wasm, limits, secrets).
+    pub receipt: Option<SignedReceipt>,
+}
+
+impl Resolution {
+    /// The call's JSON arguments: `{"request_id", "response", "receipt"?}`.
+    pub fn args(&self) -> Value {
+        let mut args = json!({ "request_id": self.request_id, "response": self.response });
+        if let Some(receipt) = &self.receipt {
+            args["receipt"] = json!(receipt);
+        }
+        args
+    }
+}
+
+/// Sign `resolve_execution(request_id, response, receipt?)` to `contract` from `signer_id` with `key`.
 pub async fn sign(
     chain: &Chain,
     signer_id: &str,
     key: &SecretKey,
-    request_id: u64,
-    response: &ExecutionResponse,
+    resolution: &Resolution,
     gas: u64,
 ) -> Result<SignedTransaction, RpcError> {
-    let args = json!({ "request_id": request_id, "response": response });
-    let action = Action::function_call_json(RESOLVE_METHOD, &args, gas, 0);
+    let action = Action::function_call_json(RESOLVE_METHOD, &resolution.args(), gas, 0);
     build_signed(&chain.client, signer_id, key, &chain.contract, vec![action]).await
 }
 

@@ -13,7 +13,8 @@
 //!   lease's fetch).
 //! - `heartbeat`: a lease is lost once the contract shows its request resolved or gone.
 //! - `complete`: the result becomes the contract's `ExecutionResponse`
-//!   ([`execute::response`]), signed, persisted and sent ([`resolve`]).
+//!   ([`execute::response`]); with the run's signed receipt ([`execute::chain_receipt`]) it is
+//!   signed, persisted and sent ([`resolve`]).
 //!
 //! Every request this worker knows is in one place at a time or more, never in none: queued,
 //! leased (`active`), being resolved (the cursor's `resolving`), or done (the cursor's `done`).
@@ -33,8 +34,8 @@ use super::chain::{Chain, FinalBlock};
 use super::cursor::{Cursor, CursorError, Resolving};
 use super::execute::{self, ExecutionSetting};
 use super::fetch::{FetchError, WasmFetcher};
-use super::resolve::{self, Sent};
-use super::types::{ExecutionResponse, PendingRequest, RequestedEvent};
+use super::resolve::{self, Resolution, Sent};
+use super::types::{PendingRequest, RequestedEvent};
 use super::{EVENT_SEARCH_BLOCKS, NearWorkerConfig, NearWorkerError};
 use crate::wasm_store::WasmStore;
 
@@ -340,12 +341,12 @@ impl NearSource {
                 "the worker found no execution_requested event for request {id} within {EVENT_SEARCH_BLOCKS} blocks of block {}",
                 request.block_height
             );
-            self.resolve(id, &execute::failure(error)).await?;
+            self.reject(id, error).await?;
             return Ok(None);
         };
         if request.secrets_ref.is_some() {
             let error = "this worker has no keystore: requests with secrets_ref are not run";
-            self.resolve(id, &execute::failure(error)).await?;
+            self.reject(id, error).await?;
             return Ok(None);
         }
         let source = &request.source;
@@ -357,12 +358,12 @@ impl NearSource {
                 return Ok(None);
             }
             Err(e) => {
-                self.resolve(id, &execute::failure(e.to_string())).await?;
+                self.reject(id, e.to_string()).await?;
                 return Ok(None);
             }
         }
         if let Err(e) = execute::check_limits(request) {
-            self.resolve(id, &execute::failure(e.to_string())).await?;
+            self.reject(id, e.to_string()).await?;
             return Ok(None);
         }
         let setting = ExecutionSetting { contract: &self.config.contract_id, network: &self.config.network, grants: &self.config.grants };
@@ -392,11 +393,18 @@ impl NearSource {
         Ok(events.found.get(&id).cloned())
     }
 
-    /// Sign `resolve_execution(id, response)`, persist it, send it.
-    async fn resolve(&self, id: u64, response: &ExecutionResponse) -> Result<(), NearWorkerError> {
+    /// Resolve `id` as a failure without running it (no receipt: nothing ran).
+    async fn reject(&self, id: u64, error: impl Into<String>) -> Result<(), NearWorkerError> {
+        self.resolve(Resolution { request_id: id, response: execute::failure(error), receipt: None }).await
+    }
+
+    /// Sign `resolve_execution(id, response, receipt?)`, persist it, send it.
+    async fn resolve(&self, resolution: Resolution) -> Result<(), NearWorkerError> {
         let _send = self.send_lock.lock().await;
         let config = &self.config;
-        let signed = resolve::sign(&self.chain, &config.signer_account_id, &config.signer_key, id, response, config.resolve_gas).await?;
+        let id = resolution.request_id;
+        let response = &resolution.response;
+        let signed = resolve::sign(&self.chain, &config.signer_account_id, &config.signer_key, &resolution, config.resolve_gas).await?;
         let entry = resolve::resolving(&signed);
         self.update(|state| {
             state.cursor.resolving.insert(id, entry.clone());
@@ -529,7 +537,8 @@ impl JobSource for NearSource {
             // in flight, or (stale or failed) listed again by the next poll.
             let _claim = Claim { source: self, request, keep: false };
             let response = execute::response(&completion.result, _claim.request.response_format);
-            self.resolve(id, &response).await.map_err(|e| self.failed_request(id, e))
+            let receipt = Some(execute::chain_receipt(&completion.receipt, &self.config.signer_key));
+            self.resolve(Resolution { request_id: id, response, receipt }).await.map_err(|e| self.failed_request(id, e))
         })
     }
 }
