@@ -51,14 +51,15 @@ async fn coordinator(dir: &Path, extra: &[&str]) -> (Proc, String) {
     let db = dir.join("outlayer.db").display().to_string();
     let mut args = vec!["coordinator", "--listen", &listen, "--database", &db];
     args.extend_from_slice(extra);
-    let child = command(&args, dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+    // Killed and waited for when the `Proc` is dropped.
+    let child = Proc(command(&args, dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn"));
     let url = format!("http://{listen}");
     let http = reqwest::Client::new();
     for _ in 0..300 {
         if let Ok(r) = http.get(format!("{url}/healthz")).send().await
             && r.status().is_success()
         {
-            return (Proc(child), url);
+            return (child, url);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

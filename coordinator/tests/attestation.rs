@@ -15,6 +15,9 @@ use outlayer_protocol::{Completion, DEV_MEASUREMENTS};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// A change made to a signed completion.
+type Forgery = Box<dyn Fn(&mut Completion)>;
+
 fn config(dir: &tempfile::TempDir) -> CoordinatorConfig {
     common::sqlite_config(dir)
 }
@@ -165,7 +168,7 @@ async fn results_changed_after_signing_are_refused() -> Result<()> {
     let worker = dev_register(&server.base, None).await?;
     let job = worker.lease(Duration::from_secs(2)).await?.expect("job");
     let honest = Completion::sign(&job, echo(&job), &worker.signer(), &worker.key);
-    let forgeries: Vec<(&str, Box<dyn Fn(&mut Completion)>)> = vec![
+    let forgeries: Vec<(&str, Forgery)> = vec![
         ("output", Box::new(|c| c.result.output = b"{\"forged\":true}".to_vec())),
         ("wall_ms", Box::new(|c| c.result.wall_ms *= 13)),
         ("refund", Box::new(|c| c.result.refund = 0)),

@@ -264,6 +264,7 @@ pub trait Backend: Send + Sync + 'static {
     /// [`Backend::finish`], then [`Backend::lease`] for `worker_id`, in one transaction and round
     /// trip; a backend that cannot do both in one round trip only finishes (leases nothing).
     /// Returns (settled, leased).
+    #[allow(clippy::too_many_arguments)] // the settling write and the lease's own arguments, unchanged
     async fn finish_and_lease(
         &self,
         finish: &Finish,

@@ -499,6 +499,7 @@ macro_rules! impl_backend {
                 rows.first().map(call_row).transpose()
             }
 
+            #[allow(clippy::too_many_arguments)]
             async fn finish_and_lease(
                 &self,
                 f: &Finish,
