@@ -127,6 +127,8 @@ impl AppState {
             max_memory_mb: limits.max_memory_mb as i64,
             max_execution_seconds: limits.max_execution_seconds as i64,
             grants: project.grants.clone(),
+            // Snapshot, like the grants: a job leased later carries the list the call was accepted with.
+            http_allowlist: project.http_allowlist.clone(),
             attached_deposit: deposit as i64,
             compute_limit: money.compute_limit.unwrap_or(required) as i64,
             reserved: required as i64,
@@ -256,8 +258,8 @@ impl AppState {
             limits: limits_of(call),
             max_output_bytes: MAX_OUTPUT_BYTES as u64,
             grants: call.grants.clone(),
-            // The project's http allowlist is the http engineer's (migration 0003); none until then.
-            http_allowlist: Vec::new(),
+            // Enforced by the host only when `grants` holds http.
+            http_allowlist: call.http_allowlist.clone(),
             attached_deposit: call.attached_deposit as u128,
             context: JobContext {
                 request_id: call.request_id.clone(),

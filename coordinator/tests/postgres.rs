@@ -31,6 +31,11 @@ async fn postgres_end_to_end() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_http_allowlist() -> Result<()> {
+    with_schema(pg_config(), scenarios::http_allowlist).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_error_codes() -> Result<()> {
     with_schema(pg_config(), scenarios::error_codes).await
 }

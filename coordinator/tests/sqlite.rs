@@ -18,6 +18,12 @@ async fn sqlite_end_to_end() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_http_allowlist() -> Result<()> {
+    let (_dir, c) = config();
+    scenarios::http_allowlist(c).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_error_codes() -> Result<()> {
     let (_dir, c) = config();
     scenarios::error_codes(c).await

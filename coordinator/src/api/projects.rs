@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::limits::{MAX_WASM_BYTES, valid_name};
 use crate::model::Capability;
 use crate::state::{AppState, now_ms};
+use outlayer_protocol::http::HostPattern;
 use outlayer_protocol::receipt::sha256_hex;
 
 /// Every wasm module and component starts with these bytes.
@@ -26,6 +27,9 @@ struct CreateProject {
     name: String,
     #[serde(default)]
     grants: Vec<String>,
+    /// Hosts a granted `http` may reach (see `outlayer_protocol::http`).
+    #[serde(default)]
+    http_allowlist: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -44,6 +48,7 @@ async fn project_view(state: &AppState, p: &ProjectRow) -> Result<Value, ApiErro
         .collect();
     Ok(json!({
         "id": p.id, "owner": p.owner, "name": p.name, "grants": p.grants,
+        "http_allowlist": p.http_allowlist,
         "active_version": p.active_version, "versions": versions, "created_at_ms": p.created_ms,
     }))
 }
@@ -55,6 +60,30 @@ async fn owned_project(state: &AppState, headers: &HeaderMap, owner: &str, name:
         return Err(ApiError::forbidden("not_owner", "only the project owner may change it"));
     }
     find(state, owner, name).await
+}
+
+/// Most entries a project's http allowlist may hold.
+pub const MAX_HTTP_ALLOWLIST_ENTRIES: usize = 64;
+
+/// A project's http allowlist, checked with the host's rules (`outlayer_protocol::http`) and kept
+/// as given (trimmed, duplicates dropped): 400 `invalid_http_allowlist` naming the first bad entry.
+/// Kept even without the `http` grant, where it has no effect.
+fn valid_http_allowlist(entries: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if entries.len() > MAX_HTTP_ALLOWLIST_ENTRIES {
+        return Err(ApiError::bad_request(
+            "invalid_http_allowlist",
+            format!("{} entries; at most {MAX_HTTP_ALLOWLIST_ENTRIES}", entries.len()),
+        ));
+    }
+    let mut kept: Vec<String> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        HostPattern::parse(&entry).map_err(|e| ApiError::bad_request("invalid_http_allowlist", e.to_string()))?;
+        let entry = entry.trim().to_string();
+        if !kept.contains(&entry) {
+            kept.push(entry);
+        }
+    }
+    Ok(kept)
 }
 
 /// The project or 404 `project_not_found`.
@@ -76,8 +105,16 @@ pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, bo
         .map_err(|e| ApiError::bad_request("invalid_grant", e.to_string()))?;
     grants.sort_by_key(|c| c.name());
     grants.dedup();
-    let project =
-        ProjectRow { id: uuid::Uuid::new_v4().to_string(), owner, name: req.name, active_version: None, grants, created_ms: now_ms() };
+    let http_allowlist = valid_http_allowlist(req.http_allowlist)?;
+    let project = ProjectRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        owner,
+        name: req.name,
+        active_version: None,
+        grants,
+        http_allowlist,
+        created_ms: now_ms(),
+    };
     if !state.db.create_project(&project).await? {
         return Err(ApiError::conflict("project_exists", "this project already exists"));
     }

@@ -106,8 +106,15 @@ pub async fn create(
     }
     grants.sort_by_key(|c| c.name());
     grants.dedup();
-    let project =
-        ProjectRow { id: uuid::Uuid::new_v4().to_string(), owner, name: name.clone(), active_version: None, grants, created_ms: now_ms() };
+    let project = ProjectRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        owner,
+        name: name.clone(),
+        active_version: None,
+        grants,
+        http_allowlist: Vec::new(),
+        created_ms: now_ms(),
+    };
     if !state.db.create_project(&project).await? {
         return Ok(layout::invalid(&ctx, "/ui/projects", &format!("You already have a project named {name}.")));
     }

@@ -31,6 +31,9 @@ pub struct ProjectRow {
     pub active_version: Option<String>,
     /// Capabilities granted to every call of this project (deny by default).
     pub grants: Vec<Capability>,
+    /// Hosts a granted `http` may reach (entries checked by `outlayer_protocol::http`); kept but
+    /// without effect unless `grants` holds `http`.
+    pub http_allowlist: Vec<String>,
     /// Creation time.
     pub created_ms: i64,
 }
@@ -100,6 +103,8 @@ pub struct CallRow {
     pub max_execution_seconds: i64,
     /// Granted capabilities.
     pub grants: Vec<Capability>,
+    /// The project's http allowlist when the call was accepted (the job carries this one).
+    pub http_allowlist: Vec<String>,
     /// micro-USD handed to the guest, refundable by it.
     pub attached_deposit: i64,
     /// Most the caller accepts to pay (`X-Compute-Limit`).

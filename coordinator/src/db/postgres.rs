@@ -87,6 +87,14 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/postgres/0002_attestation.sql").into_sql_str(),
             false,
         ),
+        // Outbound HTTP: the project's http allowlist, and the one each call was accepted with.
+        Migration::new(
+            3,
+            "http_allowlist".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0003_http_allowlist.sql").into_sql_str(),
+            false,
+        ),
         // The dashboard's indexes (calls by project / by key, ledger by call).
         Migration::new(
             4,
@@ -105,7 +113,7 @@ const ENQUEUE: &str = concat!(
      AND revoked = 0 AND balance - spent - reserved >= $16 RETURNING owner), \
      c AS (INSERT INTO calls (",
     call_columns!(),
-    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 FROM k RETURNING id) \
+    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25 FROM k RETURNING id) \
      INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
      SELECT $7, $8, id, 'reserve', $16, $22 FROM c RETURNING id"
 );

@@ -7,7 +7,7 @@ macro_rules! call_columns {
         "id, request_id, project_id, project_owner, project_name, wasm_sha256, key_owner, key_nonce, \
          input, max_instructions, max_memory_mb, max_execution_seconds, grants, attached_deposit, \
          compute_limit, reserved, status, lease_id, worker_id, lease_expires_ms, attempts, \
-         created_ms, completed_ms, result"
+         created_ms, completed_ms, result, http_allowlist"
     };
 }
 
@@ -59,6 +59,7 @@ macro_rules! impl_backend {
                 max_memory_mb: r.try_get("max_memory_mb")?,
                 max_execution_seconds: r.try_get("max_execution_seconds")?,
                 grants: from_json_text(&r.try_get::<String, _>("grants")?, "grants")?,
+                http_allowlist: from_json_text(&r.try_get::<String, _>("http_allowlist")?, "http_allowlist")?,
                 attached_deposit: r.try_get("attached_deposit")?,
                 compute_limit: r.try_get("compute_limit")?,
                 reserved: r.try_get("reserved")?,
@@ -110,6 +111,7 @@ macro_rules! impl_backend {
                 name: r.try_get("name")?,
                 active_version: r.try_get("active_version")?,
                 grants: from_json_text(&r.try_get::<String, _>("grants")?, "grants")?,
+                http_allowlist: from_json_text(&r.try_get::<String, _>("http_allowlist")?, "http_allowlist")?,
                 created_ms: r.try_get("created_ms")?,
             })
         }
@@ -141,7 +143,7 @@ macro_rules! impl_backend {
         impl $backend {
             async fn project_uncached(&self, owner: &str, name: &str) -> Result<Option<ProjectRow>, StoreError> {
                 let row =
-                    sqlx::query("SELECT id, owner, name, active_version, grants, created_ms FROM projects WHERE owner = $1 AND name = $2")
+                    sqlx::query("SELECT id, owner, name, active_version, grants, http_allowlist, created_ms FROM projects WHERE owner = $1 AND name = $2")
                         .bind(owner)
                         .bind(name)
                         .fetch_optional(&mut *self.read().await?)
@@ -171,8 +173,8 @@ macro_rules! impl_backend {
 
             async fn create_project(&self, p: &ProjectRow) -> Result<bool, StoreError> {
                 let done = sqlx::query(
-                    "INSERT INTO projects (id, owner, name, active_version, grants, created_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    "INSERT INTO projects (id, owner, name, active_version, grants, created_ms, http_allowlist) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
                 )
                 .bind(&p.id)
                 .bind(&p.owner)
@@ -180,6 +182,7 @@ macro_rules! impl_backend {
                 .bind(&p.active_version)
                 .bind(to_json_text(&p.grants))
                 .bind(p.created_ms)
+                .bind(to_json_text(&p.http_allowlist))
                 .execute(&mut *self.write().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
@@ -405,7 +408,8 @@ macro_rules! impl_backend {
                     .bind(c.attempts)
                     .bind(c.created_ms)
                     .bind(c.completed_ms)
-                    .bind(c.result.as_ref().map(to_json_text));
+                    .bind(c.result.as_ref().map(to_json_text))
+                    .bind(to_json_text(&c.http_allowlist));
                 let rows = self.batch(q).await?;
                 Ok(if rows.is_empty() { Enqueued::InsufficientBalance } else { Enqueued::Queued })
             }
@@ -678,7 +682,7 @@ macro_rules! impl_backend {
 
             async fn projects_of(&self, owner: &str) -> Result<Vec<ProjectRow>, StoreError> {
                 let rows =
-                    sqlx::query("SELECT id, owner, name, active_version, grants, created_ms FROM projects WHERE owner = $1 ORDER BY name")
+                    sqlx::query("SELECT id, owner, name, active_version, grants, http_allowlist, created_ms FROM projects WHERE owner = $1 ORDER BY name")
                         .bind(owner)
                         .fetch_all(&mut *self.read().await?)
                         .await?;

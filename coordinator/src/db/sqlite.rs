@@ -160,6 +160,14 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/sqlite/0002_attestation.sql").into_sql_str(),
             false,
         ),
+        // Outbound HTTP: the project's http allowlist, and the one each call was accepted with.
+        Migration::new(
+            3,
+            "http_allowlist".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0003_http_allowlist.sql").into_sql_str(),
+            false,
+        ),
         // The dashboard's indexes (calls by project / by key, ledger by call).
         Migration::new(
             4,
@@ -180,7 +188,7 @@ const ENQUEUE: &str = concat!(
      AND revoked = 0 AND balance - spent - reserved >= $16; \
      INSERT INTO calls (",
     call_columns!(),
-    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 WHERE changes() = 1; \
+    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25 WHERE changes() = 1; \
      INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
      SELECT $7, $8, $1, 'reserve', $16, $22 WHERE changes() = 1; \
      SELECT 1 AS queued WHERE changes() = 1; \

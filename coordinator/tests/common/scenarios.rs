@@ -509,3 +509,63 @@ pub async fn worker_lost(mut config: CoordinatorConfig) -> Result<()> {
     server.stop().await;
     Ok(())
 }
+
+/// A project's http allowlist (issue 11): validated with the host's rules (400
+/// `invalid_http_allowlist` naming the entry), stored, shown, and carried into the job as the
+/// call was accepted with; kept (without effect) when `http` is not granted.
+pub async fn http_allowlist(config: CoordinatorConfig) -> Result<()> {
+    let server = Server::start(config).await?;
+    let (owner, token) = server.owner().await?;
+    let list = json!(["api.example.com", "*.example.org:8443", "http://plain.example"]);
+    let (s, b) = server.post("/projects", Some(&token), &json!({ "name": "fetch", "grants": ["http"], "http_allowlist": list })).await?;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["http_allowlist"], list);
+    assert_eq!(b["grants"], json!(["http"]));
+    let (s, p) = server.get(&format!("/projects/{owner}/fetch"), &[]).await?;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(p["http_allowlist"], list);
+
+    for bad in ["x.com/path", "a.*.com", "ftp://x.com", "x.com:0", ""] {
+        let (s, b) = server
+            .post("/projects", Some(&token), &json!({ "name": "bad", "grants": ["http"], "http_allowlist": ["ok.example", bad] }))
+            .await?;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad:?}: {b}");
+        assert_eq!(b["error"]["code"], "invalid_http_allowlist", "{b}");
+        assert!(b["error"]["message"].as_str().unwrap().contains(&format!("{bad:?}")), "the message names {bad:?}: {b}");
+    }
+    let too_many: Vec<String> = (0..65).map(|i| format!("h{i}.example")).collect();
+    let (s, b) = server.post("/projects", Some(&token), &json!({ "name": "bad", "http_allowlist": too_many })).await?;
+    assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_http_allowlist")), "{b}");
+    // Without the grant: kept, shown, carried (the host ignores it).
+    let (s, b) = server.post("/projects", Some(&token), &json!({ "name": "nohttp", "http_allowlist": ["api.example.com"] })).await?;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["http_allowlist"], json!(["api.example.com"]));
+    // No allowlist: empty.
+    let (s, b) = server.post("/projects", Some(&token), &json!({ "name": "plain" })).await?;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["http_allowlist"], json!([]));
+
+    // The job carries the allowlist the call was accepted with.
+    let resp = server
+        .http
+        .post(server.url(&format!("/projects/{owner}/fetch/versions")))
+        .bearer_auth(&token)
+        .body(EMPTY_MODULE.to_vec())
+        .send()
+        .await?;
+    let (s, b) = read(resp).await?;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let key = server.key(&token, json!({ "initial_balance": 100_000 })).await?;
+    let (s, b) =
+        server.call(&owner, "fetch", &key, &[], &json!({ "input": "x", "async": true, "resource_limits": small_limits() })).await?;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let worker = server.worker().await?;
+    let job = worker.lease(Duration::from_secs(2)).await?.expect("a job");
+    assert_eq!(job.call_id, b["call_id"].as_str().unwrap());
+    assert_eq!(job.grants, vec![outlayer_protocol::Capability::Http]);
+    assert_eq!(job.http_allowlist, vec!["api.example.com", "*.example.org:8443", "http://plain.example"]);
+    let view = worker.complete(&job, &echo(&job)).await?;
+    assert_eq!(view.status, outlayer_protocol::CallStatus::Completed);
+    server.stop().await;
+    Ok(())
+}

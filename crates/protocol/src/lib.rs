@@ -10,6 +10,7 @@
 //! - [`limits`]: [`Limits`] of a job and [`LimitsRequest`], what a caller asks for.
 //! - [`outcome`]: [`Outcome`], how an execution ended (one enum for host, worker and coordinator).
 //! - [`status`]: [`CallStatus`] of a call.
+//! - [`http`]: the http allowlist ([`http::Allowlist`]): entry rules, parsing and matching.
 //! - [`job`]: [`Job`], what a worker leases, with its [`JobContext`].
 //! - [`result`]: [`ExecutionResult`], what a worker observed, [`receipt_of`] (the receipt of a
 //!   result) and [`Completion`], the report with its signed receipt.
@@ -36,6 +37,7 @@ pub mod api;
 pub mod capability;
 #[cfg(feature = "client")]
 pub mod client;
+pub mod http;
 pub mod job;
 pub mod limits;
 pub mod outcome;
