@@ -38,7 +38,8 @@
 //! OutLayer v0.1 guests (plain `wit-bindgen` on the frozen `near:*@0.1.0` WIT, as their authors
 //! wrote them; see `docs/compat-v0.1.md`): `v01-storage` (a JSON script of storage operations),
 //! `v01-rpc` (rpc functions by name), `v01-vrf-payment` (the full worker world), `v01-env`
-//! (prints the v0.1 environment variables).
+//! (prints the v0.1 environment variables), `v01-http` (v0.1 payment plus `wasi:http` imported by
+//! hand: GETs the URL on stdin).
 //!
 //! WASI preview1 core modules (`wasm32-wasip1`, `_start`): `p1-echo` (stdin to stdout, exit
 //! status kept) and `p1-loop` (hostile: a busy loop).

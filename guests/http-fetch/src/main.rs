@@ -1,5 +1,6 @@
 //! Outbound HTTP with the SDK (`outlayer_sdk::http`), driven by a script on stdin: one request
-//! per line, one output line per request. Needs `--grant http=HOST...`.
+//! per line, one output line per request (stdin is the script, or a JSON string holding it, as
+//! `POST /call` sends its `input`). Needs `--grant http=HOST...`.
 //!
 //! | line | request | prints |
 //! | --- | --- | --- |
@@ -78,6 +79,10 @@ fn run_line(line: &str) -> Result<String> {
 fn main() {
     let mut script = String::new();
     std::io::stdin().read_to_string(&mut script).expect("stdin");
+    // Over `POST /call` the input is JSON: a JSON string is the script itself.
+    if let Ok(text) = serde_json::from_str::<String>(script.trim()) {
+        script = text;
+    }
     for line in script.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (tolerant, line) = match line.strip_prefix("try ") {
             Some(l) => (true, l),
