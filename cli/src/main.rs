@@ -36,7 +36,7 @@ enum Command {
     Conformance(outlayer_conformance::ConformanceArgs),
     /// Verify a call's result: authenticity (TDX quote to Intel's root), identity (measurements
     /// against a policy), binding (signed receipt, key, payloads). Exit 0 proven, 1 failed,
-    /// 2 unproven, 3 usage; `outlayer verify --help` for the modes (call, run, bundle).
+    /// 2 unproven, 3 usage; `outlayer verify --help` for the modes (call, run, tx, bundle).
     Verify(verify::RawArgs),
 }
 

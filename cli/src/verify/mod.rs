@@ -11,11 +11,14 @@
 //! - [`policy`]: the measurement policy from `--measurements FILE` or a register contract.
 //! - [`bundle`]: the self-contained evidence file (`--bundle F`, `verify bundle F`).
 //! - [`render`]: table, `--short` and `--json` from the same [`Verdict`].
+//! - [`tx`]: `verify tx HASH`, an on-chain result from its `resolve_execution` transaction,
+//!   and its bundle.
 
 pub mod bundle;
 pub mod fetch;
 pub mod policy;
 pub mod render;
+pub mod tx;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -35,7 +38,7 @@ pub const EXIT_NOT_OBTAINED: u8 = 2;
 #[derive(Args)]
 #[command(disable_help_flag = true)]
 pub struct RawArgs {
-    /// `call ID`, `run OWNER/PROJECT` or `bundle FILE` and their options (see `outlayer verify --help`).
+    /// `call ID`, `run OWNER/PROJECT`, `tx HASH` or `bundle FILE` and their options (see `outlayer verify --help`).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
     args: Vec<String>,
 }
@@ -56,8 +59,27 @@ enum Mode {
     Call(CallArgs),
     /// Make a call, keep the exact input and output bytes, and verify the result.
     Run(RunArgs),
+    /// Verify an on-chain result from its `resolve_execution` transaction (over NEAR RPC).
+    Tx(TxArgs),
     /// Re-verify a saved evidence bundle (recomputes every check from the bundle's data).
     Bundle(BundleArgs),
+}
+
+#[derive(Args)]
+struct TxArgs {
+    /// The transaction hash (base58) of the worker's `resolve_execution`.
+    hash: String,
+    /// The account that signed it (the OutLayer contract's account for worker keys).
+    #[arg(long)]
+    signer: String,
+    /// The exact input bytes the guest read; without it the input digest is unproven.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Write a self-contained evidence bundle here (it records the node's `tx` answer).
+    #[arg(long)]
+    bundle: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
 }
 
 #[derive(Args)]
@@ -128,8 +150,9 @@ struct Common {
     /// The allowed measurements: a register contract's approved list (needs --rpc).
     #[arg(long, requires = "rpc")]
     register_contract: Option<String>,
-    /// NEAR JSON-RPC endpoint for --register-contract.
-    #[arg(long, requires = "register_contract")]
+    /// NEAR JSON-RPC endpoint: for --register-contract, and where `verify tx` reads the
+    /// transaction.
+    #[arg(long)]
     rpc: Option<String>,
     /// Accepted TCB statuses (repeatable; default UpToDate).
     #[arg(long = "accept-tcb", value_parser = parse_tcb)]
@@ -202,7 +225,21 @@ fn options(common: &Common, at: u64, policy: MeasurementPolicy) -> Options {
     Options { at, allow_dev: common.allow_dev_attestation, accepted_tcb_statuses: accepted, policy }
 }
 
+/// `--rpc` is only used with `--register-contract` outside `verify tx`.
+fn no_lone_rpc(common: &Common) -> anyhow::Result<()> {
+    if common.rpc.is_some() && common.register_contract.is_none() {
+        return Err(usage(anyhow::anyhow!("--rpc is only used with --register-contract here")));
+    }
+    Ok(())
+}
+
 async fn run(mode: Mode) -> anyhow::Result<u8> {
+    match &mode {
+        Mode::Call(CallArgs { common, .. }) | Mode::Run(RunArgs { common, .. }) | Mode::Bundle(BundleArgs { common, .. }) => {
+            no_lone_rpc(common)?
+        }
+        Mode::Tx(_) => {}
+    }
     match mode {
         Mode::Call(args) => {
             let input = args.input.as_ref().map(|p| read_file(p, "--input")).transpose()?;
@@ -252,8 +289,14 @@ async fn run(mode: Mode) -> anyhow::Result<u8> {
             let title = format!("call {} of {}", call.call_id, args.project);
             finish(case, &args.common, at, flag_policy.unwrap_or(MeasurementPolicy::None), args.bundle.as_deref(), &title)
         }
+        Mode::Tx(args) => run_tx(args).await,
         Mode::Bundle(args) => {
             let text = read_file(&args.file, "bundle")?;
+            if serde_json::from_slice::<serde_json::Value>(&text).ok().and_then(|v| v["format"].as_str().map(str::to_owned)).as_deref()
+                == Some(tx::FORMAT)
+            {
+                return tx_bundle(&args, &text).await;
+            }
             let saved = bundle::Bundle::from_json(&text).map_err(usage)?;
             let flag_policy = policy::from_flags(&args.common).await.map_err(usage)?;
             let at = args.common.at.unwrap_or(saved.verified_at);
@@ -312,4 +355,62 @@ fn finish(case: Case, common: &Common, at: u64, policy: MeasurementPolicy, bundl
     }
     render::print(&verdict, title, common.short, common.json);
     Ok(verdict.exit_code())
+}
+
+/// `verify tx HASH --signer ACCOUNT --rpc URL [--register-contract ACCOUNT]`.
+async fn run_tx(args: TxArgs) -> anyhow::Result<u8> {
+    let Some(rpc) = args.common.rpc.clone() else {
+        return Err(usage(anyhow::anyhow!("verify tx needs --rpc URL (a NEAR JSON-RPC endpoint)")));
+    };
+    let input = args.input.as_ref().map(|p| read_file(p, "--input")).transpose()?;
+    let policy = policy::from_flags(&args.common).await.map_err(usage)?.unwrap_or(MeasurementPolicy::None);
+    let client = outlayer_near::RpcClient::new(&rpc);
+    let status = tx::fetch_status(&client, &args.hash, &args.signer).await?;
+    let resolution = tx::resolution(&status, &args.hash).map_err(not_a_resolution)?;
+    let register = match &args.common.register_contract {
+        Some(account) => Some(tx::read_register(&client, &rpc, account, &resolution.signer_public_key).await),
+        None => None,
+    };
+    let at = args.common.at.unwrap_or_else(now);
+    let verdict = tx::verdict(&resolution, register.as_ref(), input.as_deref(), at, &policy);
+    if let Some(path) = &args.bundle {
+        use base64::Engine;
+        let saved = tx::TxBundle {
+            format: tx::FORMAT.to_owned(),
+            verified_at: at,
+            rpc: rpc.clone(),
+            tx_hash: args.hash.clone(),
+            signer_id: args.signer.clone(),
+            tx_status: status,
+            register,
+            input_base64: input.as_ref().map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+            policy,
+            verdict: Some(verdict.clone()),
+        };
+        std::fs::write(path, saved.to_json()).with_context(|| format!("writing the bundle {}", path.display()))?;
+        if !args.common.json {
+            eprintln!("evidence bundle written to {} (re-verify: outlayer verify bundle {} --offline)", path.display(), path.display());
+        }
+    }
+    let title = format!("transaction {} (request {} on {})", args.hash, resolution.request_id, resolution.contract_id);
+    render::print(&verdict, &title, args.common.short, args.common.json);
+    Ok(verdict.exit_code())
+}
+
+/// `verify bundle FILE` of a transaction bundle: every check recomputed from the recorded `tx`
+/// answer and register contract record.
+async fn tx_bundle(args: &BundleArgs, text: &[u8]) -> anyhow::Result<u8> {
+    let saved = tx::TxBundle::from_json(text).map_err(usage)?;
+    let flag_policy = policy::from_flags(&args.common).await.map_err(usage)?;
+    let at = args.common.at.unwrap_or(saved.verified_at);
+    let policy = flag_policy.unwrap_or_else(|| saved.recorded_policy());
+    let verdict = saved.verdict(at, &policy).map_err(not_a_resolution)?;
+    let title = format!("bundle {} (transaction {})", args.file.display(), saved.tx_hash);
+    render::print(&verdict, &title, args.common.short, args.common.json);
+    Ok(verdict.exit_code())
+}
+
+/// A transaction that is not a `resolve_execution` is the caller's mistake (exit 3).
+fn not_a_resolution(e: anyhow::Error) -> anyhow::Error {
+    if tx::is_not_a_resolution(&e) { usage(e.context("verify tx takes the hash of a worker's resolve_execution transaction")) } else { e }
 }

@@ -16,7 +16,7 @@
 use super::claims::Claims;
 use super::{Check, Layer, Status, Subject};
 use crate::evidence::evidence_digest;
-use crate::receipt::{ReceiptError, parse_public_key, sha256_hex};
+use crate::receipt::{ReceiptError, SignedReceipt, parse_public_key, sha256_hex};
 
 /// The layer's name.
 pub const NAME: &str = "binding";
@@ -86,13 +86,20 @@ pub fn layer(subject: &Subject<'_>, claims: &Result<Claims, String>) -> Layer {
 }
 
 fn signature(subject: &Subject<'_>) -> Check {
-    let signed = subject.receipt;
+    receipt_signature(subject.receipt)
+}
+
+/// `receipt signature`: ed25519 by the receipt's own key over the digest of every field,
+/// recomputed (a field changed after signing is told apart from a bad signature). Whether that
+/// key is an attested one is for the caller to check (the on-chain path compares it with the
+/// transaction's signer key).
+pub fn receipt_signature(signed: &SignedReceipt) -> Check {
     let recomputed = hex::encode(signed.receipt.digest());
     let expected = format!("ed25519 signature by {} over the digest of every field, {recomputed}", signed.public_key);
     let found = format!("signature {} (digest stated in the receipt {})", signed.signature, signed.digest);
     let reason = match signed.verify() {
         Ok(()) => return Check::new("receipt signature", Status::Pass, expected, found, ""),
-        Err(ReceiptError::SignatureMismatch) if signs_stated_digest(subject) => format!(
+        Err(ReceiptError::SignatureMismatch) if signs_stated_digest(signed) => format!(
             "the signature is valid over the stated digest {}, but the receipt's fields hash to {recomputed}: a field was changed after signing",
             signed.digest
         ),
@@ -102,9 +109,8 @@ fn signature(subject: &Subject<'_>) -> Check {
 }
 
 /// Whether the signature verifies over the digest the receipt states (not recomputed).
-fn signs_stated_digest(subject: &Subject<'_>) -> bool {
+fn signs_stated_digest(signed: &SignedReceipt) -> bool {
     use ed25519_dalek::{Signature, Verifier};
-    let signed = subject.receipt;
     let (Some(key), Ok(digest), Ok(sig)) =
         (parse_public_key(&signed.public_key), hex::decode(&signed.digest), hex::decode(&signed.signature))
     else {
@@ -114,7 +120,9 @@ fn signs_stated_digest(subject: &Subject<'_>) -> bool {
     key.verify(&digest, &Signature::from_bytes(&sig)).is_ok()
 }
 
-fn payload(name: &str, bytes: Option<&[u8]>, stated: &str, what: &str) -> Check {
+/// `name` (`input_sha256` / `output_sha256`): sha256 of `bytes` against the receipt's `stated`
+/// digest (UNPROVEN when the bytes were not given); `what` is `input` or `output`.
+pub fn payload(name: &str, bytes: Option<&[u8]>, stated: &str, what: &str) -> Check {
     match bytes {
         Some(bytes) => Check::compare(
             name,

@@ -13,15 +13,18 @@ pub const NAME: &str = "identity";
 
 /// Runs the checks of this layer.
 pub fn layer(claims: &Result<Claims, String>, policy: &MeasurementPolicy) -> Layer {
-    let measured = match claims {
-        Ok(claims) => claims.measurements,
+    match claims {
+        Ok(claims) => of_measurements(&claims.measurements, policy),
         Err(reason) => {
-            return Layer::new(
-                NAME,
-                vec![Check::new("measurements", Status::Unproven, "readable measurements", "unreadable", reason.clone())],
-            );
+            Layer::new(NAME, vec![Check::new("measurements", Status::Unproven, "readable measurements", "unreadable", reason.clone())])
         }
-    };
+    }
+}
+
+/// The layer for measurements known from elsewhere than a quote read here (e.g. the record a
+/// register contract kept when it verified the quote): the same checks against `policy`.
+pub fn of_measurements(measured: &Measurements, policy: &MeasurementPolicy) -> Layer {
+    let measured = *measured;
     let checks = match policy {
         MeasurementPolicy::None => vec![Check::new(
             "measurements",
