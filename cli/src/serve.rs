@@ -85,6 +85,10 @@ pub struct WorkerOpts {
     /// NEAR JSON-RPC endpoint for the rpc capability.
     #[arg(long, env = "OUTLAYER_RPC_URL", default_value = "https://rpc.testnet.near.org")]
     rpc_url: String,
+    /// TEST-ONLY: a loopback `ip:port` that guests granted http (with it on their allowlist) may
+    /// reach despite the SSRF rules; repeatable. Never set in production (said on stderr).
+    #[arg(long = "http-admit-loopback-for-tests", value_name = "HOST:PORT")]
+    http_admit_loopback_for_tests: Vec<std::net::SocketAddr>,
 }
 
 /// `outlayer serve`.
@@ -289,7 +293,15 @@ async fn backends(opts: &WorkerOpts, storage_db: &str, data_dir: &Path) -> anyho
         Arc::new(SqliteStorage::open(Path::new(storage_db)).await.context("opening guest storage")?)
     };
     let storage: Arc<dyn StorageBackend> = Arc::new(EncryptedStorage::new(inner, storage_key(opts, data_dir)?));
-    Ok(Backends::new(key).with_storage(storage).with_rpc(opts.rpc_url.clone()))
+    let mut backends = Backends::new(key).with_storage(storage).with_rpc(opts.rpc_url.clone());
+    for addr in &opts.http_admit_loopback_for_tests {
+        if !addr.ip().is_loopback() {
+            anyhow::bail!("--http-admit-loopback-for-tests admits loopback addresses only, not {addr}");
+        }
+        eprintln!("warning: TEST-ONLY --http-admit-loopback-for-tests: granted http may reach {addr} (SSRF protection bypassed for it)");
+    }
+    backends.caps.http_test_admit = opts.http_admit_loopback_for_tests.clone();
+    Ok(backends)
 }
 
 fn runtime(data_dir: &Path) -> anyhow::Result<Runtime> {
