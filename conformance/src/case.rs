@@ -44,8 +44,50 @@ pub struct Manifest {
     /// Limits of every step (`outlayer_host::Limits` fields; `max_wall` in ms).
     #[serde(default)]
     pub limits: Limits,
+    /// A local HTTP server the runner starts for this case (see [`crate::http_server`]).
+    #[serde(default)]
+    pub http_server: Option<HttpServerSpec>,
     /// The executions, run in order; storage persists from one to the next.
     pub run: Vec<Step>,
+}
+
+/// `[http_server]`: the routes of the case's local HTTP server.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpServerSpec {
+    /// `[[http_server.route]]`, matched in order by path (and method when given).
+    #[serde(default)]
+    pub route: Vec<RouteSpec>,
+}
+
+/// One route of the test server.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    /// The exact path (`/hello`).
+    pub path: String,
+    /// Only this method (`GET`, `POST`, ...); any when absent.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// The status (default 200).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Response headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The body as text.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Or a body of `text` repeated `count` times.
+    #[serde(default)]
+    pub body_repeat: Option<Repeat>,
+    /// Or the request echoed as JSON: `{"method", "path", "headers" (`x-*` and content-type),
+    /// "body" (text), "json" (the body parsed, or null)}`.
+    #[serde(default)]
+    pub echo: bool,
+    /// Wait this long before answering (a very large value: a server that never answers).
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
 }
 
 /// Grants as written in a manifest.
@@ -67,6 +109,19 @@ pub struct CaseGrants {
     #[serde(default)]
     /// Randomness signed by the key with this seed.
     pub vrf: Option<VrfSpec>,
+    /// Outbound HTTP to the hosts of `allow`.
+    #[serde(default)]
+    pub http: Option<HttpGrantSpec>,
+}
+
+/// `[grants.http]`: the allowlist (`{http_server}` stands for the case's test server, which is
+/// then admitted with the test-only loopback setting).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpGrantSpec {
+    /// Allowlist entries (`outlayer_protocol::http` rules).
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
 
 /// `[grants.storage]`.

@@ -115,7 +115,16 @@ impl InProcessHost {
                 PaymentGrant { currency: p.currency, attached: amount("attached", &p.attached)?, budget: amount("budget", &p.budget)? };
             granted.push(Capability::Payment);
         }
-        Grants::build(&granted, &backends, payment).map_err(|e| HostFailure::Refused(e.to_string()))
+        let mut allow: &[String] = &[];
+        if let Some(h) = &spec.http {
+            if let Some(bad) = h.admit_loopback_for_tests.iter().find(|a| !a.ip().is_loopback()) {
+                return Err(HostFailure::Refused(format!("admit_loopback_for_tests admits loopback addresses only, not {bad}")));
+            }
+            backends.http_test_admit = h.admit_loopback_for_tests.clone();
+            allow = &h.allowlist;
+            granted.push(Capability::Http);
+        }
+        Grants::build(&granted, &backends, payment).and_then(|g| g.allow_http(allow)).map_err(|e| HostFailure::Refused(e.to_string()))
     }
 }
 

@@ -35,6 +35,7 @@ pub mod guest_build;
 pub mod guests;
 pub mod host;
 pub mod http;
+pub mod http_server;
 pub mod inprocess;
 pub mod node;
 pub mod report;

@@ -3,8 +3,9 @@
 use crate::case::{Case, Step};
 use crate::check::mismatches;
 use crate::host::ConformanceHost;
+use crate::http_server::{self, PLACEHOLDER, TestServer};
 use crate::report::{CaseOutcome, Report};
-use crate::wire::{CaseRequest, GrantsSpec, RpcSpec, StorageSpec};
+use crate::wire::{CaseRequest, GrantsSpec, HttpSpec, RpcSpec, StorageSpec};
 use crate::{ConformanceError, node};
 use futures::StreamExt;
 use std::path::{Path, PathBuf};
@@ -72,6 +73,18 @@ pub async fn run_case(host: &dyn ConformanceHost, case: &Case, env: &RunEnv) -> 
             return outcome;
         }
     };
+    // The case's HTTP test server, if it asks for one (stopped when the case ends).
+    let server: Option<TestServer> = match &case.manifest.http_server {
+        None => None,
+        Some(spec) => match http_server::start(spec).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                outcome.failures.push(format!("cannot start the http test server: {e}"));
+                return outcome;
+            }
+        },
+    };
+    let server = server.as_ref().map(|s| s.addr);
     // A store name no earlier run used, so a long-lived remote host starts this case empty.
     let store = format!("{}-{}", case.name, uuid::Uuid::new_v4());
     for (i, step) in case.manifest.run.iter().enumerate() {
@@ -85,7 +98,7 @@ pub async fn run_case(host: &dyn ConformanceHost, case: &Case, env: &RunEnv) -> 
             },
             None => wasm.clone(),
         };
-        let request = match request(case, step, i, &step_wasm, &store, env) {
+        let request = match request(case, step, i, &step_wasm, &store, env, server) {
             Ok(r) => r,
             Err(e) => {
                 outcome.failures.push(format!("step {}: {e}", i + 1));
@@ -110,8 +123,37 @@ pub async fn run_case(host: &dyn ConformanceHost, case: &Case, env: &RunEnv) -> 
 }
 
 /// The wire request for step `i` of `case`.
-fn request(case: &Case, step: &Step, i: usize, wasm: &[u8], store: &str, env: &RunEnv) -> Result<CaseRequest, String> {
+fn request(
+    case: &Case,
+    step: &Step,
+    i: usize,
+    wasm: &[u8],
+    store: &str,
+    env: &RunEnv,
+    server: Option<std::net::SocketAddr>,
+) -> Result<CaseRequest, String> {
     let m = &case.manifest;
+    // `{http_server}` in the input and the allowlist: the test server's `127.0.0.1:port`.
+    let fill = |text: &str| -> Result<String, String> {
+        match (text.contains(PLACEHOLDER), server) {
+            (false, _) => Ok(text.to_string()),
+            (true, Some(addr)) => Ok(text.replace(PLACEHOLDER, &addr.to_string())),
+            (true, None) => Err(format!("{PLACEHOLDER} is used but the case has no [http_server]")),
+        }
+    };
+    let http = match &m.grants.http {
+        None => None,
+        Some(h) => Some(HttpSpec {
+            allowlist: h.allow.iter().map(|e| fill(e)).collect::<Result<_, _>>()?,
+            admit_loopback_for_tests: server.into_iter().collect(),
+        }),
+    };
+    let mut input = case.input(step).map_err(|e| e.to_string())?;
+    if let Ok(text) = std::str::from_utf8(&input)
+        && text.contains(PLACEHOLDER)
+    {
+        input = fill(text)?.into_bytes();
+    }
     let g = &m.grants;
     let rpc = match &g.rpc {
         None => None,
@@ -133,10 +175,11 @@ fn request(case: &Case, step: &Step, i: usize, wasm: &[u8], store: &str, env: &R
         rpc,
         payment: g.payment.clone(),
         vrf: g.vrf.clone(),
+        http,
     };
     Ok(CaseRequest {
         wasm: wasm.to_vec(),
-        input: case.input(step).map_err(|e| e.to_string())?,
+        input,
         grants,
         limits: m.limits.clone(),
         context: step.context.clone().unwrap_or_else(|| m.context.clone()),

@@ -48,6 +48,21 @@ pub struct GrantsSpec {
     /// Randomness signed by the key with this seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vrf: Option<VrfSpec>,
+    /// Outbound HTTP (`wasi:http`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpSpec>,
+}
+
+/// Http grant: the allowlist, and the suite's local test server to admit.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct HttpSpec {
+    /// Allowlist entries (`api.example.com`, `*.example.org`, `:port`, `http://` prefix).
+    #[serde(default)]
+    pub allowlist: Vec<String>,
+    /// TEST-ONLY: loopback `ip:port`s admitted despite the SSRF rules (the suite's test server,
+    /// on the machine of the host). A host refuses any address that is not loopback.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admit_loopback_for_tests: Vec<std::net::SocketAddr>,
 }
 
 /// Storage backed by an in-memory store kept by the host under the name `store`: requests with
