@@ -80,9 +80,9 @@ pub mod evidence;
 mod hex_serde;
 pub mod measurements;
 pub mod policy;
-pub mod receipt;
 #[cfg(feature = "providers")]
 pub mod providers;
+pub mod receipt;
 pub mod tcb;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testdata;
