@@ -82,6 +82,7 @@ async fn sign_in(c: &Client, base: &str, token: &str) {
     c.goto(&format!("{base}/")).await.unwrap();
     find(c, "#token").await.send_keys(token).await.unwrap();
     find(c, "form[action='/ui/signin'] button").await.click().await.unwrap();
+    find(c, "form.signout button").await; // signed in: the next navigation cannot race the sign-in's redirect
 }
 
 async fn sign_out(c: &Client) {

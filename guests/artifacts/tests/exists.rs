@@ -33,6 +33,8 @@ const COMMANDS: &[&str] = &[
     "v01-rpc",
     "v01-vrf-payment",
     "v01-env",
+    "v01-http",
+    "http-fetch",
     "sdk-kv",
     "sdk-caps",
 ];
