@@ -85,12 +85,7 @@ impl Bundle {
 
     /// The recorded policy, labelled as coming from the bundle.
     pub fn recorded_policy(&self) -> MeasurementPolicy {
-        match &self.policy {
-            MeasurementPolicy::Allowlist { source, allowlist } => {
-                MeasurementPolicy::Allowlist { source: format!("the bundle (recorded from {source})"), allowlist: allowlist.clone() }
-            }
-            other => other.clone(),
-        }
+        self.policy.recorded_in_bundle()
     }
 
     /// The data to verify, decoded.

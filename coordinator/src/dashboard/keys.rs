@@ -120,12 +120,8 @@ pub async fn create(
     headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let ctx = match dash.checked(&headers, field(&form, "csrf")) {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
-    let owner = match ctx.owner() {
-        Ok(o) => o.to_owned(),
+    let (ctx, owner) = match dash.checked_owner(&headers, field(&form, "csrf")) {
+        Ok(x) => x,
         Err(r) => return Ok(r),
     };
     let (balance, max_per_call) = match (amount(field(&form, "initial_balance")), amount(field(&form, "max_per_call"))) {
@@ -292,12 +288,8 @@ pub async fn revoke(
     Path(nonce): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let ctx = match dash.checked(&headers, field(&form, "csrf")) {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
-    let owner = match ctx.owner() {
-        Ok(o) => o.to_owned(),
+    let (ctx, owner) = match dash.checked_owner(&headers, field(&form, "csrf")) {
+        Ok(x) => x,
         Err(r) => return Ok(r),
     };
     let Ok(nonce) = nonce.parse::<i64>() else { return Ok(layout::not_found(&ctx, "You have no such payment key.")) };

@@ -85,12 +85,8 @@ pub async fn create(
     headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let ctx = match dash.checked(&headers, field(&form, "csrf")) {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
-    let owner = match ctx.owner() {
-        Ok(o) => o.to_owned(),
+    let (ctx, owner) = match dash.checked_owner(&headers, field(&form, "csrf")) {
+        Ok(x) => x,
         Err(r) => return Ok(r),
     };
     let name = field(&form, "name").unwrap_or_default().trim().to_owned();
@@ -251,12 +247,8 @@ pub async fn set_active(
     Path(name): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let ctx = match dash.checked(&headers, field(&form, "csrf")) {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
-    let owner = match ctx.owner() {
-        Ok(o) => o.to_owned(),
+    let (ctx, owner) = match dash.checked_owner(&headers, field(&form, "csrf")) {
+        Ok(x) => x,
         Err(r) => return Ok(r),
     };
     let here = format!("/ui/projects/{name}");

@@ -153,6 +153,14 @@ impl Dashboard {
             _ => Err(csrf_refused()),
         }
     }
+
+    /// [`Dashboard::checked`] for a form only a signed-in owner may post: the context and the
+    /// owner, or the response to send instead (403, or the sign-in page).
+    pub fn checked_owner(&self, headers: &HeaderMap, csrf: Option<&str>) -> Result<(Ctx, String), Response> {
+        let ctx = self.checked(headers, csrf)?;
+        let owner = ctx.owner()?.to_owned();
+        Ok((ctx, owner))
+    }
 }
 
 /// 403 for a POST without a valid CSRF token (or without a session).

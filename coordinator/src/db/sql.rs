@@ -77,6 +77,16 @@ macro_rules! impl_backend {
             })
         }
 
+        fn ledger_row(r: &DbRow) -> Result<LedgerRow, StoreError> {
+            Ok(LedgerRow {
+                id: r.try_get("id")?,
+                call_id: r.try_get("call_id")?,
+                kind: r.try_get("kind")?,
+                amount: r.try_get("amount")?,
+                created_ms: r.try_get("created_ms")?,
+            })
+        }
+
         fn key_row(r: &DbRow) -> Result<KeyRow, StoreError> {
             Ok(KeyRow {
                 owner: r.try_get("owner")?,
@@ -368,17 +378,7 @@ macro_rules! impl_backend {
                 .bind(limit)
                 .fetch_all(&mut *self.read().await?)
                 .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(LedgerRow {
-                            id: r.try_get("id")?,
-                            call_id: r.try_get("call_id")?,
-                            kind: r.try_get("kind")?,
-                            amount: r.try_get("amount")?,
-                            created_ms: r.try_get("created_ms")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(ledger_row).collect()
             }
 
             async fn enqueue(&self, c: &CallRow) -> Result<Enqueued, StoreError> {
@@ -772,17 +772,7 @@ macro_rules! impl_backend {
                 .bind(limit)
                 .fetch_all(&mut *self.read().await?)
                 .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(LedgerRow {
-                            id: r.try_get("id")?,
-                            call_id: r.try_get("call_id")?,
-                            kind: r.try_get("kind")?,
-                            amount: r.try_get("amount")?,
-                            created_ms: r.try_get("created_ms")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(ledger_row).collect()
             }
 
             async fn recent_workers(&self, limit: i64) -> Result<Vec<WorkerRow>, StoreError> {

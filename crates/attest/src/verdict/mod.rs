@@ -259,6 +259,19 @@ pub enum MeasurementPolicy {
     },
 }
 
+impl MeasurementPolicy {
+    /// The same policy, its source labelled as recorded in a bundle (re-verification reads it
+    /// from there, not from where it first came).
+    pub fn recorded_in_bundle(&self) -> Self {
+        match self {
+            MeasurementPolicy::Allowlist { source, allowlist } => {
+                MeasurementPolicy::Allowlist { source: format!("the bundle (recorded from {source})"), allowlist: allowlist.clone() }
+            }
+            other => other.clone(),
+        }
+    }
+}
+
 /// What the verifier decides.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
