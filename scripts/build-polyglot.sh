@@ -2,7 +2,9 @@
 # Build the guests written in other languages into components of the typed world
 # (outlayer:guest/typed@0.2.0), installing their tools (pinned) when missing:
 #   guests/python/counter/app.py -> <target>/polyglot/counter-py.wasm   (componentize-py, PyPI)
+#   guests/python/fetch/app.py   -> <target>/polyglot/fetch-py.wasm     (typed + wasi:http, its own wit/)
 #   guests/js/counter/app.js     -> <target>/polyglot/counter-js.wasm   (componentize-js, npm)
+#   guests/js/fetch/app.js       -> <target>/polyglot/fetch-js.wasm     (typed + fetch over wasi:http)
 #
 # Usage: scripts/build-polyglot.sh [--no-install] [python|js|all]   (default: all)
 #   --no-install  fail instead of installing a missing tool (used by the tests).
@@ -33,10 +35,10 @@ out="$target/polyglot"
 tools="$target/polyglot-tools"
 mkdir -p "$out" "$tools"
 
-# A component is up to date when it is newer than its source and the WIT files.
+# A component is up to date when it is newer than its sources (files or folders) and the WIT files.
 fresh() {
-  local wasm=$1 src=$2
-  [ -f "$wasm" ] && [ "$wasm" -nt "$src" ] && [ -z "$(find "$root/wit" -newer "$wasm" -name '*.wit' -print -quit)" ]
+  local wasm=$1; shift
+  [ -f "$wasm" ] && [ -z "$(find "$root/wit" "$@" -newer "$wasm" \( -name '*.wit' -o -name '*.py' -o -name '*.js' \) -print -quit)" ]
 }
 
 timed() {
@@ -53,13 +55,22 @@ build_python() {
     if [ "$install" = 0 ]; then echo "componentize-py $COMPONENTIZE_PY_VERSION is not installed" >&2; return 3; fi
     timed "install componentize-py $COMPONENTIZE_PY_VERSION" python3 -m pip install --quiet "componentize-py==$COMPONENTIZE_PY_VERSION"
   fi
-  local src=guests/python/counter/app.py wasm="$out/counter-py.wasm"
-  if fresh "$wasm" "$src"; then echo "counter-py.wasm is up to date"; else
-    timed "build counter-py.wasm" componentize-py -d "$root/wit" -w "$WORLD" componentize -p guests/python/counter app -o "$wasm"
+  local src=guests/python/counter wasm="$out/counter-py.wasm"
+  if fresh "$wasm" "$src/app.py"; then echo "counter-py.wasm is up to date"; else
+    timed "build counter-py.wasm" componentize-py -d "$root/wit" -w "$WORLD" componentize -p "$src" app -o "$wasm"
     # componentize-py compiles the sources in place: keep the bytecode out of the tree.
-    rm -rf guests/python/counter/__pycache__
+    rm -rf "$src/__pycache__"
   fi
   echo "counter-py.wasm: $(stat -c %s "$wasm") bytes"
+  # fetch: its world (wit/fetch.wit) is the typed world plus wasi:http/outgoing-handler. One world,
+  # not `-w typed -w http-client`: componentize-py 0.25.1 panics merging those two.
+  src=guests/python/fetch wasm="$out/fetch-py.wasm"
+  if fresh "$wasm" "$src/app.py" "$src/wit"; then echo "fetch-py.wasm is up to date"; else
+    timed "build fetch-py.wasm" componentize-py -d "$root/wit" -d "$src/wit" -w outlayer:python-fetch/fetch@0.1.0 \
+      componentize -p "$src" app -o "$wasm"
+    rm -rf "$src/__pycache__"
+  fi
+  echo "fetch-py.wasm: $(stat -c %s "$wasm") bytes"
 }
 
 build_js() {
@@ -74,10 +85,17 @@ build_js() {
   fi
   local src=guests/js/counter/app.js wasm="$out/counter-js.wasm"
   if fresh "$wasm" "$src"; then echo "counter-js.wasm is up to date"; else
-    # Our hosts give no wasi:http: leave it (and the fetch event) out of the component.
+    # counter makes no HTTP request: leave wasi:http (and the fetch event) out of the component.
     timed "build counter-js.wasm" node "$cli" "$src" --wit "$root/wit" --world-name "$WORLD" -d http fetch-event -o "$wasm"
   fi
   echo "counter-js.wasm: $(stat -c %s "$wasm") bytes"
+  # fetch keeps `http` (StarlingMonkey's fetch imports wasi:http/outgoing-handler@0.2.10, which
+  # our hosts link through wasmtime's semver matching); OutLayer calls `run`, so no fetch event.
+  src=guests/js/fetch/app.js wasm="$out/fetch-js.wasm"
+  if fresh "$wasm" "$src"; then echo "fetch-js.wasm is up to date"; else
+    timed "build fetch-js.wasm" node "$cli" "$src" --wit "$root/wit" --world-name "$WORLD" -d fetch-event -o "$wasm"
+  fi
+  echo "fetch-js.wasm: $(stat -c %s "$wasm") bytes"
 }
 
 case "$which" in

@@ -1,17 +1,24 @@
 //! Guests written in Python (componentize-py) and JavaScript (componentize-js) against the typed
 //! world run on our host: typed output, storage kept across executions, denial without the grant,
-//! a typed error for bad input.
+//! a typed error for bad input. The `fetch` guests of each language GET JSON from a local axum
+//! server over `wasi:http` (JavaScript's `fetch`, Python's generated `wasi:http` bindings) with
+//! `http` granted for it, and are denied without the grant or off the allowlist.
 //!
 //! Each language's component is built by `scripts/build-polyglot.sh --no-install <lang>` into
 //! `<target>/polyglot/`. When the tool is not installed the language is skipped with a message
 //! saying so, except under `CI=true`, where a missing tool fails the test (CI installs them with
 //! `scripts/build-polyglot.sh`).
 
+use axum::Router;
+use axum::routing::get;
+use outlayer_host::caps::Backends;
+use outlayer_host::caps::payment::{Currency, PaymentGrant};
 use outlayer_host::caps::storage::StorageGrant;
 use outlayer_host::engine::EngineSettings;
 use outlayer_host::{Capability, ExecutionContext, ExecutionReport, ExecutionRequest, Grants, Outcome, Runtime, RuntimeConfig};
 use outlayer_storage::{MemoryStorage, StorageBackend};
 use serde_json::{Value, json};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -89,4 +96,81 @@ async fn python_counter_runs_on_the_host() {
 #[tokio::test]
 async fn javascript_counter_runs_on_the_host() {
     check("js", "counter-js.wasm", "javascript").await;
+}
+
+/// A local server on 127.0.0.1: `/price` answers JSON, `/page` answers HTML.
+async fn server() -> SocketAddr {
+    let app = Router::new()
+        .route("/price", get(|| async { axum::Json(json!({"pair": "NEAR/USD", "price": 3.25, "sources": ["a", "b"]})) }))
+        .route("/page", get(|| async { "<html>not json</html>" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    addr
+}
+
+/// Grants with `http` allowed to `allow`, admitting the local server despite the SSRF rules.
+fn http_grants(allow: &str, admit: SocketAddr) -> Grants {
+    let backends = Backends { http_test_admit: vec![admit], ..Default::default() };
+    let payment = PaymentGrant { currency: Currency::YoctoNear, attached: 0, budget: 0 };
+    Grants::build(&[Capability::Http], &backends, payment).expect("grants").allow_http(&[allow]).expect("allowlist")
+}
+
+async fn run_with(rt: &Runtime, wasm: &[u8], input: &str, grants: Grants) -> ExecutionReport {
+    rt.run(wasm, ExecutionRequest { input: input.as_bytes().to_vec(), grants, ..Default::default() })
+        .await
+        .expect("host runs the component")
+}
+
+async fn check_fetch(lang: &str, file: &str, language: &str) {
+    let Some(wasm) = build(lang, file) else {
+        return;
+    };
+    let rt = Runtime::new(RuntimeConfig { cache_dir: None, engine: EngineSettings::default() }).expect("runtime");
+    let addr = server().await;
+    let allow = format!("http://{addr}");
+    let url = format!("http://{addr}/price");
+
+    let ok = run_with(&rt, &wasm, &url, http_grants(&allow, addr)).await;
+    assert_eq!(
+        output(&ok),
+        json!({"status": 200, "json": {"pair": "NEAR/USD", "price": 3.25, "sources": ["a", "b"]}, "language": language}),
+        "{lang}"
+    );
+    let http = &ok.host_calls.http;
+    assert_eq!((http.calls, http.denied, http.failed), (1, 0, 0), "{lang}");
+    assert!(http.response_bytes > 0);
+
+    let page = run_with(&rt, &wasm, &format!("http://{addr}/page"), http_grants(&allow, addr)).await;
+    assert!(
+        matches!(&page.outcome, Outcome::GuestError { kind, message } if kind == "other" && message.contains("not JSON")),
+        "{lang}: {:?}",
+        page.outcome
+    );
+
+    for (grants, why) in [(Grants::default(), "not granted"), (http_grants("http://api.example.com", addr), "not on the allowlist")] {
+        let denied = run_with(&rt, &wasm, &url, grants).await;
+        assert!(
+            matches!(&denied.outcome, Outcome::Denied { capabilities, .. } if capabilities == &[Capability::Http]),
+            "{lang} ({why}): {:?}",
+            denied.outcome
+        );
+        assert_eq!((denied.host_calls.http.calls, denied.host_calls.http.denied), (0, 1), "{lang} ({why})");
+        assert!(denied.host_calls.http.refused[0].contains(why), "{lang}: {:?}", denied.host_calls.http.refused);
+    }
+
+    let bad = run_with(&rt, &wasm, "not a url", http_grants(&allow, addr)).await;
+    assert!(matches!(&bad.outcome, Outcome::GuestError { kind, .. } if kind == "invalid-input"), "{lang}: {:?}", bad.outcome);
+
+    println!("{lang} fetch: component {} bytes; instructions for the GET: {}", wasm.len(), ok.instructions);
+}
+
+#[tokio::test]
+async fn python_fetch_gets_json_over_wasi_http() {
+    check_fetch("python", "fetch-py.wasm", "python").await;
+}
+
+#[tokio::test]
+async fn javascript_fetch_gets_json_over_wasi_http() {
+    check_fetch("js", "fetch-js.wasm", "javascript").await;
 }
