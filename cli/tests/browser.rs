@@ -1,8 +1,8 @@
 //! The dashboard in a real browser: `outlayer serve`, Debian's headless `chromium` driven over
 //! WebDriver (`chromedriver`, fantoccini). Signs in, creates a project, uploads the echo guest,
-//! creates a key, calls with the page's `curl`, sees the call with its receipt checked, revokes
-//! the key, signs out; a second user sees none of it; a form POST without the CSRF token is
-//! refused. Screenshots of each page go to `target/screenshots/`.
+//! creates a key, calls with the page's `curl`, sees the call with its receipt verified (the
+//! verdict's layers), revokes the key, signs out; a second user sees none of it; a form POST
+//! without the CSRF token is refused. Screenshots of each page go to `target/screenshots/`.
 //!
 //! Without chromium / chromedriver (and no way to install them) the test fails when `CI=true`
 //! and is skipped with a printed reason otherwise.
@@ -208,11 +208,21 @@ async fn dashboard_in_chromium() {
     c.goto(&format!("{base}/ui/keys/1")).await.unwrap();
     find(&c, &format!("a[href='/ui/calls/{call_id}']")).await.click().await.unwrap();
     let page = c.source().await.unwrap();
-    assert!(page.contains("badge PASS") && !page.contains("badge FAIL"), "receipt checks");
+    assert!(page.contains("badge PASS") && !page.contains("badge FAIL") && !page.contains("badge UNPROVEN"), "receipt checks");
+    // The verdict of `outlayer verify`'s checks, run by the server: `serve` allows dev evidence
+    // (PASS, noted as dev) and its policy holds the dev measurements.
+    for layer in ["authenticity", "identity", "binding"] {
+        let badge = find(&c, &format!("#layer-{layer} .badge")).await.text().await.unwrap();
+        assert_eq!(badge, "PASS", "{layer}");
+    }
+    assert!(page.contains("dev attestation: not a TEE (accepted because dev was allowed)"), "{page}");
+    assert!(page.contains(&format!("outlayer verify call {call_id}")), "{page}");
     assert!(page.contains("hello"));
     shot(&c, "05-call").await;
     c.execute("document.getElementById('checks').scrollIntoView()", vec![]).await.unwrap();
     shot(&c, "05-call-checks").await;
+    c.execute("document.getElementById('layer-binding').scrollIntoView()", vec![]).await.unwrap();
+    shot(&c, "05-call-binding").await;
 
     // CSRF: the same session posting a form without the token is refused.
     let status = c

@@ -1,4 +1,4 @@
-//! The dashboard over HTTP (sessions, CSRF, who sees what, the receipt checks) and its database
+//! The dashboard over HTTP (sessions, CSRF, who sees what, the receipt's verdict) and its database
 //! reads (calls by project / by key with paging, per-owner samples, ledger pages, lists) on both
 //! backends. PostgreSQL tests use a fresh random schema, dropped at the end.
 
@@ -71,8 +71,41 @@ impl Browser {
 }
 
 /// Sessions, CSRF, pages and access control over a running coordinator with echo workers.
+/// The stored result JSON with its receipt's `input_sha256` changed (after signing).
+fn altered(result: &str) -> Result<String> {
+    let mut result: serde_json::Value = serde_json::from_str(result)?;
+    result["receipt"]["input_sha256"] = json!(outlayer_protocol::receipt::sha256_hex(b"something else"));
+    Ok(result.to_string())
+}
+
+/// Changes the stored receipt of call `id` behind the coordinator's back.
+async fn tamper_receipt(config: &outlayer_coordinator::CoordinatorConfig, id: &str) -> Result<()> {
+    use outlayer_coordinator::DatabaseConfig;
+    use sqlx::Connection as _;
+    const SELECT: &str = "SELECT result FROM calls WHERE id = $1";
+    const UPDATE: &str = "UPDATE calls SET result = $1 WHERE id = $2";
+    match &config.database {
+        DatabaseConfig::Sqlite { path } => {
+            let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await?;
+            let text: String = sqlx::query_scalar(SELECT).bind(id).fetch_one(&mut db).await?;
+            sqlx::query(UPDATE).bind(altered(&text)?).bind(id).execute(&mut db).await?;
+            db.close().await?;
+        }
+        DatabaseConfig::Postgres { url, schema } => {
+            let mut db = sqlx::PgConnection::connect(url).await?;
+            if let Some(schema) = schema {
+                sqlx::query("SELECT set_config('search_path', $1, false)").bind(schema).execute(&mut db).await?;
+            }
+            let text: String = sqlx::query_scalar(SELECT).bind(id).fetch_one(&mut db).await?;
+            sqlx::query(UPDATE).bind(altered(&text)?).bind(id).execute(&mut db).await?;
+            db.close().await?;
+        }
+    }
+    Ok(())
+}
+
 async fn dashboard_flow(config: outlayer_coordinator::CoordinatorConfig) -> Result<()> {
-    let server = Server::start(config).await?;
+    let server = Server::start(config.clone()).await?;
     let workers = spawn_workers(&server, 1).await?;
     let (alice, alice_token) = server.owner().await?;
     let (_bob, bob_token) = server.owner().await?;
@@ -132,8 +165,30 @@ async fn dashboard_flow(config: outlayer_coordinator::CoordinatorConfig) -> Resu
     let call_id = b["call_id"].as_str().context("call id")?.to_owned();
     let (s, html) = a.get(&format!("/ui/calls/{call_id}")).await?;
     assert_eq!(s, StatusCode::OK);
-    assert!(html.contains("badge PASS") && !html.contains("badge FAIL"), "{html}");
-    assert!(html.contains("signature") && html.contains("&quot;hi&quot;: 1"), "{html}");
+    assert!(html.contains("badge PASS") && !html.contains("badge FAIL") && !html.contains("badge UNPROVEN"), "{html}");
+    assert!(html.contains("&quot;hi&quot;: 1"), "{html}");
+    // The verdict of `outlayer verify`'s checks, run by the server: dev evidence is PASS with
+    // the dev note (this coordinator allows dev), the dev measurements are in its policy, and
+    // the receipt binds to the worker's key, challenge, evidence and the call's payloads.
+    for layer in ["authenticity", "identity", "binding"] {
+        assert!(html.contains(&format!("<h3 id=\"layer-{layer}\">{layer} <span class=\"badge PASS\">")), "{layer}: {html}");
+    }
+    for check in
+        ["tee", "allowlist", "mrtd", "report_data key", "report_data challenge", "receipt signature", "input_sha256", "output_sha256"]
+    {
+        assert!(html.contains(&format!("<code>{check}</code>")), "{check}: {html}");
+    }
+    assert!(html.contains("dev attestation: not a TEE (accepted because dev was allowed)"), "{html}");
+    assert!(html.contains("this coordinator&#39;s policy") || html.contains("this coordinator's policy"), "{html}");
+    assert!(html.contains("(crates/attest verdict), run by this server") && html.contains(&format!("outlayer verify call {call_id}")));
+    assert!(html.contains("<code>billed usage</code>") && html.contains("<code>limits</code>"), "the coordinator's own records");
+
+    // A receipt altered in the database after signing: the page says FAIL, naming the check.
+    tamper_receipt(&config, &call_id).await?;
+    let (_, html) = a.get(&format!("/ui/calls/{call_id}")).await?;
+    assert!(html.contains("<h3 id=\"layer-binding\">binding <span class=\"badge FAIL\">"), "{html}");
+    assert!(html.contains("a field was changed after signing"), "{html}");
+    assert!(html.contains("<span id=\"verdict-status\"><span class=\"badge FAIL\">"), "{html}");
     let (_, html) = a.get("/ui/keys/1").await?;
     assert!(html.contains(&call_id[..8]) && html.contains("settle"), "the key page lists the call and the ledger");
     let (_, html) = a.get("/ui/projects/echo").await?;

@@ -1,5 +1,6 @@
 //! Call listings (per project, per key; newest first with keyset paging) and a call's page:
-//! input and output, the receipt, and its checks ([`super::verify`]).
+//! input and output, the receipt, and the result of verifying it: the same checks as `outlayer
+//! verify`, run by this server ([`super::verify`]), each layer and check shown.
 //!
 //! A call's page is shown to the payer key's owner and to the project's owner (see the module
 //! docs of [`crate::dashboard`]); anybody else gets the 404 of a call that does not exist.
@@ -11,11 +12,12 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
+use outlayer_attest::verdict::{Check, MeasurementPolicy, Options, Verdict, fmt_time};
 
 use super::Dashboard;
-use super::layout::{self, short, status, time, usd};
-use super::verify::receipt_checks;
+use super::layout::{self, status, time, usd};
+use super::verify;
 use crate::db::{CallPage, CallRow};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -88,11 +90,27 @@ pub async fn show(
         Some(c) if c.key_owner == owner || c.project_owner == owner => c,
         _ => return Ok(layout::not_found(&ctx, "No such call among yours (calls are shown to the payer and to the project owner).")),
     };
-    let receipt_worker = match call.result.as_ref().and_then(|r| r.receipt.as_ref()) {
-        Some(s) => state.db.worker(&s.receipt.worker_id).await?,
+    let checks = match call.result.as_ref().and_then(|r| r.receipt.as_ref()) {
+        Some(signed) => {
+            let attestation = &state.config.attestation;
+            let options = verify::options(attestation, attestation.clock.now_secs());
+            let verdict = match state.db.worker_attestation(&signed.receipt.worker_id).await? {
+                Some((row, evidence, challenge)) => match verify::attested_worker(&row, &evidence, &challenge) {
+                    Ok(worker) => verify::call_verdict(&call, signed, &worker, &options),
+                    Err(reason) => verify::unverifiable(options.at, &reason),
+                },
+                None => verify::unverifiable(
+                    options.at,
+                    &format!(
+                        "no worker {} is registered here: there is no attestation to verify the receipt against",
+                        signed.receipt.worker_id
+                    ),
+                ),
+            };
+            Some((verdict, options, verify::record_checks(&call)))
+        }
         None => None,
     };
-    let checks = receipt_checks(&call, receipt_worker.as_ref());
     let r = call.result.as_ref();
     let body = html! {
         dl {
@@ -134,20 +152,74 @@ pub async fn show(
             None => p { "No receipt: " @if call.status.is_final() { "no worker reported a result for this call." } @else { "the call is not settled yet." } },
             Some(s) => {
                 pre { (serde_json::to_string_pretty(s).unwrap_or_default()) }
-                h2 #checks { "Receipt checks" }
-                div.scroll { table aria-labelledby="checks" {
-                    thead { tr { th scope="col" { "Check" } th scope="col" { "Result" } th scope="col" { "Working" } } }
-                    tbody {
-                        @for c in &checks {
-                            tr { td { (c.name) } td { span class={ "badge " (c.verdict.as_str()) } { (c.verdict.as_str()) } } td { (c.detail) } }
-                        }
-                    }
-                } }
-                p.hint { "Checked on the server when this page was rendered: the signature with the key worker "
-                    (short(&s.receipt.worker_id)) " registered here, and every signed field against this call. "
-                    "The worker's attestation is not checked on this page: run " code { "outlayer verify" } " for it." }
+                @if let Some((verdict, options, records)) = &checks { (checks_section(&call.id, verdict, options, records)) }
             }
         }
     };
     Ok(layout::page(&ctx, "Call", body))
+}
+
+/// Breaks a long unbroken token (hex, base64) every 16 characters with `<wbr>`, so a table cell
+/// wraps instead of widening the page; copying the text yields it unchanged.
+fn breakable(text: &str) -> Markup {
+    html! {
+        @for (i, word) in text.split(' ').enumerate() {
+            @if i > 0 { " " }
+            @let chars: Vec<char> = word.chars().collect();
+            @for (j, chunk) in chars.chunks(16).enumerate() {
+                @if j > 0 { (PreEscaped("<wbr>")) }
+                (chunk.iter().collect::<String>())
+            }
+        }
+    }
+}
+
+fn checks_table(id: &str, label: &str, checks: &[Check]) -> Markup {
+    html! {
+        div.scroll { table id=(id) aria-labelledby=(label) {
+            thead { tr {
+                th scope="col" { "Check" } th scope="col" { "Result" } th scope="col" { "Expected" }
+                th scope="col" { "Found" } th scope="col" { "Reason" }
+            } }
+            tbody {
+                @for c in checks {
+                    tr {
+                        td { code { (c.name) } }
+                        td { (status(c.status.as_str())) }
+                        td { code { (breakable(&c.expected)) } }
+                        td { code { (breakable(&c.found)) } }
+                        td { (breakable(&c.reason)) }
+                    }
+                }
+            }
+        } }
+    }
+}
+
+/// The verdict of `outlayer verify`'s checks, layer by layer, then this coordinator's own
+/// record checks, clearly apart.
+fn checks_section(call_id: &str, verdict: &Verdict, options: &Options, records: &[Check]) -> Markup {
+    let policy = match &options.policy {
+        MeasurementPolicy::Allowlist { source, allowlist } => format!("{source} ({} allowed measurement set(s))", allowlist.0.len()),
+        MeasurementPolicy::None => "none (this coordinator allows no measurements)".to_owned(),
+        MeasurementPolicy::Unavailable { source, reason } => format!("{source}, unavailable: {reason}"),
+    };
+    let records_status = outlayer_attest::verdict::Status::combine(records.iter().map(|c| c.status));
+    html! {
+        h2 #checks { "Receipt checks" }
+        p #verdict { "Verdict: " span #verdict-status { (status(verdict.status.as_str())) } " at " (fmt_time(verdict.verified_at))
+            " · measurement policy: " (policy)
+            " · dev attestation " @if options.allow_dev { "allowed (--allow-dev-attestation)" } @else { "not allowed" } }
+        @for layer in &verdict.layers {
+            @let label = format!("layer-{}", layer.name);
+            h3 id=(label) { (layer.name) " " (status(layer.status.as_str())) }
+            (checks_table(&format!("checks-{}", layer.name), &label, &layer.checks))
+        }
+        p.hint { "The same checks as " code { "outlayer verify" } " (crates/attest verdict), run by this server; run "
+            code { "outlayer verify call " (call_id) } " to check without trusting this server." }
+        h3 #records { "This coordinator's records (not part of outlayer verify) " (status(records_status.as_str())) }
+        (checks_table("checks-records", "records", records))
+        p.hint { "The receipt against what this coordinator recorded for the call: the version it ran, the limits it gave, "
+            "the usage it billed and the worker that reported the result. A caller's verifier has no such records." }
+    }
 }

@@ -8,7 +8,8 @@
 //! - [`overview`]: `/`, the signed-in owner's charts (or the sign-in form).
 //! - [`projects`]: projects, grants, versions (upload, set active), secrets (not yet), calls.
 //! - [`keys`]: payment keys (create, secret shown once with a `curl`, revoke), ledger, spending.
-//! - [`calls`]: a call's page: input/output, receipt and the receipt checks ([`verify`]).
+//! - [`calls`]: a call's page: input/output, receipt and its verdict: the same checks as
+//!   `outlayer verify`, run by this server ([`verify`]).
 //! - [`workers`]: registered workers (public).
 //! - [`docs`]: the repository's Markdown rendered with pulldown-cmark (the same text, embedded).
 //! - [`charts`]: server-rendered SVG charts (plotters' SVG backend, no font features).

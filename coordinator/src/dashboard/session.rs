@@ -156,6 +156,7 @@ impl Dashboard {
 
     /// [`Dashboard::checked`] for a form only a signed-in owner may post: the context and the
     /// owner, or the response to send instead (403, or the sign-in page).
+    #[allow(clippy::result_large_err)] // the error is the handler's answer, returned at once
     pub fn checked_owner(&self, headers: &HeaderMap, csrf: Option<&str>) -> Result<(Ctx, String), Response> {
         let ctx = self.checked(headers, csrf)?;
         let owner = ctx.owner()?.to_owned();
