@@ -263,5 +263,10 @@ async fn dashboard_in_chromium() {
     let page = c.source().await.unwrap();
     assert!(page.contains("No payment keys yet") && !page.contains(&key[..alice.len() + 2]));
     sign_out(&c).await;
-    c.close().await.unwrap();
+    // Ending the WebDriver session is cleanup, not part of what is tested (chromedriver is killed
+    // when `Proc` drops either way); under load it has failed once in five runs after every
+    // assertion had passed.
+    if let Err(e) = c.close().await {
+        eprintln!("closing the browser session failed (after every check passed): {e}");
+    }
 }
