@@ -136,6 +136,14 @@ pub enum Event {
         /// Component sha256.
         wasm_sha256: String,
     },
+    /// A project's http allowlist was replaced (empty: cleared).
+    #[event_version("1.0.0")]
+    ProjectHttpAllowlistSet {
+        /// `owner/name`.
+        project_id: String,
+        /// The hosts now allowed, as stored.
+        hosts: Vec<String>,
+    },
     /// Encrypted secrets were stored or replaced.
     #[event_version("1.0.0")]
     SecretsStored {

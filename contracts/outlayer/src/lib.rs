@@ -33,6 +33,7 @@ mod admin;
 mod events;
 mod execution;
 mod limits;
+mod migrate;
 mod payments;
 mod pricing;
 mod projects;
@@ -59,7 +60,8 @@ pub use types::*;
 pub use views::ConfigView;
 
 /// Current layout of [`Contract`]; bump it (and add a migration) when the state changes shape.
-pub const STATE_VERSION: u32 = 1;
+/// Version 2 added [`Contract::project_http_allowlists`] (`migrate` upgrades a version 1 state).
+pub const STATE_VERSION: u32 = 2;
 
 /// Prefixes of the contract's collections. Never reorder: the borsh index is the on-chain prefix.
 #[near(serializers = [borsh])]
@@ -81,6 +83,8 @@ pub enum StorageKey {
     DeveloperEarnings,
     /// [`Contract::payment_keys`].
     PaymentKeys,
+    /// [`Contract::project_http_allowlists`] (state version 2).
+    ProjectHttpAllowlists,
 }
 
 /// The OutLayer contract state.
@@ -121,6 +125,9 @@ pub struct Contract {
     pub(crate) payment_keys: LookupMap<String, NearToken>,
     /// Execution fees collected and not yet withdrawn by the owner.
     pub(crate) platform_fees: NearToken,
+    /// Non-empty http allowlists by project id (`owner/name`), kept apart from [`Project`] so
+    /// the project records stored by version 1 keep their layout.
+    pub(crate) project_http_allowlists: LookupMap<String, Vec<String>>,
 }
 
 #[near]
@@ -146,6 +153,7 @@ impl Contract {
             developer_earnings: LookupMap::new(StorageKey::DeveloperEarnings),
             payment_keys: LookupMap::new(StorageKey::PaymentKeys),
             platform_fees: NearToken::from_yoctonear(0),
+            project_http_allowlists: LookupMap::new(StorageKey::ProjectHttpAllowlists),
         }
     }
 }

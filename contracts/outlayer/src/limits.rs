@@ -34,6 +34,10 @@ pub const MAX_CONDITION_NODES: usize = 32;
 pub const MAX_WHITELIST_ACCOUNTS: usize = 100;
 /// Most versions kept per project.
 pub const MAX_VERSIONS_PER_PROJECT: usize = 64;
+/// Most entries in a project's http allowlist (as the coordinator's project settings).
+pub const MAX_HTTP_ALLOWLIST_ENTRIES: usize = 64;
+/// Longest http allowlist entry, in bytes: a 253-byte host with a scheme, `*.` and a port fits.
+pub const MAX_HTTP_ALLOWLIST_ENTRY_BYTES: usize = 300;
 /// Smallest payment-key top-up (0.01 NEAR): keeps the coordinator's event stream meaningful.
 pub const MIN_PAYMENT_KEY_TOP_UP_YOCTO: u128 = 10_000_000_000_000_000_000_000;
 /// Gas reserved for `on_execution_resolved` when the yield is created.

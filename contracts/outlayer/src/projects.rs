@@ -1,9 +1,11 @@
-//! Projects (`owner/name`) and their versions (a wasm sha256 plus the URL to fetch it from).
+//! Projects (`owner/name`) and their versions (a wasm sha256 plus the URL to fetch it from),
+//! and each project's http allowlist (the hosts its guests may reach over `wasi:http` when a
+//! worker runs its requests).
 
 use near_sdk::{AccountId, env, near};
 
 use crate::events::Event;
-use crate::limits::MAX_VERSIONS_PER_PROJECT;
+use crate::limits::{MAX_HTTP_ALLOWLIST_ENTRIES, MAX_HTTP_ALLOWLIST_ENTRY_BYTES, MAX_VERSIONS_PER_PROJECT};
 use crate::storage::{charge, storage_cost};
 use crate::{Contract, ContractExt};
 
@@ -33,6 +35,12 @@ pub struct Project {
     pub active_version: Option<String>,
     /// All versions, oldest first.
     pub versions: Vec<ProjectVersion>,
+    /// Hosts the project's guests may reach over http (`set_project_http_allowlist`). Not part
+    /// of the stored record (kept in [`Contract::project_http_allowlists`] since state version 2,
+    /// so the records stored before keep their layout); filled in by the views.
+    #[borsh(skip)]
+    #[serde(default)]
+    pub http_allowlist: Vec<String>,
 }
 
 impl Project {
@@ -60,6 +68,53 @@ fn validate_name(name: &str) {
     }
 }
 
+/// `hosts` trimmed, duplicates dropped; panics unless each is a plausible allowlist entry:
+/// `host`, `host:port`, `*.domain` or `*.domain:port` (an IP literal in brackets for IPv6),
+/// optionally prefixed with `http://` or `https://`, with no path, user or query. Only a minimal
+/// check: workers parse the entries again with the host's rules and skip those they refuse.
+pub(crate) fn validate_http_allowlist(hosts: Vec<String>) -> Vec<String> {
+    if hosts.len() > MAX_HTTP_ALLOWLIST_ENTRIES {
+        env::panic_str(&format!("An http allowlist holds at most {MAX_HTTP_ALLOWLIST_ENTRIES} entries"));
+    }
+    let mut kept: Vec<String> = Vec::with_capacity(hosts.len());
+    for entry in hosts {
+        let entry = entry.trim().to_owned();
+        if let Err(reason) = check_http_entry(&entry) {
+            env::panic_str(&format!("Invalid http allowlist entry `{entry}`: {reason}"));
+        }
+        if !kept.contains(&entry) {
+            kept.push(entry);
+        }
+    }
+    kept
+}
+
+/// Why `entry` (trimmed) is not a plausible allowlist entry, if it is not.
+pub(crate) fn check_http_entry(entry: &str) -> Result<(), &'static str> {
+    if entry.len() > MAX_HTTP_ALLOWLIST_ENTRY_BYTES {
+        return Err("longer than 300 bytes");
+    }
+    let lower = entry.to_ascii_lowercase();
+    let host = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://")).unwrap_or(&lower);
+    if host.is_empty() {
+        return Err("empty host");
+    }
+    if host.contains("://") {
+        return Err("the only schemes allowed are http:// and https://");
+    }
+    let wildcard_free = host.strip_prefix("*.").unwrap_or(host);
+    if wildcard_free.contains('*') {
+        return Err("a wildcard is allowed only as a leading `*.`");
+    }
+    if !wildcard_free.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']')) {
+        return Err("expected host[:port], without a path, user or query");
+    }
+    if wildcard_free.is_empty() || wildcard_free.starts_with([':', '.']) {
+        return Err("empty host");
+    }
+    Ok(())
+}
+
 /// Panics unless `url` is https:// or ipfs:// and at most 512 bytes.
 pub(crate) fn validate_url(url: &str) {
     if !(url.starts_with("https://") || url.starts_with("ipfs://")) || url.len() > 512 {
@@ -82,7 +137,14 @@ impl Contract {
         let before = env::storage_usage();
         self.projects.insert(
             project_id.clone(),
-            Project { project_id: project_id.clone(), owner: owner.clone(), name, active_version: None, versions: vec![] },
+            Project {
+                project_id: project_id.clone(),
+                owner: owner.clone(),
+                name,
+                active_version: None,
+                versions: vec![],
+                http_allowlist: vec![],
+            },
         );
         self.projects.flush();
         charge(storage_cost(before, env::storage_usage()), env::attached_deposit(), &owner);
@@ -136,18 +198,57 @@ impl Contract {
         Event::ActiveVersionSet { project_id, wasm_sha256 }.emit();
     }
 
-    /// The project `project_id` (`owner/name`).
-    pub fn get_project(&self, project_id: String) -> Option<Project> {
-        self.projects.get(&project_id).cloned()
+    /// Replaces the http allowlist of the caller's project `name` (an empty list clears it):
+    /// the hosts its guests may reach over `wasi:http` when a worker runs its requests. At most
+    /// [`MAX_HTTP_ALLOWLIST_ENTRIES`] entries of at most [`MAX_HTTP_ALLOWLIST_ENTRY_BYTES`] bytes,
+    /// trimmed, duplicates dropped. Attach enough for the storage it adds (nothing is refunded
+    /// when it shrinks); the rest is refunded.
+    #[payable]
+    pub fn set_project_http_allowlist(&mut self, name: String, hosts: Vec<String>) {
+        self.assert_not_paused();
+        let owner = env::predecessor_account_id();
+        let project_id = format!("{owner}/{name}");
+        self.owned_project(&project_id, &owner);
+        let hosts = validate_http_allowlist(hosts);
+        let before = env::storage_usage();
+        if hosts.is_empty() {
+            self.project_http_allowlists.remove(&project_id);
+        } else {
+            self.project_http_allowlists.insert(project_id.clone(), hosts.clone());
+        }
+        self.project_http_allowlists.flush();
+        charge(storage_cost(before, env::storage_usage()), env::attached_deposit(), &owner);
+        Event::ProjectHttpAllowlistSet { project_id, hosts }.emit();
     }
 
-    /// Projects in creation order, paginated.
+    /// The http allowlist of the project `project_id` (`owner/name`); empty when it has none or
+    /// does not exist. What workers read for a request of the project.
+    pub fn get_project_http_allowlist(&self, project_id: String) -> Vec<String> {
+        self.project_http_allowlists.get(&project_id).cloned().unwrap_or_default()
+    }
+
+    /// The project `project_id` (`owner/name`), with its http allowlist.
+    pub fn get_project(&self, project_id: String) -> Option<Project> {
+        self.projects.get(&project_id).map(|p| self.project_view(p))
+    }
+
+    /// Projects in creation order, paginated, with their http allowlists.
     pub fn list_projects(&self, from_index: Option<u32>, limit: Option<u32>) -> Vec<Project> {
-        self.projects.values().skip(from_index.unwrap_or(0) as usize).take(limit.unwrap_or(50).min(100) as usize).cloned().collect()
+        self.projects
+            .values()
+            .skip(from_index.unwrap_or(0) as usize)
+            .take(limit.unwrap_or(50).min(100) as usize)
+            .map(|p| self.project_view(p))
+            .collect()
     }
 }
 
 impl Contract {
+    fn project_view(&self, project: &Project) -> Project {
+        let http_allowlist = self.project_http_allowlists.get(&project.project_id).cloned().unwrap_or_default();
+        Project { http_allowlist, ..project.clone() }
+    }
+
     fn owned_project(&self, project_id: &str, owner: &AccountId) -> Project {
         let project = self.projects.get(project_id).unwrap_or_else(|| env::panic_str(&format!("Project {project_id} not found")));
         if &project.owner != owner {

@@ -126,3 +126,96 @@ fn only_the_owner_activates_versions() {
     set(&ctx("mallory.near", 0));
     c.set_active_version("app".into(), "aa".repeat(32));
 }
+
+#[test]
+fn the_owner_sets_and_clears_the_http_allowlist() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    assert!(c.get_project("dev.near/app".into()).unwrap().http_allowlist.is_empty());
+
+    set(&ctx("dev.near", ONE_NEAR));
+    let hosts = vec![" api.example.com ".to_owned(), "*.example.org:8443".into(), "http://plain.example".into(), "api.example.com".into()];
+    c.set_project_http_allowlist("app".into(), hosts);
+    let stored = vec!["api.example.com".to_owned(), "*.example.org:8443".into(), "http://plain.example".into()];
+    assert_eq!(event("project_http_allowlist_set"), json!({"project_id": "dev.near/app", "hosts": stored}));
+    let refunds = transfers();
+    assert_eq!(refunds.len(), 1);
+    assert!(refunds[0].1 < ONE_NEAR, "the storage was charged");
+    assert_eq!(c.get_project_http_allowlist("dev.near/app".into()), stored);
+    let project = c.get_project("dev.near/app".into()).unwrap();
+    assert_eq!(project.http_allowlist, stored);
+    let view = serde_json::to_value(&project).unwrap();
+    assert_eq!(view["http_allowlist"], json!(stored));
+    assert_eq!(c.list_projects(None, None)[0].http_allowlist, stored);
+    assert!(c.get_project_http_allowlist("dev.near/other".into()).is_empty());
+
+    set(&ctx("dev.near", 0));
+    c.set_project_http_allowlist("app".into(), vec![]);
+    assert_eq!(event("project_http_allowlist_set"), json!({"project_id": "dev.near/app", "hosts": []}));
+    assert!(c.get_project_http_allowlist("dev.near/app".into()).is_empty());
+    assert!(c.get_project("dev.near/app".into()).unwrap().http_allowlist.is_empty());
+}
+
+#[test]
+#[should_panic(expected = "Project mallory.near/app not found")]
+fn only_the_owner_sets_the_http_allowlist() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    set(&ctx("mallory.near", ONE_NEAR));
+    c.set_project_http_allowlist("app".into(), vec!["evil.example".into()]);
+}
+
+#[test]
+#[should_panic(expected = "Attached deposit 0 yoctoNEAR does not cover the storage cost")]
+fn an_http_allowlist_needs_a_storage_deposit() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    set(&ctx("dev.near", 0));
+    c.set_project_http_allowlist("app".into(), vec!["api.example.com".into()]);
+}
+
+#[test]
+fn http_allowlist_entries_are_checked() {
+    let refused = [
+        ("ftp://x.org", "the only schemes allowed are http:// and https://"),
+        ("api.*.example.com", "a wildcard is allowed only as a leading `*.`"),
+        ("*", "a wildcard is allowed only as a leading `*.`"),
+        ("*.", "empty host"),
+        ("x.org/path", "expected host[:port], without a path, user or query"),
+        ("user@x.org", "expected host[:port], without a path, user or query"),
+        ("http://", "empty host"),
+        (":443", "empty host"),
+    ];
+    for (entry, reason) in refused {
+        assert_eq!(crate::projects::check_http_entry(entry), Err(reason), "{entry}");
+    }
+    for entry in ["api.example.com", "*.example.org:8443", "HTTP://Plain.Example", "https://x.org", "203.0.113.7:8080", "[2001:db8::1]:443"]
+    {
+        assert_eq!(crate::projects::check_http_entry(entry), Ok(()), "{entry}");
+    }
+    let long = format!("{}.org", "a".repeat(300));
+    assert_eq!(crate::projects::check_http_entry(&long), Err("longer than 300 bytes"));
+}
+
+#[test]
+#[should_panic(expected = "Invalid http allowlist entry `x.org/path`: expected host[:port], without a path, user or query")]
+fn an_invalid_http_allowlist_entry_is_refused() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    set(&ctx("dev.near", ONE_NEAR));
+    c.set_project_http_allowlist("app".into(), vec!["api.example.com".into(), "x.org/path".into()]);
+}
+
+#[test]
+#[should_panic(expected = "An http allowlist holds at most 64 entries")]
+fn an_http_allowlist_is_bounded() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    set(&ctx("dev.near", ONE_NEAR));
+    c.set_project_http_allowlist("app".into(), (0..65).map(|i| format!("h{i}.example")).collect());
+}
