@@ -110,6 +110,8 @@ struct Contract {
     failing_sends: usize,
     /// How many `send_tx` calls still answer `InvalidNonce` (after the failing ones).
     stale_sends: usize,
+    /// `get_project_http_allowlist` answers by project id; a missing project answers `[]`.
+    http_allowlists: HashMap<String, Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -277,6 +279,11 @@ async fn answer(State(state): State<NodeState>, body: String) -> Response {
                     ))
                 }
                 "get_request" => view_result(contract.requests.get(&args["request_id"].as_u64().unwrap()).unwrap_or(&Value::Null)),
+                "get_project_http_allowlist" => {
+                    assert_eq!(params["finality"], "final", "the allowlist is read at the final block");
+                    let hosts = contract.http_allowlists.get(args["project_id"].as_str().unwrap()).cloned().unwrap_or_default();
+                    view_result(&json!(hosts))
+                }
                 other => panic!("unexpected view {other}"),
             }
         }
@@ -382,6 +389,7 @@ async fn echo_request_node(wasm_url: &str, sha256: &str) -> Node {
         receipts: vec![],
         failing_sends: 0,
         stale_sends: 0,
+        http_allowlists: HashMap::new(),
     })
     .await
 }
@@ -587,6 +595,7 @@ async fn request_already_resolved_is_skipped() -> Result<()> {
         receipts: vec![],
         failing_sends: 0,
         stale_sends: 0,
+        http_allowlists: HashMap::new(),
     })
     .await;
     let dir = tempfile::tempdir()?;
@@ -610,6 +619,7 @@ async fn request_without_an_event_is_resolved_as_a_failure_naming_the_gap() -> R
         receipts: vec![],
         failing_sends: 0,
         stale_sends: 0,
+        http_allowlists: HashMap::new(),
     })
     .await;
     let dir = tempfile::tempdir()?;
@@ -635,6 +645,7 @@ async fn request_from_another_contract_is_read_through_its_receipt() -> Result<(
         receipts: vec![vec![requested_log(&request, "from a contract")]],
         failing_sends: 0,
         stale_sends: 0,
+        http_allowlists: HashMap::new(),
     })
     .await;
     let dir = tempfile::tempdir()?;
@@ -660,6 +671,7 @@ async fn two_pending_requests_are_both_resolved_through_the_worker_loop() -> Res
         receipts: vec![],
         failing_sends: 0,
         stale_sends: 0,
+        http_allowlists: HashMap::new(),
     })
     .await;
     let dir = tempfile::tempdir()?;
@@ -725,6 +737,63 @@ async fn the_source_leases_a_request_as_a_job_and_loses_it_once_settled_elsewher
     Ok(())
 }
 
+/// `request` as a request of the project `project_id` (the contract resolves the project to its
+/// active version's URL and sha256).
+fn of_project(mut request: Value, project_id: &str) -> Value {
+    request["source"]["project_id"] = json!(project_id);
+    request["source"]["project_owner"] = json!(project_id.split_once('/').unwrap().0);
+    request
+}
+
+#[tokio::test]
+async fn a_project_request_gets_http_to_the_hosts_of_the_project_allowlist() -> Result<()> {
+    let wasm = echo_wasm();
+    let server = wasm_server(vec![("echo.wasm", wasm.clone())]).await;
+    let url = format!("{server}/echo.wasm");
+    let sha = sha256_hex(&wasm);
+    let first = of_project(pending_request(1, &url, &sha), "dev.testnet/app");
+    let second = of_project(pending_request(2, &url, &sha), "dev.testnet/app");
+    let closed = of_project(pending_request(3, &url, &sha), "dev.testnet/closed");
+    let plain = pending_request(4, &url, &sha);
+    let all = [first, second, closed, plain];
+    // The contract checks entries only roughly: a port out of range gets through and is
+    // skipped by the worker.
+    let stored = vec!["api.example.com".to_owned(), "x.org:99999".into(), "*.example.org:8443".into()];
+    let node = Node::start(Contract {
+        pending: all.to_vec(),
+        requests: all.iter().map(|r| (r["request_id"].as_u64().unwrap(), r.clone())).collect(),
+        calls: all.iter().map(|r| vec![requested_log(r, INPUT)]).collect(),
+        receipts: vec![],
+        failing_sends: 0,
+        stale_sends: 0,
+        http_allowlists: HashMap::from([("dev.testnet/app".to_owned(), stored)]),
+    })
+    .await;
+    let dir = tempfile::tempdir()?;
+    let source = NearSource::new(config(&node, dir.path()))?;
+    source.poll_once().await?;
+
+    let mut jobs = HashMap::new();
+    while let Some(job) = source.lease(std::time::Duration::ZERO).await? {
+        jobs.insert(job.call_id.clone(), job);
+    }
+    assert_eq!(jobs.len(), 4, "every request is leased");
+    for id in ["1", "2"] {
+        let job = &jobs[id];
+        assert_eq!(job.grants, vec![Capability::Payment, Capability::Http], "request {id}");
+        assert_eq!(job.http_allowlist, vec!["api.example.com".to_owned(), "*.example.org:8443".into()], "request {id}");
+        assert_eq!(job.context.project.as_ref().map(|p| p.id.as_str()), Some("dev.testnet/app"));
+    }
+    for id in ["3", "4"] {
+        let job = &jobs[id];
+        assert_eq!(job.grants, vec![Capability::Payment], "no allowlist or no project: no http (request {id})");
+        assert!(job.http_allowlist.is_empty(), "request {id}");
+    }
+    let views = node.requests.lock().unwrap().iter().filter(|r| r["params"]["method_name"] == "get_project_http_allowlist").count();
+    assert_eq!(views, 2, "one read per project per poll, none for a request without a project");
+    Ok(())
+}
+
 /// Resolve one request for `wasm` with `input`, changed by `edit`; returns the sent response.
 async fn resolve_one(wasm: Vec<u8>, input: &str, edit: impl FnOnce(&mut Value)) -> Result<Value> {
     let server = wasm_server(vec![("guest.wasm", wasm.clone())]).await;
@@ -737,6 +806,7 @@ async fn resolve_one(wasm: Vec<u8>, input: &str, edit: impl FnOnce(&mut Value)) 
         receipts: vec![],
         failing_sends: 0,
         stale_sends: 0,
+        http_allowlists: HashMap::new(),
     })
     .await;
     let dir = tempfile::tempdir()?;

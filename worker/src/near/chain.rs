@@ -1,5 +1,5 @@
 //! Reads from the chain: the latest final block, the contract's pending requests, one request,
-//! and the `execution_requested` event carrying a request's input.
+//! a project's http allowlist, and the `execution_requested` event carrying a request's input.
 //!
 //! Discovery uses the contract's `list_pending_requests` view at the latest final block: it
 //! lists every request still waiting, whoever called (a user's transaction or another
@@ -64,6 +64,12 @@ impl Chain {
     /// The request `request_id` at the latest final block; `None` once settled or cancelled.
     pub async fn get_request(&self, request_id: u64) -> Result<Option<PendingRequest>, RpcError> {
         self.view(&BlockRef::Final, "get_request", &json!({ "request_id": request_id })).await
+    }
+
+    /// The http allowlist the contract stores for the project `project_id` (`owner/name`), as
+    /// stored (empty when none), at the latest final block (`get_project_http_allowlist`).
+    pub async fn project_http_allowlist(&self, project_id: &str) -> Result<Vec<String>, RpcError> {
+        self.view(&BlockRef::Final, "get_project_http_allowlist", &json!({ "project_id": project_id })).await
     }
 
     async fn view<T: serde::de::DeserializeOwned>(&self, at: &BlockRef, method: &str, args: &Value) -> Result<T, RpcError> {

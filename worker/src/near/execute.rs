@@ -2,12 +2,17 @@
 //! [`ExecutionResult`] into the `ExecutionResponse` the contract expects, with the run's signed
 //! receipt ([`chain_receipt`]).
 //!
+//! A request of a project whose http allowlist (read from the contract,
+//! `get_project_http_allowlist`) holds valid entries ([`valid_http_allowlist`]) is granted
+//! [`Capability::Http`] to those hosts; other requests get no http.
+//!
 //! The host request itself (limits, grants drawn from the worker's backends, context) is built
 //! from the job by [`crate::job::request`], the same for every source.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use outlayer_near::tx::SecretKey;
+use outlayer_protocol::http::HostPattern;
 use outlayer_protocol::job::{ExecutionKind, JobContext, NearFacts, ProjectRef};
 use outlayer_protocol::receipt::SignedReceipt;
 use outlayer_protocol::{Capability, ExecutionResult, Job, Limits, Outcome};
@@ -31,6 +36,9 @@ pub struct ExecutionSetting<'a> {
     pub network: &'a str,
     /// Which capabilities requests get.
     pub grants: &'a NearGrants,
+    /// The valid entries of the request's project's http allowlist ([`valid_http_allowlist`]);
+    /// empty for a request without a project. Non-empty grants [`Capability::Http`].
+    pub http_allowlist: &'a [String],
 }
 
 /// The limits of `request` as a job carries them (the contract validated them against its own
@@ -68,9 +76,28 @@ pub fn grants(grants: &NearGrants) -> Vec<Capability> {
     granted
 }
 
+/// The entries of a project's stored http allowlist that the host's parser
+/// ([`outlayer_protocol::http::HostPattern`]) accepts. The contract checks entries only roughly,
+/// so one it let through may still be refused here: it is skipped with a warning (the guest's
+/// requests to that host are then denied like any host not listed), the others still apply.
+pub fn valid_http_allowlist(project_id: &str, stored: &[String]) -> Vec<String> {
+    stored
+        .iter()
+        .filter(|entry| match HostPattern::parse(entry) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(project_id, error = %e, "skipping an http allowlist entry the host refuses");
+                false
+            }
+        })
+        .cloned()
+        .collect()
+}
+
 /// The job for `request` with the input of its `event`: call id = request id, kind `Near`,
 /// output capped at [`CONTRACT_MAX_OUTPUT_BYTES`], the developer payment (yoctoNEAR) as the
-/// deposit the guest may refund. The lease fields are the source's to fill.
+/// deposit the guest may refund, http to the hosts of [`ExecutionSetting::http_allowlist`]. The
+/// lease fields are the source's to fill.
 pub fn job(request: &PendingRequest, event: &RequestedEvent, setting: &ExecutionSetting<'_>) -> Job {
     let project = request.source.project_id.as_ref().map(|id| ProjectRef {
         owner: request.source.project_owner.clone().unwrap_or_default(),
@@ -93,6 +120,10 @@ pub fn job(request: &PendingRequest, event: &RequestedEvent, setting: &Execution
         },
         call_id: None,
     };
+    let mut granted = grants(setting.grants);
+    if !setting.http_allowlist.is_empty() {
+        granted.push(Capability::Http);
+    }
     Job {
         call_id: request.request_id.to_string(),
         lease_id: request.request_id.to_string(),
@@ -101,9 +132,8 @@ pub fn job(request: &PendingRequest, event: &RequestedEvent, setting: &Execution
         input: event.input.clone().unwrap_or_default(),
         limits: limits(request),
         max_output_bytes: CONTRACT_MAX_OUTPUT_BYTES as u64,
-        grants: grants(setting.grants),
-        // The contract's requests grant no outbound HTTP.
-        http_allowlist: Vec::new(),
+        grants: granted,
+        http_allowlist: setting.http_allowlist.to_vec(),
         attached_deposit: request.developer_payment.parse().unwrap_or(0),
         context,
     }
@@ -234,6 +264,13 @@ mod tests {
         assert!(error.len() <= MAX_ERROR_BYTES && long.ends_with(&error), "{error}");
         assert!(!r.success && r.output.is_none() && r.refund_requested.is_none());
         assert_eq!((r.instructions_used, r.time_ms), (7, 3));
+    }
+
+    #[test]
+    fn entries_the_host_refuses_are_skipped() {
+        let stored = vec!["api.example.com".to_owned(), "x.org:99999".into(), "*.example.org:8443".into()];
+        assert_eq!(valid_http_allowlist("dev.near/app", &stored), vec!["api.example.com".to_owned(), "*.example.org:8443".into()]);
+        assert!(valid_http_allowlist("dev.near/app", &["x.org:0".to_owned()]).is_empty());
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //!   read its input from its `execution_requested` event, fetch its wasm, check its limits, and
 //!   hand it out as a [`Job`]. A request that cannot be run is resolved as a failure here, by
 //!   the source; one whose event or wasm cannot be read just now is put off to the next poll.
+//!   A request of a project gets http to the hosts of the project's allowlist, read from the
+//!   contract once per project per poll ([`execute::valid_http_allowlist`] drops the entries the
+//!   host refuses).
 //! - `wasm`: the request's component through the [`WasmFetcher`] (already on disk after the
 //!   lease's fetch).
 //! - `heartbeat`: a lease is lost once the contract shows its request resolved or gone.
@@ -83,6 +86,8 @@ struct Events {
     found: HashMap<u64, RequestedEvent>,
     /// Request block heights already searched for events.
     searched: BTreeSet<u64>,
+    /// Valid http allowlist entries by project id, read this poll.
+    allowlists: HashMap<String, Vec<String>>,
 }
 
 /// The contract's pending requests as jobs. Shared by the worker loop's slots.
@@ -305,6 +310,8 @@ impl NearSource {
             let mut events = self.events.lock().await;
             events.found.retain(|id, _| listed.contains(id));
             events.searched.retain(|h| *h >= oldest);
+            // A project's allowlist may change between polls.
+            events.allowlists.clear();
         }
         self.ready.notify_waiters();
         Ok(self.report())
@@ -366,7 +373,16 @@ impl NearSource {
             self.reject(id, e.to_string()).await?;
             return Ok(None);
         }
-        let setting = ExecutionSetting { contract: &self.config.contract_id, network: &self.config.network, grants: &self.config.grants };
+        let http_allowlist = match &source.project_id {
+            Some(project_id) => self.http_allowlist(project_id).await?,
+            None => Vec::new(),
+        };
+        let setting = ExecutionSetting {
+            contract: &self.config.contract_id,
+            network: &self.config.network,
+            grants: &self.config.grants,
+            http_allowlist: &http_allowlist,
+        };
         let mut job = execute::job(request, &event, &setting);
         job.lease_expires_at_ms = now_ms() + LEASE_DURATION.as_millis() as i64;
         Ok(Some(job))
@@ -391,6 +407,17 @@ impl NearSource {
             }
         }
         Ok(events.found.get(&id).cloned())
+    }
+
+    /// The valid entries of `project_id`'s http allowlist, read from the contract once per poll.
+    async fn http_allowlist(&self, project_id: &str) -> Result<Vec<String>, NearWorkerError> {
+        if let Some(hosts) = self.events.lock().await.allowlists.get(project_id) {
+            return Ok(hosts.clone());
+        }
+        let stored = self.chain.project_http_allowlist(project_id).await?;
+        let hosts = execute::valid_http_allowlist(project_id, &stored);
+        self.events.lock().await.allowlists.insert(project_id.to_owned(), hosts.clone());
+        Ok(hosts)
     }
 
     /// Resolve `id` as a failure without running it (no receipt: nothing ran).
