@@ -122,12 +122,18 @@ async fn a_project_granted_http_reaches_its_allowlist_over_post_call_and_nothing
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["output"], json!({ "got": { "n": 7, "s": "x" }, "from": "axum" }), "{v}");
     assert_eq!(v["receipt"]["outcome"], "ok");
+    // The call view reports the run's HTTP: one request, its bytes, nothing refused.
+    assert_eq!(v["http"]["calls"], 1, "{v}");
+    assert_eq!(v["http"]["denied"], 0, "{v}");
+    assert!(v["http"]["request_bytes"].as_u64().unwrap() > 0 && v["http"]["response_bytes"].as_u64().unwrap() > 0, "{v}");
 
-    // A host outside the allowlist: denied, naming http.
+    // A host outside the allowlist: denied, naming http; the call view names the refused host.
     let (s, v) = call("get https://not-allowed.example/hello".to_string()).await;
     assert!(s.is_client_error() || s.is_server_error(), "{s} {v}");
     assert_eq!(v["error"]["code"], "denied", "{v}");
     assert!(v["error"]["message"].as_str().unwrap_or("").contains("http"), "{v}");
+    assert_eq!(v["http"]["denied"], 1, "{v}");
+    assert!(v["http"]["refused"][0].as_str().unwrap_or("").contains("not-allowed.example"), "{v}");
 
     // Loopback not admitted (another port): refused by the SSRF rules even though listed.
     let other = free_port();

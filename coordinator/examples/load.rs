@@ -113,6 +113,7 @@ async fn main() -> Result<()> {
                         wall_ms: 1,
                         peak_memory_bytes: 0,
                         refund: 0,
+                        http: None,
                     };
                     let signer = outlayer_protocol::Signer { worker_id: &w.worker_id, attestation_sha256: &w.attestation_sha256 };
                     let _ = w.complete(&Completion::sign(&job, o, &signer, &key)).await;

@@ -434,6 +434,7 @@ impl AppState {
             time_ms: signed.wall_ms,
             refund: s.refund,
             peak_memory_bytes: signed.peak_memory_bytes,
+            http: r.http.clone(),
             worker: Some(WorkerRef { id: worker.id.clone(), public_key: worker.public_key.clone() }),
             receipt: Some(receipt),
         };
@@ -505,6 +506,7 @@ impl AppState {
                 time_ms: 0,
                 refund: call.attached_deposit as u64,
                 peak_memory_bytes: 0,
+                http: None,
                 worker: None,
                 receipt: None,
             };

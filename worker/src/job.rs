@@ -52,6 +52,7 @@ pub fn result(report: ExecutionReport) -> ExecutionResult {
         wall_ms: report.wall.as_millis() as u64,
         peak_memory_bytes: report.peak_memory_bytes,
         refund: report.refund.unwrap_or(0),
+        http: (!report.host_calls.http.is_idle()).then(|| report.host_calls.http.clone()),
         outcome: report.outcome,
     }
 }

@@ -300,6 +300,7 @@ pub fn echo(job: &Job) -> ExecutionResult {
         wall_ms: ECHO_WALL_MS,
         peak_memory_bytes: 65_536,
         refund: input.get("refund").and_then(Value::as_u64).unwrap_or(0).into(),
+        http: None,
     };
     if input == json!("not-json") {
         o.output = b"not json".to_vec();

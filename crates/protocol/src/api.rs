@@ -68,6 +68,9 @@ pub struct SettledResult {
     pub refund: u64,
     /// Peak memory in bytes.
     pub peak_memory_bytes: u64,
+    /// Outbound HTTP of the run (requests, refusals by host, bytes), when the guest made any.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub http: Option<crate::http::HttpStats>,
     /// Worker that produced it (absent if no worker did, e.g. `worker_lost`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub worker: Option<WorkerRef>,

@@ -22,6 +22,7 @@
 //!
 //! A leaf module.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Why an allowlist entry was refused.
@@ -220,5 +221,39 @@ mod tests {
             assert!(HostPattern::parse(bad).is_err(), "{bad:?} must be refused");
         }
         assert_eq!(HostPattern::parse("http://*.Example.org:81").unwrap().to_string(), "http://*.example.org:81");
+    }
+}
+
+/// Outbound HTTP of one execution.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpStats {
+    /// Requests that were sent on their way (allowed, within the budget).
+    pub calls: u32,
+    /// Requests refused with `HTTP-request-denied`: not granted, or a host outside the allowlist.
+    pub denied: u32,
+    /// Requests refused because the per-execution request budget was used up.
+    pub over_budget: u32,
+    /// Requests refused because the host resolved to a non-public address (SSRF protection).
+    pub prohibited: u32,
+    /// Requests that failed on the way: DNS, connect, TLS, protocol, timeouts.
+    pub failed: u32,
+    /// Of those, the connect or first-byte timeouts (and requests stopped by the deadline).
+    pub timeouts: u32,
+    /// Responses whose body was cut at a byte cap (per request or in total).
+    pub truncated: u32,
+    /// Request body bytes sent.
+    pub request_bytes: u64,
+    /// Response body bytes received (up to the caps).
+    pub response_bytes: u64,
+    /// The refused requests, by host and reason (`denied https://evil.test:443 (not on the
+    /// allowlist)`), at most the host's `MAX_LISTED_REFUSALS`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
+}
+
+impl HttpStats {
+    /// `true` when the execution made no HTTP request at all (nothing to report).
+    pub fn is_idle(&self) -> bool {
+        *self == HttpStats::default()
     }
 }

@@ -28,6 +28,10 @@ pub struct ExecutionResult {
     /// Part of the attached deposit the guest refunded, in the job's currency.
     #[serde(default, with = "crate::u128_str")]
     pub refund: u128,
+    /// Outbound HTTP the guest made (requests, refusals, bytes), when it made any. Reported, not
+    /// charged: it is not part of the signed receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<crate::http::HttpStats>,
 }
 
 impl ExecutionResult {
@@ -43,6 +47,7 @@ impl ExecutionResult {
             wall_ms: 0,
             peak_memory_bytes: 0,
             refund: 0,
+            http: None,
         }
     }
 }
@@ -120,6 +125,7 @@ mod tests {
             wall_ms: 1,
             peak_memory_bytes: 65536,
             refund: 10u128.pow(24),
+            http: None,
         };
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["outcome"], "exit");
@@ -157,6 +163,7 @@ mod tests {
             wall_ms: 3,
             peak_memory_bytes: 65536,
             refund: 5,
+            http: None,
         };
         let key = SigningKey::from_bytes(&[7; 32]);
         let signer = Signer { worker_id: "w1", attestation_sha256: "ee" };

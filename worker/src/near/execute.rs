@@ -246,6 +246,7 @@ mod tests {
             wall_ms: 3,
             peak_memory_bytes: 0,
             refund: 0,
+            http: None,
         }
     }
 
