@@ -39,6 +39,12 @@ pub use outlayer_protocol::limits::{
 /// so keys `owner:nonce:secret` and paths `owner/name` stay unambiguous).
 pub const MAX_NAME_LEN: usize = 64;
 
+/// `true` if `bytes` start like a wasm module or component: the `\0asm` magic and a version
+/// (8 bytes at least). The one upload check of the API and the dashboard.
+pub fn looks_like_wasm(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes.starts_with(b"\0asm")
+}
+
 /// `true` if `name` is a valid owner / project name.
 pub fn valid_name(name: &str) -> bool {
     (2..=MAX_NAME_LEN).contains(&name.len())

@@ -12,14 +12,11 @@ use super::{json_body, read_body};
 use crate::auth;
 use crate::db::ProjectRow;
 use crate::error::ApiError;
-use crate::limits::{MAX_WASM_BYTES, valid_name};
+use crate::limits::{MAX_WASM_BYTES, looks_like_wasm, valid_name};
 use crate::model::Capability;
 use crate::state::{AppState, now_ms};
 use outlayer_protocol::http::HostPattern;
 use outlayer_protocol::receipt::sha256_hex;
-
-/// Every wasm module and component starts with these bytes.
-pub const WASM_MAGIC: &[u8; 4] = b"\0asm";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,7 +131,7 @@ pub(super) async fn upload(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let project = owned_project(&state, &headers, &owner, &name).await?;
     let bytes = read_body(body, MAX_WASM_BYTES).await?;
-    if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
+    if !looks_like_wasm(&bytes) {
         return Err(ApiError::bad_request("invalid_wasm", "body is not a wasm module or component (missing \\0asm header)"));
     }
     let sha = sha256_hex(&bytes);

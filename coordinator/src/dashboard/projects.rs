@@ -17,13 +17,10 @@ use super::layout::{self, bytes, csrf_field, short, time};
 use super::session::field;
 use crate::db::ProjectRow;
 use crate::error::ApiError;
-use crate::limits::{MAX_WASM_BYTES, valid_name};
+use crate::limits::{MAX_WASM_BYTES, looks_like_wasm, valid_name};
 use crate::model::Capability;
 use crate::state::{AppState, now_ms};
 use outlayer_protocol::receipt::sha256_hex;
-
-/// Every wasm module and component starts with these bytes.
-const WASM_MAGIC: &[u8; 4] = b"\0asm";
 
 /// `GET /ui/projects`.
 pub async fn list(
@@ -228,7 +225,7 @@ pub async fn upload(
         }
     }
     let Some(wasm) = wasm else { return Ok(layout::invalid(&ctx, &here, "Choose a .wasm file to upload.")) };
-    if wasm.len() < 8 || &wasm[..4] != WASM_MAGIC {
+    if !looks_like_wasm(&wasm) {
         return Ok(layout::invalid(&ctx, &here, "That file is not a WebAssembly module or component (no \\0asm header)."));
     }
     let sha = sha256_hex(&wasm);
