@@ -23,6 +23,11 @@
 //!   `QuoteProvider` trait with Linux configfs-tsm, the dstack guest agent and a dev provider,
 //!   and the `CollateralSource` trait with a file implementation.
 //! - `testdata` (native targets only): dcap-qvl's real sample quotes and collateral.
+//! - [`vrf`]: ECVRF-EDWARDS25519-SHA512-TAI (RFC 9381): [`vrf::VrfSecretKey::prove`],
+//!   [`vrf::verify`], [`vrf::proof_to_hash`] — the randomness of the host's vrf capability.
+//! - [`seal`]: the sealing format v1 of the keystore (X25519 + HKDF-SHA256 +
+//!   ChaCha20-Poly1305, bound to a scope): [`seal::seal`], [`seal::open`]. Byte layout and test
+//!   vectors in `docs/secrets.md`.
 //!
 //! # Binding format (version 1)
 //!
@@ -83,12 +88,14 @@ pub mod policy;
 #[cfg(feature = "providers")]
 pub mod providers;
 pub mod receipt;
+pub mod seal;
 pub mod tcb;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testdata;
 pub mod verdict;
 pub mod verified;
 pub mod verify;
+pub mod vrf;
 
 pub use binding::{BINDING_DOMAIN_V1, Challenge, check_binding, check_key_binding, report_data};
 pub use collateral::{CollateralWindow, QuoteCollateralV3, parse_collateral};
