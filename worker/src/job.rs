@@ -3,7 +3,10 @@
 
 use outlayer_host::caps::payment::PaymentGrant;
 use outlayer_host::{ExecutionReport, ExecutionRequest, GrantError, Grants, Limits};
+use outlayer_protocol::secrets::{JobProof, ReleasedKeys};
 use outlayer_protocol::{Capability, ExecutionResult, Job};
+use outlayer_storage::{EncryptedStorage, StorageBackend};
+use std::sync::Arc;
 
 use crate::Backends;
 
@@ -19,20 +22,59 @@ pub enum JobError {
     /// The grants could not be built.
     #[error("grants: {0}")]
     Grants(#[from] GrantError),
+    /// The keystore's keys are unusable.
+    #[error("{0}")]
+    Keys(#[from] crate::keys::KeysError),
+}
+
+/// Whether a job proved by `proof` cannot run without the keystore (it reads secrets). An
+/// on-chain proof says nothing by itself: the near source refuses such requests itself.
+pub fn needs_secrets(proof: &JobProof) -> bool {
+    matches!(proof, JobProof::Ticket(t) if t.ticket.secrets.is_some())
 }
 
 /// The host request for a leased job: its limits (the output capped at what the receiver of the
-/// result accepts), its grants drawn from this worker's backends, its context.
-pub fn request(job: &Job, backends: &Backends) -> Result<ExecutionRequest, JobError> {
+/// result accepts), its grants drawn from this worker's backends, its context. With `keys`
+/// from the keystore, storage is the project's (encrypted with its key) and the secrets are
+/// the job's.
+pub fn request(job: &Job, backends: &Backends, keys: Option<&ReleasedKeys>) -> Result<ExecutionRequest, JobError> {
     let mut limits = Limits::from(job.limits);
     limits.max_stdout_bytes = limits.max_stdout_bytes.min(job.max_output_bytes);
     limits.validate()?;
     // Only what this worker has a backend for: the rest stays ungranted, so the guest's calls
     // are denied (and reported) rather than the whole job refused.
-    let granted: Vec<Capability> = job.grants.iter().copied().filter(|c| backends.caps.serves(*c)).collect();
+    let granted = job.grants.iter().copied();
     let payment = PaymentGrant { currency: job.context.kind.currency(), attached: job.attached_deposit, budget: 0 };
-    let grants = Grants::build(&granted, &backends.caps, payment)?.allow_http(&job.http_allowlist)?;
+    let with_keys_caps;
+    let caps = match keys {
+        Some(keys) => {
+            with_keys_caps = with_keys(&backends.caps, backends.project_storage.as_ref(), keys)?;
+            &with_keys_caps
+        }
+        None => &backends.caps,
+    };
+    let granted: Vec<Capability> = granted.filter(|c| caps.serves(*c)).collect();
+    let grants = Grants::build(&granted, caps, payment)?.allow_http(&job.http_allowlist)?;
     Ok(ExecutionRequest { input: job.input.clone().into_bytes(), limits, grants, context: job.context.clone() })
+}
+
+/// `caps` with the job's secrets and its project's storage (over `storage`, encrypted with the
+/// released key; values sealed under the legacy key stay readable).
+fn with_keys(
+    caps: &outlayer_host::Backends,
+    storage: Option<&(Arc<dyn StorageBackend>, Option<[u8; 32]>)>,
+    keys: &ReleasedKeys,
+) -> Result<outlayer_host::Backends, JobError> {
+    let mut caps = caps.clone();
+    caps.secrets = Some(Arc::new(keys.secrets.clone().unwrap_or_default()));
+    if let Some((inner, legacy)) = storage {
+        let mut encrypted = EncryptedStorage::new(inner.clone(), *crate::keys::storage_key(keys)?);
+        if let Some(old) = legacy {
+            encrypted = encrypted.with_legacy_key(*old);
+        }
+        caps.storage = Some(Arc::new(encrypted));
+    }
+    Ok(caps)
 }
 
 /// What to report for a host report: the output only of a successful run (a failed execution's

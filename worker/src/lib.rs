@@ -37,6 +37,7 @@
 
 pub mod evidence;
 pub mod job;
+pub mod keys;
 pub mod near;
 pub mod wasm_store;
 
@@ -105,14 +106,31 @@ pub struct Backends {
     /// A capability a job is granted but this worker has no backend for is denied at call time
     /// (the guest sees `denied`, the report names it).
     pub caps: outlayer_host::Backends,
+    /// The keystore: per job the project's storage key and the job's secrets, at start the VRF
+    /// key. `None`: no secrets, and storage (if any) under the operator's key in `caps`.
+    pub keystore: Option<Arc<keys::KeystoreLink>>,
+    /// With a keystore: the unencrypted guest storage that each job's project key encrypts,
+    /// and the operator key values written before the keystore may still be sealed under
+    /// (read, and moved to the project key on their next write).
+    pub project_storage: Option<(Arc<dyn StorageBackend>, Option<[u8; 32]>)>,
 }
 
 impl Backends {
     /// Vrf (signed with `key`) and an empty secrets store; no storage, no rpc.
     pub fn new(key: SigningKey) -> Self {
         let key = Arc::new(key);
-        let caps = outlayer_host::Backends { vrf_key: Some(key.clone()), secrets: Some(Default::default()), ..Default::default() };
-        Self { key, caps }
+        let vrf = Arc::new(outlayer_attest::vrf::VrfSecretKey::from_seed(key.to_bytes()));
+        let caps = outlayer_host::Backends { vrf_key: Some(vrf), secrets: Some(Default::default()), ..Default::default() };
+        Self { key, caps, keystore: None, project_storage: None }
+    }
+
+    /// With the keystore at `link`: secrets and per-project storage keys (over `storage`, with
+    /// `legacy_key` readable for data written before), and the keystore's VRF key once
+    /// [`run_with_source`] opened the session.
+    pub fn with_keystore(mut self, link: keys::KeystoreLink, storage: Option<Arc<dyn StorageBackend>>, legacy_key: Option<[u8; 32]>) -> Self {
+        self.keystore = Some(Arc::new(link));
+        self.project_storage = storage.map(|s| (s, legacy_key));
+        self
     }
 
     /// With guest storage (the coordinator's database, encrypted at rest).
@@ -137,6 +155,8 @@ pub enum WorkerError {
     Evidence(#[from] EvidenceError),
     #[error("wasm directory: {0}")]
     Io(#[from] std::io::Error),
+    #[error("opening the keystore session: {0}")]
+    Keystore(keys::KeysError),
 }
 
 /// Register with the coordinator at `config.coordinator_url` over HTTP, then lease and run jobs
@@ -177,6 +197,11 @@ pub async fn run_with_source(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), WorkerError> {
     let store = WasmStore::new(&config.wasm_dir)?;
+    let mut backends = backends;
+    if let Some(link) = &backends.keystore {
+        let vrf = link.open().await.map_err(WorkerError::Keystore)?;
+        backends.caps.vrf_key = Some(Arc::new(vrf));
+    }
     let worker = Arc::new(Worker { source, runtime, backends, store });
     // One loop per slot, each leasing and running its own jobs: leasing is a round trip to the
     // coordinator's database, so slots must not wait for each other's leases.
@@ -276,7 +301,20 @@ impl Worker {
     }
 
     async fn execute(&self, job: &Job) -> ExecutionResult {
-        let request = match job::request(job, &self.backends) {
+        let keys = match (&job.keys, &self.backends.keystore) {
+            (Some(proof), Some(link)) => match link.release(proof).await {
+                Ok(keys) => Some(keys),
+                Err(keys::KeysError::Denied { condition, message }) => {
+                    return ExecutionResult::not_run(outlayer_protocol::Outcome::AccessDenied { condition, message });
+                }
+                Err(e) => return ExecutionResult::rejected(e.to_string()),
+            },
+            (Some(proof), None) if job::needs_secrets(proof) => {
+                return ExecutionResult::rejected("this worker has no keystore: jobs with secrets_ref are not run");
+            }
+            _ => None,
+        };
+        let request = match job::request(job, &self.backends, keys.as_ref()) {
             Ok(r) => r,
             Err(e) => return ExecutionResult::rejected(e.to_string()),
         };

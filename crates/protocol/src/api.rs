@@ -23,6 +23,11 @@ pub struct CallRequest {
     /// Run this version (sha256) instead of the active one.
     #[serde(default)]
     pub version: Option<String>,
+    /// Secrets the guest reads: the project's sealed record of `account_id` under `profile`
+    /// (`PUT /projects/{owner}/{name}/secrets/{profile}`), released by the keystore to the
+    /// attested worker only.
+    #[serde(default)]
+    pub secrets_ref: Option<crate::secrets::SecretsRef>,
 }
 
 /// A worker as shown to callers.

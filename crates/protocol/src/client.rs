@@ -49,7 +49,7 @@ pub struct WorkerClient {
     pub attestation_sha256: String,
 }
 
-async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
+pub(crate) async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp.json().await?);

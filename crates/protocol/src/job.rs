@@ -124,4 +124,10 @@ pub struct Job {
     pub attached_deposit: u128,
     /// Who, what, where.
     pub context: JobContext,
+    /// How the worker proves to the keystore that this job is its own, to get the project's
+    /// storage key and the job's secrets: the coordinator's signed ticket (HTTPS) or the
+    /// on-chain request. `None`: no keystore keys (no secrets; storage under the worker's own
+    /// key, dev only).
+    #[serde(default)]
+    pub keys: Option<crate::secrets::JobProof>,
 }

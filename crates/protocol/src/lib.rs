@@ -18,6 +18,9 @@
 //!   implementation, shared with the contracts and `outlayer verify`).
 //! - [`worker`]: the other worker-API bodies (challenge, attested register, lease, heartbeat).
 //! - [`api`]: what callers of the HTTPS API send and get back ([`CallRequest`], [`CallView`]).
+//! - [`secrets`]: sealed secrets, access conditions, tickets and the keystore's bodies.
+//! - [`build`]: builds from source: [`build::GitSource`], what a builder leases and reports,
+//!   the typed failures, [`build::BuildSource`].
 //! - [`source`]: [`JobSource`], the worker's side of the protocol as a trait (HTTP client, a
 //!   coordinator in the same process, the chain).
 //! - `client` (feature `client`): the HTTP client of the worker API, a [`JobSource`] — the
@@ -34,15 +37,19 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod build;
 pub mod capability;
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
+pub mod keystore_client;
 pub mod http;
 pub mod job;
 pub mod limits;
 pub mod outcome;
 pub use outlayer_attest::receipt;
 pub mod result;
+pub mod secrets;
 pub mod source;
 pub mod status;
 pub mod worker;

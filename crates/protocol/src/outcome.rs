@@ -52,6 +52,13 @@ pub enum Outcome {
         /// What the host said.
         message: String,
     },
+    /// The keystore refused the job's secrets: an access condition failed (the guest never ran).
+    AccessDenied {
+        /// The condition that failed (its JSON `type`, e.g. `near_balance`).
+        condition: String,
+        /// The keystore's explanation.
+        message: String,
+    },
 }
 
 impl Outcome {
@@ -74,6 +81,7 @@ impl Outcome {
             Outcome::Exit { .. } => "exit",
             Outcome::GuestError { .. } => "guest-error",
             Outcome::Denied { .. } => "denied",
+            Outcome::AccessDenied { .. } => "access-denied",
         }
     }
 
@@ -91,13 +99,17 @@ impl Outcome {
             Outcome::Exit { .. } => "exit",
             Outcome::GuestError { .. } => "guest_error",
             Outcome::Denied { .. } => "denied",
+            Outcome::AccessDenied { .. } => "access_denied",
         }
     }
 
     /// The message the outcome carries itself, if any (a trap's, a guest error's, a denial's).
     pub fn message(&self) -> Option<&str> {
         match self {
-            Outcome::Trap { message } | Outcome::GuestError { message, .. } | Outcome::Denied { message, .. } => Some(message),
+            Outcome::Trap { message }
+            | Outcome::GuestError { message, .. }
+            | Outcome::Denied { message, .. }
+            | Outcome::AccessDenied { message, .. } => Some(message),
             _ => None,
         }
     }
@@ -121,6 +133,7 @@ mod tests {
             Outcome::Exit { code: 3 },
             Outcome::GuestError { kind: "invalid-input".into(), message: "no".into() },
             Outcome::Denied { capabilities: vec![Capability::Rpc], message: "rpc not granted".into() },
+            Outcome::AccessDenied { condition: "near_balance".into(), message: "balance below 1".into() },
         ];
         for o in all {
             let json = serde_json::to_value(&o).unwrap();

@@ -50,6 +50,13 @@ impl ExecutionResult {
             http: None,
         }
     }
+
+    /// A job that did not run because it ended before the guest started with `outcome` (e.g.
+    /// [`Outcome::AccessDenied`]): nothing consumed, the outcome's message as the log.
+    pub fn not_run(outcome: Outcome) -> Self {
+        let stderr_tail = outcome.message().map(str::to_owned);
+        Self { outcome, stderr_tail, ..Self::rejected("") }
+    }
 }
 
 /// Who signs a result: the id the job source registered the worker under and the sha256 (hex)
@@ -154,6 +161,7 @@ mod tests {
                 project: Some(crate::ProjectRef { owner: "alice".into(), name: "echo".into(), id: "uuid".into() }),
                 ..Default::default()
             },
+            keys: None,
         };
         let result = ExecutionResult {
             outcome: Outcome::Ok,

@@ -124,6 +124,10 @@ pub fn job(request: &PendingRequest, event: &RequestedEvent, setting: &Execution
     if !setting.http_allowlist.is_empty() {
         granted.push(Capability::Http);
     }
+    // The request's own secrets: the keystore releases them only if their conditions hold.
+    if request.secrets_ref.is_some() && !granted.contains(&Capability::Secrets) {
+        granted.push(Capability::Secrets);
+    }
     Job {
         call_id: request.request_id.to_string(),
         lease_id: request.request_id.to_string(),
@@ -136,6 +140,8 @@ pub fn job(request: &PendingRequest, event: &RequestedEvent, setting: &Execution
         http_allowlist: setting.http_allowlist.to_vec(),
         attached_deposit: request.developer_payment.parse().unwrap_or(0),
         context,
+        // The keystore reads the pending request from the contract itself.
+        keys: Some(outlayer_protocol::secrets::JobProof::Near { request_id: request.request_id }),
     }
 }
 

@@ -107,6 +107,9 @@ pub struct NearWorkerConfig {
     /// Requests run at once by the worker loop (resolutions are still sent one at a time: one
     /// key, one nonce sequence).
     pub concurrency: usize,
+    /// Whether the worker has a keystore (set from its [`crate::Backends`] when the worker
+    /// starts): without one, requests with `secrets_ref` are resolved as failures.
+    pub keystore: bool,
 }
 
 impl std::fmt::Debug for NearWorkerConfig {
@@ -144,6 +147,7 @@ impl NearWorkerConfig {
             ipfs_gateway: None,
             resolve_gas: RESOLVE_GAS,
             concurrency: crate::DEFAULT_CONCURRENCY,
+            keystore: false,
         }
     }
 }

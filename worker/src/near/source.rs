@@ -351,7 +351,7 @@ impl NearSource {
             self.reject(id, error).await?;
             return Ok(None);
         };
-        if request.secrets_ref.is_some() {
+        if request.secrets_ref.is_some() && !self.config.keystore {
             let error = "this worker has no keystore: requests with secrets_ref are not run";
             self.reject(id, error).await?;
             return Ok(None);

@@ -32,6 +32,7 @@ impl NearWorker {
     /// A worker for `config`, resuming from its cursor file.
     pub fn new(config: NearWorkerConfig, runtime: Runtime, backends: Backends) -> Result<Self, NearWorkerError> {
         let worker = loop_config(&config);
+        let config = NearWorkerConfig { keystore: backends.keystore.is_some(), ..config };
         Ok(Self { source: Arc::new(NearSource::new(config)?), worker, runtime, backends })
     }
 
@@ -77,6 +78,7 @@ pub async fn run_near_worker(
 ) -> Result<(), NearWorkerError> {
     tracing::info!(contract = %config.contract_id, signer = %config.signer_account_id, key = %config.signer_key.public_key(), concurrency = config.concurrency, "NEAR worker started");
     let worker = loop_config(&config);
+    let config = NearWorkerConfig { keystore: backends.keystore.is_some(), ..config };
     let source = Arc::new(NearSource::new(config)?.polling());
     let failed = source.clone();
     let stop = async move {

@@ -39,6 +39,8 @@ pub const SWAP_BACKOFF_MAX: Duration = Duration::from_millis(20);
 pub struct EncryptedStorage<B> {
     inner: B,
     sealer: Sealer,
+    /// A key values may still be sealed under (see [`EncryptedStorage::with_legacy_key`]).
+    legacy: Option<Sealer>,
 }
 
 impl<B> std::fmt::Debug for EncryptedStorage<B> {
@@ -50,7 +52,17 @@ impl<B> std::fmt::Debug for EncryptedStorage<B> {
 impl<B: StorageBackend> EncryptedStorage<B> {
     /// Encrypts everything written to `inner` with `key`. Losing the key loses the data.
     pub fn new(inner: B, key: [u8; KEY_LEN]) -> Self {
-        Self { inner, sealer: Sealer::new(key) }
+        Self { inner, sealer: Sealer::new(key), legacy: None }
+    }
+
+    /// Also reads values sealed under `old` (the migration path from one key to another, e.g.
+    /// from an operator's storage key to a project key from the keystore). Every write seals
+    /// under the new key, so a value moves to it the first time it is written; a
+    /// `compare_and_swap` or `increment` of a legacy value works, since it swaps the current
+    /// ciphertext whatever key sealed it.
+    pub fn with_legacy_key(mut self, old: [u8; KEY_LEN]) -> Self {
+        self.legacy = Some(Sealer::new(old));
+        self
     }
 
     /// The wrapped backend (which holds ciphertexts).
@@ -63,7 +75,11 @@ impl<B: StorageBackend> EncryptedStorage<B> {
         let Some(entry) = self.inner.get(scope, key).await? else {
             return Ok(None);
         };
-        let plain = self.sealer.open(scope, key, entry.public, &entry.value)?;
+        let plain = match (self.sealer.open(scope, key, entry.public, &entry.value), &self.legacy) {
+            (Ok(plain), _) => plain,
+            (Err(e), None) => return Err(e),
+            (Err(e), Some(legacy)) => legacy.open(scope, key, entry.public, &entry.value).map_err(|_| e)?,
+        };
         Ok(Some((entry, plain)))
     }
 
