@@ -240,8 +240,14 @@ impl Contract {
         old.storage_deposit
     }
 
-    /// The record of `owner` for `accessor`/`profile` (what the keystore reads).
+    /// The record of `owner` for `accessor`/`profile`, or `null` (what the keystore reads for an
+    /// on-chain job). A wasm accessor's sha256 is matched case-insensitively, as `store_secrets`
+    /// stores it lowercase.
     pub fn get_secrets(&self, owner: AccountId, accessor: SecretAccessor, profile: String) -> Option<StoredSecrets> {
+        let accessor = match accessor {
+            SecretAccessor::Wasm { sha256 } => SecretAccessor::Wasm { sha256: sha256.to_ascii_lowercase() },
+            other => other,
+        };
         self.secrets.get(&secret_key(&owner, &accessor, &profile)).cloned()
     }
 

@@ -151,3 +151,70 @@ fn requests_may_reference_stored_secrets() {
     );
     assert_eq!(event("execution_requested")["secrets_ref"], json!({"account_id": "alice.near", "profile": "default"}));
 }
+
+#[test]
+fn get_secrets_finds_only_the_exact_owner_accessor_and_profile() {
+    let mut c = setup();
+    store(&mut c, ONE_NEAR, 10);
+    let wasm = |sha: &str| SecretAccessor::Wasm { sha256: sha.into() };
+    set(&ctx("alice.near", ONE_NEAR));
+    c.store_secrets(wasm(&"AB".repeat(32)), "prod".into(), Base64VecU8(vec![1, 2, 3]), AccessCondition::AllowAll);
+    set(&ctx("anyone.near", 0));
+    let found = c.get_secrets(acc("alice.near"), accessor(), "default".into()).unwrap();
+    assert_eq!((found.owner, found.accessor, found.profile.as_str()), (acc("alice.near"), accessor(), "default"));
+    assert_eq!(found.encrypted_data.0, vec![7; 10]);
+    assert_eq!(found.access, condition());
+    // Stored lowercase, found whatever the case of the sha256 asked for.
+    for sha in ["ab".repeat(32), "AB".repeat(32)] {
+        let record = c.get_secrets(acc("alice.near"), wasm(&sha), "prod".into()).unwrap();
+        assert_eq!((record.accessor, record.encrypted_data.0), (wasm(&"ab".repeat(32)), vec![1, 2, 3]));
+    }
+    assert!(c.get_secrets(acc("bob.near"), accessor(), "default".into()).is_none());
+    assert!(c.get_secrets(acc("alice.near"), accessor(), "prod".into()).is_none());
+    assert!(c.get_secrets(acc("alice.near"), SecretAccessor::Project { project_id: "dev.near/other".into() }, "default".into()).is_none());
+    assert!(c.get_secrets(acc("alice.near"), wasm(&"ab".repeat(32)), "default".into()).is_none());
+}
+
+/// The keystore decodes `get_secrets` and `get_request` from these answers
+/// (`keystore/tests/data`); the fields it reads must be the contract's JSON.
+#[test]
+fn the_keystores_view_fixtures_are_this_contracts_json() {
+    fn fixture(name: &str, text: &str) -> serde_json::Value {
+        let answer: serde_json::Value = serde_json::from_str(text).unwrap();
+        let bytes: Vec<u8> = serde_json::from_value(answer["result"]["result"].clone()).unwrap();
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    c.add_version("app".into(), "11".repeat(32), "https://x.org/1.wasm".into(), None);
+    store(&mut c, ONE_NEAR, 10);
+    set(&ctx("alice.near", ONE_NEAR));
+    c.request_execution(
+        ExecutionSource::Project { project_id: "dev.near/app".into(), version: None },
+        None,
+        None,
+        Some(SecretsRef { account_id: acc("alice.near"), profile: "default".into() }),
+        None,
+        None,
+        None,
+    );
+    let id = c.get_config().next_request_id - 1;
+
+    let secrets = serde_json::to_value(c.get_secrets(acc("alice.near"), accessor(), "default".into())).unwrap();
+    let expected = fixture("get_secrets", include_str!("../../../../keystore/tests/data/get_secrets.response.json"));
+    for field in ["owner", "accessor", "profile", "encrypted_data", "access"] {
+        assert_eq!(secrets[field], expected[field], "get_secrets {field}");
+    }
+    let request = serde_json::to_value(c.get_request(id)).unwrap();
+    let expected = fixture("get_request", include_str!("../../../../keystore/tests/data/get_request.response.json"));
+    for field in ["request_id", "sender_id", "secrets_ref", "resolved"] {
+        assert_eq!(request[field], expected[field], "get_request {field}");
+    }
+    for field in ["project_id", "wasm_sha256"] {
+        assert_eq!(request["source"][field], expected["source"][field], "get_request source.{field}");
+    }
+    let absent = fixture("view_null", include_str!("../../../../keystore/tests/data/view_null.response.json"));
+    assert_eq!(serde_json::to_value(c.get_request(id + 1)).unwrap(), absent);
+    assert_eq!(serde_json::to_value(c.get_secrets(acc("bob.near"), accessor(), "default".into())).unwrap(), absent);
+}
