@@ -167,7 +167,9 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let vrf_key = match wanted.contains(&Capability::Vrf) {
-        true => Some(Arc::new(crate::keys::load_or_create(&args.data_dir.join("worker.key"))?)),
+        true => Some(Arc::new(outlayer_attest::vrf::VrfSecretKey::from_seed(
+            crate::keys::load_or_create(&args.data_dir.join("worker.key"))?.to_bytes(),
+        ))),
         false => None,
     };
     let backends = Backends {

@@ -2,7 +2,7 @@
 
 use crate::host::{ConformanceHost, HostFailure};
 use crate::wire::{CaseRequest, CaseResult, GrantsSpec, SeedScope, StorageSpec};
-use ed25519_dalek::SigningKey;
+use outlayer_attest::vrf::VrfSecretKey;
 use outlayer_host::caps::Backends;
 use outlayer_host::caps::payment::{Currency, PaymentGrant};
 use outlayer_host::caps::storage::ANONYMOUS_CALLER;
@@ -102,7 +102,7 @@ impl InProcessHost {
                 .ok()
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| HostFailure::Refused("vrf key_seed_hex must be 32 bytes of hex".into()))?;
-            backends.vrf_key = Some(Arc::new(SigningKey::from_bytes(&seed)));
+            backends.vrf_key = Some(Arc::new(VrfSecretKey::from_seed(seed)));
             granted.push(Capability::Vrf);
         }
         // Used only when payment is granted.

@@ -129,7 +129,7 @@ pub struct PaymentSpec {
     pub budget: String,
 }
 
-/// Vrf grant: the worker key is the ed25519 key whose 32-byte secret seed is `key_seed_hex`.
+/// Vrf grant: the ECVRF key (RFC 9381, edwards25519) whose 32-byte secret seed is `key_seed_hex`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VrfSpec {
     /// 32 bytes of hex.

@@ -3,14 +3,13 @@
 mod common;
 
 use common::{guest, runtime};
-use ed25519_dalek::{Signature, SigningKey, Verifier, VerifyingKey};
+use outlayer_attest::vrf::{VrfError, VrfSecretKey, verify as vrf_verify};
 use outlayer_guest_artifacts as g;
 use outlayer_host::caps::payment::{Currency, PaymentGrant};
 use outlayer_host::caps::storage::StorageGrant;
 use outlayer_host::caps::vrf::VrfGrant;
 use outlayer_host::{Capability, ExecutionContext, ExecutionReport, ExecutionRequest, Grants, Outcome, ProjectRef, Runtime};
 use outlayer_storage::{MemoryStorage, SqliteStorage, StorageBackend};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -146,17 +145,18 @@ async fn refund_is_reported_once_and_bounded_by_the_attached_deposit() {
 #[tokio::test]
 async fn vrf_output_is_verifiable_and_bound_to_the_request() {
     let rt = runtime();
-    let key = SigningKey::from_bytes(&[7u8; 32]);
-    let grants = || Grants { vrf: Some(VrfGrant { key: Arc::new(key.clone()) }), ..Default::default() };
+    let key = Arc::new(VrfSecretKey::from_seed([7u8; 32]));
+    let grants = || Grants { vrf: Some(VrfGrant { key: key.clone() }), ..Default::default() };
     let r = exec(&rt, &guest(g::VRF_DICE), "round-1", grants(), ctx("a")).await;
     assert!(r.outcome.is_ok(), "{}", String::from_utf8_lossy(&r.stderr));
     let v: serde_json::Value = serde_json::from_slice(&r.output).unwrap();
-    assert_eq!(v["alpha"], "outlayer-vrf:v1:req-1:round-1");
+    assert_eq!(v["alpha"], "outlayer-vrf:v2:req-1:round-1");
     let proof = hex::decode(v["proof_hex"].as_str().unwrap()).unwrap();
-    let pk = VerifyingKey::from_bytes(&hex::decode(v["public_key_hex"].as_str().unwrap()).unwrap().try_into().unwrap()).unwrap();
-    assert_eq!(pk, key.verifying_key());
-    pk.verify(b"outlayer-vrf:v1:req-1:round-1", &Signature::from_slice(&proof).unwrap()).expect("proof verifies");
-    assert_eq!(hex::decode(v["output_hex"].as_str().unwrap()).unwrap(), Sha256::digest(&proof).to_vec());
+    let pk: [u8; 32] = hex::decode(v["public_key_hex"].as_str().unwrap()).unwrap().try_into().unwrap();
+    assert_eq!(pk, key.public_key());
+    let beta = vrf_verify(&pk, b"outlayer-vrf:v2:req-1:round-1", &proof).expect("the ECVRF proof verifies");
+    assert_eq!(hex::decode(v["output_hex"].as_str().unwrap()).unwrap(), beta, "output = beta of the proof");
+    assert_eq!(vrf_verify(&pk, b"outlayer-vrf:v2:req-2:round-1", &proof), Err(VrfError::VerificationFailed));
     let roll = v["roll"].as_u64().unwrap();
     assert!((1..=6).contains(&roll));
 
@@ -173,7 +173,7 @@ async fn vrf_output_is_verifiable_and_bound_to_the_request() {
 #[tokio::test]
 async fn vrf_calls_are_limited_per_execution() {
     let rt = runtime();
-    let key = SigningKey::from_bytes(&[1u8; 32]);
+    let key = VrfSecretKey::from_seed([1u8; 32]);
     let grants = Grants { vrf: Some(VrfGrant { key: Arc::new(key) }), ..Default::default() };
     let limits = outlayer_host::Limits { max_vrf_calls: 0, ..Default::default() };
     let r = rt.run(&guest(g::VRF_DICE), ExecutionRequest { input: b"x".to_vec(), grants, context: ctx("a"), limits }).await.unwrap();

@@ -8,8 +8,8 @@ mod common;
 mod node;
 
 use common::{guest, runtime};
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use node::{KNOWN_ACCOUNT, Node, call_of, echo, recorded};
+use outlayer_attest::vrf::VrfSecretKey;
 use outlayer_guest_artifacts as g;
 use outlayer_host::cache::sha256_hex;
 use outlayer_host::caps::payment::{Currency, PaymentGrant};
@@ -486,13 +486,13 @@ async fn v01_rpc_is_denied_without_a_grant_and_limited_to_100_calls() {
 async fn v01_vrf_is_verifiable_bound_to_the_request_and_limited_to_10_calls() {
     let rt = runtime();
     let seed: [u8; 32] = Sha256::digest(b"compat test worker key").into();
-    let worker_key = ed25519_dalek::SigningKey::from_bytes(&seed);
-    let grants = || Grants { vrf: Some(VrfGrant { key: Arc::new(worker_key.clone()) }), ..Default::default() };
+    let worker_key = Arc::new(VrfSecretKey::from_seed(seed));
+    let grants = || Grants { vrf: Some(VrfGrant { key: worker_key.clone() }), ..Default::default() };
     let wasm = guest(g::V01_VRF_PAYMENT);
     let (_, r) = script(&rt, &wasm, json!([{"op": "pubkey"}]), grants(), ctx("a.testnet", None), Limits::default()).await;
     assert_eq!(r[0]["error"], "");
-    let public = VerifyingKey::from_bytes(&hex::decode(r[0]["public_key"].as_str().unwrap()).unwrap().try_into().unwrap()).unwrap();
-    assert_eq!(public, worker_key.verifying_key());
+    let public: [u8; 32] = hex::decode(r[0]["public_key"].as_str().unwrap()).unwrap().try_into().unwrap();
+    assert_eq!(public, worker_key.public_key());
 
     let over = DEFAULT_MAX_VRF_CALLS as u64 + 1;
     let ops = json!([{"op": "generate", "seed": "round-1", "times": over}]);
@@ -502,8 +502,8 @@ async fn v01_vrf_is_verifiable_bound_to_the_request_and_limited_to_10_calls() {
     let alpha = first["alpha"].as_str().unwrap();
     assert!(alpha.contains("req-1") && alpha.ends_with(":round-1"), "alpha binds request and seed: {alpha}");
     let proof = hex::decode(first["proof"].as_str().unwrap()).unwrap();
-    public.verify(alpha.as_bytes(), &Signature::from_slice(&proof).unwrap()).expect("the proof verifies with the public key");
-    assert_eq!(first["output"], hex::encode(Sha256::digest(&proof)), "output = sha256(proof)");
+    let beta = outlayer_attest::vrf::verify(&public, alpha.as_bytes(), &proof).expect("the ECVRF proof verifies with the public key");
+    assert_eq!(first["output"], hex::encode(beta), "output = beta (hex, 64 bytes)");
     for again in &r[1..DEFAULT_MAX_VRF_CALLS as usize] {
         assert_eq!(again, first, "the same request and seed cannot re-roll");
     }

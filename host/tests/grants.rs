@@ -20,7 +20,7 @@ fn full_backends() -> Backends {
     Backends {
         storage: Some(Arc::new(MemoryStorage::new())),
         rpc_url: Some("http://127.0.0.1:1".into()),
-        vrf_key: Some(Arc::new(ed25519_dalek::SigningKey::from_bytes(&[7; 32]))),
+        vrf_key: Some(Arc::new(outlayer_attest::vrf::VrfSecretKey::from_seed([7; 32]))),
         secrets: Some(Arc::default()),
         http_test_admit: Vec::new(),
     }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{guest, recorded, runtime};
-use ed25519_dalek::SigningKey;
+use outlayer_attest::vrf::VrfSecretKey;
 use outlayer_guest_artifacts as g;
 use outlayer_host::caps::payment::{Currency, PaymentGrant};
 use outlayer_host::caps::rpc::RpcGrant;
@@ -180,14 +180,14 @@ async fn caps_secrets_are_read_optional_or_required_and_listed() {
 async fn caps_vrf_roll_is_uniform_over_the_output_and_bound_to_the_request() {
     let rt = runtime();
     let wasm = guest(g::SDK_CAPS);
-    let key = Arc::new(SigningKey::from_bytes(&[9u8; 32]));
+    let key = Arc::new(VrfSecretKey::from_seed([9u8; 32]));
     let grants = || Grants { vrf: Some(VrfGrant { key: key.clone() }), ..Default::default() };
     let input = r#"{"op":"roll","seed":"d6","min":1,"max":6}"#;
 
     let first = ok_json(&exec(&rt, &wasm, input, grants(), ctx("a")).await);
-    assert_eq!(first["alpha"], "outlayer-vrf:v1:req-sdk:d6");
+    assert_eq!(first["alpha"], "outlayer-vrf:v2:req-sdk:d6");
     let output = hex::decode(first["output"].as_str().unwrap()).unwrap();
-    assert_eq!(output.len(), 32);
+    assert_eq!(output.len(), 64);
     // The output as one big-endian integer, reduced modulo 6: what `uniform` promises.
     let expected = 1 + output.iter().fold(0u64, |acc, b| (acc * 256 + u64::from(*b)) % 6);
     assert_eq!(first["value"], expected);

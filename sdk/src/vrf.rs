@@ -1,8 +1,11 @@
 //! Verifiable randomness bound to the request (`outlayer:vrf/vrf`; needs the `vrf` grant).
 //!
-//! The host signs `outlayer-vrf:v1:{request-id}:{seed}` with the worker's ed25519 key; the
-//! output is sha256 of that signature. The same request and seed always give the same output,
-//! so a guest cannot roll again, and anyone can verify the proof against the public key.
+//! The host proves `outlayer-vrf:v2:{request-id}:{seed}` with its ECVRF key
+//! (ECVRF-EDWARDS25519-SHA512-TAI, RFC 9381); the output is the proof's 64-byte hash (`beta`).
+//! The same request and seed always give the same output, so a guest cannot roll again, and
+//! anyone can verify the proof against the public key (`outlayer verify --vrf`). The SDK has no
+//! verifier: a guest trusts the host that runs it anyway, and verification belongs to the
+//! parties outside (contracts, clients), so guests do not carry curve arithmetic they never use.
 //!
 //! ```no_run
 //! let die = outlayer_sdk::vrf::roll("die", 1..=6)?;
@@ -14,8 +17,8 @@ use crate::Result;
 use crate::bindings::outlayer::vrf::vrf as wit;
 use std::ops::RangeInclusive;
 
-/// One verifiable random value: `output` (32 bytes), `proof` (64-byte signature), `alpha` (the
-/// signed message) and `public_key` (32 bytes).
+/// One verifiable random value: `output` (64 bytes, the VRF hash), `proof` (80-byte ECVRF
+/// proof), `alpha` (the VRF input) and `public_key` (32 bytes).
 pub use wit::Randomness;
 
 impl Randomness {
@@ -30,7 +33,7 @@ pub fn generate(seed: &str) -> Result<Randomness> {
     Ok(wit::generate(seed)?)
 }
 
-/// The ed25519 public key (32 bytes) that signs this worker's randomness.
+/// The ECVRF public key (32 bytes) that proves this worker's randomness.
 pub fn public_key() -> Result<Vec<u8>> {
     Ok(wit::public_key()?)
 }
@@ -43,8 +46,8 @@ pub fn roll(seed: &str, range: RangeInclusive<u64>) -> Result<u64> {
 /// Map random bytes onto `range` without the bias of `byte % n`.
 ///
 /// The bytes are read as one big-endian integer and reduced modulo the size of the range. With
-/// the 32 bytes of a vrf output that integer is below 2^256, so no value of a range of up to
-/// 2^64 numbers is more likely than another by more than 2^-192: unobservable, unlike reducing
+/// the 64 bytes of a vrf output that integer is below 2^512, so no value of a range of up to
+/// 2^64 numbers is more likely than another by more than 2^-448: unobservable, unlike reducing
 /// a single byte (for a die, 1 and 2..4 would come up 43/256 vs 42/256 of the time).
 ///
 /// ```

@@ -9,9 +9,10 @@
 //! `{"op","output","proof","alpha","error"}`, pubkey → `{"op","public_key","error"}`,
 //! refund-usd → `{"op","error"}` — the strings exactly as the host returned them.
 //!
-//! A host should observe: verifiable randomness (output = sha256(proof), proof = the worker
-//! key's signature of alpha, alpha bound to the request id), at most 10 vrf calls, one refund no
-//! larger than the attached USD, v0.1 error strings otherwise. Bad input: exit failure.
+//! A host should observe: verifiable randomness (hex: output = the 64-byte ECVRF hash of
+//! proof, proof = the 80-byte ECVRF proof of alpha, alpha bound to the request id), at most 10
+//! vrf calls, one refund no larger than the attached USD, v0.1 error strings otherwise. Bad
+//! input: exit failure.
 
 use std::io::{self, Read, Write};
 use std::process::exit;

@@ -1,13 +1,13 @@
 //! `vrf-dice`: rolls a six-sided die with `outlayer:vrf/vrf.generate` and prints the roll with
 //! everything needed to verify it:
-//! `{"roll":4,"output_hex":"..","proof_hex":"..","alpha":"outlayer-vrf:v1:<request-id>:<seed>","public_key_hex":".."}`.
+//! `{"roll":4,"output_hex":"..","proof_hex":"..","alpha":"outlayer-vrf:v2:<request-id>:<seed>","public_key_hex":".."}`.
 //!
 //! Input: the seed (surrounding whitespace ignored). `roll` = (the first 8 bytes of `output` as
 //! a little-endian u64) mod 6 + 1.
 //!
-//! A host should observe: the same roll for the same request id and seed, `proof` verifying
-//! against `public_key` over `alpha`, `output` = sha256(`proof`); without the vrf grant, exit
-//! status failure and stderr `error: Error::Denied`.
+//! A host should observe: the same roll for the same request id and seed, `proof` (80-byte
+//! ECVRF proof) verifying against `public_key` over `alpha`, `output` = its 64-byte VRF hash;
+//! without the vrf grant, exit status failure and stderr `error: Error::Denied`.
 
 use std::io::{self, Read, Write};
 use std::process::exit;
@@ -31,7 +31,7 @@ fn main() {
     };
     let Some(first) = randomness.output.first_chunk::<8>() else {
         eprintln!(
-            "error: vrf output has {} bytes, expected 32",
+            "error: vrf output has {} bytes, expected 64",
             randomness.output.len()
         );
         exit(1);

@@ -13,7 +13,7 @@ use super::rpc::RpcGrant;
 use super::secrets::SecretsGrant;
 use super::storage::StorageGrant;
 use super::vrf::VrfGrant;
-use ed25519_dalek::SigningKey;
+use outlayer_attest::vrf::VrfSecretKey;
 use outlayer_protocol::capability::Capability;
 use outlayer_storage::StorageBackend;
 use std::net::SocketAddr;
@@ -27,8 +27,8 @@ pub struct Backends {
     pub storage: Option<Arc<dyn StorageBackend>>,
     /// NEAR JSON-RPC endpoint for the rpc capability.
     pub rpc_url: Option<String>,
-    /// The key that signs vrf proofs (a worker's own key).
-    pub vrf_key: Option<Arc<SigningKey>>,
+    /// The ECVRF key that proves vrf outputs (the keystore's, or a worker's own).
+    pub vrf_key: Option<Arc<VrfSecretKey>>,
     /// The decrypted secrets an execution may read (an empty map is a valid store).
     pub secrets: Option<SecretsGrant>,
     /// **Test-only escape hatch**: loopback `ip:port`s that granted http may reach although the
