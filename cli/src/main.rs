@@ -1,9 +1,12 @@
 //! `outlayer`: run guests locally, build guest crates, and (with the coordinator) serve the API.
 
 mod build;
+mod hardening;
 mod keys;
+mod keystore;
 mod new;
 mod run;
+mod secrets;
 mod serve;
 mod verify;
 
@@ -31,6 +34,12 @@ enum Command {
     Coordinator(serve::CoordinatorArgs),
     /// Run a worker that leases jobs from a coordinator.
     Worker(serve::WorkerArgs),
+    /// Run the keystore: derives every key from one master secret and releases secrets,
+    /// project storage keys and the VRF key only to attested workers (default port 8081).
+    Keystore(keystore::KeystoreArgs),
+    /// Seal secrets locally for a keystore (`outlayer secrets seal --help`).
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
     /// Run the conformance suite against this host or a running one (--host URL), with the
     /// guests of --guests DIR, or built on demand in the checkout it runs in.
     Conformance(outlayer_conformance::ConformanceArgs),
@@ -53,6 +62,8 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Coordinator(args) => serve::coordinator(args),
         Command::Worker(args) => serve::worker(args),
+        Command::Keystore(args) => keystore::main(args),
+        Command::Secrets(command) => secrets::main(command),
         Command::Conformance(args) => outlayer_conformance::cli::main_blocking(args).map_err(Into::into),
         Command::Verify(args) => Ok(verify::main(args)),
     };

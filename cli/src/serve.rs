@@ -23,20 +23,20 @@ pub struct CoordinatorOpts {
     #[arg(long, env = "OUTLAYER_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Database: a SQLite file path (embedded default) or a `postgres://` URL.
-    #[arg(long, env = "OUTLAYER_DATABASE")]
+    #[arg(long, env = "OUTLAYER_DATABASE", hide_env_values = true)]
     database: Option<String>,
     /// PostgreSQL schema to use (created if missing).
     #[arg(long, env = "OUTLAYER_DATABASE_SCHEMA")]
     database_schema: Option<String>,
     /// Redis URL for wake-ups and rate limits across coordinator replicas.
-    #[arg(long, env = "OUTLAYER_REDIS_URL")]
+    #[arg(long, env = "OUTLAYER_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
     /// Bearer token that may top up any payment key.
-    #[arg(long, env = "OUTLAYER_ADMIN_TOKEN")]
+    #[arg(long, env = "OUTLAYER_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// Bearer token workers must present to get a challenge and register, on top of attestation
     /// (unset: attestation alone decides; an empty token refuses to start).
-    #[arg(long, env = "OUTLAYER_WORKER_TOKEN")]
+    #[arg(long, env = "OUTLAYER_WORKER_TOKEN", hide_env_values = true)]
     worker_token: Option<String>,
     /// The measurement allowlist workers' TDX quotes must match: a JSON file
     /// `[{"mrtd": hex, "rtmr0": hex, "rtmr1": hex, "rtmr2": hex, "rtmr3": hex}, ...]`.
@@ -67,6 +67,8 @@ pub struct CoordinatorOpts {
     /// Calls per second allowed per payment key.
     #[arg(long, env = "OUTLAYER_RATE_LIMIT", default_value_t = RateLimitConfig::default().max_calls)]
     rate_limit: u32,
+    #[command(flatten)]
+    hardening: crate::hardening::HardeningOpts,
 }
 
 /// Options of a worker.
@@ -77,13 +79,13 @@ pub struct WorkerOpts {
     concurrency: usize,
     /// Guest storage: a SQLite file path or a `postgres://` URL (serve: `storage.db` in the data
     /// directory, or the coordinator's PostgreSQL database).
-    #[arg(long, env = "OUTLAYER_STORAGE_DATABASE")]
+    #[arg(long, env = "OUTLAYER_STORAGE_DATABASE", hide_env_values = true)]
     storage_database: Option<String>,
     /// Hex 32-byte key encrypting guest storage at rest (default: created in the data directory).
     #[arg(long, env = "OUTLAYER_STORAGE_KEY", hide_env_values = true)]
     storage_key: Option<String>,
     /// NEAR JSON-RPC endpoint for the rpc capability.
-    #[arg(long, env = "OUTLAYER_RPC_URL", default_value = "https://rpc.testnet.near.org")]
+    #[arg(long, env = "OUTLAYER_RPC_URL", default_value = "https://rpc.testnet.near.org", hide_env_values = true)]
     rpc_url: String,
     /// TEST-ONLY: a loopback `ip:port` that guests granted http (with it on their allowlist) may
     /// reach despite the SSRF rules; repeatable. Never set in production (said on stderr).
@@ -106,6 +108,9 @@ pub struct ServeArgs {
     /// development and testing only, never on a production worker.
     #[arg(long, env = "OUTLAYER_CONFORMANCE_LISTEN")]
     conformance_listen: Option<SocketAddr>,
+    /// Where the embedded keystore listens (dev attestation, master in DATA_DIR/keystore/).
+    #[arg(long, env = "OUTLAYER_KEYSTORE_LISTEN", default_value = "127.0.0.1:0")]
+    keystore_listen: SocketAddr,
 }
 
 /// `outlayer coordinator`.
@@ -113,6 +118,10 @@ pub struct ServeArgs {
 pub struct CoordinatorArgs {
     #[command(flatten)]
     coordinator: CoordinatorOpts,
+    /// The keystore developers seal secrets for (shown by `GET /projects/{owner}/{name}/secrets`).
+    /// The keystore must trust this coordinator's ticket key, printed at start.
+    #[arg(long, env = "OUTLAYER_KEYSTORE_URL")]
+    keystore_url: Option<String>,
     #[arg(long, env = "OUTLAYER_DATA_DIR", default_value = ".outlayer")]
     data_dir: PathBuf,
 }
@@ -127,8 +136,13 @@ pub struct WorkerArgs {
     #[command(flatten)]
     near: NearOpts,
     /// Bearer token for registration, if the coordinator requires one.
-    #[arg(long, env = "OUTLAYER_WORKER_TOKEN")]
+    #[arg(long, env = "OUTLAYER_WORKER_TOKEN", hide_env_values = true)]
     worker_token: Option<String>,
+    /// The keystore (`outlayer keystore`): secrets, per-project storage keys and the VRF key,
+    /// released to this worker after it attests itself. Without one, jobs with secrets fail and
+    /// guest storage is encrypted with the operator's --storage-key.
+    #[arg(long, env = "OUTLAYER_KEYSTORE_URL")]
+    keystore: Option<String>,
     /// Where the registration evidence comes from: `configfs` (Linux configfs-tsm in a TDX
     /// guest), `dstack` (the dstack guest agent) or `dev` (NOT a TEE; only a coordinator started
     /// with --allow-dev-attestation accepts it).
@@ -156,7 +170,7 @@ pub enum QuoteProviderArg {
 }
 
 impl QuoteProviderArg {
-    fn source(self, collateral: Option<PathBuf>) -> QuoteSource {
+    pub(crate) fn source(self, collateral: Option<PathBuf>) -> QuoteSource {
         match self {
             Self::Configfs => QuoteSource::Configfs { collateral },
             Self::Dstack => QuoteSource::Dstack { collateral },
@@ -176,7 +190,7 @@ pub struct NearOpts {
     #[arg(long, env = "OUTLAYER_NEAR_CONTRACT")]
     near_contract: Option<String>,
     /// NEAR JSON-RPC endpoint the on-chain path reads and writes through.
-    #[arg(long, env = "OUTLAYER_NEAR_RPC", default_value = "https://rpc.testnet.near.org")]
+    #[arg(long, env = "OUTLAYER_NEAR_RPC", default_value = "https://rpc.testnet.near.org", hide_env_values = true)]
     near_rpc: String,
     /// Account whose registered function-call key signs `resolve_execution` (default: the contract).
     #[arg(long, env = "OUTLAYER_NEAR_ACCOUNT")]
@@ -254,7 +268,7 @@ fn attestation_config(o: &CoordinatorOpts) -> anyhow::Result<AttestationConfig> 
 
 fn coordinator_config(o: &CoordinatorOpts, data_dir: &Path) -> anyhow::Result<CoordinatorConfig> {
     let spec = o.database.clone().unwrap_or_else(|| data_dir.join("outlayer.db").display().to_string());
-    Ok(CoordinatorConfig {
+    let mut config = CoordinatorConfig {
         database: database(&spec, o.database_schema.clone()),
         redis_url: o.redis_url.clone(),
         pricing: PricingConfig {
@@ -270,7 +284,11 @@ fn coordinator_config(o: &CoordinatorOpts, data_dir: &Path) -> anyhow::Result<Co
         network: o.network.clone(),
         lease_duration: Duration::from_secs(o.lease_seconds.max(1)),
         ..CoordinatorConfig::default()
-    })
+    };
+    o.hardening.apply(&mut config);
+    // The key that signs keystore tickets; the keystore is told its public half.
+    config.ticket_key = Some(Arc::new(crate::keys::load_or_create(&data_dir.join("ticket.key"))?));
+    Ok(config)
 }
 
 fn storage_key(opts: &WorkerOpts, data_dir: &Path) -> anyhow::Result<[u8; 32]> {
@@ -278,11 +296,29 @@ fn storage_key(opts: &WorkerOpts, data_dir: &Path) -> anyhow::Result<[u8; 32]> {
         Some(k) => k.clone(),
         None => crate::keys::load_or_create_secret(&data_dir.join("storage.key"))?,
     };
+    parse_storage_key(&text)
+}
+
+/// The operator storage key data may have been written under before a keystore was used: the
+/// given --storage-key, or an existing DATA_DIR/storage.key (never created here).
+fn legacy_storage_key(opts: &WorkerOpts, data_dir: &Path) -> anyhow::Result<Option<[u8; 32]>> {
+    let path = data_dir.join("storage.key");
+    match &opts.storage_key {
+        Some(k) => Ok(Some(parse_storage_key(k)?)),
+        None if path.exists() => Ok(Some(parse_storage_key(&crate::keys::load_or_create_secret(&path)?)?)),
+        None => Ok(None),
+    }
+}
+
+fn parse_storage_key(text: &str) -> anyhow::Result<[u8; 32]> {
     let bytes = hex::decode(text.trim()).context("--storage-key must be hex")?;
     bytes.try_into().map_err(|_| anyhow::anyhow!("--storage-key must be 32 bytes"))
 }
 
-async fn backends(opts: &WorkerOpts, storage_db: &str, data_dir: &Path) -> anyhow::Result<Backends> {
+/// The worker's backends. With `keystore` (its URL and this worker's evidence), guest storage
+/// is encrypted per project with keys from the keystore (values written under the operator
+/// key stay readable and move on their next write), secrets and the VRF key come from it.
+async fn backends(opts: &WorkerOpts, storage_db: &str, data_dir: &Path, keystore: Option<(&str, QuoteSource)>) -> anyhow::Result<Backends> {
     let key = crate::keys::load_or_create(&data_dir.join("worker.key"))?;
     let inner: Arc<dyn StorageBackend> = if storage_db.starts_with("postgres://") || storage_db.starts_with("postgresql://") {
         Arc::new(PostgresStorage::connect(storage_db).await.context("connecting guest storage")?)
@@ -290,10 +326,21 @@ async fn backends(opts: &WorkerOpts, storage_db: &str, data_dir: &Path) -> anyho
         if let Some(dir) = Path::new(storage_db).parent() {
             std::fs::create_dir_all(dir)?;
         }
+        // Guest data: 0600 from creation (its -wal / -shm follow the file's mode).
+        outlayer_coordinator::files::create_private_file(Path::new(storage_db))?;
         Arc::new(SqliteStorage::open(Path::new(storage_db)).await.context("opening guest storage")?)
     };
-    let storage: Arc<dyn StorageBackend> = Arc::new(EncryptedStorage::new(inner, storage_key(opts, data_dir)?));
-    let mut backends = Backends::new(key).with_storage(storage).with_rpc(opts.rpc_url.clone());
+    let mut backends = match keystore {
+        Some((url, quote)) => {
+            let link = outlayer_worker::keys::KeystoreLink::new(url, Arc::new(key.clone()), quote)?;
+            Backends::new(key).with_keystore(link, Some(inner), legacy_storage_key(opts, data_dir)?)
+        }
+        None => {
+            let storage: Arc<dyn StorageBackend> = Arc::new(EncryptedStorage::new(inner, storage_key(opts, data_dir)?));
+            Backends::new(key).with_storage(storage)
+        }
+    }
+    .with_rpc(opts.rpc_url.clone());
     for addr in &opts.http_admit_loopback_for_tests {
         if !addr.ip().is_loopback() {
             anyhow::bail!("--http-admit-loopback-for-tests admits loopback addresses only, not {addr}");
@@ -313,7 +360,7 @@ async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -334,8 +381,12 @@ pub fn serve(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
     args.coordinator.allow_dev_attestation = true;
     eprintln!("{DEV_MODE_BANNER}");
     tokio::runtime::Runtime::new()?.block_on(async move {
-        std::fs::create_dir_all(&args.data_dir)?;
-        let config = coordinator_config(&args.coordinator, &args.data_dir)?;
+        outlayer_coordinator::files::create_private_dir(&args.data_dir)?;
+        let mut config = coordinator_config(&args.coordinator, &args.data_dir)?;
+        let ticket_key = config.ticket_key.as_ref().expect("coordinator_config sets the ticket key").verifying_key();
+        let (keystore_url, _keystore) =
+            crate::keystore::embedded(&args.data_dir, ticket_key, args.keystore_listen, Some(&args.worker.rpc_url)).await?;
+        config.keystore_url = Some(keystore_url.clone());
         // Guest storage never opens a second pool on the coordinator's SQLite file (whose one
         // writer owns it): it gets a file of its own. On PostgreSQL it shares the database
         // (its own tables and migrations).
@@ -350,7 +401,7 @@ pub fn serve(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(outlayer_coordinator::run(listener, state.clone(), stopped(stop_rx.clone())));
 
-        let backends = backends(&args.worker, &storage_db, &args.data_dir).await?;
+        let backends = backends(&args.worker, &storage_db, &args.data_dir, Some((&keystore_url, QuoteSource::Dev))).await?;
         // The worker talks to the coordinator in this process directly (same protocol as
         // `outlayer worker` over HTTP, without the loopback hop).
         // It registers through the same attestation check as any worker, with dev evidence.
@@ -370,7 +421,7 @@ pub fn serve(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
                 async move { outlayer_worker::run_with_source(Arc::new(source), &wcfg, runtime, backends, stopped(stop_rx)).await },
             );
 
-        print_welcome(&url, &args.data_dir);
+        print_welcome(&url, &keystore_url, &args.data_dir);
         shutdown_signal().await;
         let _ = stop_tx.send(true);
         worker.await?.context("worker")?;
@@ -381,8 +432,12 @@ pub fn serve(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 pub fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     tokio::runtime::Runtime::new()?.block_on(async move {
-        std::fs::create_dir_all(&args.data_dir)?;
-        let config = coordinator_config(&args.coordinator, &args.data_dir)?;
+        outlayer_coordinator::files::create_private_dir(&args.data_dir)?;
+        let mut config = coordinator_config(&args.coordinator, &args.data_dir)?;
+        config.keystore_url = args.keystore_url.clone();
+        if let Some(key) = &config.ticket_key {
+            eprintln!("ticket key {} (start the keystore with --coordinator-key {0})", hex::encode(key.verifying_key().to_bytes()));
+        }
         if config.attestation.allow_dev {
             eprintln!("{DEV_MODE_BANNER}");
         }
@@ -399,12 +454,13 @@ pub fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
 
 pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     tokio::runtime::Runtime::new()?.block_on(async move {
-        std::fs::create_dir_all(&args.data_dir)?;
+        outlayer_coordinator::files::create_private_dir(&args.data_dir)?;
         let storage_db = args.worker.storage_database.clone().unwrap_or_else(|| args.data_dir.join("storage.db").display().to_string());
         if args.coordinator.is_none() && args.near.near_contract.is_none() {
             anyhow::bail!("give --coordinator URL (HTTPS path), --near-contract ACCOUNT (on-chain path), or both");
         }
-        let backends = backends(&args.worker, &storage_db, &args.data_dir).await?;
+        let quote = args.quote_provider.source(args.collateral.clone());
+        let backends = backends(&args.worker, &storage_db, &args.data_dir, args.keystore.as_deref().map(|url| (url, quote))).await?;
         let runtime = runtime(&args.data_dir)?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>> = Vec::new();
@@ -435,7 +491,7 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_welcome(url: &str, data_dir: &Path) {
+fn print_welcome(url: &str, keystore: &str, data_dir: &Path) {
     let data = data_dir.display();
     // The commands use the binary that is running, not `cargo run` (which would start a second,
     // debug build of the workspace).
@@ -451,6 +507,14 @@ Try it (in another terminal, from the repository root):
   curl -s -X POST {url}/projects/alice/echo/versions -H "authorization: Bearer $TOKEN" --data-binary @"$WASM"
   KEY=$(curl -s -X POST {url}/payment-keys -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{{"initial_balance":1000000}}' | jq -r .key)
   curl -s -X POST {url}/call/alice/echo -H "x-payment-key: $KEY" -H 'content-type: application/json' -d '{{"input":{{"hello":"world"}}}}'
+
+Secrets (sealed here for the keystore at {keystore}; only an attested worker opens them):
+
+  {exe} secrets seal --keystore {keystore} --scope 'project:alice/reader|alice|default' --json '{{"API_KEY":"s3cr3t"}}' > sealed.json
+  curl -s -X POST {url}/projects -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{{"name":"reader"}}'
+  curl -s -X POST {url}/projects/alice/reader/versions -H "authorization: Bearer $TOKEN" --data-binary @"$({exe} build guests/secret-reader)"
+  curl -s -X PUT {url}/projects/alice/reader/secrets/default -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' --data-binary @sealed.json
+  curl -s -X POST {url}/call/alice/reader -H "x-payment-key: $KEY" -H 'content-type: application/json' -d '{{"input":"API_KEY","secrets_ref":{{"profile":"default","account_id":"alice"}}}}'
 "#
     );
 }

@@ -61,6 +61,22 @@ pub struct CoordinatorConfig {
     pub lease_grace: Duration,
     /// NEAR network id passed to guests in the job context (`mainnet` / `testnet`).
     pub network: String,
+    /// Bearer token of builders (`POST /builder/lease`, `/builder/complete`); `None` = no remote
+    /// builder may connect (an in-process builder needs none). Empty is a configuration error.
+    pub builder_token: Option<String>,
+    /// Bearer token of builders (`POST /builder/lease`, `/builder/complete`); `None` = no remote
+    /// builder may connect (an in-process builder needs none). Empty is a configuration error.
+    pub builder_token: Option<String>,
+    /// Quotas, per-IP / per-owner rate limits, upload concurrency ([`crate::admission`]).
+    pub admission: crate::admission::AdmissionConfig,
+    /// How long finished calls are kept, and the collector's schedule ([`crate::retention`]).
+    pub retention: crate::retention::RetentionConfig,
+    /// Signs the tickets that let a worker get a job's keys from the keystore (the keystore
+    /// trusts its public half). `None`: jobs carry no ticket (no secrets, no project storage
+    /// keys).
+    pub ticket_key: Option<std::sync::Arc<ed25519_dalek::SigningKey>>,
+    /// The keystore developers seal secrets for (shown by the secrets endpoints).
+    pub keystore_url: Option<String>,
 }
 
 impl Default for CoordinatorConfig {
@@ -79,6 +95,12 @@ impl Default for CoordinatorConfig {
             attestation: AttestationConfig::default(),
             lease_grace: DEFAULT_LEASE_GRACE,
             network: "testnet".to_owned(),
+            builder_token: None,
+            builder_token: None,
+            admission: crate::admission::AdmissionConfig::default(),
+            retention: crate::retention::RetentionConfig::default(),
+            ticket_key: None,
+            keystore_url: None,
         }
     }
 }
@@ -89,6 +111,12 @@ impl CoordinatorConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.worker_registration_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err("the worker registration token is empty: give a secret, or leave it unset".into());
+        }
+        if self.builder_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err("the builder token is empty: give a secret, or leave it unset".into());
+        }
+        if self.builder_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err("the builder token is empty: give a secret, or leave it unset".into());
         }
         if self.attestation.challenge_ttl.is_zero() {
             return Err("the challenge lifetime must be positive".into());

@@ -10,6 +10,7 @@ use crate::model::*;
 use crate::notify::Hub;
 use crate::pricing;
 use crate::state::{AppState, JOB_RECHECK_INTERVAL, now_ms};
+use outlayer_protocol::secrets::{JobProof, SealedSecrets, SecretsRef, TICKET_VERSION, Ticket, TicketSecrets};
 use outlayer_protocol::{Signer, receipt_of};
 
 /// A lease request records the worker's `last_heartbeat_ms` only when the stored value is older
@@ -81,6 +82,14 @@ impl AppState {
                 .ok_or_else(|| ApiError::conflict("no_active_version", "the project has no active version"))?,
         };
         let limits = resolve_limits(req.resource_limits.as_ref())?;
+        let mut grants = project.grants.clone();
+        if let Some(reference) = &req.secrets_ref {
+            self.check_secrets_ref(project, reference).await?;
+            // The project's own secrets: reading them needs the capability.
+            if !grants.contains(&Capability::Secrets) {
+                grants.push(Capability::Secrets);
+            }
+        }
         let deposit = money.attached_deposit;
         if deposit > MAX_AMOUNT || money.compute_limit.is_some_and(|c| c > MAX_AMOUNT) {
             return Err(ApiError::bad_request("invalid_amount", format!("amounts must be at most {MAX_AMOUNT}")));
@@ -126,9 +135,10 @@ impl AppState {
             max_instructions: limits.max_instructions as i64,
             max_memory_mb: limits.max_memory_mb as i64,
             max_execution_seconds: limits.max_execution_seconds as i64,
-            grants: project.grants.clone(),
+            grants,
             // Snapshot, like the grants: a job leased later carries the list the call was accepted with.
             http_allowlist: project.http_allowlist.clone(),
+            secrets_ref: req.secrets_ref.clone(),
             attached_deposit: deposit as i64,
             compute_limit: money.compute_limit.unwrap_or(required) as i64,
             reserved: required as i64,
@@ -179,19 +189,33 @@ impl AppState {
     ) -> Result<CallRow, ApiError> {
         let deadline = Instant::now() + timeout;
         let stop = self.hub.shutdown_signal();
+        // The latest row seen (answered if a later re-read fails).
+        let mut last: Option<CallRow> = None;
         loop {
             let waiter = registered.take().unwrap_or_else(|| self.hub.call_waiter(call_id));
-            let outcome = {
+            let outcome: Option<Result<CallRow, ApiError>> = 'step: {
                 let notified = waiter.notify.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
                 let row = match (waiter.settled(), known.take()) {
                     (Some(row), _) | (None, Some(row)) => row,
-                    (None, None) => self.db.call(call_id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?,
+                    (None, None) => match self.db.call(call_id).await {
+                        Ok(Some(row)) => row,
+                        Ok(None) => break 'step Some(Err(ApiError::not_found("call_not_found", "no such call"))),
+                        // The call is accepted (its reservation is made): answer what is known of
+                        // it, so the caller gets its id and polls, rather than a bare 500.
+                        Err(e) => {
+                            if let Some(suppressed) = crate::logflood::INTERNAL.admit("wait re-read") {
+                                tracing::warn!(error = %e, call_id, suppressed, "re-reading a waited call failed; answering its last known state");
+                            }
+                            break 'step Some(last.take().ok_or_else(|| ApiError::from(e)));
+                        }
+                    },
                 };
+                last = Some(row.clone());
                 let remaining = deadline.saturating_duration_since(Instant::now());
                 if row.status.is_final() || remaining.is_zero() || *stop.borrow() {
-                    Some(row)
+                    Some(Ok(row))
                 } else {
                     tokio::select! {
                         _ = notified => {}
@@ -202,8 +226,8 @@ impl AppState {
                 }
             };
             self.hub.release_waiter(call_id, waiter);
-            if let Some(row) = outcome {
-                return Ok(row);
+            if let Some(answer) = outcome {
+                return answer;
             }
         }
     }
@@ -220,7 +244,11 @@ impl AppState {
             let leased = self.db.lease(&worker.id, &lease_id, now_ms(), lease_ms, grace_ms, i64::from(self.config.max_attempts)).await?;
             if let Some(call) = leased {
                 self.metrics.leased(call.attempts > 1);
-                let job = self.job(&call);
+                if self.settle_held_on_lease(&call).await {
+                    // Its result is known (held after a failed write): settled, not run again.
+                    continue;
+                }
+                let job = self.leased_job(&call, worker).await?;
                 self.remember_lease(call);
                 return Ok(Some(job));
             }
@@ -243,7 +271,67 @@ impl AppState {
         let touched = self.local.touches.lock().expect("touches lock").get(&worker.id).copied().unwrap_or(0);
         if now - worker.last_heartbeat_ms.max(touched) > WORKER_TOUCH_INTERVAL_MS {
             self.db.touch_worker(&worker.id, now).await?;
-            self.local.touches.lock().expect("touches lock").insert(worker.id.clone(), now);
+            let mut touches = self.local.touches.lock().expect("touches lock");
+            if touches.len() >= crate::state::MAX_REMEMBERED_LEASES {
+                // Entries older than the interval save no write: drop them (bounds the map).
+                touches.retain(|_, at| now - *at <= WORKER_TOUCH_INTERVAL_MS);
+            }
+            touches.insert(worker.id.clone(), now);
+        }
+        Ok(())
+    }
+
+    /// [`AppState::job`] with its keystore ticket, signed for `worker` (when this coordinator
+    /// has a ticket key): the job, its project, its component, the caller conditions are
+    /// evaluated for, and the sealed secrets of its `secrets_ref` as stored now.
+    async fn leased_job(&self, call: &CallRow, worker: &WorkerRow) -> Result<Job, ApiError> {
+        let mut job = self.job(call);
+        let Some(key) = &self.config.ticket_key else {
+            return Ok(job);
+        };
+        let secrets = match &call.secrets_ref {
+            Some(reference) => match self.db.secrets(&call.project_id, &reference.profile).await? {
+                Some(row) => Some(TicketSecrets {
+                    reference: reference.clone(),
+                    record: SealedSecrets { sealed: row.sealed, access: serde_json::from_str(&row.access).map_err(ApiError::internal)? },
+                }),
+                // Deleted since the call was accepted: the guest finds none.
+                None => None,
+            },
+            None => None,
+        };
+        let ticket = Ticket {
+            version: TICKET_VERSION,
+            job_id: call.id.clone(),
+            project_id: Some(format!("{}/{}", call.project_owner, call.project_name)),
+            wasm_sha256: call.wasm_sha256.clone(),
+            caller: call.key_owner.clone(),
+            worker_key: worker.public_key.clone(),
+            expires_at_ms: call.lease_expires_ms.unwrap_or_else(now_ms) + self.config.lease_grace.as_millis() as i64,
+            secrets,
+        };
+        job.keys = Some(JobProof::Ticket(Box::new(ticket.sign(key))));
+        Ok(job)
+    }
+
+    /// A call's `secrets_ref` must name a record of this project's owner that exists (404
+    /// `secrets_not_found`); HTTPS projects keep their owner's secrets only.
+    async fn check_secrets_ref(&self, project: &ProjectRow, reference: &SecretsRef) -> Result<(), ApiError> {
+        reference.validate().map_err(|e| ApiError::bad_request("invalid_secrets_ref", e.to_string()))?;
+        if reference.account_id != project.owner {
+            return Err(ApiError::bad_request(
+                "invalid_secrets_ref",
+                format!(
+                    "secrets_ref.account_id must be the project's owner ({}): HTTPS projects keep their owner's secrets",
+                    project.owner
+                ),
+            ));
+        }
+        if self.db.secrets(&project.id, &reference.profile).await?.is_none() {
+            return Err(ApiError::not_found(
+                "secrets_not_found",
+                format!("project {}/{} has no secrets profile {:?}", project.owner, project.name, reference.profile),
+            ));
         }
         Ok(())
     }
@@ -274,6 +362,7 @@ impl AppState {
                 call_id: Some(call.id.clone()),
                 ..JobContext::default()
             },
+            keys: None,
         }
     }
 
@@ -350,7 +439,7 @@ impl AppState {
     /// current at settling time.
     async fn verify_and_settle(&self, worker: &WorkerRow, req: &Completion, call: &CallRow) -> Result<Option<CallView>, ApiError> {
         let finish = self.verify(worker, req, call)?;
-        let row = self.db.finish(&finish).await?;
+        let row = self.db.finish(&finish).await.map_err(|e| self.hold(&finish, e))?;
         Ok(self.settled(&finish, row).await)
     }
 
@@ -376,14 +465,20 @@ impl AppState {
         let finished = self.db.finish_and_lease(&finish, &worker.id, &lease_id, now_ms(), lease_ms, grace_ms, max_attempts).await;
         let (finished, leased) = match finished {
             Ok(x) => x,
-            Err(e) => return (Err(e.into()), None),
+            Err(e) => return (Err(self.hold(&finish, e)), None),
         };
-        let job = leased.map(|c| {
+        let mut job = None;
+        if let Some(c) = leased {
             self.metrics.leased(c.attempts > 1);
-            let job = self.job(&c);
-            self.remember_lease(c);
-            job
-        });
+            if !self.settle_held_on_lease(&c).await {
+                match self.leased_job(&c, worker).await {
+                    Ok(j) => job = Some(j),
+                    // The lease expires and the call is leased again.
+                    Err(e) => tracing::warn!(call_id = %c.id, error = ?e, "could not prepare the leased job's ticket"),
+                }
+                self.remember_lease(c);
+            }
+        }
         let result = match self.settled(&finish, finished).await {
             Some(view) => Ok(view),
             // The lease was lost meanwhile: the full checks, reading the call.
@@ -475,7 +570,7 @@ impl AppState {
 
     /// After a settling write: forgets the lease and, if it settled (`row`), counts it and wakes
     /// the waiters with the settled row.
-    async fn settled(&self, finish: &Finish, row: Option<CallRow>) -> Option<CallView> {
+    pub(crate) async fn settled(&self, finish: &Finish, row: Option<CallRow>) -> Option<CallView> {
         self.local.leases.lock().expect("leases lock").remove(&finish.call_id);
         let mut row = row?;
         row.status = finish.status;
@@ -490,9 +585,14 @@ impl AppState {
     /// Fails jobs whose last allowed lease expired (`worker_lost`, nothing charged). Returns how
     /// many it failed.
     pub async fn reap(&self) -> Result<usize, ApiError> {
+        // Known results whose write failed first: they settle, never fail as `worker_lost`.
+        self.retry_held().await;
         let calls = self.db.exhausted(now_ms(), i64::from(self.config.max_attempts)).await?;
         let mut failed = 0;
         for call in calls {
+            if self.settle_held_on_lease(&call).await {
+                continue;
+            }
             let settled = SettledResult {
                 output: None,
                 output_base64: None,

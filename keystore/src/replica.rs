@@ -79,7 +79,7 @@ pub async fn join(primary: &str, quote: &(dyn QuoteProvider + Send + Sync), poli
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let now_secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let joiner_challenge = Challenge::new(nonce, now_secs, 300);
-    let req = ReplicaJoin { session_key: hex::encode(public), challenge, evidence, joiner_challenge: joiner_challenge.clone() };
+    let req = ReplicaJoin { session_key: hex::encode(public), challenge, evidence, joiner_challenge };
     let resp = http.post(format!("{base}/replica/join")).json(&req).send().await.map_err(chain)?;
     if !resp.status().is_success() {
         let body: serde_json::Value = resp.json().await.unwrap_or_default();

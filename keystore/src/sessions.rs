@@ -53,7 +53,7 @@ impl Sessions {
         let mut nonce = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let challenge = Challenge::new(nonce, now_secs, CHALLENGE_TTL.as_secs());
-        challenges.insert(nonce, challenge.clone());
+        challenges.insert(nonce, challenge);
         Ok(challenge)
     }
 

@@ -5,7 +5,7 @@ use outlayer_host::caps::payment::PaymentGrant;
 use outlayer_host::{ExecutionReport, ExecutionRequest, GrantError, Grants, Limits};
 use outlayer_protocol::secrets::{JobProof, ReleasedKeys};
 use outlayer_protocol::{Capability, ExecutionResult, Job};
-use outlayer_storage::{EncryptedStorage, StorageBackend};
+use outlayer_storage::EncryptedStorage;
 use std::sync::Arc;
 
 use crate::Backends;
@@ -62,14 +62,14 @@ pub fn request(job: &Job, backends: &Backends, keys: Option<&ReleasedKeys>) -> R
 /// released key; values sealed under the legacy key stay readable).
 fn with_keys(
     caps: &outlayer_host::Backends,
-    storage: Option<&(Arc<dyn StorageBackend>, Option<[u8; 32]>)>,
+    storage: Option<&crate::ProjectStorage>,
     keys: &ReleasedKeys,
 ) -> Result<outlayer_host::Backends, JobError> {
     let mut caps = caps.clone();
     caps.secrets = Some(Arc::new(keys.secrets.clone().unwrap_or_default()));
-    if let Some((inner, legacy)) = storage {
-        let mut encrypted = EncryptedStorage::new(inner.clone(), *crate::keys::storage_key(keys)?);
-        if let Some(old) = legacy {
+    if let Some(storage) = storage {
+        let mut encrypted = EncryptedStorage::new(storage.inner.clone(), *crate::keys::storage_key(keys)?);
+        if let Some(old) = &storage.legacy_key {
             encrypted = encrypted.with_legacy_key(*old);
         }
         caps.storage = Some(Arc::new(encrypted));

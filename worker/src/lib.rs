@@ -112,7 +112,16 @@ pub struct Backends {
     /// With a keystore: the unencrypted guest storage that each job's project key encrypts,
     /// and the operator key values written before the keystore may still be sealed under
     /// (read, and moved to the project key on their next write).
-    pub project_storage: Option<(Arc<dyn StorageBackend>, Option<[u8; 32]>)>,
+    pub project_storage: Option<ProjectStorage>,
+}
+
+/// Guest storage encrypted per project with the keystore's keys.
+#[derive(Clone)]
+pub struct ProjectStorage {
+    /// The backend that holds ciphertexts.
+    pub inner: Arc<dyn StorageBackend>,
+    /// The operator key values written before the keystore may be sealed under.
+    pub legacy_key: Option<[u8; 32]>,
 }
 
 impl Backends {
@@ -127,9 +136,14 @@ impl Backends {
     /// With the keystore at `link`: secrets and per-project storage keys (over `storage`, with
     /// `legacy_key` readable for data written before), and the keystore's VRF key once
     /// [`run_with_source`] opened the session.
-    pub fn with_keystore(mut self, link: keys::KeystoreLink, storage: Option<Arc<dyn StorageBackend>>, legacy_key: Option<[u8; 32]>) -> Self {
+    pub fn with_keystore(
+        mut self,
+        link: keys::KeystoreLink,
+        storage: Option<Arc<dyn StorageBackend>>,
+        legacy_key: Option<[u8; 32]>,
+    ) -> Self {
         self.keystore = Some(Arc::new(link));
-        self.project_storage = storage.map(|s| (s, legacy_key));
+        self.project_storage = storage.map(|inner| ProjectStorage { inner, legacy_key });
         self
     }
 

@@ -1,11 +1,13 @@
 //! The HTTP API (axum 0.8). Every error, including unknown routes and malformed JSON, is
 //! `{"error": {"code": "...", "message": "..."}}` with a stable code.
 
+mod builds;
 mod calls;
 mod keys;
 mod meta;
 mod owners;
 mod projects;
+mod secrets;
 mod workers;
 
 use axum::Router;
@@ -26,7 +28,14 @@ pub fn app(state: AppState) -> Router {
         .route("/projects/{owner}/{name}", get(projects::show))
         .route("/projects/{owner}/{name}/versions", post(projects::upload))
         .route("/projects/{owner}/{name}/active", put(projects::set_active))
+        .route("/projects/{owner}/{name}/secrets", get(secrets::list))
+        .route("/projects/{owner}/{name}/secrets/{profile}", put(secrets::put).get(secrets::get).delete(secrets::delete))
         .route("/wasm/{sha256}", get(projects::wasm))
+        .route("/builds", post(builds::create))
+        .route("/builds/{id}", get(builds::show))
+        .route("/builds/{id}/wasm", get(builds::wasm))
+        .route("/builder/lease", post(builds::lease))
+        .route("/builder/complete", post(builds::complete))
         .route("/payment-keys", post(keys::create))
         .route("/payment-keys/{owner}/{nonce}", get(keys::show).delete(keys::revoke))
         .route("/payment-keys/{owner}/{nonce}/top-up", post(keys::top_up))
@@ -47,7 +56,11 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::dashboard::router(&state))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::admission::limit_by_ip))
         .with_state(state)
+        // Outermost last: every non-JSON error becomes JSON; then the input checks.
+        .layer(axum::middleware::from_fn(crate::hygiene::guard))
+        .layer(axum::middleware::from_fn(crate::hygiene::json_errors))
 }
 
 /// Reads a body of at most `limit` bytes; 413 `payload_too_large` beyond.
@@ -58,6 +71,7 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiErro
 /// Reads and parses a small JSON body; 400 `invalid_json` on malformed JSON or wrong fields.
 pub(crate) async fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
     let bytes = read_body(body, MAX_SMALL_BODY_BYTES).await?;
+    crate::hygiene::check_json_text(&bytes)?;
     serde_json::from_slice(&bytes).map_err(ApiError::invalid_json)
 }
 
@@ -67,5 +81,6 @@ pub(crate) async fn optional_json_body<T: DeserializeOwned + Default>(body: Body
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
+    crate::hygiene::check_json_text(&bytes)?;
     serde_json::from_slice(&bytes).map_err(ApiError::invalid_json)
 }

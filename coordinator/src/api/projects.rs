@@ -9,12 +9,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{json_body, read_body};
-use crate::auth;
 use crate::db::ProjectRow;
 use crate::error::ApiError;
-use crate::limits::{MAX_WASM_BYTES, looks_like_wasm, valid_name};
+use crate::limits::{MAX_WASM_BYTES, valid_name};
 use crate::model::Capability;
 use crate::state::{AppState, now_ms};
+use crate::{admission, auth};
 use outlayer_protocol::http::HostPattern;
 use outlayer_protocol::receipt::sha256_hex;
 
@@ -51,7 +51,7 @@ async fn project_view(state: &AppState, p: &ProjectRow) -> Result<Value, ApiErro
 }
 
 /// The project `owner/name` if the bearer token belongs to `owner`: 401, 403 `not_owner`, 404.
-async fn owned_project(state: &AppState, headers: &HeaderMap, owner: &str, name: &str) -> Result<ProjectRow, ApiError> {
+pub(crate) async fn owned_project(state: &AppState, headers: &HeaderMap, owner: &str, name: &str) -> Result<ProjectRow, ApiError> {
     let me = auth::owner(state, headers).await?;
     if me != owner {
         return Err(ApiError::forbidden("not_owner", "only the project owner may change it"));
@@ -94,6 +94,7 @@ pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, bo
     if !valid_name(&req.name) {
         return Err(ApiError::bad_request("invalid_name", "name must be 2..=64 chars of [a-z0-9._-]"));
     }
+    admission::check_project_quota(&state, &owner).await?;
     let mut grants = req
         .grants
         .iter()
@@ -130,11 +131,16 @@ pub(super) async fn upload(
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let project = owned_project(&state, &headers, &owner, &name).await?;
-    let bytes = read_body(body, MAX_WASM_BYTES).await?;
-    if !looks_like_wasm(&bytes) {
-        return Err(ApiError::bad_request("invalid_wasm", "body is not a wasm module or component (missing \\0asm header)"));
+    // `{"source": {"git": …, "commit": …}}`: built from source by a builder (202 + build id).
+    if headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json")) {
+        return super::builds::request_version(&state, &project, body).await;
     }
+    // Admission: at most a few bodies in memory at once, validated, within the owner's quotas.
+    let _slot = state.admission.upload_slot()?;
+    let bytes = read_body(body, MAX_WASM_BYTES).await?;
+    admission::validate_wasm(&bytes)?;
     let sha = sha256_hex(&bytes);
+    admission::check_version_quota(&state, &owner, &project.id, &sha, bytes.len() as u64).await?;
     state.db.add_version(&project.id, &sha, &bytes, now_ms()).await?;
     let active = match &project.active_version {
         Some(v) => v.clone(),

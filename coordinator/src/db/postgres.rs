@@ -47,12 +47,12 @@ impl PostgresBackend {
     }
 
     /// A pooled connection for reading.
-    async fn read(&self) -> Result<sqlx::pool::PoolConnection<Postgres>, crate::error::StoreError> {
+    pub(super) async fn read(&self) -> Result<sqlx::pool::PoolConnection<Postgres>, crate::error::StoreError> {
         Ok(self.pool.acquire().await?)
     }
 
     /// A pooled connection for writing (PostgreSQL handles concurrent writers itself).
-    async fn write(&self) -> Result<sqlx::pool::PoolConnection<Postgres>, crate::error::StoreError> {
+    pub(super) async fn write(&self) -> Result<sqlx::pool::PoolConnection<Postgres>, crate::error::StoreError> {
         Ok(self.pool.acquire().await?)
     }
 
@@ -103,6 +103,30 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/postgres/0004_dashboard.sql").into_sql_str(),
             false,
         ),
+        // Sealed project secrets, and the secrets_ref of each call.
+        Migration::new(
+            5,
+            "secrets".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0005_secrets.sql").into_sql_str(),
+            false,
+        ),
+        // Builds from source (issue 15).
+        Migration::new(
+            6,
+            "builds".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0006_builds.sql").into_sql_str(),
+            false,
+        ),
+        // Retention: finished calls by settle time, calls by worker, ledger by age.
+        Migration::new(
+            7,
+            "retention".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0007_retention.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 
@@ -113,7 +137,7 @@ const ENQUEUE: &str = concat!(
      AND revoked = 0 AND balance - spent - reserved >= $16 RETURNING owner), \
      c AS (INSERT INTO calls (",
     call_columns!(),
-    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25 FROM k RETURNING id) \
+    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26 FROM k RETURNING id) \
      INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
      SELECT $7, $8, id, 'reserve', $16, $22 FROM c RETURNING id"
 );
@@ -149,3 +173,7 @@ impl_backend!(
     finish = FINISH,
     finish_lease = None::<&'static str>
 );
+
+super::retention::impl_retention!(PostgresBackend, Postgres, begin = "BEGIN");
+
+super::secrets::impl_secrets!(PostgresBackend);

@@ -7,7 +7,7 @@ macro_rules! call_columns {
         "id, request_id, project_id, project_owner, project_name, wasm_sha256, key_owner, key_nonce, \
          input, max_instructions, max_memory_mb, max_execution_seconds, grants, attached_deposit, \
          compute_limit, reserved, status, lease_id, worker_id, lease_expires_ms, attempts, \
-         created_ms, completed_ms, result, http_allowlist"
+         created_ms, completed_ms, result, http_allowlist, secrets_ref"
     };
 }
 
@@ -60,6 +60,10 @@ macro_rules! impl_backend {
                 max_execution_seconds: r.try_get("max_execution_seconds")?,
                 grants: from_json_text(&r.try_get::<String, _>("grants")?, "grants")?,
                 http_allowlist: from_json_text(&r.try_get::<String, _>("http_allowlist")?, "http_allowlist")?,
+                secrets_ref: r
+                    .try_get::<Option<String>, _>("secrets_ref")?
+                    .map(|text| from_json_text(&text, "secrets_ref"))
+                    .transpose()?,
                 attached_deposit: r.try_get("attached_deposit")?,
                 compute_limit: r.try_get("compute_limit")?,
                 reserved: r.try_get("reserved")?,
@@ -409,7 +413,8 @@ macro_rules! impl_backend {
                     .bind(c.created_ms)
                     .bind(c.completed_ms)
                     .bind(c.result.as_ref().map(to_json_text))
-                    .bind(to_json_text(&c.http_allowlist));
+                    .bind(to_json_text(&c.http_allowlist))
+                    .bind(c.secrets_ref.as_ref().map(to_json_text));
                 let rows = self.batch(q).await?;
                 Ok(if rows.is_empty() { Enqueued::InsufficientBalance } else { Enqueued::Queued })
             }

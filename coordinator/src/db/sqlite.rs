@@ -59,6 +59,9 @@ impl SqliteBackend {
     /// Opens (creating if missing) the database file and applies the migrations in
     /// `migrations/sqlite`.
     pub async fn connect(path: &Path) -> Result<Self, CoordinatorError> {
+        // Call inputs and outputs live here: the file (and so its -wal and -shm) is 0600 from
+        // creation, never created by SQLite under the process umask.
+        crate::files::create_private_file(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -91,8 +94,10 @@ impl SqliteBackend {
                 if alive.strong_count() == 0 {
                     break;
                 }
-                if let Err(e) = (&mut checkpointer).execute("PRAGMA wal_checkpoint(PASSIVE)").await {
-                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                if let Err(e) = (&mut checkpointer).execute("PRAGMA wal_checkpoint(PASSIVE)").await
+                    && let Some(suppressed) = crate::logflood::BACKGROUND.admit("wal checkpoint")
+                {
+                    tracing::warn!(error = %e, suppressed, "WAL checkpoint failed");
                 }
             }
         });
@@ -100,7 +105,7 @@ impl SqliteBackend {
     }
 
     /// A read connection: a free one if any, else the next in turn.
-    async fn read(&self) -> Result<MutexGuard<'_, SqliteConnection>, StoreError> {
+    pub(super) async fn read(&self) -> Result<MutexGuard<'_, SqliteConnection>, StoreError> {
         let readers = &self.inner.readers;
         if let Some(free) = readers.iter().find_map(|c| c.try_lock().ok()) {
             return Ok(free);
@@ -116,7 +121,7 @@ impl SqliteBackend {
     }
 
     /// The write connection (writers queue here in order).
-    async fn write(&self) -> Result<MutexGuard<'_, SqliteConnection>, StoreError> {
+    pub(super) async fn write(&self) -> Result<MutexGuard<'_, SqliteConnection>, StoreError> {
         let mut conn = self.inner.writer.lock().await;
         if self.inner.dirty.load(Ordering::Acquire) {
             // A cancelled batch: roll back whatever it left open (an error here means it had
@@ -176,6 +181,30 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/sqlite/0004_dashboard.sql").into_sql_str(),
             false,
         ),
+        // Sealed project secrets, and the secrets_ref of each call.
+        Migration::new(
+            5,
+            "secrets".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0005_secrets.sql").into_sql_str(),
+            false,
+        ),
+        // Builds from source (issue 15).
+        Migration::new(
+            6,
+            "builds".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0006_builds.sql").into_sql_str(),
+            false,
+        ),
+        // Retention: finished calls by settle time, calls by worker, ledger by age.
+        Migration::new(
+            7,
+            "retention".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0007_retention.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 
@@ -188,7 +217,7 @@ const ENQUEUE: &str = concat!(
      AND revoked = 0 AND balance - spent - reserved >= $16; \
      INSERT INTO calls (",
     call_columns!(),
-    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25 WHERE changes() = 1; \
+    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26 WHERE changes() = 1; \
      INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
      SELECT $7, $8, $1, 'reserve', $16, $22 WHERE changes() = 1; \
      SELECT 1 AS queued WHERE changes() = 1; \
@@ -253,3 +282,7 @@ impl_backend!(
     finish = FINISH,
     finish_lease = Some(FINISH_LEASE)
 );
+
+super::retention::impl_retention!(SqliteBackend, Sqlite, begin = "BEGIN IMMEDIATE");
+
+super::secrets::impl_secrets!(SqliteBackend);

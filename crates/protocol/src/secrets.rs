@@ -431,7 +431,7 @@ pub struct SessionOpened {
 #[serde(rename_all = "snake_case")]
 pub enum JobProof {
     /// An HTTPS job: the coordinator's ticket.
-    Ticket(SignedTicket),
+    Ticket(Box<SignedTicket>),
     /// An on-chain request: the keystore reads it from the contract itself.
     Near {
         /// The contract's request id.

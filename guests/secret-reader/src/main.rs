@@ -2,7 +2,11 @@
 //! `outlayer:secrets/secrets`.
 //!
 //! Input: a secret name (surrounding whitespace ignored). Empty input lists the granted names
-//! instead, as a JSON array of strings, e.g. `["API_KEY","DB_URL"]`.
+//! instead, as a JSON array of strings, e.g. `["API_KEY","DB_URL"]`. A name given as a JSON
+//! string (`"API_KEY"`, what an HTTPS call with `"input": "API_KEY"` sends) is answered as a JSON
+//! string too, so the output is JSON. `"reversed:API_KEY"` answers the value reversed (a test
+//! can then check that the secret arrived while its plaintext is stored nowhere, not even in
+//! the call's result).
 //!
 //! A host should observe: stdout is exactly the secret's value (no newline); a name that was not
 //! granted gives exit status failure and stderr `error: Error::NotFound`; no secrets grant gives
@@ -21,8 +25,15 @@ fn main() {
         exit(2);
     }
     let name = input.trim();
+    let quoted = name.len() >= 2 && name.starts_with('"') && name.ends_with('"');
     let output = if name.is_empty() {
         secrets::list_names().map(|names| json::string_array(&names))
+    } else if quoted {
+        let name = &name[1..name.len() - 1];
+        match name.strip_prefix("reversed:") {
+            Some(name) => secrets::get(name).map(|value| json::string(&value.chars().rev().collect::<String>())),
+            None => secrets::get(name).map(|value| json::string(&value)),
+        }
     } else {
         secrets::get(name)
     };
