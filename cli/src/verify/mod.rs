@@ -13,12 +13,14 @@
 //! - [`render`]: table, `--short` and `--json` from the same [`Verdict`].
 //! - [`tx`]: `verify tx HASH`, an on-chain result from its `resolve_execution` transaction,
 //!   and its bundle.
+//! - [`vrf`]: `verify --vrf`, a vrf proof checked offline (ECVRF, RFC 9381).
 
 pub mod bundle;
 pub mod fetch;
 pub mod policy;
 pub mod render;
 pub mod tx;
+pub mod vrf;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,6 +48,9 @@ pub struct RawArgs {
 /// Verify a call's result: authenticity (the TDX quote's chain to Intel's root), identity (its
 /// measurements against a policy) and binding (the signed receipt, its key, the payloads).
 /// Exit status: 0 all proven, 1 a layer failed, 2 something unproven (nothing failed), 3 usage.
+///
+/// `outlayer verify --vrf --pubkey HEX (--alpha S | --request-id ID --seed S) --proof HEX
+/// [--output HEX]` checks a vrf proof offline instead (see `outlayer verify --vrf --help`).
 #[derive(Parser)]
 #[command(name = "outlayer verify")]
 struct VerifyCli {
@@ -176,6 +181,9 @@ struct Usage(anyhow::Error);
 
 /// Runs `outlayer verify`; the exit status is the verdict's (or 3 for usage).
 pub fn main(raw: RawArgs) -> ExitCode {
+    if let Some(args) = vrf_mode(&raw.args) {
+        return ExitCode::from(vrf::main(args));
+    }
     let cli = match VerifyCli::try_parse_from(std::iter::once("outlayer verify".to_owned()).chain(raw.args)) {
         Ok(cli) => cli,
         Err(e) => {
@@ -197,6 +205,13 @@ pub fn main(raw: RawArgs) -> ExitCode {
             }
         },
     }
+}
+
+/// The arguments of `verify --vrf` (without the flag) when `--vrf` was given outside a
+/// subcommand.
+fn vrf_mode(args: &[String]) -> Option<Vec<String>> {
+    let subcommand = args.first().is_some_and(|a| ["call", "run", "tx", "bundle", "help"].contains(&a.as_str()));
+    (!subcommand && args.iter().any(|a| a == "--vrf")).then(|| args.iter().filter(|a| *a != "--vrf").cloned().collect())
 }
 
 impl std::fmt::Display for Usage {
