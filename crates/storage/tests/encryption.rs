@@ -120,3 +120,26 @@ async fn postgres_table_holds_only_ciphertext() {
     assert!(!contains(&stored, PLAINTEXT));
     assert_eq!(fixture.store.get(&scope, "k").await.unwrap().unwrap().value, PLAINTEXT);
 }
+
+#[tokio::test]
+async fn data_under_a_legacy_key_stays_readable_and_moves_to_the_new_key_on_write() {
+    let inner = MemoryStorage::new();
+    let scope = Scope::caller("project:p", "alice.near");
+    let old_key = common::TEST_KEY;
+    let new_key = [0x77; 32];
+    let old = EncryptedStorage::new(inner.clone(), old_key);
+    old.set(&scope, "kept", PLAINTEXT, false, Quota::UNLIMITED).await.unwrap();
+    old.increment(&scope, "counter", 41, Quota::UNLIMITED).await.unwrap();
+
+    // Without the legacy key the new key reads nothing of it.
+    assert_decrypt_error(EncryptedStorage::new(inner.clone(), new_key).get(&scope, "kept").await);
+
+    let migrating = EncryptedStorage::new(inner.clone(), new_key).with_legacy_key(old_key);
+    assert_eq!(migrating.get(&scope, "kept").await.unwrap().unwrap().value, PLAINTEXT);
+    // An increment of a legacy value swaps it for one under the new key.
+    assert_eq!(migrating.increment(&scope, "counter", 1, Quota::UNLIMITED).await.unwrap(), 42);
+    let moved = EncryptedStorage::new(inner.clone(), new_key);
+    assert_eq!(moved.increment(&scope, "counter", 0, Quota::UNLIMITED).await.unwrap(), 42, "now under the new key alone");
+    // The untouched value is still under the old key only.
+    assert_decrypt_error(moved.get(&scope, "kept").await);
+}
