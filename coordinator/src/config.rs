@@ -64,9 +64,6 @@ pub struct CoordinatorConfig {
     /// Bearer token of builders (`POST /builder/lease`, `/builder/complete`); `None` = no remote
     /// builder may connect (an in-process builder needs none). Empty is a configuration error.
     pub builder_token: Option<String>,
-    /// Bearer token of builders (`POST /builder/lease`, `/builder/complete`); `None` = no remote
-    /// builder may connect (an in-process builder needs none). Empty is a configuration error.
-    pub builder_token: Option<String>,
     /// Quotas, per-IP / per-owner rate limits, upload concurrency ([`crate::admission`]).
     pub admission: crate::admission::AdmissionConfig,
     /// How long finished calls are kept, and the collector's schedule ([`crate::retention`]).
@@ -96,7 +93,6 @@ impl Default for CoordinatorConfig {
             lease_grace: DEFAULT_LEASE_GRACE,
             network: "testnet".to_owned(),
             builder_token: None,
-            builder_token: None,
             admission: crate::admission::AdmissionConfig::default(),
             retention: crate::retention::RetentionConfig::default(),
             ticket_key: None,
@@ -111,9 +107,6 @@ impl CoordinatorConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.worker_registration_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err("the worker registration token is empty: give a secret, or leave it unset".into());
-        }
-        if self.builder_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
-            return Err("the builder token is empty: give a secret, or leave it unset".into());
         }
         if self.builder_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err("the builder token is empty: give a secret, or leave it unset".into());

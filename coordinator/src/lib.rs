@@ -40,6 +40,7 @@
 pub mod api;
 pub mod attestation;
 pub mod auth;
+pub mod builds;
 pub mod config;
 pub mod dashboard;
 pub mod db;
