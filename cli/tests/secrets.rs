@@ -220,6 +220,7 @@ async fn sealed_secrets_reach_only_the_guest_and_denials_tampering_and_wrong_sco
     assert_eq!(call["status"], "failed", "{call}");
     assert_eq!(call["error"]["code"], "access_denied", "{call}");
     assert!(call["error"]["message"].as_str().unwrap().contains("whitelist"), "{call}");
+    assert_eq!((call["instructions"].as_u64(), call["charged"].as_u64()), (Some(0), Some(1_000)), "only the base fee: {call}");
     // malformed uploads are refused before they are stored
     let (status, e) = alice.put_secrets("reader", "junk", json!({ "sealed": "AAAA" })).await;
     assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_sealed")), "{e}");

@@ -17,7 +17,7 @@ use super::layout::{self, bytes, csrf_field, short, time};
 use super::session::field;
 use crate::db::ProjectRow;
 use crate::error::ApiError;
-use crate::limits::{MAX_WASM_BYTES, looks_like_wasm, valid_name};
+use crate::limits::{MAX_WASM_BYTES, valid_name};
 use crate::model::Capability;
 use crate::state::{AppState, now_ms};
 use outlayer_protocol::receipt::sha256_hex;
@@ -99,6 +99,10 @@ pub async fn create(
     }
     grants.sort_by_key(|c| c.name());
     grants.dedup();
+    match crate::admission::check_project_quota(&state, &owner).await {
+        Err(e) if !e.status.is_server_error() => return Ok(layout::invalid(&ctx, "/ui/projects", &e.message)),
+        other => other?,
+    }
     let project = ProjectRow {
         id: uuid::Uuid::new_v4().to_string(),
         owner,
@@ -131,6 +135,7 @@ pub async fn show(
         return Ok(layout::not_found(&ctx, &format!("You have no project named {name}.")));
     };
     let versions = state.db.versions(&p.id).await?;
+    let profiles = state.db.secret_profiles(&p.id).await?;
     let page = page_of(&q);
     let calls = state.db.calls_by_project(&p.id, &page).await?;
     let here = format!("/ui/projects/{name}");
@@ -180,8 +185,14 @@ pub async fn show(
             button type="submit" { "Upload" }
         }
         h2 #secrets { "Sealed secret profiles" }
-        p.notice { "Not available until the keystore lands: OutLayer has no secrets store yet, so this project has no "
-            "secret profiles. Names and dates of sealed profiles will be listed here (never their values)." }
+        @if profiles.is_empty() {
+            p.notice { "No sealed secrets yet. Seal them on your machine (the values never leave it) and store the result:" }
+        } @else {
+            ul { @for profile in &profiles { li { code { (profile) } " (sealed; only an attested worker's keystore request opens it)" } } }
+        }
+        pre { code { "outlayer secrets seal --keystore " (state.config.keystore_url.as_deref().unwrap_or("KEYSTORE_URL"))
+            " --scope 'project:" (owner) "/" (name) "|" (owner) "|default' --json '{\"API_KEY\":\"…\"}' > sealed.json\n"
+            "curl -X PUT …/projects/" (owner) "/" (name) "/secrets/default -H 'authorization: Bearer TOKEN' --data-binary @sealed.json" } }
         (calls_section(&calls, &page, &here, CALLS_PAGE))
     };
     Ok(layout::page(&ctx, &format!("Project {name}"), body))
@@ -225,10 +236,18 @@ pub async fn upload(
         }
     }
     let Some(wasm) = wasm else { return Ok(layout::invalid(&ctx, &here, "Choose a .wasm file to upload.")) };
-    if !looks_like_wasm(&wasm) {
-        return Ok(layout::invalid(&ctx, &here, "That file is not a WebAssembly module or component (no \\0asm header)."));
-    }
+    // The API's admission checks: the wasm validator, then the owner's quotas.
     let sha = sha256_hex(&wasm);
+    let admitted = match crate::admission::validate_wasm(&wasm) {
+        Ok(()) => crate::admission::check_version_quota(&state, &owner, &project.id, &sha, wasm.len() as u64).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = admitted {
+        if e.status.is_server_error() {
+            return Err(e);
+        }
+        return Ok(layout::invalid(&ctx, &here, &e.message));
+    }
     state.db.add_version(&project.id, &sha, &wasm, now_ms()).await?;
     if project.active_version.is_none() {
         state.db.set_active(&project.id, &sha).await?;
