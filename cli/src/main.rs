@@ -1,6 +1,7 @@
 //! `outlayer`: run guests locally, build guest crates, and (with the coordinator) serve the API.
 
 mod build;
+mod builder;
 mod hardening;
 mod keys;
 mod keystore;
@@ -34,6 +35,9 @@ enum Command {
     Coordinator(serve::CoordinatorArgs),
     /// Run a worker that leases jobs from a coordinator.
     Worker(serve::WorkerArgs),
+    /// Run a builder: leases builds from source from a coordinator and builds them in a
+    /// bubblewrap sandbox (never on a worker that holds secrets).
+    Builder(builder::BuilderArgs),
     /// Run the keystore: derives every key from one master secret and releases secrets,
     /// project storage keys and the VRF key only to attested workers (default port 8081).
     Keystore(keystore::KeystoreArgs),
@@ -45,7 +49,7 @@ enum Command {
     Conformance(outlayer_conformance::ConformanceArgs),
     /// Verify a call's result: authenticity (TDX quote to Intel's root), identity (measurements
     /// against a policy), binding (signed receipt, key, payloads). Exit 0 proven, 1 failed,
-    /// 2 unproven, 3 usage; `outlayer verify --help` for the modes (call, run, tx, bundle).
+    /// 2 unproven, 3 usage; `outlayer verify --help` for the modes (call, run, tx, bundle, --vrf).
     Verify(verify::RawArgs),
 }
 
@@ -62,6 +66,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Coordinator(args) => serve::coordinator(args),
         Command::Worker(args) => serve::worker(args),
+        Command::Builder(args) => builder::main(args),
         Command::Keystore(args) => keystore::main(args),
         Command::Secrets(command) => secrets::main(command),
         Command::Conformance(args) => outlayer_conformance::cli::main_blocking(args).map_err(Into::into),
