@@ -38,7 +38,13 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// The owner authenticated by the bearer token, or 401 `invalid_token`.
 pub async fn owner(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
     let token = bearer(headers).ok_or_else(|| ApiError::unauthorized("invalid_token", "missing Authorization: Bearer <owner token>"))?;
-    state.db.owner_by_token(&hash_secret(token)).await?.ok_or_else(|| ApiError::unauthorized("invalid_token", "unknown owner token"))
+    let owner = state
+        .db
+        .owner_by_token(&hash_secret(token))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("invalid_token", "unknown owner token"))?;
+    state.admission.owner_request(&owner).await?;
+    Ok(owner)
 }
 
 /// `true` if the bearer token is the configured admin token.

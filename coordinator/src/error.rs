@@ -43,12 +43,19 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable explanation.
     pub message: String,
+    /// Seconds after which a retry may succeed (`Retry-After`, sent with 429).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
     /// Builds an error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), retry_after_secs: None }
+    }
+    /// 429 `rate_limited` with `Retry-After` (whole seconds, at least 1).
+    pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        Self { retry_after_secs: Some(secs.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message) }
     }
     /// 400 with the given code.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -84,7 +91,11 @@ impl ApiError {
     }
     /// 500 `internal`; the cause is logged, not returned.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
+        // One line per kind of failure per interval (a full disk fails every request).
+        let cause = cause.to_string();
+        if let Some(suppressed) = crate::logflood::INTERNAL.admit(crate::logflood::kind_of(&cause)) {
+            tracing::error!(error = %cause, suppressed, "internal error");
+        }
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
     /// The JSON body of this error.
@@ -116,6 +127,10 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body())).into_response()
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

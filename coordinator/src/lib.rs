@@ -37,6 +37,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod api;
 pub mod attestation;
 pub mod auth;
@@ -46,15 +47,21 @@ pub mod dashboard;
 pub mod db;
 pub mod embedded;
 pub mod error;
+pub mod files;
+mod held;
+pub mod hygiene;
 pub mod limits;
+pub mod logflood;
 pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod pricing;
 pub mod ratelimit;
 pub mod redis_link;
+pub mod retention;
 pub mod service;
 pub mod state;
+pub mod wire;
 
 use std::future::Future;
 
@@ -80,11 +87,34 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
                 _ = tokio::time::sleep(state::REAPER_INTERVAL) => {}
                 _ = notify::Hub::until_shutdown(stop.clone()) => return,
             }
-            if let Err(e) = reaper.reap().await {
-                tracing::warn!(code = e.code, "reaper failed");
+            if let Err(e) = reaper.reap().await
+                && let Some(suppressed) = logflood::BACKGROUND.admit("reaper")
+            {
+                tracing::warn!(code = e.code, suppressed, "reaper failed");
             }
         }
     }));
+    let interval = state.config.retention.interval;
+    if !interval.is_zero() {
+        let collector = state.clone();
+        tasks.push(tokio::spawn(async move {
+            let stop = collector.hub.shutdown_signal();
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = notify::Hub::until_shutdown(stop.clone()) => return,
+                }
+                match collector.collect(state::now_ms()).await {
+                    Ok(c) => tracing::info!(?c, "retention collection"),
+                    Err(e) => {
+                        if let Some(suppressed) = logflood::BACKGROUND.admit("retention") {
+                            tracing::warn!(code = e.code, suppressed, "retention collection failed");
+                        }
+                    }
+                }
+            }
+        }));
+    }
     tasks
 }
 
@@ -101,7 +131,9 @@ pub async fn run(
         shutdown.await;
         hub.begin_shutdown();
     };
-    let served = axum::serve(listener, app(state.clone())).with_graceful_shutdown(signal).await;
+    // JSON for hyper's own parse errors, and the client address for per-IP limits.
+    let service = app(state.clone()).into_make_service_with_connect_info::<wire::ClientAddr>();
+    let served = axum::serve(wire::JsonErrorListener(listener), service).with_graceful_shutdown(signal).await;
     state.hub.begin_shutdown();
     for task in tasks {
         let _ = task.await;

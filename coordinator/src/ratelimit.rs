@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::RateLimitConfig;
 use crate::redis_link::{REDIS_OP_TIMEOUT, RedisLink};
@@ -27,6 +27,11 @@ impl RateLimiter {
 
     /// Takes one call from `key`'s budget; `false` = rate limited.
     pub async fn allow(&self, key: &str) -> bool {
+        self.check(key).await.is_ok()
+    }
+
+    /// Takes one call from `key`'s budget; `Err(wait)` = rate limited, retry after `wait`.
+    pub async fn check(&self, key: &str) -> Result<(), Duration> {
         if let Some(redis) = &self.redis
             && let Some(allowed) = self.allow_redis(redis, key).await
         {
@@ -35,7 +40,7 @@ impl RateLimiter {
         self.allow_local(key)
     }
 
-    async fn allow_redis(&self, redis: &RedisLink, key: &str) -> Option<bool> {
+    async fn allow_redis(&self, redis: &RedisLink, key: &str) -> Option<Result<(), Duration>> {
         let mut conn = redis.connection().await?;
         let window = self.config.window.as_secs().max(1);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
@@ -43,7 +48,9 @@ impl RateLimiter {
         let mut pipe = redis::pipe();
         pipe.atomic().incr(&name, 1).expire(&name, (window + 1) as i64).ignore();
         match tokio::time::timeout(REDIS_OP_TIMEOUT, pipe.query_async::<(u64,)>(&mut conn)).await {
-            Ok(Ok((count,))) => Some(count <= u64::from(self.config.max_calls)),
+            Ok(Ok((count,))) if count <= u64::from(self.config.max_calls) => Some(Ok(())),
+            // The window ends at the next multiple of its length.
+            Ok(Ok(_)) => Some(Err(Duration::from_secs(window - now % window))),
             Ok(Err(e)) => {
                 redis.mark_down(&e);
                 None
@@ -55,7 +62,7 @@ impl RateLimiter {
         }
     }
 
-    fn allow_local(&self, key: &str) -> bool {
+    fn allow_local(&self, key: &str) -> Result<(), Duration> {
         let capacity = f64::from(self.config.max_calls);
         let per_sec = capacity / self.config.window.as_secs_f64().max(1e-3);
         let now = Instant::now();
@@ -68,9 +75,9 @@ impl RateLimiter {
         *at = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
-            true
+            Ok(())
         } else {
-            false
+            Err(Duration::from_secs_f64((1.0 - *tokens) / per_sec.max(1e-9)))
         }
     }
 }

@@ -43,6 +43,10 @@ pub struct Inner {
     pub limiter: RateLimiter,
     /// Metrics.
     pub metrics: Metrics,
+    /// Per-IP / per-owner limits and the upload gate.
+    pub admission: crate::admission::Admission,
+    /// What the retention collector did (shown in `/metrics`).
+    pub retention: crate::retention::RetentionStats,
     /// Hot-path memory of this process (see [`LocalCache`]).
     pub(crate) local: LocalCache,
 }
@@ -61,6 +65,8 @@ pub(crate) struct LocalCache {
     pub leases: Mutex<HashMap<String, crate::db::CallRow>>,
     /// Worker id → when this process last recorded its sign of life.
     pub touches: Mutex<HashMap<String, i64>>,
+    /// Call id → a verified settlement whose write failed ([`crate::held`]).
+    pub held: Mutex<HashMap<String, crate::db::Finish>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -79,8 +85,20 @@ impl AppState {
             None => None,
         };
         let hub = Arc::new(Hub::new(redis.clone()));
+        let admission = crate::admission::Admission::new(&config.admission, redis.clone());
         let limiter = RateLimiter::new(config.rate_limit, redis);
-        Ok(Self { inner: Arc::new(Inner { db, config, hub, limiter, metrics: Metrics::default(), local: LocalCache::default() }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                config,
+                hub,
+                limiter,
+                metrics: Metrics::default(),
+                admission,
+                retention: crate::retention::RetentionStats::default(),
+                local: LocalCache::default(),
+            }),
+        })
     }
 
     /// How long a waiter may sleep between re-reads of its call.

@@ -54,12 +54,16 @@ async fn call_inner(state: &AppState, headers: &HeaderMap, owner: &str, name: &s
     };
     let bytes = read_body(body, MAX_CALL_BODY_BYTES).await?;
     let req: CallRequest = serde_json::from_slice(&bytes).map_err(ApiError::invalid_json)?;
+    // `input` is stored as JSON text (a NUL in it stays the escape `\u0000`); `version` is looked up.
+    if let Some(version) = &req.version {
+        crate::hygiene::check_text("version", version)?;
+    }
     let project = super::projects::find(state, owner, name).await?;
     if !auth::key_allows(&key, owner, name) {
         return Err(ApiError::forbidden("project_not_allowed", format!("this payment key may not pay for {owner}/{name}")));
     }
-    if !state.limiter.allow(&format!("{}:{}", key.owner, key.nonce)).await {
-        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many calls with this payment key; slow down"));
+    if let Err(wait) = state.limiter.check(&format!("{}:{}", key.owner, key.nonce)).await {
+        return Err(ApiError::rate_limited("too many calls with this payment key; slow down", wait));
     }
     if req.is_async {
         let call = state.submit_call(&key, &project, &req, money).await?;

@@ -24,7 +24,8 @@ pub(super) async fn healthz(State(state): State<AppState>) -> Result<impl IntoRe
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let (queued, leased) = state.db.queue_depth().await?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(queued, leased)))
+    let text = state.metrics.render(queued, leased) + &state.retention.render();
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 
 pub(super) async fn openapi() -> impl IntoResponse {

@@ -42,6 +42,7 @@ pub(super) async fn register(
 ) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
     check_registration_token(&state, &headers)?;
     let bytes = read_body(body, MAX_REGISTER_BODY_BYTES).await?;
+    crate::hygiene::check_json_text(&bytes)?;
     let req: RegisterRequest = serde_json::from_slice(&bytes).map_err(ApiError::invalid_json)?;
     let (worker, token) = state.register_worker(&req).await?;
     Ok((StatusCode::CREATED, Json(RegisterResponse { worker_id: worker.id, token, attestation_sha256: worker.attestation_sha256 })))
@@ -76,5 +77,8 @@ pub(super) async fn complete(State(state): State<AppState>, headers: HeaderMap, 
     let worker = auth::worker(&state, &headers).await?;
     let bytes = read_body(body, MAX_COMPLETE_BODY_BYTES).await?;
     let req: Completion = serde_json::from_slice(&bytes).map_err(ApiError::invalid_json)?;
+    // The result is stored as JSON text (a NUL in it is an escape); these two are looked up.
+    crate::hygiene::check_text("call_id", &req.call_id)?;
+    crate::hygiene::check_text("lease_id", &req.lease_id)?;
     Ok(Json(state.complete_job(&worker, &req).await?).into_response())
 }

@@ -50,6 +50,9 @@ pub fn base_config(database: DatabaseConfig) -> CoordinatorConfig {
         lease_long_poll: Duration::from_secs(2),
         // The fake workers below register with dev evidence.
         attestation: AttestationConfig { allow_dev: true, ..AttestationConfig::default() },
+        // Every test client is 127.0.0.1 (and the per-IP window is shared in Redis by all test
+        // processes): per-IP and per-owner limits are tested on their own, in hardening.rs.
+        admission: outlayer_coordinator::admission::AdmissionConfig { ip_rate_limit: None, owner_rate_limit: None, ..Default::default() },
         ..CoordinatorConfig::default()
     }
 }
