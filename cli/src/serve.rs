@@ -38,6 +38,10 @@ pub struct CoordinatorOpts {
     /// (unset: attestation alone decides; an empty token refuses to start).
     #[arg(long, env = "OUTLAYER_WORKER_TOKEN", hide_env_values = true)]
     worker_token: Option<String>,
+    /// Bearer token `outlayer builder` processes present (unset: no remote builder may connect;
+    /// `serve`'s in-process builder needs none).
+    #[arg(long, env = "OUTLAYER_BUILDER_TOKEN", hide_env_values = true)]
+    builder_token: Option<String>,
     /// The measurement allowlist workers' TDX quotes must match: a JSON file
     /// `[{"mrtd": hex, "rtmr0": hex, "rtmr1": hex, "rtmr2": hex, "rtmr3": hex}, ...]`.
     #[arg(long, env = "OUTLAYER_MEASUREMENTS")]
@@ -111,6 +115,8 @@ pub struct ServeArgs {
     /// Where the embedded keystore listens (dev attestation, master in DATA_DIR/keystore/).
     #[arg(long, env = "OUTLAYER_KEYSTORE_LISTEN", default_value = "127.0.0.1:0")]
     keystore_listen: SocketAddr,
+    #[command(flatten)]
+    builder: crate::builder::BuilderOpts,
 }
 
 /// `outlayer coordinator`.
@@ -280,6 +286,7 @@ fn coordinator_config(o: &CoordinatorOpts, data_dir: &Path) -> anyhow::Result<Co
         rate_limit: RateLimitConfig { max_calls: o.rate_limit, window: Duration::from_secs(1) },
         admin_token: o.admin_token.clone(),
         worker_registration_token: o.worker_token.clone(),
+        builder_token: o.builder_token.clone(),
         attestation: attestation_config(o)?,
         network: o.network.clone(),
         lease_duration: Duration::from_secs(o.lease_seconds.max(1)),
@@ -401,6 +408,7 @@ pub fn serve(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(outlayer_coordinator::run(listener, state.clone(), stopped(stop_rx.clone())));
 
+        let (builder_state, builder_stop) = (state.clone(), stop_rx.clone());
         let backends = backends(&args.worker, &storage_db, &args.data_dir, Some((&keystore_url, QuoteSource::Dev))).await?;
         // The worker talks to the coordinator in this process directly (same protocol as
         // `outlayer worker` over HTTP, without the loopback hop).
@@ -421,10 +429,15 @@ pub fn serve(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
                 async move { outlayer_worker::run_with_source(Arc::new(source), &wcfg, runtime, backends, stopped(stop_rx)).await },
             );
 
+        // Builds from source, in process, in the same sandbox as `outlayer builder`.
+        let builder = crate::builder::embedded(builder_state, &args.builder, &args.data_dir, stopped(builder_stop)).await;
         print_welcome(&url, &keystore_url, &args.data_dir);
         shutdown_signal().await;
         let _ = stop_tx.send(true);
         worker.await?.context("worker")?;
+        if let Some(builder) = builder {
+            let _ = builder.await;
+        }
         server.await?.context("coordinator")?;
         Ok(ExitCode::SUCCESS)
     })
