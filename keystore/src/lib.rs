@@ -255,22 +255,39 @@ impl Keystore {
                 })?
             }
         };
-        let chain = self.config.chain.as_deref();
-        match (chain, &record.access) {
-            (_, outlayer_protocol::secrets::AccessCondition::AllowAll) => {}
-            (None, _) => {
-                return Err(KeystoreError::NotConfigured("access conditions need NEAR: start the keystore with --near-rpc".into()));
+        // Without NEAR, conditions that read nothing (whitelist, account pattern) still decide;
+        // one whose result depends on a read is refused as not configured.
+        let chain: &dyn ChainView = self.config.chain.as_deref().unwrap_or(&NoChain);
+        match conditions::evaluate(&record.access, &job.account, chain).await {
+            Ok(()) => {}
+            Err(EvalError::Denied(d)) => return Err(KeystoreError::AccessDenied { condition: d.condition, message: d.message }),
+            Err(EvalError::Chain(_)) if self.config.chain.is_none() => {
+                return Err(KeystoreError::NotConfigured("this access condition reads NEAR: start the keystore with --near-rpc".into()));
             }
-            (Some(chain), condition) => match conditions::evaluate(condition, &job.account, chain).await {
-                Ok(()) => {}
-                Err(EvalError::Denied(d)) => return Err(KeystoreError::AccessDenied { condition: d.condition, message: d.message }),
-                Err(EvalError::Chain(e)) => return Err(KeystoreError::Chain(e.to_string())),
-            },
+            Err(EvalError::Chain(e)) => return Err(KeystoreError::Chain(e.to_string())),
         }
         let scope = SecretScope::new(accessor.clone(), reference);
         let secret = self.derivation.derive(Purpose::Seal, &accessor.to_string());
         let plain = zeroize::Zeroizing::new(seal::open(&secret, &scope.to_string(), &record.sealed)?);
         serde_json::from_slice(&plain).map_err(|_| KeystoreError::SecretsNotAMap)
+    }
+}
+
+/// NEAR for a keystore started without it: every read fails.
+struct NoChain;
+
+#[async_trait::async_trait]
+impl ChainView for NoChain {
+    async fn near_balance(&self, _: &str) -> Result<u128, conditions::ChainError> {
+        Err(conditions::ChainError::Rpc("no NEAR RPC configured".into()))
+    }
+
+    async fn ft_balance(&self, _: &str, _: &str) -> Result<u128, conditions::ChainError> {
+        Err(conditions::ChainError::Rpc("no NEAR RPC configured".into()))
+    }
+
+    async fn nft_owned(&self, _: &str, _: &str, _: Option<&str>) -> Result<bool, conditions::ChainError> {
+        Err(conditions::ChainError::Rpc("no NEAR RPC configured".into()))
     }
 }
 
