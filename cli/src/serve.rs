@@ -116,7 +116,7 @@ pub struct ServeArgs {
     #[arg(long, env = "OUTLAYER_KEYSTORE_LISTEN", default_value = "127.0.0.1:0")]
     keystore_listen: SocketAddr,
     #[command(flatten)]
-    builder: crate::builder::BuilderOpts,
+    builder: Box<crate::builder::BuilderOpts>,
 }
 
 /// `outlayer coordinator`.
