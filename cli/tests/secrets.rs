@@ -379,3 +379,83 @@ async fn two_workers_on_one_postgres_share_a_projects_storage_through_the_keysto
         "two distinct workers"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keystore_outage_delays_jobs_and_a_restarted_keystore_serves_the_same_project_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cport, kport) = (free_port(), free_port());
+    let (url, ks_url) = (format!("http://127.0.0.1:{cport}"), format!("http://127.0.0.1:{kport}"));
+    let cdir = dir.path().join("c");
+    let _coordinator = spawn(&[
+        "coordinator",
+        "--listen",
+        &format!("127.0.0.1:{cport}"),
+        "--allow-dev-attestation",
+        "--lease-seconds",
+        "3",
+        "--data-dir",
+        cdir.to_str().unwrap(),
+    ]);
+    wait_healthy(&url).await;
+    let seed: [u8; 32] = hex::decode(std::fs::read_to_string(cdir.join("ticket.key")).unwrap().trim()).unwrap().try_into().unwrap();
+    let ticket_key = hex::encode(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes());
+    let master = dir.path().join("k/master.key");
+    let keystore = || {
+        spawn(&[
+            "keystore",
+            "--listen",
+            &format!("127.0.0.1:{kport}"),
+            "--master-file",
+            master.to_str().unwrap(),
+            "--coordinator-key",
+            &ticket_key,
+            "--allow-dev-attestation",
+            "--quote-provider",
+            "dev",
+        ])
+    };
+    let ks = keystore();
+    wait_healthy(&ks_url).await;
+    let _worker = spawn(&[
+        "worker",
+        "--coordinator",
+        &url,
+        "--keystore",
+        &ks_url,
+        "--quote-provider",
+        "dev",
+        "--data-dir",
+        dir.path().join("w").to_str().unwrap(),
+    ]);
+    let alice = Owner::new(&url).await;
+    alice.project("counter", outlayer_guest_artifacts::COUNTER, &["storage"]).await;
+    let (_, call) = alice.call("counter", json!({ "input": 1 })).await;
+    assert_eq!((call["status"].as_str(), call["output"].to_string()), (Some("completed"), "1".into()), "{call}");
+
+    // The keystore goes away: the job is not failed, it waits (the worker retries, holding its
+    // lease, for up to 20 s).
+    drop(ks);
+    let (status, call) = alice.call("counter", json!({ "input": 1, "async": true })).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{call}");
+    let id = call["call_id"].as_str().unwrap().to_owned();
+    let poll = || async {
+        let r = alice.http.get(format!("{url}/calls/{id}")).header("x-payment-key", &alice.key).send().await.unwrap();
+        r.json::<Value>().await.unwrap()
+    };
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let waiting = poll().await;
+    assert!(!matches!(waiting["status"].as_str(), Some("completed" | "failed")), "no keystore, no result: {waiting}");
+
+    // Back with the same master: the session is reopened and the project key is the same one.
+    let _ks = keystore();
+    wait_healthy(&ks_url).await;
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        last = poll().await;
+        if matches!(last["status"].as_str(), Some("completed" | "failed")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!((last["status"].as_str(), last["output"].to_string()), (Some("completed"), "2".into()), "{last}");
+}

@@ -44,6 +44,19 @@ pub enum KeysError {
     Malformed(String),
 }
 
+impl KeysError {
+    /// Whether asking again later may succeed: the keystore could not be reached, was busy, or
+    /// could not read NEAR. A refusal (bad ticket, tampered secrets, denial) is final.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            KeysError::Keystore(ClientError::Http(_)) => true,
+            KeysError::Keystore(ClientError::Api { status, code, .. }) => *status >= 500 && code != "not_configured",
+            KeysError::Evidence(_) => true,
+            _ => false,
+        }
+    }
+}
+
 struct Live {
     id: String,
     secret: Zeroizing<[u8; 32]>,

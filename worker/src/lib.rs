@@ -160,6 +160,31 @@ impl Backends {
     }
 }
 
+/// How long a job waits for an unavailable keystore (its lease is heartbeated meanwhile) before
+/// it is abandoned to be leased again.
+pub const KEYSTORE_RETRY_BUDGET: Duration = Duration::from_secs(20);
+
+/// [`keys::KeystoreLink::release`], retried with growing pauses (250 ms doubling up to 4 s) while
+/// the failure is transient, for at most [`KEYSTORE_RETRY_BUDGET`].
+async fn release_with_retries(
+    link: &keys::KeystoreLink,
+    proof: &outlayer_protocol::secrets::JobProof,
+    call_id: &str,
+) -> Result<outlayer_protocol::secrets::ReleasedKeys, keys::KeysError> {
+    let deadline = tokio::time::Instant::now() + KEYSTORE_RETRY_BUDGET;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match link.release(proof).await {
+            Err(e) if e.is_transient() && tokio::time::Instant::now() + pause < deadline => {
+                tracing::debug!(%call_id, error = %e, "keystore unavailable; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(4));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Why the worker stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -284,6 +309,11 @@ impl Worker {
                 return None;
             }
         };
+        let Some(result) = result else {
+            // Not this job's fault (the keystore is unreachable or busy): no result is reported,
+            // the lease runs out and the job is leased again (up to the source's attempt limit).
+            return None;
+        };
         let outcome = result.outcome.kind();
         let signer = Signer { worker_id: self.source.worker_id(), attestation_sha256: self.source.attestation_sha256() };
         let completion = Completion::sign(&job, result, &signer, &self.backends.key);
@@ -314,20 +344,30 @@ impl Worker {
         }
     }
 
-    async fn execute(&self, job: &Job) -> ExecutionResult {
+    /// The job's result; `None` when it could not be run for a passing reason (the keystore is
+    /// unreachable): the job is abandoned, not failed.
+    async fn execute(&self, job: &Job) -> Option<ExecutionResult> {
         let keys = match (&job.keys, &self.backends.keystore) {
-            (Some(proof), Some(link)) => match link.release(proof).await {
+            (Some(proof), Some(link)) => match release_with_retries(link, proof, &job.call_id).await {
                 Ok(keys) => Some(keys),
                 Err(keys::KeysError::Denied { condition, message }) => {
-                    return ExecutionResult::not_run(outlayer_protocol::Outcome::AccessDenied { condition, message });
+                    return Some(ExecutionResult::not_run(outlayer_protocol::Outcome::AccessDenied { condition, message }));
                 }
-                Err(e) => return ExecutionResult::rejected(e.to_string()),
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(call_id = %job.call_id, error = %e, "keystore unavailable; leaving the job to be leased again");
+                    return None;
+                }
+                Err(e) => return Some(ExecutionResult::rejected(e.to_string())),
             },
             (Some(proof), None) if job::needs_secrets(proof) => {
-                return ExecutionResult::rejected("this worker has no keystore: jobs with secrets_ref are not run");
+                return Some(ExecutionResult::rejected("this worker has no keystore: jobs with secrets_ref are not run"));
             }
             _ => None,
         };
+        Some(self.run(job, keys).await)
+    }
+
+    async fn run(&self, job: &Job, keys: Option<outlayer_protocol::secrets::ReleasedKeys>) -> ExecutionResult {
         let request = match job::request(job, &self.backends, keys.as_ref()) {
             Ok(r) => r,
             Err(e) => return ExecutionResult::rejected(e.to_string()),
