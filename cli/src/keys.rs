@@ -15,12 +15,9 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<SigningKey> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(path, hex::encode(key.to_bytes())).with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
+    // 0600 from creation (no write-then-chmod window); fails rather than overwrite.
+    outlayer_coordinator::files::write_private(path, hex::encode(key.to_bytes()).as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(key)
 }
 

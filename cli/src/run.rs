@@ -58,7 +58,7 @@ pub struct RunArgs {
     #[arg(long)]
     no_cache: bool,
     /// NEAR JSON-RPC endpoint for the rpc capability.
-    #[arg(long, env = "OUTLAYER_RPC_URL", default_value = "https://rpc.testnet.near.org")]
+    #[arg(long, env = "OUTLAYER_RPC_URL", default_value = "https://rpc.testnet.near.org", hide_env_values = true)]
     rpc_url: String,
     /// Network name shown to the guest.
     #[arg(long, default_value = "testnet")]

@@ -117,7 +117,7 @@ struct RunArgs {
     #[arg(long)]
     input: String,
     /// The payment key paying for the call.
-    #[arg(long, env = "OUTLAYER_PAYMENT_KEY")]
+    #[arg(long, env = "OUTLAYER_PAYMENT_KEY", hide_env_values = true)]
     payment_key: String,
     /// The coordinator.
     #[arg(long, env = "OUTLAYER_URL", default_value = "http://127.0.0.1:8080")]

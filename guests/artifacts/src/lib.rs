@@ -22,6 +22,7 @@
 //! WASI commands (input on stdin, output on stdout, stderr is a log):
 //! - `echo`: stdout = stdin, unchanged.
 //! - `big-input`: prints the number of bytes read from stdin.
+//! - `print-bytes`: reads a byte count N and prints a JSON string exactly N bytes long.
 //! - `counter`, `secret-reader`, `rpc-viewer`, `refund`, `vrf-dice`, `context-dump`: one
 //!   capability each; see the doc comment at the top of each guest's `src/main.rs`.
 //!

@@ -13,6 +13,7 @@ const CORE_MODULE_VERSION: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
 const COMMANDS: &[&str] = &[
     "echo",
     "big-input",
+    "print-bytes",
     "counter",
     "secret-reader",
     "rpc-viewer",
