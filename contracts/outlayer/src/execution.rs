@@ -59,7 +59,10 @@ impl Contract {
         if developer_payment > 0 && source.project_owner.is_none() {
             env::panic_str("A developer payment needs a project source");
         }
-        let estimate = self.pricing.estimate(&limits);
+        let mut estimate = self.pricing.estimate(&limits);
+        if crate::github::is_git(&source) {
+            estimate = estimate.saturating_add(self.pricing.compile_cost(crate::pricing::COMPILE_MS_CAP));
+        }
         let required = estimate.saturating_add(developer_payment);
         let attached = env::attached_deposit();
         if attached.as_yoctonear() < required {
@@ -136,6 +139,7 @@ impl Contract {
                 validate_url(&url);
                 ResolvedSource { project_id: None, project_owner: None, wasm_url: url, wasm_sha256: normalize_sha256(&sha256) }
             }
+            ExecutionSource::GitHub { repo, commit, build_target } => crate::github::resolve(&repo, &commit, build_target.as_deref()),
             ExecutionSource::Project { project_id, version } => {
                 let project = self.projects.get(&project_id).unwrap_or_else(|| env::panic_str(&format!("Project {project_id} not found")));
                 let wanted = match version {

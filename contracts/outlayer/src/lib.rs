@@ -32,6 +32,7 @@
 mod admin;
 mod events;
 mod execution;
+pub mod github;
 mod limits;
 mod migrate;
 mod payments;

@@ -30,7 +30,18 @@ impl Default for Pricing {
     }
 }
 
+/// Most compile milliseconds charged for a `GitHub` source (5 minutes): a build that runs longer
+/// costs the payer no more.
+pub const COMPILE_MS_CAP: u64 = 300_000;
+
 impl Pricing {
+    /// What compiling a `GitHub` source for `compile_ms` costs: `min(compile_ms,
+    /// COMPILE_MS_CAP) × per_ms` (the wall-time price; 0.03 NEAR at most at the default price).
+    /// Reserved in full with the estimate of such a request.
+    pub fn compile_cost(&self, compile_ms: u64) -> u128 {
+        (compile_ms.min(COMPILE_MS_CAP) as u128).saturating_mul(self.per_ms.0)
+    }
+
     /// Cost of `instructions` and `time_ms` at these prices, base fee included.
     pub fn cost(&self, instructions: u64, time_ms: u64) -> u128 {
         let compute = (instructions as u128).saturating_mul(self.per_million_instructions.0) / 1_000_000;

@@ -126,7 +126,14 @@ impl SignedReceipt {
             refuse("public_key is not the key the resolution is signed with");
         }
         self.expect("call_id", &self.call_id, &request.request_id.to_string());
-        self.expect("wasm_sha256", &self.wasm_sha256, &request.source.wasm_sha256);
+        if crate::github::is_git(&request.source) {
+            // Built from git: the hash is the builder's; the receipt names what ran.
+            if decode_hex::<32>(&self.wasm_sha256).is_none() {
+                refuse("wasm_sha256 is not 32 bytes of hex");
+            }
+        } else {
+            self.expect("wasm_sha256", &self.wasm_sha256, &request.source.wasm_sha256);
+        }
         self.expect("max_instructions", &self.max_instructions, &request.limits.max_instructions);
         self.expect("max_memory_mb", &self.max_memory_mb, &u64::from(request.limits.max_memory_mb));
         self.expect("max_execution_seconds", &self.max_execution_seconds, &request.limits.max_execution_seconds);

@@ -193,13 +193,18 @@ impl Contract {
     /// `execution_completed`.
     fn settle(&mut self, request: PendingRequest, response: ExecutionResponse, timed_out: bool) -> ExecutionOutcome {
         let attached = request.attached.as_yoctonear();
+        let compile = if crate::github::is_git(&request.source) { self.pricing.compile_cost(response.compile_time_ms) } else { 0 };
         let (cost, developer) = if response.success {
-            let cost = self.pricing.cost(response.instructions_used, response.time_ms).min(request.estimate.as_yoctonear());
+            let cost = self
+                .pricing
+                .cost(response.instructions_used, response.time_ms)
+                .saturating_add(compile)
+                .min(request.estimate.as_yoctonear());
             let dev = request.developer_payment.as_yoctonear();
             let guest_refund = response.refund_requested.map_or(0, |r| r.0).min(dev);
             (cost, dev - guest_refund)
         } else {
-            (self.pricing.base_fee.0.min(request.estimate.as_yoctonear()), 0)
+            (self.pricing.base_fee.0.saturating_add(compile).min(request.estimate.as_yoctonear()), 0)
         };
         let refund = attached - cost - developer;
         self.platform_fees = self.platform_fees.saturating_add(NearToken::from_yoctonear(cost));

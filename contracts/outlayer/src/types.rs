@@ -25,6 +25,17 @@ pub enum ExecutionSource {
         /// Lowercase hex sha256 of the component bytes.
         sha256: String,
     },
+    /// A git repository at a commit (OutLayer v0.1's `GitHub`), built by an OutLayer builder
+    /// outside the TEE before it runs; the compile time is charged (see `Pricing::compile_cost`).
+    #[serde(rename = "GitHub", alias = "git_hub")]
+    GitHub {
+        /// `https://` URL of the repository.
+        repo: String,
+        /// Full commit id (40 hex digits).
+        commit: String,
+        /// `wasm32-wasip1` or `wasm32-wasip2` (default).
+        build_target: Option<String>,
+    },
 }
 
 /// The source after resolution: exactly what the worker must fetch and verify.
@@ -208,6 +219,10 @@ pub struct ExecutionResponse {
     /// Wall time used, ms.
     #[serde(default)]
     pub time_ms: u64,
+    /// Time the builder spent compiling a `GitHub` source, ms (0 for a cache hit or another
+    /// source); charged at `Pricing::compile_cost`, capped.
+    #[serde(default)]
+    pub compile_time_ms: u64,
     /// Part of the developer payment the guest gave back to the payer (yoctoNEAR).
     #[serde(default)]
     pub refund_requested: Option<U128>,

@@ -2,6 +2,7 @@
 //! logs, transfers (refunds), returned values and exact panic messages.
 
 mod admin;
+mod github;
 mod migrate;
 mod payments;
 mod projects;
