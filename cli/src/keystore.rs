@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use ed25519_dalek::VerifyingKey;
 use outlayer_attest::providers::{ProviderError, QuoteProvider};
-use outlayer_attest::{Allowlist, Evidence, Policy, TcbStatus};
+use outlayer_attest::{Evidence, Policy};
 use outlayer_keystore::chain::ContractReader;
 use outlayer_keystore::conditions::RpcChain;
 use outlayer_keystore::derive::HkdfDerivation;
@@ -75,24 +75,11 @@ impl QuoteProvider for SourceProvider {
 }
 
 pub(crate) fn policy(measurements: Option<&Path>, accept_tcb: &[String], allow_dev: bool) -> anyhow::Result<Policy> {
-    let mut allowed = match measurements {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            Allowlist::from_json(&text).with_context(|| format!("{} is not a measurement allowlist", path.display()))?
-        }
-        None => Allowlist::default(),
-    };
+    let mut allowed = crate::serve::allowlist(measurements)?;
     if allow_dev && !allowed.contains(&outlayer_protocol::DEV_MEASUREMENTS) {
         allowed.0.push(outlayer_protocol::DEV_MEASUREMENTS);
     }
-    let accepted_tcb_statuses = accept_tcb
-        .iter()
-        .map(|s| {
-            serde_json::from_value::<TcbStatus>(serde_json::Value::String(s.trim().to_owned()))
-                .map_err(|_| anyhow::anyhow!("--accept-tcb: unknown TCB status {s:?}"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Policy { allowed_measurements: allowed, accepted_tcb_statuses, allow_dev })
+    Ok(Policy { allowed_measurements: allowed, accepted_tcb_statuses: crate::serve::tcb_statuses(accept_tcb)?, allow_dev })
 }
 
 pub(crate) fn ticket_key(hex_key: &str) -> anyhow::Result<VerifyingKey> {

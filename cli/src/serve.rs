@@ -248,25 +248,32 @@ fn database(spec: &str, schema: Option<String>) -> DatabaseConfig {
     }
 }
 
-fn attestation_config(o: &CoordinatorOpts) -> anyhow::Result<AttestationConfig> {
-    let allowed_measurements = match &o.measurements {
+/// The measurement allowlist in `path` (none: empty).
+pub(crate) fn allowlist(path: Option<&Path>) -> anyhow::Result<Allowlist> {
+    match path {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            Allowlist::from_json(&text).with_context(|| format!("{} is not a measurement allowlist", path.display()))?
+            Allowlist::from_json(&text).with_context(|| format!("{} is not a measurement allowlist", path.display()))
         }
-        None => Allowlist::default(),
-    };
-    let accepted_tcb_statuses = o
-        .accept_tcb
+        None => Ok(Allowlist::default()),
+    }
+}
+
+/// `--accept-tcb` values as TCB statuses.
+pub(crate) fn tcb_statuses(names: &[String]) -> anyhow::Result<Vec<TcbStatus>> {
+    names
         .iter()
         .map(|s| {
             serde_json::from_value::<TcbStatus>(serde_json::Value::String(s.trim().to_owned()))
                 .map_err(|_| anyhow::anyhow!("--accept-tcb: unknown TCB status {s:?} (e.g. UpToDate, SWHardeningNeeded)"))
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect()
+}
+
+fn attestation_config(o: &CoordinatorOpts) -> anyhow::Result<AttestationConfig> {
     Ok(AttestationConfig {
-        allowed_measurements,
-        accepted_tcb_statuses,
+        allowed_measurements: allowlist(o.measurements.as_deref())?,
+        accepted_tcb_statuses: tcb_statuses(&o.accept_tcb)?,
         allow_dev: o.allow_dev_attestation,
         ..AttestationConfig::default()
     })
