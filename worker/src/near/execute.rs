@@ -213,6 +213,11 @@ fn failure_text(result: &ExecutionResult) -> String {
         Outcome::Trap { message } | Outcome::GuestError { message, .. } | Outcome::Denied { message, .. } => {
             format!("{}: {message}", outcome.kind())
         }
+        // The keystore's message already reads "access denied: {condition}: why".
+        Outcome::AccessDenied { condition, message } => {
+            let why = message.strip_prefix(&format!("access denied: {condition}: ")).unwrap_or(message);
+            format!("{}: {condition}: {why}", outcome.kind())
+        }
         Outcome::Exit { code } => format!("exit status {code}"),
         Outcome::OutputTooLarge { stream } => {
             format!("{stream} exceeds its limit (output: {CONTRACT_MAX_OUTPUT_BYTES} bytes)")
