@@ -107,6 +107,9 @@ pub fn main(args: KeystoreArgs) -> anyhow::Result<ExitCode> {
         if policy.allow_dev {
             eprintln!("DEV MODE: this keystore accepts dev evidence (--allow-dev-attestation): keys go to machines that are not TEEs");
         }
+        if args.measurements.is_none() {
+            eprintln!("warning: no --measurements allowlist: no TDX worker can open a session");
+        }
         let quote: Arc<dyn QuoteProvider + Send + Sync> = Arc::new(SourceProvider(args.quote_provider.source(args.collateral.clone())));
         let (master, origin) = match (&args.master_hex, &args.join) {
             (Some(hex), _) => (MasterSecret::from_hex(hex)?, Origin::Environment),
