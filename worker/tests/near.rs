@@ -892,3 +892,79 @@ async fn the_resolution_and_its_receipt_are_read_back_from_the_transaction() -> 
     assert_eq!(event.worker_public_key, found.signer_public_key);
     Ok(())
 }
+
+/// A builder API (`POST /builds`, `GET /builds/{id}`, `GET /builds/{id}/wasm`) that has built
+/// `wasm` in `duration_ms`; records the build requests it received.
+async fn builder_api(wasm: Vec<u8>, duration_ms: u64, asked: Arc<Mutex<Vec<(String, Value)>>>) -> String {
+    let sha = sha256_hex(&wasm);
+    let router = Router::new()
+        .route(
+            "/builds",
+            post(move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+                let asked = asked.clone();
+                async move {
+                    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                    asked.lock().unwrap().push((auth, body));
+                    (StatusCode::ACCEPTED, axum::Json(json!({"build_id": "b1", "status": "queued", "poll_url": "/builds/b1"})))
+                }
+            }),
+        )
+        .route(
+            "/builds/b1",
+            get(move || {
+                let sha = sha.clone();
+                async move {
+                    axum::Json(
+                        json!({"id": "b1", "status": "succeeded", "wasm_sha256": sha, "cache_hit": false, "duration_ms": duration_ms}),
+                    )
+                }
+            }),
+        )
+        .route("/builds/b1/wasm", get(move || async move { wasm.clone() }));
+    serve(router).await
+}
+
+#[tokio::test]
+async fn a_github_request_is_built_by_the_builder_and_executed() -> Result<()> {
+    let wasm = echo_wasm();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let builder = builder_api(wasm.clone(), 4321, asked.clone()).await;
+    // As the contract resolves `GitHub {repo, commit, build_target: None}` (contracts/outlayer/src/github.rs).
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let node = echo_request_node(&format!("git+https://github.com/alice/echo@{commit}#wasm32-wasip2"), "").await;
+    let dir = tempfile::tempdir()?;
+    let mut config = config(&node, dir.path());
+    config.builder = Some(outlayer_worker::near::build::BuilderLink { url: builder, token: "owner-token".into() });
+    let mut worker = NearWorker::new(config, runtime(), backends())?;
+
+    let report = worker.poll_once().await?;
+    assert_eq!(report.resolved, vec![0]);
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        vec![(
+            "Bearer owner-token".to_owned(),
+            json!({"source": {"git": "https://github.com/alice/echo", "commit": commit, "build_target": "wasm32-wasip2"}})
+        )]
+    );
+    let call = resolve_call(&node.sent_txs()[0]);
+    let response = &call["response"];
+    assert_eq!(response["success"], true, "{response}");
+    assert_eq!(response["output"], json!({"type": "Text", "value": INPUT}));
+    assert_eq!(response["compile_time_ms"], 4321, "the compile time is reported for the contract to charge");
+    let receipt: SignedReceipt = serde_json::from_value(call["receipt"].clone())?;
+    assert_eq!(receipt.receipt.wasm_sha256, sha256_hex(&wasm), "the receipt names the built wasm");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_github_request_without_a_builder_is_resolved_as_a_failure() -> Result<()> {
+    let node = echo_request_node(&format!("git+https://github.com/alice/echo@{}#wasm32-wasip2", "a".repeat(40)), "").await;
+    let dir = tempfile::tempdir()?;
+    let mut worker = NearWorker::new(config(&node, dir.path()), runtime(), backends())?;
+    assert_eq!(worker.poll_once().await?.resolved, vec![0]);
+    let call = resolve_call(&node.sent_txs()[0]);
+    assert_eq!(call["response"]["success"], false);
+    assert_eq!(call["response"]["error"], "this worker has no builder: GitHub sources are not run");
+    Ok(())
+}

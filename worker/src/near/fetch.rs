@@ -83,6 +83,13 @@ impl WasmFetcher {
         self
     }
 
+    /// Keeps `bytes` (already checked to hash to `sha256`) for later [`WasmFetcher::fetch`]es.
+    pub fn keep(&self, sha256: &str, bytes: &[u8]) {
+        if let Err(e) = self.store.put(sha256, bytes) {
+            tracing::warn!(error = %e, "could not keep wasm on disk");
+        }
+    }
+
     /// The component at `url` whose sha256 (lowercase hex) is `sha256`: from disk when kept,
     /// otherwise downloaded, checked and kept.
     pub async fn fetch(&self, url: &str, sha256: &str) -> Result<Vec<u8>, FetchError> {

@@ -32,6 +32,7 @@
 //! # }
 //! ```
 
+pub mod build;
 pub mod chain;
 pub mod cursor;
 pub mod execute;
@@ -110,6 +111,8 @@ pub struct NearWorkerConfig {
     /// Whether the worker has a keystore (set from its [`crate::Backends`] when the worker
     /// starts): without one, requests with `secrets_ref` are resolved as failures.
     pub keystore: bool,
+    /// Where `GitHub` sources are built ([`build`]); `None`: such requests fail.
+    pub builder: Option<build::BuilderLink>,
 }
 
 impl std::fmt::Debug for NearWorkerConfig {
@@ -148,6 +151,7 @@ impl NearWorkerConfig {
             resolve_gas: RESOLVE_GAS,
             concurrency: crate::DEFAULT_CONCURRENCY,
             keystore: false,
+            builder: None,
         }
     }
 }

@@ -33,6 +33,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex as AsyncMutex, Notify, watch};
 use tokio::time::Instant;
 
+use super::build;
 use super::chain::{Chain, FinalBlock};
 use super::cursor::{Cursor, CursorError, Resolving};
 use super::execute::{self, ExecutionSetting};
@@ -88,6 +89,8 @@ struct Events {
     searched: BTreeSet<u64>,
     /// Valid http allowlist entries by project id, read this poll.
     allowlists: HashMap<String, Vec<String>>,
+    /// Compile time of leased `GitHub` requests, by request id, until completed.
+    compile_ms: HashMap<u64, u64>,
 }
 
 /// The contract's pending requests as jobs. Shared by the worker loop's slots.
@@ -96,6 +99,8 @@ pub struct NearSource {
     worker_id: String,
     chain: Chain,
     fetcher: WasmFetcher,
+    /// Client of the builder API (`GitHub` sources).
+    http: reqwest::Client,
     /// Whether `lease` polls the chain itself.
     polling: bool,
     state: Mutex<State>,
@@ -142,6 +147,7 @@ impl NearSource {
             worker_id: format!("near:{}:{}", config.signer_account_id, config.signer_key.public_key()),
             chain,
             fetcher,
+            http: reqwest::Client::new(),
             polling: false,
             state: Mutex::new(State {
                 cursor,
@@ -356,6 +362,20 @@ impl NearSource {
             self.reject(id, error).await?;
             return Ok(None);
         }
+        // A `GitHub` source: built by the builder, kept by hash like a download.
+        let built_request;
+        let request = match build::GitRef::parse(&request.source.wasm_url).filter(|_| request.source.wasm_sha256.is_empty()) {
+            None => request,
+            Some(git) => match self.build(id, &git).await? {
+                Some(sha256) => {
+                    let mut with_hash = request.clone();
+                    with_hash.source.wasm_sha256 = sha256;
+                    built_request = with_hash;
+                    &built_request
+                }
+                None => return Ok(None),
+            },
+        };
         let source = &request.source;
         match self.fetcher.fetch(&source.wasm_url, &source.wasm_sha256).await {
             Ok(_) => {}
@@ -386,6 +406,31 @@ impl NearSource {
         let mut job = execute::job(request, &event, &setting);
         job.lease_expires_at_ms = now_ms() + LEASE_DURATION.as_millis() as i64;
         Ok(Some(job))
+    }
+
+    /// Builds a `GitHub` request's source: its wasm's sha256 (the wasm kept by the fetcher), or
+    /// `None` when the request was put off (builder unavailable) or resolved as a failure.
+    async fn build(&self, id: u64, git: &build::GitRef) -> Result<Option<String>, NearWorkerError> {
+        let Some(link) = &self.config.builder else {
+            self.reject(id, "this worker has no builder: GitHub sources are not run").await?;
+            return Ok(None);
+        };
+        match build::build(&self.http, link, git).await {
+            Ok(built) => {
+                self.fetcher.keep(&built.sha256, &built.wasm);
+                self.events.lock().await.compile_ms.insert(id, built.compile_ms);
+                Ok(Some(built.sha256))
+            }
+            Err(e @ build::BuildFetchError::Unavailable(_)) => {
+                tracing::warn!(request_id = id, error = %e, "builder unavailable; trying next poll");
+                self.record(|r| r.deferred.push(id));
+                Ok(None)
+            }
+            Err(e) => {
+                self.reject(id, e.to_string()).await?;
+                Ok(None)
+            }
+        }
     }
 
     /// The `execution_requested` event of `request`, searching the blocks up to its height once.
@@ -563,7 +608,8 @@ impl JobSource for NearSource {
             // Released from `active` when done, whatever happens: by then the request is done,
             // in flight, or (stale or failed) listed again by the next poll.
             let _claim = Claim { source: self, request, keep: false };
-            let response = execute::response(&completion.result, _claim.request.response_format);
+            let mut response = execute::response(&completion.result, _claim.request.response_format);
+            response.compile_time_ms = self.events.lock().await.compile_ms.remove(&id).unwrap_or(0);
             let receipt = Some(execute::chain_receipt(&completion.receipt, &self.config.signer_key));
             self.resolve(Resolution { request_id: id, response, receipt }).await.map_err(|e| self.failed_request(id, e))
         })

@@ -121,8 +121,15 @@ pub struct ExecutionResponse {
     pub instructions_used: u64,
     /// Wall time, ms.
     pub time_ms: u64,
+    /// Compile time of a `GitHub` source, ms (charged by the contract, capped).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub compile_time_ms: u64,
     /// Part of the developer payment the guest gave back, yoctoNEAR (a decimal string).
     pub refund_requested: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Parse every `execution_requested` event of the standard `outlayer` in `logs`.
