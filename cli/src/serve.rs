@@ -216,6 +216,13 @@ pub struct NearOpts {
     /// IPFS gateway for `ipfs://` wasm URLs.
     #[arg(long, env = "OUTLAYER_IPFS_GATEWAY")]
     ipfs_gateway: Option<String>,
+    /// Coordinator whose builder API builds `GitHub` sources (`POST /builds`); without it such
+    /// requests are resolved as failures.
+    #[arg(long, env = "OUTLAYER_NEAR_BUILDER_URL")]
+    near_builder_url: Option<String>,
+    /// An owner token of that coordinator (`POST /builds` needs one).
+    #[arg(long, env = "OUTLAYER_NEAR_BUILDER_TOKEN", hide_env_values = true, requires = "near_builder_url")]
+    near_builder_token: Option<String>,
 }
 
 fn near_key(path: &Path) -> anyhow::Result<outlayer_near::tx::SecretKey> {
@@ -237,6 +244,10 @@ fn near_config(o: &NearOpts, contract: &str, data_dir: &Path) -> anyhow::Result<
     c.network = o.near_network.clone();
     c.ipfs_gateway = o.ipfs_gateway.clone();
     c.grants = outlayer_worker::near::NearGrants { storage: true, rpc: true, vrf: true };
+    if let Some(url) = &o.near_builder_url {
+        let token = o.near_builder_token.clone().context("--near-builder-token is required with --near-builder-url")?;
+        c.builder = Some(outlayer_worker::near::build::BuilderLink { url: url.clone(), token });
+    }
     Ok(c)
 }
 
