@@ -6,6 +6,7 @@
 //! - [`BlockRef`], [`BlockId`], [`ChunkRef`], [`TxWait`]: how requests name blocks, chunks and
 //!   wait levels, with parsers for the OutLayer v0.1 string forms.
 //! - [`tx`]: borsh `Transaction` / `SignedTransaction`, ed25519 keys, hashing and signing.
+//! - [`nep413`]: NEP-413 signed messages (wallet `signMessage`): payload, hash, verification.
 //! - [`signer`]: fetch nonce and block hash, sign, send — or sign without sending, so a retry
 //!   resends the same transaction.
 //!
@@ -41,6 +42,7 @@
 //! ```
 
 mod error;
+pub mod nep413;
 mod refs;
 pub mod rpc;
 pub mod signer;
