@@ -74,6 +74,8 @@ async fn main() -> Result<()> {
         rate_limit: RateLimitConfig { max_calls: 1_000_000, window: Duration::from_secs(1) },
         // The load workers register with dev evidence (not a TEE).
         attestation: outlayer_coordinator::AttestationConfig { allow_dev: true, ..Default::default() },
+        // The load owner is created with POST /owners (unverified, dev only).
+        signin: outlayer_coordinator::signin::SigninConfig { dev_owners: true, ..Default::default() },
         ..CoordinatorConfig::default()
     };
     let state = build_state(config).await?;

@@ -74,6 +74,9 @@ pub struct CoordinatorConfig {
     pub ticket_key: Option<std::sync::Arc<ed25519_dalek::SigningKey>>,
     /// The keystore developers seal secrets for (shown by the secrets endpoints).
     pub keystore_url: Option<String>,
+    /// Sign-in with NEAR accounts, and whether unverified dev owners are allowed
+    /// ([`crate::signin`]).
+    pub signin: crate::signin::SigninConfig,
 }
 
 impl Default for CoordinatorConfig {
@@ -97,6 +100,7 @@ impl Default for CoordinatorConfig {
             retention: crate::retention::RetentionConfig::default(),
             ticket_key: None,
             keystore_url: None,
+            signin: crate::signin::SigninConfig::default(),
         }
     }
 }

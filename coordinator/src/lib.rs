@@ -60,6 +60,7 @@ pub mod ratelimit;
 pub mod redis_link;
 pub mod retention;
 pub mod service;
+pub mod signin;
 pub mod state;
 pub mod wire;
 

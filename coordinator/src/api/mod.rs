@@ -8,6 +8,7 @@ mod meta;
 mod owners;
 mod projects;
 mod secrets;
+mod signin;
 mod workers;
 
 use axum::Router;
@@ -23,6 +24,8 @@ use crate::state::AppState;
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/owners", post(owners::create))
+        .route("/auth/challenge", post(signin::challenge))
+        .route("/auth/signin", post(signin::signin))
         .route("/earnings", get(owners::earnings))
         .route("/projects", post(projects::create))
         .route("/projects/{owner}/{name}", get(projects::show))

@@ -1,4 +1,4 @@
-//! `POST /owners` (account + API token) and `GET /earnings`.
+//! `POST /owners` (unverified owner + API token; `--dev-owners` only) and `GET /earnings`.
 
 use axum::Json;
 use axum::body::Body;
@@ -20,6 +20,13 @@ struct CreateOwner {
 }
 
 pub(super) async fn create(State(state): State<AppState>, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !state.config.signin.dev_owners {
+        return Err(ApiError::forbidden(
+            "dev_owners_disabled",
+            "unverified owners exist only on a coordinator run with --dev-owners: sign in with a NEAR account \
+             (POST /auth/challenge, then POST /auth/signin; or `outlayer login`)",
+        ));
+    }
     let req: CreateOwner = json_body(body).await?;
     if !valid_name(&req.owner) {
         return Err(ApiError::bad_request("invalid_name", "owner must be 2..=64 chars of [a-z0-9._-]"));

@@ -127,6 +127,14 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/postgres/0007_retention.sql").into_sql_str(),
             false,
         ),
+        // Sign-in with a NEAR account: single-use NEP-413 challenges.
+        Migration::new(
+            8,
+            "signin".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0008_signin.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 
@@ -177,3 +185,5 @@ impl_backend!(
 super::retention::impl_retention!(PostgresBackend, Postgres, begin = "BEGIN");
 
 super::secrets::impl_secrets!(PostgresBackend);
+
+super::signin::impl_signin!(PostgresBackend, begin = "BEGIN");

@@ -205,6 +205,14 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/sqlite/0007_retention.sql").into_sql_str(),
             false,
         ),
+        // Sign-in with a NEAR account: single-use NEP-413 challenges.
+        Migration::new(
+            8,
+            "signin".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0008_signin.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 
@@ -286,3 +294,5 @@ impl_backend!(
 super::retention::impl_retention!(SqliteBackend, Sqlite, begin = "BEGIN IMMEDIATE");
 
 super::secrets::impl_secrets!(SqliteBackend);
+
+super::signin::impl_signin!(SqliteBackend, begin = "BEGIN IMMEDIATE");

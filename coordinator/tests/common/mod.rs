@@ -53,6 +53,8 @@ pub fn base_config(database: DatabaseConfig) -> CoordinatorConfig {
         // Every test client is 127.0.0.1 (and the per-IP window is shared in Redis by all test
         // processes): per-IP and per-owner limits are tested on their own, in hardening.rs.
         admission: outlayer_coordinator::admission::AdmissionConfig { ip_rate_limit: None, owner_rate_limit: None, ..Default::default() },
+        // Test owners are created with POST /owners (sign-in is tested in signin.rs).
+        signin: outlayer_coordinator::signin::SigninConfig { dev_owners: true, ..Default::default() },
         ..CoordinatorConfig::default()
     }
 }
