@@ -130,7 +130,7 @@ async fn outputs_at_and_past_the_limit_settle_once_over_http() {
     let url = format!("http://127.0.0.1:{port}");
     let db = dir.path().join("c/outlayer.db").display().to_string();
     let _c = outlayer(
-        &["coordinator", "--listen", &format!("127.0.0.1:{port}"), "--database", &db, "--allow-dev-attestation"],
+        &["coordinator", "--listen", &format!("127.0.0.1:{port}"), "--database", &db, "--allow-dev-attestation", "--dev-owners"],
         &dir.path().join("c"),
     );
     let http = reqwest::Client::new();
