@@ -5,6 +5,7 @@ mod builder;
 mod hardening;
 mod keys;
 mod keystore;
+mod login;
 mod new;
 mod run;
 mod secrets;
@@ -51,6 +52,9 @@ enum Command {
     /// against a policy), binding (signed receipt, key, payloads). Exit 0 proven, 1 failed,
     /// 2 unproven, 3 usage; `outlayer verify --help` for the modes (call, run, tx, bundle, --vrf).
     Verify(verify::RawArgs),
+    /// Sign in to a coordinator as a NEAR account (NEP-413, a full-access key from --key-file)
+    /// and print the owner token.
+    Login(login::LoginArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -71,6 +75,7 @@ fn main() -> std::process::ExitCode {
         Command::Secrets(command) => secrets::main(command),
         Command::Conformance(args) => outlayer_conformance::cli::main_blocking(args).map_err(Into::into),
         Command::Verify(args) => Ok(verify::main(args)),
+        Command::Login(args) => login::main(args),
     };
     match result {
         Ok(code) => code,

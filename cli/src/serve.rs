@@ -53,6 +53,16 @@ pub struct CoordinatorOpts {
     /// (`outlayer serve` always turns it on and says so).
     #[arg(long, env = "OUTLAYER_ALLOW_DEV_ATTESTATION")]
     allow_dev_attestation: bool,
+    /// Allow `POST /owners {owner}`: owners under any name with no proof. Development only
+    /// (`outlayer serve` turns it on and says so); otherwise owners sign in with a NEAR account.
+    #[arg(long, env = "OUTLAYER_DEV_OWNERS")]
+    dev_owners: bool,
+    /// The NEP-413 recipient of sign-in challenges (the name a wallet shows the user).
+    #[arg(long, env = "OUTLAYER_AUTH_RECIPIENT", default_value = outlayer_coordinator::signin::DEFAULT_RECIPIENT)]
+    auth_recipient: String,
+    /// NEAR JSON-RPC endpoint sign-in checks access keys with (default: the --network's public RPC).
+    #[arg(long, env = "OUTLAYER_AUTH_RPC_URL", hide_env_values = true)]
+    auth_rpc_url: Option<String>,
     /// NEAR network id given to guests.
     #[arg(long, env = "OUTLAYER_NETWORK", default_value = "testnet")]
     network: String,
@@ -310,6 +320,7 @@ fn coordinator_config(o: &CoordinatorOpts, data_dir: &Path) -> anyhow::Result<Co
         lease_duration: Duration::from_secs(o.lease_seconds.max(1)),
         ..CoordinatorConfig::default()
     };
+    config.signin = crate::login::signin_config(o.dev_owners, &o.auth_recipient, o.auth_rpc_url.as_deref(), &o.network);
     o.hardening.apply(&mut config);
     // The key that signs keystore tickets; the keystore is told its public half.
     config.ticket_key = Some(Arc::new(crate::keys::load_or_create(&data_dir.join("ticket.key"))?));
@@ -405,6 +416,9 @@ pub fn serve(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
     // The embedded worker has no TEE: dev attestation is on, and the first line says so.
     args.coordinator.allow_dev_attestation = true;
     eprintln!("{DEV_MODE_BANNER}");
+    // Local owners need no NEAR account in the embedded mode (also said on its first lines).
+    args.coordinator.dev_owners = true;
+    eprintln!("{}", crate::login::DEV_OWNERS_BANNER);
     tokio::runtime::Runtime::new()?.block_on(async move {
         outlayer_coordinator::files::create_private_dir(&args.data_dir)?;
         let mut config = coordinator_config(&args.coordinator, &args.data_dir)?;
@@ -471,6 +485,9 @@ pub fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
         }
         if config.attestation.allow_dev {
             eprintln!("{DEV_MODE_BANNER}");
+        }
+        if config.signin.dev_owners {
+            eprintln!("{}", crate::login::DEV_OWNERS_BANNER);
         }
         if config.attestation.allowed_measurements.0.is_empty() {
             eprintln!("warning: no --measurements allowlist: no TDX worker can register");

@@ -208,7 +208,7 @@ async fn a_remote_builder_leases_with_the_builder_token() {
     let url = format!("http://127.0.0.1:{port}");
     let token = "builder-secret-token";
     let _coordinator = outlayer(
-        &["coordinator", "--listen", &format!("127.0.0.1:{port}")],
+        &["coordinator", "--listen", &format!("127.0.0.1:{port}"), "--dev-owners"],
         &dir.path().join("coord"),
         &[("OUTLAYER_BUILDER_TOKEN", token)],
     );

@@ -210,6 +210,7 @@ async fn coordinator_on_postgres_and_redis_with_a_separate_worker() {
         "--rate-limit",
         "1000",
         "--allow-dev-attestation",
+        "--dev-owners",
     ];
     let _c = outlayer(&coord, &dir.path().join("c"));
     wait_healthy(&reqwest::Client::new(), &url).await;
@@ -240,7 +241,7 @@ async fn a_job_of_a_killed_worker_completes_on_another_worker_exactly_once() {
     let listen = format!("127.0.0.1:{port}");
     let db = dir.path().join("c/outlayer.db").display().to_string();
     let _c = outlayer(
-        &["coordinator", "--listen", &listen, "--database", &db, "--lease-seconds", "1", "--allow-dev-attestation"],
+        &["coordinator", "--listen", &listen, "--database", &db, "--lease-seconds", "1", "--allow-dev-attestation", "--dev-owners"],
         &dir.path().join("c"),
     );
     wait_healthy(&reqwest::Client::new(), &url).await;
@@ -288,7 +289,7 @@ async fn accepted_jobs_survive_a_coordinator_restart_on_postgres() {
     let url = format!("http://127.0.0.1:{port}");
     let listen = format!("127.0.0.1:{port}");
     let schema = pg_schema();
-    let coord = ["coordinator", "--listen", &listen, "--database", PG_URL, "--database-schema", &schema, "--allow-dev-attestation"];
+    let coord = ["coordinator", "--listen", &listen, "--database", PG_URL, "--database-schema", &schema, "--allow-dev-attestation", "--dev-owners"];
     let mut c = outlayer(&coord, &dir.path().join("c"));
     wait_healthy(&reqwest::Client::new(), &url).await;
     let t = Tenant::new(&url, "echo", g::ECHO, &[], 1_000_000).await;

@@ -327,6 +327,7 @@ async fn two_workers_on_one_postgres_share_a_projects_storage_through_the_keysto
         "--database-schema",
         &schema,
         "--allow-dev-attestation",
+        "--dev-owners",
         "--data-dir",
         cdir.to_str().unwrap(),
     ]);
@@ -391,6 +392,7 @@ async fn a_keystore_outage_delays_jobs_and_a_restarted_keystore_serves_the_same_
         "--listen",
         &format!("127.0.0.1:{cport}"),
         "--allow-dev-attestation",
+        "--dev-owners",
         "--lease-seconds",
         "3",
         "--data-dir",
