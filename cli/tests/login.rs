@@ -58,23 +58,26 @@ async fn node(account: &'static str, full: String) -> String {
 
 async fn coordinator(dir: &Path, rpc: &str) -> (Proc, String) {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_outlayer"))
-        .args(["coordinator", "--listen", &format!("127.0.0.1:{port}"), "--auth-rpc-url", rpc, "--auth-recipient", "outlayer.test"])
-        .arg("--data-dir")
-        .arg(dir)
-        .env("OUTLAYER_LOG", "warn")
-        .env_remove("OUTLAYER_DEV_OWNERS")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn outlayer");
+    // Killed and waited for when the `Proc` is dropped (also if it never becomes healthy).
+    let child = Proc(
+        Command::new(env!("CARGO_BIN_EXE_outlayer"))
+            .args(["coordinator", "--listen", &format!("127.0.0.1:{port}"), "--auth-rpc-url", rpc, "--auth-recipient", "outlayer.test"])
+            .arg("--data-dir")
+            .arg(dir)
+            .env("OUTLAYER_LOG", "warn")
+            .env_remove("OUTLAYER_DEV_OWNERS")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn outlayer"),
+    );
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     for _ in 0..600 {
         if let Ok(r) = http.get(format!("{url}/healthz")).send().await
             && r.status().is_success()
         {
-            return (Proc(child), url);
+            return (child, url);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

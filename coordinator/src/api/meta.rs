@@ -50,6 +50,8 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_str(OPENAPI_JSON).expect("valid JSON");
         let routes = [
             ("/owners", "post"),
+            ("/auth/challenge", "post"),
+            ("/auth/signin", "post"),
             ("/earnings", "get"),
             ("/projects", "post"),
             ("/projects/{owner}/{name}", "get"),
@@ -78,6 +80,6 @@ mod tests {
         for (path, method) in routes {
             assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from openapi.json");
         }
-        assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(24));
+        assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(33));
     }
 }
