@@ -35,11 +35,15 @@ pub fn signed_out(ctx: &Ctx, error: Option<&str>) -> Markup {
             label for="token" { "Owner token" }
             input #token type="password" name="token" autocomplete="current-password" required
                 aria-describedby="token-hint" maxlength="256";
-            p #token-hint .hint { "The " code { "olo_…" } " token that " code { "POST /owners" } " returned. "
+            p #token-hint .hint { "The " code { "olo_…" } " token that " code { "outlayer login" } " (NEAR sign-in) or, on a "
+                code { "--dev-owners" } " coordinator, " code { "POST /owners" } " returned. "
                 "It is sent once, in this form; the browser then keeps only a session cookie." }
             button type="submit" { "Sign in" }
         }
         h2 { "No account yet?" }
+        p { "Owners are NEAR accounts: sign in with a full-access key of yours (the key file near-cli wrote)." }
+        pre { "outlayer login --account alice.testnet --key-file ~/.near-credentials/testnet/alice.testnet.json --coordinator http://127.0.0.1:8080" }
+        p { "On a development coordinator (" code { "outlayer serve" } ", " code { "--dev-owners" } "), any name works:" }
         pre { "curl -X POST http://127.0.0.1:8080/owners -H 'content-type: application/json' -d '{\"owner\":\"alice\"}'" }
         p { "See the " a href="/ui/docs/quick-start" { "quick start" } "." }
     }
