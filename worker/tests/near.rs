@@ -896,7 +896,12 @@ async fn the_resolution_and_its_receipt_are_read_back_from_the_transaction() -> 
 /// A builder API (`POST /builds`, `GET /builds/{id}`, `GET /builds/{id}/wasm`) that has built
 /// `wasm` in `duration_ms`; records the build requests it received.
 async fn builder_api(wasm: Vec<u8>, duration_ms: u64, asked: Arc<Mutex<Vec<(String, Value)>>>) -> String {
-    let sha = sha256_hex(&wasm);
+    let view = json!({"id": "b1", "status": "succeeded", "wasm_sha256": sha256_hex(&wasm), "cache_hit": false, "duration_ms": duration_ms});
+    builder_api_answering(view, wasm, asked).await
+}
+
+/// The same API whose build `b1` is `view` (what `GET /builds/b1` answers).
+async fn builder_api_answering(view: Value, wasm: Vec<u8>, asked: Arc<Mutex<Vec<(String, Value)>>>) -> String {
     let router = Router::new()
         .route(
             "/builds",
@@ -912,12 +917,8 @@ async fn builder_api(wasm: Vec<u8>, duration_ms: u64, asked: Arc<Mutex<Vec<(Stri
         .route(
             "/builds/b1",
             get(move || {
-                let sha = sha.clone();
-                async move {
-                    axum::Json(
-                        json!({"id": "b1", "status": "succeeded", "wasm_sha256": sha, "cache_hit": false, "duration_ms": duration_ms}),
-                    )
-                }
+                let view = view.clone();
+                async move { axum::Json(view) }
             }),
         )
         .route("/builds/b1/wasm", get(move || async move { wasm.clone() }));
@@ -966,5 +967,86 @@ async fn a_github_request_without_a_builder_is_resolved_as_a_failure() -> Result
     let call = resolve_call(&node.sent_txs()[0]);
     assert_eq!(call["response"]["success"], false);
     assert_eq!(call["response"]["error"], "this worker has no builder: GitHub sources are not run");
+    Ok(())
+}
+
+/// A compile-only request as the contract stores and logs it (`params: {compile_only: true,
+/// force_rebuild: true}` on `GitHub {repo, commit, build_target: None}`; the fields of
+/// contracts/outlayer/src/tests/github.rs): a git source without hash, every limit 0, a JSON
+/// answer, `compile_only` and `force_rebuild` in the event.
+async fn compile_only_node(commit: &str) -> Node {
+    let mut request = pending_request(0, &format!("git+https://github.com/alice/echo@{commit}#wasm32-wasip2"), "");
+    request["limits"] = json!({"max_instructions": 0, "max_memory_mb": 0, "max_execution_seconds": 0});
+    request["response_format"] = json!("Json");
+    request["estimate"] = json!("30000000000000000000000");
+    let log = requested_log(&request, "");
+    let mut event: Value = serde_json::from_str(log.strip_prefix("EVENT_JSON:").unwrap()).unwrap();
+    event["data"]["response_format"] = json!("Json");
+    event["data"]["compile_only"] = json!(true);
+    event["data"]["force_rebuild"] = json!(true);
+    Node::start(Contract {
+        pending: vec![request.clone()],
+        requests: HashMap::from([(0, request)]),
+        calls: vec![vec![format!("EVENT_JSON:{event}")]],
+        ..Contract::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_compile_only_request_is_built_and_resolved_with_the_hash_without_running() -> Result<()> {
+    // A guest that never ends: had it run (with every limit 0, or any), the request would fail.
+    let wasm = outlayer_guest_artifacts::read(outlayer_guest_artifacts::LOOP_FOREVER);
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let builder = builder_api(wasm.clone(), 2500, asked.clone()).await;
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let node = compile_only_node(commit).await;
+    let dir = tempfile::tempdir()?;
+    let mut config = config(&node, dir.path());
+    config.builder = Some(outlayer_worker::near::build::BuilderLink { url: builder, token: "owner-token".into() });
+    let mut worker = NearWorker::new(config, runtime(), backends())?;
+
+    let report = worker.poll_once().await?;
+    assert_eq!(report.resolved, vec![0]);
+    let asked = asked.lock().unwrap().clone();
+    let source = json!({"git": "https://github.com/alice/echo", "commit": commit, "build_target": "wasm32-wasip2"});
+    assert_eq!(
+        asked,
+        vec![("Bearer owner-token".to_owned(), json!({"source": source, "force_rebuild": true}))],
+        "force_rebuild passed through"
+    );
+    let sent = node.sent_txs();
+    assert_eq!(sent.len(), 1);
+    let call = resolve_call(&sent[0]);
+    let response = &call["response"];
+    assert_eq!(response["success"], true, "{response}");
+    assert_eq!(response["output"], json!({"type": "Json", "value": {"wasm_sha256": sha256_hex(&wasm), "compile_time_ms": 2500}}));
+    assert_eq!(response["compile_time_ms"], 2500, "the compile time is reported for the contract to charge");
+    assert_eq!((response["instructions_used"].clone(), response["time_ms"].clone()), (json!(0), json!(0)), "nothing ran");
+    assert_eq!(call.get("receipt"), None, "no receipt: nothing ran");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_compile_only_request_whose_build_fails_is_resolved_as_a_failure_with_the_code() -> Result<()> {
+    let view = json!({
+        "id": "b1", "status": "failed", "duration_ms": 800,
+        "error": {"code": "build_failed", "message": "error[E0425]: cannot find value `x` in this scope"},
+    });
+    let builder = builder_api_answering(view, Vec::new(), Arc::default()).await;
+    let node = compile_only_node(&"b".repeat(40)).await;
+    let dir = tempfile::tempdir()?;
+    let mut config = config(&node, dir.path());
+    config.builder = Some(outlayer_worker::near::build::BuilderLink { url: builder, token: "owner-token".into() });
+    let mut worker = NearWorker::new(config, runtime(), backends())?;
+
+    assert_eq!(worker.poll_once().await?.resolved, vec![0]);
+    let call = resolve_call(&node.sent_txs()[0]);
+    let response = &call["response"];
+    assert_eq!(response["success"], false);
+    assert_eq!(response["output"], Value::Null);
+    assert_eq!(response["error"], "build failed: build_failed: error[E0425]: cannot find value `x` in this scope");
+    assert_eq!(response["compile_time_ms"], 800, "the failed build's time is charged too");
+    assert_eq!(call.get("receipt"), None);
     Ok(())
 }

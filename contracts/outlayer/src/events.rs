@@ -48,6 +48,11 @@ pub enum Event {
         attached: U128,
         /// Developer payment reserved (yoctoNEAR), `NEAR_PAYMENT_YOCTO` for the guest.
         developer_payment: U128,
+        /// OutLayer v0.1's `compile_only`: build the `GitHub` source, run nothing, answer
+        /// `{"wasm_sha256", "compile_time_ms"}` (`resource_limits` are then all zero).
+        compile_only: bool,
+        /// OutLayer v0.1's `force_rebuild`: the builder rebuilds even a cached build.
+        force_rebuild: bool,
         /// Block height of the request.
         block_height: u64,
         /// Block timestamp of the request, ns.

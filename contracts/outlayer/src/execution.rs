@@ -22,7 +22,13 @@ pub(crate) const RESOLVE_CALLBACK: &str = "on_execution_resolved";
 impl Contract {
     /// Asks for an execution of `source`. The attached deposit must cover the estimate
     /// (`base_fee + max_instructions × per_million_instructions / 1e6 + max_seconds × 1000 ×
-    /// per_ms`) plus `params.developer_payment`. Attach at least 50 TGas.
+    /// per_ms`) plus `params.developer_payment`, plus the compile cap for a `GitHub` source.
+    /// Attach at least 50 TGas.
+    ///
+    /// `params.compile_only` (a `GitHub` source, no `resource_limits`, no `secrets_ref`) builds
+    /// without running: only the compile cap is reserved, and the answer is the JSON output
+    /// `{"wasm_sha256", "compile_time_ms"}`. `params.force_rebuild` (a `GitHub` source) has the
+    /// builder rebuild a cached build.
     ///
     /// The call's result is the [`ExecutionOutcome`] returned by `on_execution_resolved` once a
     /// worker resolves the request or the yield times out. Refunds go to `payer` (default: the
@@ -43,7 +49,15 @@ impl Contract {
         if env::prepaid_gas() < Gas::from_tgas(MIN_REQUEST_TGAS) {
             env::panic_str(&format!("Attach at least {MIN_REQUEST_TGAS} TGas to request_execution"));
         }
-        let limits = resource_limits.unwrap_or_default().resolve();
+        let params = params.unwrap_or_default();
+        let compile_only = params.compile_only;
+        if compile_only && resource_limits.is_some() {
+            env::panic_str("A compile-only request runs nothing: it takes no resource_limits");
+        }
+        if compile_only && secrets_ref.is_some() {
+            env::panic_str("A compile-only request runs nothing: it takes no secrets_ref");
+        }
+        let limits = if compile_only { ResolvedLimits::COMPILE_ONLY } else { resource_limits.unwrap_or_default().resolve() };
         if let Some(input) = &input {
             // Measured as it appears in the event log, where escaping can multiply its size.
             let escaped = near_sdk::serde_json::to_string(input).map_or(usize::MAX, |j| j.len() - 2);
@@ -52,17 +66,23 @@ impl Contract {
             }
         }
         let source = self.resolve_source(source);
+        let git = crate::github::is_git(&source);
+        if compile_only && !git {
+            env::panic_str("compile_only needs a GitHub source: only a GitHub source is built");
+        }
+        if params.force_rebuild && !git {
+            env::panic_str("force_rebuild needs a GitHub source: only a GitHub source is built");
+        }
         if let Some(secrets) = &secrets_ref {
             self.assert_secrets_exist(secrets, &source);
         }
-        let developer_payment = params.unwrap_or_default().developer_payment.map_or(0, |p| p.0);
+        let developer_payment = params.developer_payment.map_or(0, |p| p.0);
         if developer_payment > 0 && source.project_owner.is_none() {
             env::panic_str("A developer payment needs a project source");
         }
-        let mut estimate = self.pricing.estimate(&limits);
-        if crate::github::is_git(&source) {
-            estimate = estimate.saturating_add(self.pricing.compile_cost(crate::pricing::COMPILE_MS_CAP));
-        }
+        let compile_cap = if git { self.pricing.compile_cost(crate::pricing::COMPILE_MS_CAP) } else { 0 };
+        // A compile-only request reserves the compile charge alone: nothing runs.
+        let estimate = if compile_only { compile_cap } else { self.pricing.estimate(&limits).saturating_add(compile_cap) };
         let required = estimate.saturating_add(developer_payment);
         let attached = env::attached_deposit();
         if attached.as_yoctonear() < required {
@@ -84,7 +104,8 @@ impl Contract {
 
         let sender = env::predecessor_account_id();
         let payer = payer.unwrap_or_else(|| sender.clone());
-        let response_format = response_format.unwrap_or_default();
+        // A compile-only request always answers JSON (`{"wasm_sha256", "compile_time_ms"}`).
+        let response_format = if compile_only { ResponseFormat::Json } else { response_format.unwrap_or_default() };
         let request = PendingRequest {
             request_id,
             data_id,
@@ -117,6 +138,8 @@ impl Contract {
             response_format,
             attached: U128(attached.as_yoctonear()),
             developer_payment: U128(developer_payment),
+            compile_only,
+            force_rebuild: params.force_rebuild,
             block_height: env::block_height(),
             block_timestamp: U64(env::block_timestamp()),
         }

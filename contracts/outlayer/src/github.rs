@@ -6,10 +6,15 @@
 //! empty, because the hash is known only once built. The worker's signed receipt names the hash
 //! it ran ([`crate::receipt`] accepts any hash for these requests), and the settlement adds the
 //! compile time at [`crate::Pricing::compile_cost`].
+//!
+//! A compile-only request (`params.compile_only`, OutLayer v0.1) builds without running: it is
+//! stored with [`ResolvedLimits::COMPILE_ONLY`] (all zero), reserves only the compile charge and
+//! answers [`compile_only_output`].
 
 use near_sdk::env;
+use near_sdk::serde_json::{Value, json};
 
-use crate::types::ResolvedSource;
+use crate::types::{ExecutionOutput, PendingRequest, ResolvedLimits, ResolvedSource};
 
 /// Longest repository URL accepted.
 pub const MAX_REPO_BYTES: usize = 256;
@@ -46,4 +51,28 @@ pub fn resolve(repo: &str, commit: &str, build_target: Option<&str>) -> Resolved
 /// Whether a resolved source is built from git.
 pub fn is_git(source: &ResolvedSource) -> bool {
     source.wasm_url.starts_with(GIT_URL_PREFIX) && source.wasm_sha256.is_empty()
+}
+
+/// Whether a request is compile-only (`params.compile_only`): a git source stored with
+/// [`ResolvedLimits::COMPILE_ONLY`] (no request that runs something has a zero limit, so the
+/// stored layout of [`PendingRequest`] did not change).
+pub fn is_compile_only(request: &PendingRequest) -> bool {
+    is_git(&request.source) && request.limits == ResolvedLimits::COMPILE_ONLY
+}
+
+/// The output of a successful compile-only request, from the worker's JSON output: `{"wasm_sha256":
+/// <64 lowercase hex>, "compile_time_ms": <the charged compile time>}` (the contract writes
+/// `compile_time_ms` itself, from the response it charges). `Err` when the worker's output names
+/// no valid hash.
+pub fn compile_only_output(output: Option<&ExecutionOutput>, compile_time_ms: u64) -> Result<Value, String> {
+    let sha256 = match output {
+        Some(ExecutionOutput::Json(value)) => value["wasm_sha256"].as_str(),
+        _ => None,
+    };
+    match sha256 {
+        Some(h) if h.len() == 64 && h.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) => {
+            Ok(json!({ "wasm_sha256": h, "compile_time_ms": compile_time_ms }))
+        }
+        _ => Err("Compile-only output must be {\"wasm_sha256\": <64 lowercase hex>, ...}".into()),
+    }
 }

@@ -114,6 +114,17 @@ impl Contract {
                 }
             }
         }
+        // A compile-only request answers the built hash, with the compile time it is charged.
+        if response.success && crate::github::is_compile_only(&request) {
+            match crate::github::compile_only_output(response.output.as_ref(), response.compile_time_ms) {
+                Ok(value) => response.output = Some(ExecutionOutput::Json(value)),
+                Err(e) => {
+                    response.success = false;
+                    response.output = None;
+                    response.error = Some(e);
+                }
+            }
+        }
         self.settle(request, response, timed_out)
     }
 
@@ -194,7 +205,10 @@ impl Contract {
     fn settle(&mut self, request: PendingRequest, response: ExecutionResponse, timed_out: bool) -> ExecutionOutcome {
         let attached = request.attached.as_yoctonear();
         let compile = if crate::github::is_git(&request.source) { self.pricing.compile_cost(response.compile_time_ms) } else { 0 };
-        let (cost, developer) = if response.success {
+        let (cost, developer) = if crate::github::is_compile_only(&request) {
+            // Nothing ran: the compile time alone is charged, success or not (no base fee).
+            (compile.min(request.estimate.as_yoctonear()), 0)
+        } else if response.success {
             let cost = self
                 .pricing
                 .cost(response.instructions_used, response.time_ms)

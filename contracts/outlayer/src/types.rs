@@ -76,6 +76,12 @@ pub struct ResolvedLimits {
     pub max_execution_seconds: u64,
 }
 
+impl ResolvedLimits {
+    /// The limits stored for a compile-only request: all zero ("no resource limits"; a request
+    /// that runs something has every limit at 1 or more).
+    pub const COMPILE_ONLY: Self = Self { max_instructions: 0, max_memory_mb: 0, max_execution_seconds: 0 };
+}
+
 impl ResourceLimits {
     /// Applies defaults and panics with a clear message when a limit is zero or above its cap.
     pub fn resolve(&self) -> ResolvedLimits {
@@ -124,6 +130,16 @@ pub struct ExecutionParams {
     /// Payment for the project developer, in yoctoNEAR, on top of the cost estimate. Credited to
     /// the project owner on success, minus what the guest refunds; refunded on failure.
     pub developer_payment: Option<U128>,
+    /// OutLayer v0.1's `compile_only`: build the `GitHub` source and answer its wasm's sha256
+    /// without running it. Such a request takes no `resource_limits`, reserves only the compile
+    /// charge (`Pricing::compile_cost` of `COMPILE_MS_CAP`) and answers, as JSON,
+    /// `{"wasm_sha256": hex, "compile_time_ms": n}`.
+    #[serde(default)]
+    pub compile_only: bool,
+    /// OutLayer v0.1's `force_rebuild`: the builder rebuilds a `GitHub` source even when it has
+    /// it cached (a reproducibility check). Needs a `GitHub` source.
+    #[serde(default)]
+    pub force_rebuild: bool,
 }
 
 /// A request waiting for a worker.

@@ -70,21 +70,32 @@ pub enum BuildFetchError {
     /// The builder cannot be reached or answered oddly: try again later.
     #[error("builder unavailable: {0}")]
     Unavailable(String),
-    /// The build failed or was refused: the request fails with this text.
-    #[error("build failed: {0}")]
-    Failed(String),
+    /// The build failed or was refused: the request fails with this text (`code: message`,
+    /// the builder's typed code first), after `compile_ms` of building (0 when refused).
+    #[error("build failed: {message}")]
+    Failed {
+        /// `code: message`.
+        message: String,
+        /// The failed build's duration, ms (charged like a successful build's).
+        compile_ms: u64,
+    },
 }
 
-/// Builds `git` through `link` and returns the checked wasm.
-pub async fn build(http: &reqwest::Client, link: &BuilderLink, git: &GitRef) -> Result<Built, BuildFetchError> {
+/// Builds `git` through `link` and returns the checked wasm; `force_rebuild` (OutLayer v0.1's
+/// request param) has the builder rebuild even when the build is cached.
+pub async fn build(http: &reqwest::Client, link: &BuilderLink, git: &GitRef, force_rebuild: bool) -> Result<Built, BuildFetchError> {
     let base = link.url.trim_end_matches('/');
     let unavailable = |e: reqwest::Error| BuildFetchError::Unavailable(e.without_url().to_string());
-    let body = json!({ "source": { "git": git.repo, "commit": git.commit, "build_target": git.build_target } });
+    let mut body = json!({ "source": { "git": git.repo, "commit": git.commit, "build_target": git.build_target } });
+    if force_rebuild {
+        body["force_rebuild"] = json!(true);
+    }
     let resp = http.post(format!("{base}/builds")).bearer_auth(&link.token).json(&body).send().await.map_err(unavailable)?;
     let status = resp.status();
     let answer: Value = resp.json().await.map_err(unavailable)?;
     if status.is_client_error() {
-        return Err(BuildFetchError::Failed(format!("{}: {}", answer["error"]["code"], answer["error"]["message"])));
+        let message = format!("{}: {}", answer["error"]["code"].as_str().unwrap_or("?"), answer["error"]["message"].as_str().unwrap_or(""));
+        return Err(BuildFetchError::Failed { message, compile_ms: 0 });
     }
     let Some(id) = answer["build_id"].as_str().filter(|_| status.is_success()) else {
         return Err(BuildFetchError::Unavailable(format!("POST /builds answered {status}")));
@@ -95,11 +106,9 @@ pub async fn build(http: &reqwest::Client, link: &BuilderLink, git: &GitRef) -> 
         match view["status"].as_str() {
             Some("succeeded") => break view,
             Some("failed") => {
-                return Err(BuildFetchError::Failed(format!(
-                    "{}: {}",
-                    view["error"]["code"].as_str().unwrap_or("?"),
-                    view["error"]["message"].as_str().unwrap_or("")
-                )));
+                let message =
+                    format!("{}: {}", view["error"]["code"].as_str().unwrap_or("?"), view["error"]["message"].as_str().unwrap_or(""));
+                return Err(BuildFetchError::Failed { message, compile_ms: view["duration_ms"].as_u64().unwrap_or(0) });
             }
             _ if tokio::time::Instant::now() >= deadline => {
                 return Err(BuildFetchError::Unavailable(format!("build {id} still not finished")));
@@ -114,7 +123,8 @@ pub async fn build(http: &reqwest::Client, link: &BuilderLink, git: &GitRef) -> 
     }
     let wasm = resp.bytes().await.map_err(unavailable)?.to_vec();
     if wasm.len() > MAX_BUILT_WASM_BYTES || hex::encode(Sha256::digest(&wasm)) != sha256 {
-        return Err(BuildFetchError::Failed(format!("the wasm of build {id} does not hash to its reported sha256 {sha256}")));
+        let message = format!("the wasm of build {id} does not hash to its reported sha256 {sha256}");
+        return Err(BuildFetchError::Failed { message, compile_ms: 0 });
     }
     let compile_ms = if view["cache_hit"] == true { 0 } else { view["duration_ms"].as_u64().unwrap_or(0) };
     Ok(Built { wasm, sha256, compile_ms })

@@ -198,6 +198,18 @@ pub fn chain_receipt(receipt: &SignedReceipt, near_key: &SecretKey) -> SignedRec
     }
 }
 
+/// The response for a compile-only request whose build succeeded: nothing ran; the output is
+/// the JSON `{"wasm_sha256": hex, "compile_time_ms": n}` (the contract checks the hash's form
+/// and answers it to the caller), the compile time reported for the contract to charge.
+pub fn compiled(wasm_sha256: &str, compile_time_ms: u64) -> ExecutionResponse {
+    ExecutionResponse {
+        success: true,
+        output: Some(ExecutionOutput::Json(serde_json::json!({ "wasm_sha256": wasm_sha256, "compile_time_ms": compile_time_ms }))),
+        compile_time_ms,
+        ..ExecutionResponse::default()
+    }
+}
+
 /// The response for a request that could not be run (no event, bad wasm, limits beyond the
 /// host's caps).
 pub fn failure(error: impl Into<String>) -> ExecutionResponse {

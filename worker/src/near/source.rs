@@ -7,7 +7,10 @@
 //!   resolutions left in flight, then queue every listed request not yet handled.
 //! - `lease`: take the next queued request, check that the contract still shows it waiting,
 //!   read its input from its `execution_requested` event, fetch its wasm, check its limits, and
-//!   hand it out as a [`Job`]. A request that cannot be run is resolved as a failure here, by
+//!   hand it out as a [`Job`]. A `GitHub` source is built first ([`build`], the event's
+//!   `force_rebuild` passed on); a compile-only request (the event's `compile_only`) is resolved
+//!   right there with the built hash ([`execute::compiled`]), nothing run, no receipt.
+//!   A request that cannot be run is resolved as a failure here, by
 //!   the source; one whose event or wasm cannot be read just now is put off to the next poll.
 //!   A request of a project gets http to the hosts of the project's allowlist, read from the
 //!   contract once per project per poll ([`execute::valid_http_allowlist`] drops the entries the
@@ -363,13 +366,27 @@ impl NearSource {
             return Ok(None);
         }
         // A `GitHub` source: built by the builder, kept by hash like a download.
+        let git = build::GitRef::parse(&request.source.wasm_url).filter(|_| request.source.wasm_sha256.is_empty());
+        if event.compile_only && git.is_none() {
+            self.reject(id, "compile_only needs a GitHub source: only a GitHub source is built").await?;
+            return Ok(None);
+        }
         let built_request;
-        let request = match build::GitRef::parse(&request.source.wasm_url).filter(|_| request.source.wasm_sha256.is_empty()) {
+        let request = match git {
             None => request,
-            Some(git) => match self.build(id, &git).await? {
-                Some(sha256) => {
+            Some(git) => match self.build(id, &git, event.force_rebuild).await? {
+                // Compile-only: resolved with the built hash, nothing run (no receipt).
+                Some(built) if event.compile_only => {
+                    tracing::info!(request_id = id, wasm_sha256 = %built.sha256, compile_ms = built.compile_ms, "compile-only request built");
+                    let response = execute::compiled(&built.sha256, built.compile_ms);
+                    self.resolve(Resolution { request_id: id, response, receipt: None }).await?;
+                    return Ok(None);
+                }
+                Some(built) => {
+                    self.fetcher.keep(&built.sha256, &built.wasm);
+                    self.events.lock().await.compile_ms.insert(id, built.compile_ms);
                     let mut with_hash = request.clone();
-                    with_hash.source.wasm_sha256 = sha256;
+                    with_hash.source.wasm_sha256 = built.sha256;
                     built_request = with_hash;
                     &built_request
                 }
@@ -408,26 +425,26 @@ impl NearSource {
         Ok(Some(job))
     }
 
-    /// Builds a `GitHub` request's source: its wasm's sha256 (the wasm kept by the fetcher), or
-    /// `None` when the request was put off (builder unavailable) or resolved as a failure.
-    async fn build(&self, id: u64, git: &build::GitRef) -> Result<Option<String>, NearWorkerError> {
+    /// Builds a `GitHub` request's source (`force_rebuild` passed to the builder): the checked
+    /// build, or `None` when the request was put off (builder unavailable) or resolved as a
+    /// failure (`build failed: <code>: <message>`, with the failed build's duration as its
+    /// compile time).
+    async fn build(&self, id: u64, git: &build::GitRef, force_rebuild: bool) -> Result<Option<build::Built>, NearWorkerError> {
         let Some(link) = &self.config.builder else {
             self.reject(id, "this worker has no builder: GitHub sources are not run").await?;
             return Ok(None);
         };
-        match build::build(&self.http, link, git).await {
-            Ok(built) => {
-                self.fetcher.keep(&built.sha256, &built.wasm);
-                self.events.lock().await.compile_ms.insert(id, built.compile_ms);
-                Ok(Some(built.sha256))
-            }
+        match build::build(&self.http, link, git, force_rebuild).await {
+            Ok(built) => Ok(Some(built)),
             Err(e @ build::BuildFetchError::Unavailable(_)) => {
                 tracing::warn!(request_id = id, error = %e, "builder unavailable; trying next poll");
                 self.record(|r| r.deferred.push(id));
                 Ok(None)
             }
-            Err(e) => {
-                self.reject(id, e.to_string()).await?;
+            Err(e @ build::BuildFetchError::Failed { compile_ms, .. }) => {
+                let mut response = execute::failure(e.to_string());
+                response.compile_time_ms = compile_ms;
+                self.resolve(Resolution { request_id: id, response, receipt: None }).await?;
                 Ok(None)
             }
         }

@@ -93,6 +93,13 @@ pub struct RequestedEvent {
     pub input: Option<String>,
     /// Block timestamp of the request, ns, as a decimal string.
     pub block_timestamp: String,
+    /// OutLayer v0.1's `compile_only`: build the `GitHub` source and answer its hash, run
+    /// nothing (absent in events of contracts before it: false).
+    #[serde(default)]
+    pub compile_only: bool,
+    /// OutLayer v0.1's `force_rebuild`: ask the builder to rebuild even a cached build.
+    #[serde(default)]
+    pub force_rebuild: bool,
 }
 
 /// The guest's output in a response: `{"type": "Text", "value": "..."}`, `Json` with any

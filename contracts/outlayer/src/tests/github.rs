@@ -93,3 +93,141 @@ fn compile_time_is_charged_up_to_the_cap() {
     let (cost, run) = settle_with_compile(u64::MAX);
     assert_eq!(cost, run + COMPILE_MS_CAP as u128 * PER_MS);
 }
+
+fn compile_only(force_rebuild: bool) -> Option<ExecutionParams> {
+    Some(ExecutionParams { compile_only: true, force_rebuild, ..Default::default() })
+}
+
+#[test]
+fn the_v01_params_parse() {
+    let params: ExecutionParams = serde_json::from_value(json!({"compile_only": true, "force_rebuild": true})).unwrap();
+    assert_eq!(params, compile_only(true).unwrap());
+    let params: ExecutionParams = serde_json::from_value(json!({})).unwrap();
+    assert!(!params.compile_only && !params.force_rebuild);
+}
+
+#[test]
+fn a_compile_only_request_reserves_the_compile_cap_alone_and_says_it_is_compile_only() {
+    let mut c = setup();
+    let cap = COMPILE_MS_CAP as u128 * PER_MS;
+    set(&ctx("alice.near", cap));
+    c.request_execution(github(Some("wasm32-wasip1")), None, None, None, Some(ResponseFormat::Text), None, compile_only(true));
+    let data = event("execution_requested");
+    assert_eq!(data["compile_only"], true);
+    assert_eq!(data["force_rebuild"], true);
+    let zero = json!({"max_instructions": 0, "max_memory_mb": 0, "max_execution_seconds": 0});
+    assert_eq!(data["resource_limits"], zero);
+    assert_eq!(data["response_format"], "Json");
+    let stored = c.get_request(0).unwrap();
+    assert_eq!(stored.estimate.as_yoctonear(), cap, "no execution estimate, no base fee: the compile cap only");
+    assert_eq!(serde_json::to_value(&stored.limits).unwrap(), zero);
+    assert_eq!(stored.response_format, ResponseFormat::Json);
+}
+
+#[test]
+fn an_ordinary_request_says_it_is_not_compile_only() {
+    let mut c = setup();
+    set(&ctx("alice.near", ONE_NEAR));
+    c.request_execution(github(None), None, None, None, None, None, None);
+    let data = event("execution_requested");
+    assert_eq!((data["compile_only"].clone(), data["force_rebuild"].clone()), (json!(false), json!(false)));
+    assert_eq!(data["resource_limits"]["max_instructions"], 1_000_000_000u64);
+}
+
+#[test]
+#[should_panic(expected = "less than the required 30000000000000000000000 yoctoNEAR")]
+fn a_compile_only_request_must_cover_the_compile_cap() {
+    let mut c = setup();
+    set(&ctx("alice.near", COMPILE_MS_CAP as u128 * PER_MS - 1));
+    c.request_execution(github(None), None, None, None, None, None, compile_only(false));
+}
+
+#[test]
+fn compile_only_and_force_rebuild_are_refused_without_a_github_source_or_with_limits() {
+    let limits = Some(ResourceLimits { max_instructions: Some(1000), ..Default::default() });
+    let secrets = Some(SecretsRef { account_id: acc("alice.near"), profile: "p".into() });
+    let force = Some(ExecutionParams { force_rebuild: true, ..Default::default() });
+    for (source, limits, secrets, params, message) in [
+        (wasm_source(), None, None, compile_only(false), "compile_only needs a GitHub source: only a GitHub source is built"),
+        (wasm_source(), None, None, force, "force_rebuild needs a GitHub source: only a GitHub source is built"),
+        (github(None), limits, None, compile_only(false), "A compile-only request runs nothing: it takes no resource_limits"),
+        (github(None), None, secrets, compile_only(false), "A compile-only request runs nothing: it takes no secrets_ref"),
+    ] {
+        let result = std::panic::catch_unwind(|| {
+            let mut c = setup();
+            set(&ctx("alice.near", ONE_NEAR));
+            c.request_execution(source, limits, None, secrets, None, None, params);
+        });
+        let err = result.expect_err(message);
+        let text = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(text.ends_with(&format!("panic_msg: {message:?} }})")), "{text} / {message}");
+    }
+}
+
+/// A compile-only request by alice with one NEAR, resolved with `response`: the outcome.
+fn settle_compile_only(response: ExecutionResponse) -> ExecutionOutcome {
+    let mut c = setup_with_worker();
+    let mut w = ctx(CONTRACT, ONE_NEAR);
+    w.signer_account_pk(worker_key());
+    set(&w);
+    c.request_execution(github(None), None, None, None, None, Some(acc("alice.near")), compile_only(false));
+    let payload = c.prepare_resume(0, response).1;
+    set(&ctx(CONTRACT, 0));
+    let outcome = c.on_execution_resolved(0, Ok(serde_json::from_slice(&payload).unwrap()));
+    assert_eq!(transfers(), vec![("alice.near".to_owned(), outcome.refund.0)]);
+    assert_eq!(outcome.cost.0 + outcome.refund.0, ONE_NEAR);
+    let completed = event("execution_completed");
+    assert_eq!((completed["cost"].clone(), completed["success"].clone()), (json!(outcome.cost.0.to_string()), json!(outcome.success)));
+    outcome
+}
+
+fn built(sha256: &str, compile_time_ms: u64) -> ExecutionResponse {
+    // As the worker sends a JSON answer: the exact text, parsed by the callback.
+    let text = json!({"wasm_sha256": sha256, "compile_time_ms": compile_time_ms}).to_string();
+    ExecutionResponse { success: true, output: Some(ExecutionOutput::Text(text)), compile_time_ms, ..Default::default() }
+}
+
+#[test]
+fn a_compile_only_request_answers_the_hash_and_is_charged_the_compile_time_alone() {
+    let hash = "cd".repeat(32);
+    let outcome = settle_compile_only(built(&hash, 12_000));
+    assert!(outcome.success, "{outcome:?}");
+    assert_eq!(outcome.output, Some(ExecutionOutput::Json(json!({"wasm_sha256": hash, "compile_time_ms": 12_000}))));
+    assert_eq!(outcome.cost.0, 12_000 * PER_MS, "the compile time, no base fee");
+    assert_eq!(outcome.refund.0, ONE_NEAR - 12_000 * PER_MS);
+    assert_eq!((outcome.instructions_used, outcome.time_ms), (0, 0));
+}
+
+#[test]
+fn a_compile_only_request_is_charged_up_to_the_cap() {
+    let outcome = settle_compile_only(built(&"cd".repeat(32), 900_000));
+    assert!(outcome.success);
+    assert_eq!(outcome.cost.0, COMPILE_MS_CAP as u128 * PER_MS);
+}
+
+#[test]
+fn a_cache_hit_costs_nothing() {
+    let outcome = settle_compile_only(built(&"cd".repeat(32), 0));
+    assert_eq!(outcome.output, Some(ExecutionOutput::Json(json!({"wasm_sha256": "cd".repeat(32), "compile_time_ms": 0}))));
+    assert_eq!((outcome.cost.0, outcome.refund.0), (0, ONE_NEAR));
+}
+
+#[test]
+fn a_failed_build_is_charged_its_compile_time_and_names_its_code() {
+    let response =
+        ExecutionResponse { error: Some("build failed: build_failed: error[E0425]".into()), compile_time_ms: 800, ..Default::default() };
+    let outcome = settle_compile_only(response);
+    assert!(!outcome.success);
+    assert_eq!(outcome.error.as_deref(), Some("build failed: build_failed: error[E0425]"));
+    assert_eq!(outcome.output, None);
+    assert_eq!(outcome.cost.0, 800 * PER_MS);
+}
+
+#[test]
+fn a_compile_only_answer_without_a_hash_fails() {
+    let outcome = settle_compile_only(built("not-a-hash", 500));
+    assert!(!outcome.success);
+    assert_eq!(outcome.output, None);
+    assert_eq!(outcome.error.as_deref(), Some("Compile-only output must be {\"wasm_sha256\": <64 lowercase hex>, ...}"));
+    assert_eq!(outcome.cost.0, 500 * PER_MS);
+}

@@ -30,6 +30,8 @@ fn request_with_wasm_url_emits_execution_requested() {
             "response_format": "Text",
             "attached": NearToken::from_near(1).as_yoctonear().to_string(),
             "developer_payment": "0",
+            "compile_only": false,
+            "force_rebuild": false,
             "block_height": 1000,
             "block_timestamp": NOW_NS.to_string(),
         })
@@ -174,7 +176,7 @@ fn missing_secrets_are_refused() {
 fn developer_payment_needs_a_project() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    let params = ExecutionParams { developer_payment: Some(U128(5)) };
+    let params = ExecutionParams { developer_payment: Some(U128(5)), ..Default::default() };
     c.request_execution(wasm_source(), None, None, None, None, None, Some(params));
 }
 

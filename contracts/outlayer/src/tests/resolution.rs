@@ -182,7 +182,7 @@ fn project_request(c: &mut Contract, developer_payment: u128) {
         None,
         Some(ResponseFormat::Json),
         Some(acc("alice.near")),
-        Some(ExecutionParams { developer_payment: Some(U128(developer_payment)) }),
+        Some(ExecutionParams { developer_payment: Some(U128(developer_payment)), ..Default::default() }),
     );
 }
 
