@@ -433,6 +433,8 @@ pub fn serve(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
             DatabaseConfig::Sqlite { .. } => args.data_dir.join("storage.db").display().to_string(),
             DatabaseConfig::Postgres { url, .. } => url.clone(),
         });
+        // The worker's backends first: what they say (test-only flags) is said before the API answers.
+        let backends = backends(&args.worker, &storage_db, &args.data_dir, Some((&keystore_url, QuoteSource::Dev))).await?;
         let state = outlayer_coordinator::build_state(config).await.context("starting the coordinator")?;
         let listener =
             tokio::net::TcpListener::bind(args.coordinator.listen).await.with_context(|| format!("binding {}", args.coordinator.listen))?;
@@ -441,7 +443,6 @@ pub fn serve(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
         let server = tokio::spawn(outlayer_coordinator::run(listener, state.clone(), stopped(stop_rx.clone())));
 
         let (builder_state, builder_stop) = (state.clone(), stop_rx.clone());
-        let backends = backends(&args.worker, &storage_db, &args.data_dir, Some((&keystore_url, QuoteSource::Dev))).await?;
         // The worker talks to the coordinator in this process directly (same protocol as
         // `outlayer worker` over HTTP, without the loopback hop).
         // It registers through the same attestation check as any worker, with dev evidence.

@@ -12,7 +12,11 @@
 //! The contract also keeps projects and their versions, encrypted secrets with access
 //! conditions, payment-key top-ups for the HTTPS path and the admin settings.
 //!
-//! ```
+//! A request from a test (the same steps as the unit tests in `src/tests/requests.rs`; not compiled as a
+//! doctest: in a `cargo test --workspace` build rustdoc links two near-sdk builds with the
+//! unit-testing feature, whose mocked host functions then collide at link time):
+//!
+//! ```ignore
 //! use outlayer_contract::{Contract, ExecutionSource, ResourceLimits};
 //! use near_sdk::{test_utils::VMContextBuilder, testing_env, NearToken};
 //!
