@@ -195,7 +195,8 @@ fn completion(job: &Value, output: &[u8], wall_ms: u64, refund: u128, signed: &S
 #[tokio::test]
 async fn a_result_changed_after_signing_is_refused_and_charges_come_from_signed_fields() {
     let dir = tempfile::tempdir().unwrap();
-    let (_c, url) = coordinator(dir.path(), &["--allow-dev-attestation", "--dev-owners", "--base-fee", "1000", "--price-per-second", "1000"]).await;
+    let (_c, url) =
+        coordinator(dir.path(), &["--allow-dev-attestation", "--dev-owners", "--base-fee", "1000", "--price-per-second", "1000"]).await;
     let key = SigningKey::from_bytes(&[8; 32]);
     let public = key.verifying_key().to_bytes();
 

@@ -289,7 +289,8 @@ async fn accepted_jobs_survive_a_coordinator_restart_on_postgres() {
     let url = format!("http://127.0.0.1:{port}");
     let listen = format!("127.0.0.1:{port}");
     let schema = pg_schema();
-    let coord = ["coordinator", "--listen", &listen, "--database", PG_URL, "--database-schema", &schema, "--allow-dev-attestation", "--dev-owners"];
+    let coord =
+        ["coordinator", "--listen", &listen, "--database", PG_URL, "--database-schema", &schema, "--allow-dev-attestation", "--dev-owners"];
     let mut c = outlayer(&coord, &dir.path().join("c"));
     wait_healthy(&reqwest::Client::new(), &url).await;
     let t = Tenant::new(&url, "echo", g::ECHO, &[], 1_000_000).await;

@@ -41,10 +41,10 @@ pub mod build;
 pub mod capability;
 #[cfg(feature = "client")]
 pub mod client;
-#[cfg(feature = "client")]
-pub mod keystore_client;
 pub mod http;
 pub mod job;
+#[cfg(feature = "client")]
+pub mod keystore_client;
 pub mod limits;
 pub mod outcome;
 pub use outlayer_attest::receipt;
