@@ -3,6 +3,9 @@
 //! result after signing it, charges come only from signed fields, and `outlayer serve` says dev
 //! mode aloud on its first line.
 
+mod common;
+use common::{Proc, free_port};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::SigningKey;
@@ -11,9 +14,8 @@ use outlayer_attest::{Challenge, Evidence, Measurements, Register, report_data};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// What dev evidence claims (`outlayer_protocol::DEV_MEASUREMENTS`: all zero).
@@ -24,19 +26,6 @@ const DEV: Measurements = Measurements {
     rtmr2: Register([0; 48]),
     rtmr3: Register([0; 48]),
 };
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn command(args: &[&str], data_dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_outlayer"));

@@ -2,25 +2,14 @@
 //! coordinator` + `outlayer builder` (remote builder with the builder token), against local git
 //! repositories (file://). The built version is then called like an uploaded one.
 
+mod common;
+use common::{Proc, free_port, wait_healthy};
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn cargo_home() -> PathBuf {
     std::env::var_os("CARGO_HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"))
@@ -40,18 +29,6 @@ fn outlayer(args: &[&str], data_dir: &Path, env: &[(&str, &str)]) -> Proc {
         .spawn()
         .expect("spawn outlayer");
     Proc(child)
-}
-
-async fn wait_healthy(http: &reqwest::Client, url: &str) {
-    for _ in 0..600 {
-        if let Ok(r) = http.get(format!("{url}/healthz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} did not become healthy");
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {

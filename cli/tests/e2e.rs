@@ -4,35 +4,23 @@
 //! Each test starts its own processes on free loopback ports with their own data directories;
 //! PostgreSQL tests use a fresh schema.
 
+mod common;
+use common::{Proc, free_port, wait_healthy};
+
 use outlayer_guest_artifacts as g;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 impl Proc {
     fn kill_hard(&mut self) {
         let _ = self.0.kill(); // SIGKILL: no graceful shutdown
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn outlayer(args: &[&str], data_dir: &Path) -> Proc {
@@ -46,18 +34,6 @@ fn outlayer(args: &[&str], data_dir: &Path) -> Proc {
         .spawn()
         .expect("spawn outlayer");
     Proc(child)
-}
-
-async fn wait_healthy(http: &reqwest::Client, url: &str) {
-    for _ in 0..300 {
-        if let Ok(r) = http.get(format!("{url}/healthz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} did not become healthy");
 }
 
 /// An owner with a project (with `grants`) running `wasm`, and a payment key.

@@ -2,26 +2,13 @@
 //! creation, and guest outputs near and past the output limit handled once end to end by a
 //! remote worker.
 
+mod common;
+use common::{Proc, free_port, wait_healthy};
+
 use outlayer_guest_artifacts as g;
 use serde_json::{Value, json};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use std::process::{Command, Stdio};
 
 fn outlayer(args: &[&str], data_dir: &Path) -> Proc {
     let child = Command::new(env!("CARGO_BIN_EXE_outlayer"))
@@ -34,18 +21,6 @@ fn outlayer(args: &[&str], data_dir: &Path) -> Proc {
         .spawn()
         .expect("spawn outlayer");
     Proc(child)
-}
-
-async fn wait_healthy(http: &reqwest::Client, url: &str) {
-    for _ in 0..600 {
-        if let Ok(r) = http.get(format!("{url}/healthz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} did not become healthy");
 }
 
 /// Every secret-bearing flag hides its environment value in `--help`.

@@ -3,27 +3,15 @@
 //! allowlist calls it through the `http-fetch` guest over `POST /call` and gets its JSON back; a
 //! host outside the allowlist is denied (`denied`, naming http).
 
+mod common;
+use common::{Proc, free_port, wait_healthy};
+
 use outlayer_guest_artifacts as g;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use std::process::{Command, Stdio};
 
 /// `/json` (POST JSON → `{"got": ...}`) and `/hello`.
 async fn server() -> SocketAddr {
@@ -48,18 +36,6 @@ fn serve(port: u16, admit: SocketAddr, data_dir: &Path, stderr: &Path) -> Proc {
         .spawn()
         .expect("spawn outlayer");
     Proc(child)
-}
-
-async fn wait_healthy(http: &reqwest::Client, url: &str) {
-    for _ in 0..300 {
-        if let Ok(r) = http.get(format!("{url}/healthz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} did not become healthy");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

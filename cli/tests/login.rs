@@ -4,9 +4,11 @@
 //! near-api-js's published test key pair (crates/near/tests/data/near-api-js-vectors.json), in
 //! the key file form near-cli writes.
 
-use std::net::TcpListener;
+mod common;
+use common::{Proc, free_port};
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use axum::Router;
@@ -17,20 +19,6 @@ const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/near/tests/da
 
 fn data(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(format!("{DATA}{name}")).unwrap()).unwrap()
-}
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A fake NEAR node: `full` is a full-access key of `account`, any other key a function-call key

@@ -2,32 +2,24 @@
 //! keystore), `outlayer keystore` (restart, replication), `outlayer coordinator` + two `outlayer
 //! worker` processes on one PostgreSQL sharing a project's storage through the keystore's key.
 
+mod common;
+use common::{Proc, free_port};
+
+async fn wait_healthy(url: &str) {
+    common::wait_healthy(&reqwest::Client::new(), url).await
+}
+
 use base64::Engine as _;
 use outlayer_keystore::derive::{HkdfDerivation, KeyDerivation, Purpose};
 use outlayer_keystore::master::MasterSecret;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const SECRET: &str = "s3cr3t-value-4711";
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn spawn(args: &[&str]) -> Proc {
     let child = Command::new(env!("CARGO_BIN_EXE_outlayer"))
@@ -44,19 +36,6 @@ fn spawn(args: &[&str]) -> Proc {
 fn run(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_outlayer")).args(args).output().expect("run outlayer");
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-async fn wait_healthy(url: &str) {
-    let http = reqwest::Client::new();
-    for _ in 0..600 {
-        if let Ok(r) = http.get(format!("{url}/healthz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} did not become healthy");
 }
 
 /// An owner with a payment key, talking to one coordinator.
