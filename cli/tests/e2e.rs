@@ -5,13 +5,11 @@
 //! PostgreSQL tests use a fresh schema.
 
 mod common;
-use common::{Proc, free_port, wait_healthy};
+use common::{Proc, free_port, outlayer, wait_healthy};
 
 use outlayer_guest_artifacts as g;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -21,19 +19,6 @@ impl Proc {
         let _ = self.0.kill(); // SIGKILL: no graceful shutdown
         let _ = self.0.wait();
     }
-}
-
-fn outlayer(args: &[&str], data_dir: &Path) -> Proc {
-    let child = Command::new(env!("CARGO_BIN_EXE_outlayer"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("OUTLAYER_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn outlayer");
-    Proc(child)
 }
 
 /// An owner with a project (with `grants`) running `wasm`, and a payment key.

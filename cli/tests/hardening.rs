@@ -3,25 +3,12 @@
 //! remote worker.
 
 mod common;
-use common::{Proc, free_port, wait_healthy};
+use common::{free_port, outlayer, wait_healthy};
 
 use outlayer_guest_artifacts as g;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::{Command, Stdio};
-
-fn outlayer(args: &[&str], data_dir: &Path) -> Proc {
-    let child = Command::new(env!("CARGO_BIN_EXE_outlayer"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("OUTLAYER_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn outlayer");
-    Proc(child)
-}
+use std::process::Command;
 
 /// Every secret-bearing flag hides its environment value in `--help`.
 #[test]

@@ -112,6 +112,29 @@ impl Owner {
     }
 }
 
+/// The public half (hex) of the ticket key a coordinator keeps in `data_dir/ticket.key`.
+fn ticket_key(data_dir: &Path) -> String {
+    let seed: [u8; 32] = hex::decode(std::fs::read_to_string(data_dir.join("ticket.key")).unwrap().trim()).unwrap().try_into().unwrap();
+    hex::encode(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes())
+}
+
+/// `outlayer keystore` on `port` with its master in `master`, honouring the tickets of
+/// `ticket_key`, accepting dev evidence.
+fn trusting_keystore(port: u16, master: &Path, ticket_key: &str) -> Proc {
+    spawn(&[
+        "keystore",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--master-file",
+        master.to_str().unwrap(),
+        "--coordinator-key",
+        ticket_key,
+        "--allow-dev-attestation",
+        "--quote-provider",
+        "dev",
+    ])
+}
+
 /// Every file under `dir` except the keystore's own directory, as bytes.
 fn dump(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
@@ -312,20 +335,8 @@ async fn two_workers_on_one_postgres_share_a_projects_storage_through_the_keysto
     ]);
     wait_healthy(&url).await;
     // The keystore trusts this coordinator's ticket key (its public half, from the key file).
-    let seed: [u8; 32] = hex::decode(std::fs::read_to_string(cdir.join("ticket.key")).unwrap().trim()).unwrap().try_into().unwrap();
-    let ticket_key = hex::encode(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes());
-    let _keystore = spawn(&[
-        "keystore",
-        "--listen",
-        &format!("127.0.0.1:{kport}"),
-        "--master-file",
-        dir.path().join("k/master.key").to_str().unwrap(),
-        "--coordinator-key",
-        &ticket_key,
-        "--allow-dev-attestation",
-        "--quote-provider",
-        "dev",
-    ]);
+    let ticket_key = ticket_key(&cdir);
+    let _keystore = trusting_keystore(kport, &dir.path().join("k/master.key"), &ticket_key);
     wait_healthy(&ks_url).await;
     let worker = |name: &str| {
         spawn(&[
@@ -378,23 +389,9 @@ async fn a_keystore_outage_delays_jobs_and_a_restarted_keystore_serves_the_same_
         cdir.to_str().unwrap(),
     ]);
     wait_healthy(&url).await;
-    let seed: [u8; 32] = hex::decode(std::fs::read_to_string(cdir.join("ticket.key")).unwrap().trim()).unwrap().try_into().unwrap();
-    let ticket_key = hex::encode(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes());
+    let ticket_key = ticket_key(&cdir);
     let master = dir.path().join("k/master.key");
-    let keystore = || {
-        spawn(&[
-            "keystore",
-            "--listen",
-            &format!("127.0.0.1:{kport}"),
-            "--master-file",
-            master.to_str().unwrap(),
-            "--coordinator-key",
-            &ticket_key,
-            "--allow-dev-attestation",
-            "--quote-provider",
-            "dev",
-        ])
-    };
+    let keystore = || trusting_keystore(kport, &master, &ticket_key);
     let ks = keystore();
     wait_healthy(&ks_url).await;
     let _worker = spawn(&[

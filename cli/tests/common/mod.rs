@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
-use std::process::Child;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// A child process killed (SIGKILL) and reaped when dropped.
@@ -32,4 +33,18 @@ pub async fn wait_healthy(http: &reqwest::Client, url: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{url} did not become healthy");
+}
+
+/// `outlayer ARGS --data-dir DATA_DIR`, quiet (warnings only, output discarded).
+pub fn outlayer(args: &[&str], data_dir: &Path) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_outlayer"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("OUTLAYER_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn outlayer");
+    Proc(child)
 }
