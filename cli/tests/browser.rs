@@ -57,8 +57,19 @@ async fn wait_port(port: u16) {
     panic!("nothing listens on {port}");
 }
 
+/// The element's text, finding it again if the page replaced it between finding and reading
+/// (a navigation still in flight makes the first element stale).
 async fn text(c: &Client, css: &str) -> String {
-    find(c, css).await.text().await.unwrap()
+    for _ in 0..50 {
+        match find(c, css).await.text().await {
+            Ok(text) => return text,
+            Err(e) if e.is_stale_element_reference() => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{css}: {e}"),
+        }
+    }
+    panic!("{css}: the element kept going stale")
 }
 
 /// The element, waiting for it (a click's navigation may still be loading).
