@@ -63,6 +63,21 @@ pub struct CoordinatorOpts {
     /// NEAR JSON-RPC endpoint sign-in checks access keys with (default: the --network's public RPC).
     #[arg(long, env = "OUTLAYER_AUTH_RPC_URL", hide_env_values = true)]
     auth_rpc_url: Option<String>,
+    /// NEAR JSON-RPC endpoint the coordinator reads the OutLayer contract through (with
+    /// --near-contract).
+    #[arg(long, env = "OUTLAYER_NEAR_RPC", hide_env_values = true, requires = "near_contract")]
+    near_rpc: Option<String>,
+    /// The OutLayer contract whose projects this coordinator serves over HTTPS (synced at final
+    /// finality; the chain is the record).
+    #[arg(long, env = "OUTLAYER_NEAR_CONTRACT", requires = "near_rpc")]
+    near_contract: Option<String>,
+    /// Milliseconds between two syncs of the contract's projects.
+    #[arg(long, env = "OUTLAYER_REGISTRY_INTERVAL_MS", default_value_t = outlayer_coordinator::config::DEFAULT_REGISTRY_INTERVAL.as_millis() as u64)]
+    registry_interval_ms: u64,
+    /// TEST-ONLY: a loopback `ip:port` a chain version's source_url may name (plain http); repeatable.
+    /// Never set in production (said on stderr).
+    #[arg(long = "wasm-fetch-admit-loopback-for-tests", value_name = "HOST:PORT")]
+    wasm_fetch_admit_loopback_for_tests: Vec<SocketAddr>,
     /// NEAR network id given to guests.
     #[arg(long, env = "OUTLAYER_NETWORK", default_value = "testnet")]
     network: String,
@@ -321,6 +336,18 @@ fn coordinator_config(o: &CoordinatorOpts, data_dir: &Path) -> anyhow::Result<Co
         ..CoordinatorConfig::default()
     };
     config.signin = crate::login::signin_config(o.dev_owners, &o.auth_recipient, o.auth_rpc_url.as_deref(), &o.network);
+    if let (Some(rpc), Some(contract)) = (&o.near_rpc, &o.near_contract) {
+        let mut near = outlayer_coordinator::config::NearChainConfig::new(rpc, contract);
+        near.registry_interval = Duration::from_millis(o.registry_interval_ms.max(100));
+        for addr in &o.wasm_fetch_admit_loopback_for_tests {
+            if !addr.ip().is_loopback() {
+                anyhow::bail!("--wasm-fetch-admit-loopback-for-tests admits loopback addresses only, not {addr}");
+            }
+            eprintln!("warning: TEST-ONLY --wasm-fetch-admit-loopback-for-tests: chain versions may be fetched from http://{addr}");
+        }
+        near.wasm_fetch_admit_loopback_for_tests = o.wasm_fetch_admit_loopback_for_tests.clone();
+        config.near = Some(near);
+    }
     o.hardening.apply(&mut config);
     // The key that signs keystore tickets; the keystore is told its public half.
     config.ticket_key = Some(Arc::new(crate::keys::load_or_create(&data_dir.join("ticket.key"))?));

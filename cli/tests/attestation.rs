@@ -251,7 +251,7 @@ async fn a_result_changed_after_signing_is_refused_and_charges_come_from_signed_
     // + 10 ms at 1000/s = 1012 compute, and 400 of the 500 deposit kept.
     let (s, v) = post(&url, "/workers/complete", Some(token), &completion(&job, &output, 10, 100, &signed)).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!((v["cost"].as_u64(), v["refund"].as_u64(), v["charged"].as_u64()), (Some(1_012), Some(100), Some(1_412)));
+    assert_eq!((v["compute_cost"].as_str(), v["refund"].as_u64(), v["charged"].as_u64()), (Some("1012"), Some(100), Some(1_412)));
     assert_eq!(v["time_ms"], 10);
     assert_eq!(v["output"], json!({ "x": 1 }));
     assert_eq!(STANDARD.decode(v["output_base64"].as_str().unwrap()).unwrap(), output);

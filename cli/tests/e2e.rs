@@ -115,7 +115,7 @@ async fn full_flow(url: &str) {
     assert_eq!(v["output"], 5);
     assert_eq!(v["receipt"]["outcome"], "ok");
     assert!(v["output_base64"].is_string(), "{v}");
-    let first_cost = v["cost"].as_u64().unwrap();
+    let first_cost: u64 = v["compute_cost"].as_str().unwrap().parse().unwrap();
     assert!(first_cost > 0);
 
     let (status, v) = t.call("counter", json!({ "input": 2, "async": true })).await;
@@ -130,7 +130,8 @@ async fn full_flow(url: &str) {
     assert_eq!(v["error"]["code"], "out_of_instructions");
     assert_eq!(v["instructions"], 10_000_000);
 
-    let costs = first_cost + done["cost"].as_u64().unwrap() + v["cost"].as_u64().unwrap();
+    let cost = |v: &serde_json::Value| v["compute_cost"].as_str().unwrap().parse::<u64>().unwrap();
+    let costs = first_cost + cost(&done) + cost(&v);
     let b = t.balance().await;
     assert_eq!(b["spent"].as_u64().unwrap(), costs, "{b}");
     assert_eq!(b["reserved"], 0);

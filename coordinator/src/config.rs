@@ -77,6 +77,10 @@ pub struct CoordinatorConfig {
     /// Sign-in with NEAR accounts, and whether unverified dev owners are allowed
     /// ([`crate::signin`]).
     pub signin: crate::signin::SigninConfig,
+    /// The OutLayer contract this coordinator reads through NEAR RPC (`--near-rpc`,
+    /// `--near-contract`): its projects are synced into this coordinator ([`crate::registry`]).
+    /// `None`: no chain; projects exist only as created over HTTPS (`origin = dev`).
+    pub near: Option<NearChainConfig>,
 }
 
 impl Default for CoordinatorConfig {
@@ -101,6 +105,7 @@ impl Default for CoordinatorConfig {
             ticket_key: None,
             keystore_url: None,
             signin: crate::signin::SigninConfig::default(),
+            near: None,
         }
     }
 }
@@ -119,6 +124,35 @@ impl CoordinatorConfig {
             return Err("the challenge lifetime must be positive".into());
         }
         Ok(())
+    }
+}
+
+/// Default time between two reads of the contract's project registry.
+pub const DEFAULT_REGISTRY_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The OutLayer contract a coordinator reads, and through which NEAR RPC node.
+#[derive(Debug, Clone)]
+pub struct NearChainConfig {
+    /// NEAR JSON-RPC endpoint (read at `final` finality).
+    pub rpc_url: String,
+    /// The OutLayer contract account.
+    pub contract: String,
+    /// Time between two syncs of the project registry ([`DEFAULT_REGISTRY_INTERVAL`]).
+    pub registry_interval: Duration,
+    /// **Tests only**: loopback `ip:port`s a chain version's `source_url` may name (over plain
+    /// http); every other URL must be `https://` to a non-loopback host. Empty in production.
+    pub wasm_fetch_admit_loopback_for_tests: Vec<std::net::SocketAddr>,
+}
+
+impl NearChainConfig {
+    /// Reads `contract` through `rpc_url` with the default interval and no test exception.
+    pub fn new(rpc_url: impl Into<String>, contract: impl Into<String>) -> Self {
+        Self {
+            rpc_url: rpc_url.into(),
+            contract: contract.into(),
+            registry_interval: DEFAULT_REGISTRY_INTERVAL,
+            wasm_fetch_admit_loopback_for_tests: Vec::new(),
+        }
     }
 }
 

@@ -58,6 +58,7 @@ pub mod notify;
 pub mod pricing;
 pub mod ratelimit;
 pub mod redis_link;
+pub mod registry;
 pub mod retention;
 pub mod service;
 pub mod signin;
@@ -71,8 +72,9 @@ pub use config::{AttestationConfig, Clock, CoordinatorConfig, DatabaseConfig, Pr
 pub use error::{ApiError, CoordinatorError};
 pub use state::{AppState, build_state};
 
-/// Starts the background tasks of a coordinator: the Redis subscriber (if configured) and the
-/// reaper that fails jobs whose last lease expired. They stop when shutdown begins
+/// Starts the background tasks of a coordinator: the Redis subscriber (if configured), the
+/// reaper that fails jobs whose last lease expired, and the project registry sync (with
+/// [`CoordinatorConfig::near`]). They stop when shutdown begins
 /// ([`notify::Hub::begin_shutdown`]). [`run`] calls this; embedders that serve [`app`]
 /// themselves call it once.
 pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
@@ -95,6 +97,9 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             }
         }
     }));
+    if let Some(near) = state.config.near.clone() {
+        tasks.push(tokio::spawn(registry::run(state.clone(), near)));
+    }
     let interval = state.config.retention.interval;
     if !interval.is_zero() {
         let collector = state.clone();

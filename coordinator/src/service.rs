@@ -68,7 +68,7 @@ impl AppState {
         if input.len() > MAX_INPUT_BYTES {
             return Err(ApiError::too_large(format!("input is {} bytes; the limit is {MAX_INPUT_BYTES}", input.len())));
         }
-        let wasm_sha256 = match &req.version {
+        let wasm_sha256 = match &req.version_key {
             Some(v) => {
                 let known = self.db.versions(&project.id).await?.into_iter().any(|r| &r.wasm_sha256 == v);
                 if !known {
@@ -702,6 +702,8 @@ pub fn view(call: &CallRow) -> CallView {
         owner: call.project_owner.clone(),
         project: call.project_name.clone(),
         wasm_sha256: call.wasm_sha256.clone(),
+        poll_url: CallView::poll_url(&call.id),
+        attestation_url: CallView::attestation_url(&call.id, call.result.as_ref()),
         result: call.result.clone(),
     }
 }

@@ -123,7 +123,7 @@ fn body(rng: &mut StdRng, path: &str) -> Vec<u8> {
             v["async"] = json!(rng.r#gen::<bool>());
         }
         if rng.gen_bool(0.1) {
-            v["version"] = value(rng, 0);
+            v["version_key"] = value(rng, 0);
         }
         v
     } else if path == "/owners" {

@@ -125,7 +125,7 @@ async fn input_hygiene(config: CoordinatorConfig) -> Result<()> {
         .await?;
     let (s, b) = read(resp).await?;
     assert_eq!((s.as_u16(), code(&b)), (400, "invalid_json"));
-    let (s, b) = server.call(&owner, "echo", &key, &[], &json!({ "input": 1, "version": "a\u{0}" })).await?;
+    let (s, b) = server.call(&owner, "echo", &key, &[], &json!({ "input": 1, "version_key": "a\u{0}" })).await?;
     assert_eq!((s.as_u16(), code(&b)), (400, "invalid_json"));
     let worker = server.worker().await?;
     match worker.heartbeat(&["\u{0}".to_owned()]).await {

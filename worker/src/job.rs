@@ -55,7 +55,24 @@ pub fn request(job: &Job, backends: &Backends, keys: Option<&ReleasedKeys>) -> R
     };
     let granted: Vec<Capability> = granted.filter(|c| caps.serves(*c)).collect();
     let grants = Grants::build(&granted, caps, payment)?.allow_http(&job.http_allowlist)?;
-    Ok(ExecutionRequest { input: job.input.clone().into_bytes(), limits, grants, context: job.context.clone() })
+    let mut context = job.context.clone();
+    if let Some(project) = context.project.as_mut() {
+        project.id = project_storage_id(project);
+    }
+    Ok(ExecutionRequest { input: job.input.clone().into_bytes(), limits, grants, context })
+}
+
+/// The id a project's storage is kept under, on both paths: `owner/name` (the on-chain path's
+/// project id, and the `project:{owner}/{name}` the keystore derives the storage key for), so a
+/// chain call and an HTTPS call of one project read and write the same scopes. The HTTPS path's
+/// jobs carry the coordinator's row id (a UUID) instead; it becomes `owner/name` here, and so
+/// does the guest's `OUTLAYER_PROJECT_UUID`, as on chain. A reference without an owner or name
+/// keeps its id.
+pub fn project_storage_id(project: &outlayer_protocol::ProjectRef) -> String {
+    if project.owner.is_empty() || project.name.is_empty() {
+        return project.id.clone();
+    }
+    format!("{}/{}", project.owner, project.name)
 }
 
 /// `caps` with the job's secrets and its project's storage (over `storage`, encrypted with the

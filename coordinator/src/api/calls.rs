@@ -54,9 +54,9 @@ async fn call_inner(state: &AppState, headers: &HeaderMap, owner: &str, name: &s
     };
     let bytes = read_body(body, MAX_CALL_BODY_BYTES).await?;
     let req: CallRequest = serde_json::from_slice(&bytes).map_err(ApiError::invalid_json)?;
-    // `input` is stored as JSON text (a NUL in it stays the escape `\u0000`); `version` is looked up.
-    if let Some(version) = &req.version {
-        crate::hygiene::check_text("version", version)?;
+    // `input` is stored as JSON text (a NUL in it stays the escape `\u0000`); `version_key` is looked up.
+    if let Some(version) = &req.version_key {
+        crate::hygiene::check_text("version_key", version)?;
     }
     let project = super::projects::find(state, owner, name).await?;
     if !auth::key_allows(&key, owner, name) {
@@ -67,7 +67,8 @@ async fn call_inner(state: &AppState, headers: &HeaderMap, owner: &str, name: &s
     }
     if req.is_async {
         let call = state.submit_call(&key, &project, &req, money).await?;
-        return Ok((StatusCode::ACCEPTED, Json(json!({ "call_id": call.id, "status": call.status }))).into_response());
+        let poll_url = outlayer_protocol::CallView::poll_url(&call.id);
+        return Ok((StatusCode::ACCEPTED, Json(json!({ "call_id": call.id, "status": call.status, "poll_url": poll_url }))).into_response());
     }
     let row = state.submit_and_wait(&key, &project, &req, money, state.config.sync_call_timeout).await?;
     let status = match row.status {
@@ -86,6 +87,14 @@ pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, Path
         return Err(not_found());
     }
     Ok(Json(view(&row)).into_response())
+}
+
+/// `GET /payment-keys/balance`: the balance of the key in `X-Payment-Key` (OutLayer's caller
+/// surface; the same view as `GET /payment-keys/{owner}/{nonce}`, `available` = balance − spent
+/// − reserved).
+pub(super) async fn balance(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+    let key = auth::payment_key(&state, &headers).await?;
+    Ok(Json(super::keys::key_view(&key)))
 }
 
 /// The public proof of a settled call: digests only (no input or output), readable by anyone

@@ -40,6 +40,7 @@ pub fn app(state: AppState) -> Router {
         .route("/builder/lease", post(builds::lease))
         .route("/builder/complete", post(builds::complete))
         .route("/payment-keys", post(keys::create))
+        .route("/payment-keys/balance", get(calls::balance))
         .route("/payment-keys/{owner}/{nonce}", get(keys::show).delete(keys::revoke))
         .route("/payment-keys/{owner}/{nonce}/top-up", post(keys::top_up))
         .route("/payment-keys/{owner}/{nonce}/ledger", get(keys::ledger))

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::{json_body, read_body};
 use crate::db::ProjectRow;
+use crate::db::registry::ProjectOrigin;
 use crate::error::ApiError;
 use crate::limits::{MAX_WASM_BYTES, valid_name};
 use crate::model::Capability;
@@ -43,11 +44,27 @@ async fn project_view(state: &AppState, p: &ProjectRow) -> Result<Value, ApiErro
         .iter()
         .map(|v| json!({ "wasm_sha256": v.wasm_sha256, "size": v.size, "created_at_ms": v.created_ms }))
         .collect();
+    let origin = state.db.project_origin(&p.id).await?;
     Ok(json!({
-        "id": p.id, "owner": p.owner, "name": p.name, "grants": p.grants,
+        "id": p.id, "owner": p.owner, "name": p.name, "origin": origin.as_str(), "grants": p.grants,
         "http_allowlist": p.http_allowlist,
         "active_version": p.active_version, "versions": versions, "created_at_ms": p.created_ms,
     }))
+}
+
+/// 409 `chain_project` when `project` was synced from the contract: its versions, active version
+/// and grants are the chain's, changed only there.
+pub(crate) async fn not_chain(state: &AppState, project: &ProjectRow) -> Result<(), ApiError> {
+    if state.db.project_origin(&project.id).await? == ProjectOrigin::Chain {
+        return Err(ApiError::conflict(
+            "chain_project",
+            format!(
+                "{}/{} is registered on the OutLayer contract, which is its record: change its versions and grants there",
+                project.owner, project.name
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The project `owner/name` if the bearer token belongs to `owner`: 401, 403 `not_owner`, 404.
@@ -90,6 +107,14 @@ pub(crate) async fn find(state: &AppState, owner: &str, name: &str) -> Result<Pr
 
 pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
     let owner = auth::owner(&state, &headers).await?;
+    // With a contract to sync, projects are created there; off-chain ones only in dev mode.
+    if state.config.near.is_some() && !state.config.signin.dev_owners {
+        return Err(ApiError::forbidden(
+            "dev_projects_only",
+            "this coordinator serves the OutLayer contract's projects: create the project on the contract (create_project); \
+             off-chain projects only on a --dev-owners coordinator",
+        ));
+    }
     let req: CreateProject = json_body(body).await?;
     if !valid_name(&req.name) {
         return Err(ApiError::bad_request("invalid_name", "name must be 2..=64 chars of [a-z0-9._-]"));
@@ -131,6 +156,7 @@ pub(super) async fn upload(
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let project = owned_project(&state, &headers, &owner, &name).await?;
+    not_chain(&state, &project).await?;
     // `{"source": {"git": …, "commit": …}}`: built from source by a builder (202 + build id).
     if headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json")) {
         return super::builds::request_version(&state, &project, body).await;
@@ -159,6 +185,7 @@ pub(super) async fn set_active(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let project = owned_project(&state, &headers, &owner, &name).await?;
+    not_chain(&state, &project).await?;
     let req: SetActive = json_body(body).await?;
     if !state.db.set_active(&project.id, &req.version).await? {
         return Err(ApiError::not_found("version_not_found", format!("{} is not a version of this project", req.version)));

@@ -16,6 +16,7 @@ use super::calls::{CALLS_PAGE, calls_section, page_of};
 use super::layout::{self, bytes, csrf_field, short, time};
 use super::session::field;
 use crate::db::ProjectRow;
+use crate::db::registry::ProjectOrigin;
 use crate::error::ApiError;
 use crate::limits::{MAX_WASM_BYTES, valid_name};
 use crate::model::Capability;
@@ -34,17 +35,19 @@ pub async fn list(
         Err(r) => return Ok(r),
     };
     let projects = state.db.projects_of(&owner).await?;
+    let origins: HashMap<String, ProjectOrigin> = state.db.project_origins(&owner).await?.into_iter().collect();
     let body = html! {
         @if projects.is_empty() {
             p { "No projects yet: create one below, then upload a " code { ".wasm" } " version." }
         } @else {
             div.scroll { table {
                 caption.hint { "Your projects" }
-                thead { tr { th scope="col" { "Name" } th scope="col" { "Grants" } th scope="col" { "Active version" } th.hide-narrow scope="col" { "Created" } } }
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Origin" } th scope="col" { "Grants" } th scope="col" { "Active version" } th.hide-narrow scope="col" { "Created" } } }
                 tbody {
                     @for p in &projects {
                         tr {
                             td { a href={ "/ui/projects/" (p.name) } { (p.name) } }
+                            td { (origin_label(origins.get(&p.name).copied().unwrap_or(ProjectOrigin::Dev))) }
                             td { (grants_text(&p.grants)) }
                             td { @match &p.active_version { Some(v) => (short(v)), None => "none" } }
                             td.hide-narrow { (time(p.created_ms)) }
@@ -71,6 +74,20 @@ pub async fn list(
     Ok(layout::page(&ctx, "Projects", body))
 }
 
+/// `chain` (synced from the OutLayer contract, its record) or `dev (off-chain)`.
+fn origin_label(origin: ProjectOrigin) -> &'static str {
+    match origin {
+        ProjectOrigin::Chain => "chain",
+        ProjectOrigin::Dev => "dev (off-chain)",
+    }
+}
+
+/// Why the dashboard may not change `project`'s versions (a chain project), if so.
+async fn chain_refusal(state: &AppState, project: &ProjectRow) -> Result<Option<&'static str>, ApiError> {
+    Ok((state.db.project_origin(&project.id).await? == ProjectOrigin::Chain)
+        .then_some("This project is registered on the OutLayer contract, which is its record: change its versions there."))
+}
+
 fn grants_text(grants: &[Capability]) -> String {
     if grants.is_empty() { "none".into() } else { grants.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ") }
 }
@@ -86,6 +103,13 @@ pub async fn create(
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
+    if state.config.near.is_some() && !state.config.signin.dev_owners {
+        return Ok(layout::invalid(
+            &ctx,
+            "/ui/projects",
+            "Create projects on the OutLayer contract: this coordinator serves its projects.",
+        ));
+    }
     let name = field(&form, "name").unwrap_or_default().trim().to_owned();
     if !valid_name(&name) {
         return Ok(layout::invalid(&ctx, "/ui/projects", "A project name is 2–64 characters of a–z, 0–9, '.', '_' and '-'."));
@@ -135,6 +159,7 @@ pub async fn show(
         return Ok(layout::not_found(&ctx, &format!("You have no project named {name}.")));
     };
     let versions = state.db.versions(&p.id).await?;
+    let origin = state.db.project_origin(&p.id).await?;
     let profiles = state.db.secret_profiles(&p.id).await?;
     let page = page_of(&q);
     let calls = state.db.calls_by_project(&p.id, &page).await?;
@@ -143,6 +168,7 @@ pub async fn show(
         dl {
             dt { "Project" } dd { code { (p.owner) "/" (p.name) } }
             dt { "Id" } dd { code { (p.id) } }
+            dt { "Origin" } dd #origin { (origin_label(origin)) }
             dt { "Grants" } dd #grants { (grants_text(&p.grants)) }
             dt { "Created" } dd { (time(p.created_ms)) }
         }
@@ -224,6 +250,9 @@ pub async fn upload(
     let Some(project) = state.db.project(&owner, &name).await? else {
         return Ok(layout::not_found(&ctx, &format!("You have no project named {name}.")));
     };
+    if let Some(refusal) = chain_refusal(&state, &project).await? {
+        return Ok(layout::invalid(&ctx, &here, refusal));
+    }
     let mut wasm = None;
     while let Ok(Some(f)) = multipart.next_field().await {
         if f.name() == Some("wasm") {
@@ -271,6 +300,9 @@ pub async fn set_active(
     let Some(project) = state.db.project(&owner, &name).await? else {
         return Ok(layout::not_found(&ctx, &format!("You have no project named {name}.")));
     };
+    if let Some(refusal) = chain_refusal(&state, &project).await? {
+        return Ok(layout::invalid(&ctx, &here, refusal));
+    }
     if !state.db.set_active(&project.id, field(&form, "version").unwrap_or_default()).await? {
         return Ok(layout::invalid(&ctx, &here, "That is not a version of this project."));
     }

@@ -7,6 +7,7 @@
 
 pub mod builds;
 mod postgres;
+pub mod registry;
 pub mod retention;
 pub mod secrets;
 pub mod signin;
@@ -214,7 +215,16 @@ pub enum Enqueued {
 /// The coordinator's storage. Every method is one transaction; the ledger invariant
 /// (`spent + reserved <= balance`) holds after each, whatever runs concurrently.
 #[async_trait]
-pub trait Backend: builds::BuildStore + retention::Retention + secrets::SecretsDb + signin::SigninDb + Send + Sync + 'static {
+pub trait Backend:
+    builds::BuildStore
+    + registry::RegistryDb
+    + retention::Retention
+    + secrets::SecretsDb
+    + signin::SigninDb
+    + Send
+    + Sync
+    + 'static
+{
     /// Inserts an owner; `false` if the name is taken.
     async fn create_owner(&self, name: &str, token_hash: &str, now_ms: i64) -> Result<bool, StoreError>;
     /// Owner name for an API token hash.

@@ -135,6 +135,14 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/postgres/0008_signin.sql").into_sql_str(),
             false,
         ),
+        // One project registry: where a project comes from, where a chain version was fetched from.
+        Migration::new(
+            10,
+            "registry".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0010_registry.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 
@@ -187,3 +195,5 @@ super::retention::impl_retention!(PostgresBackend, Postgres, begin = "BEGIN");
 super::secrets::impl_secrets!(PostgresBackend);
 
 super::signin::impl_signin!(PostgresBackend, begin = "BEGIN");
+
+super::registry::impl_registry!(PostgresBackend, begin = "BEGIN");

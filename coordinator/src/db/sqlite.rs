@@ -213,6 +213,14 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/sqlite/0008_signin.sql").into_sql_str(),
             false,
         ),
+        // One project registry: where a project comes from, where a chain version was fetched from.
+        Migration::new(
+            10,
+            "registry".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0010_registry.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 
@@ -296,3 +304,5 @@ super::retention::impl_retention!(SqliteBackend, Sqlite, begin = "BEGIN IMMEDIAT
 super::secrets::impl_secrets!(SqliteBackend);
 
 super::signin::impl_signin!(SqliteBackend, begin = "BEGIN IMMEDIATE");
+
+super::registry::impl_registry!(SqliteBackend, begin = "BEGIN IMMEDIATE");

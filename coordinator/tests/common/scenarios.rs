@@ -37,7 +37,9 @@ pub async fn end_to_end(config: CoordinatorConfig) -> Result<()> {
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["status"], "completed");
     assert_eq!(b["output"], input);
-    assert_eq!(b["cost"], ECHO_COST);
+    assert_eq!(b["compute_cost"], ECHO_COST.to_string(), "compute_cost is a decimal string of micro-USD");
+    assert_eq!(b["poll_url"], format!("/calls/{}", b["call_id"].as_str().unwrap()));
+    assert_eq!(b["attestation_url"], format!("/calls/{}/receipt", b["call_id"].as_str().unwrap()));
     assert_eq!(b["refund"], 300);
     assert_eq!(b["charged"], ECHO_COST + 200);
     assert_eq!(b["instructions"], ECHO_INSTRUCTIONS);

@@ -20,9 +20,9 @@ pub struct CallRequest {
     /// `true` = answer 202 at once and let the caller poll `GET /calls/{id}`.
     #[serde(default, rename = "async")]
     pub is_async: bool,
-    /// Run this version (sha256) instead of the active one.
+    /// Run this version (its wasm sha256, OutLayer's `version_key`) instead of the active one.
     #[serde(default)]
-    pub version: Option<String>,
+    pub version_key: Option<String>,
     /// Secrets the guest reads: the project's sealed record of `account_id` under `profile`
     /// (`PUT /projects/{owner}/{name}/secrets/{profile}`), released by the keystore to the
     /// attested worker only.
@@ -61,7 +61,10 @@ pub struct SettledResult {
     /// Why the call failed (failed calls only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<ErrorBody>,
-    /// Compute cost charged (micro-USD): base fee + instructions + time, capped.
+    /// Compute cost charged (micro-USD): base fee + instructions + time, capped. On the wire
+    /// `compute_cost`, a decimal string (OutLayer's name and form; a stored `cost` number is
+    /// read too).
+    #[serde(rename = "compute_cost", alias = "cost", with = "u64_str")]
     pub cost: u64,
     /// Total taken from the key: cost + attached deposit − refund.
     pub charged: u64,
@@ -97,9 +100,50 @@ pub struct CallView {
     pub project: String,
     /// Version that runs.
     pub wasm_sha256: String,
+    /// Where to poll it: `/calls/{id}`.
+    #[serde(default)]
+    pub poll_url: String,
+    /// Where its proof is, once it has one: `/calls/{id}/receipt` (the signed receipt, the
+    /// worker, and the link to the worker's attestation).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub attestation_url: Option<String>,
     /// The settled result, once there is one (fields inlined).
     #[serde(flatten, default)]
     pub result: Option<SettledResult>,
+}
+
+impl CallView {
+    /// The poll URL of call `call_id` (`/calls/{id}`).
+    pub fn poll_url(call_id: &str) -> String {
+        format!("/calls/{call_id}")
+    }
+
+    /// The attestation URL of call `call_id` when its result has a receipt (`/calls/{id}/receipt`).
+    pub fn attestation_url(call_id: &str, result: Option<&SettledResult>) -> Option<String> {
+        result.and_then(|r| r.receipt.as_ref()).map(|_| format!("/calls/{call_id}/receipt"))
+    }
+}
+
+/// `u64` as a decimal string on the wire; a JSON number is accepted too.
+mod u64_str {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Amount {
+            Number(u64),
+            Text(String),
+        }
+        match Amount::deserialize(d)? {
+            Amount::Number(n) => Ok(n),
+            Amount::Text(t) => t.parse().map_err(|_| serde::de::Error::custom(format!("{t:?} is not a decimal amount"))),
+        }
+    }
 }
 
 /// One entry of `GET /workers`: an attested worker as anyone may see it.
