@@ -59,6 +59,7 @@ mod tests {
             ("/projects/{owner}/{name}/active", "put"),
             ("/wasm/{sha256}", "get"),
             ("/payment-keys", "post"),
+            ("/payment-keys/balance", "get"),
             ("/payment-keys/{owner}/{nonce}", "get"),
             ("/payment-keys/{owner}/{nonce}", "delete"),
             ("/payment-keys/{owner}/{nonce}/top-up", "post"),
@@ -80,6 +81,6 @@ mod tests {
         for (path, method) in routes {
             assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from openapi.json");
         }
-        assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(33));
+        assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(34));
     }
 }
