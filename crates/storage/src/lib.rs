@@ -100,6 +100,8 @@ mod quota;
 mod rows;
 mod shared;
 mod sqlite;
+mod staged;
+pub mod write_set;
 
 pub use encrypted::{CIPHERTEXT_OVERHEAD, EncryptedStorage, KEY_LEN, SWAP_ATTEMPTS, SWAP_BACKOFF_MAX};
 pub use memory::MemoryStorage;
@@ -107,6 +109,8 @@ pub use migrations::MIGRATIONS_TABLE;
 pub use postgres::{PG_ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, PostgresStorage};
 pub use quota::Quota;
 pub use sqlite::{SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS, SqliteStorage};
+pub use staged::StagedStorage;
+pub use write_set::{Committed, Write, WriteSet};
 
 use rows::{keys_from_bytes, usage_from_counts};
 
@@ -115,7 +119,7 @@ use rows::{keys_from_bytes, usage_from_counts};
 pub const COMPONENT_OWNER: &str = "@component";
 
 /// Where a record lives: a namespace and an owner inside it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Scope {
     /// `project:<id>` or `wasm:<sha256 hex>`.
     pub namespace: String,
@@ -247,4 +251,32 @@ pub trait StorageBackend: Send + Sync + 'static {
     async fn clear(&self, scope: &Scope) -> Result<u64, StorageError>;
     /// Keys and bytes held by the scope.
     async fn usage(&self, scope: &Scope) -> Result<Usage, StorageError>;
+
+    /// Applies `writes` (an execution's [`WriteSet`]) and stores `record` under `id`, in one
+    /// transaction — or does nothing: when a commit with this `id` exists ([`Committed::Already`]
+    /// with its record), or when a write's expectation no longer holds or a scope would pass its
+    /// quota ([`Committed::Conflict`]). See [`write_set`]. Backends that cannot (a stage, an
+    /// unsupported store) refuse with [`StorageError::Backend`].
+    async fn commit(&self, id: &str, writes: &WriteSet, record: &[u8]) -> Result<Committed, StorageError> {
+        let _ = (id, writes, record);
+        Err(StorageError::Backend("this storage backend does not apply write sets".into()))
+    }
+
+    /// The record of the commit `id`, if one was applied (and not yet forgotten).
+    async fn committed(&self, id: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let _ = id;
+        Err(StorageError::Backend("this storage backend does not apply write sets".into()))
+    }
+
+    /// Forgets the commit records older than `before_ms` (Unix ms), and the one named `id` if
+    /// given: they only matter while their execution may still be retried. Returns how many.
+    async fn forget_commits(&self, before_ms: i64, id: Option<&str>) -> Result<u64, StorageError> {
+        let _ = (before_ms, id);
+        Ok(0)
+    }
+}
+
+/// Now, in Unix milliseconds (the time commit records are stamped with).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

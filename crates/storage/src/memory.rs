@@ -1,12 +1,13 @@
 //! [`MemoryStorage`]: everything in one process-local map, lost when the last clone is dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
 use crate::quota::entry_size;
+use crate::write_set::{Committed, WriteSet, conflict, expectation_holds};
 use crate::{Entry, Quota, Scope, StorageBackend, StorageError, Usage, counter};
 
 /// The keys of one scope, in ascending byte order (`str` orders by its UTF-8 bytes), and what
@@ -36,7 +37,12 @@ impl Keys {
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStorage {
     scopes: Arc<Mutex<BTreeMap<Scope, Keys>>>,
+    /// Applied write sets: id → (record, created ms). Locked before `scopes` when both are.
+    commits: Arc<Mutex<Commits>>,
 }
+
+/// Applied write sets: id → (record, created ms).
+type Commits = HashMap<String, (Vec<u8>, i64)>;
 
 impl MemoryStorage {
     /// An empty store.
@@ -148,5 +154,57 @@ impl StorageBackend for MemoryStorage {
 
     async fn usage(&self, scope: &Scope) -> Result<Usage, StorageError> {
         Ok(self.lock().get(scope).map_or_else(Usage::default, |keys| keys.usage))
+    }
+
+    async fn commit(&self, id: &str, writes: &WriteSet, record: &[u8]) -> Result<Committed, StorageError> {
+        writes.validate()?;
+        let mut commits = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((first, _)) = commits.get(id) {
+            return Ok(Committed::Already(first.clone()));
+        }
+        let mut scopes = self.lock();
+        // Check everything first, on the usages as they would evolve, so that nothing is
+        // changed when any write fails.
+        let mut usages: BTreeMap<&Scope, Usage> = BTreeMap::new();
+        for write in &writes.writes {
+            let keys = scopes.get(&write.scope);
+            let current = keys.and_then(|k| k.entries.get(&write.key));
+            if !expectation_holds(write, current.map(|e| e.value.as_slice())) {
+                return Ok(conflict(write, "changed"));
+            }
+            let before = *usages.entry(&write.scope).or_insert_with(|| keys.map_or_else(Usage::default, |k| k.usage));
+            let old = current.map(|e| entry_size(&write.key, &e.value));
+            let after = before.replace(old, write.value.as_ref().map(|e| entry_size(&write.key, &e.value)));
+            if write.value.is_some() && write.quota.check(before, after).is_err() {
+                return Ok(conflict(write, "quota_exceeded"));
+            }
+            usages.insert(&write.scope, after);
+        }
+        for write in &writes.writes {
+            let keys = scopes.entry(write.scope.clone()).or_default();
+            let old = match &write.value {
+                Some(entry) => keys.entries.insert(write.key.clone(), entry.clone()),
+                None => keys.entries.remove(&write.key),
+            };
+            keys.usage = keys
+                .usage
+                .replace(old.map(|e| entry_size(&write.key, &e.value)), write.value.as_ref().map(|e| entry_size(&write.key, &e.value)));
+            if keys.entries.is_empty() {
+                scopes.remove(&write.scope);
+            }
+        }
+        commits.insert(id.to_string(), (record.to_vec(), crate::now_ms()));
+        Ok(Committed::Applied)
+    }
+
+    async fn committed(&self, id: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.commits.lock().unwrap_or_else(PoisonError::into_inner).get(id).map(|(record, _)| record.clone()))
+    }
+
+    async fn forget_commits(&self, before_ms: i64, id: Option<&str>) -> Result<u64, StorageError> {
+        let mut commits = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = commits.len();
+        commits.retain(|key, (_, created)| *created >= before_ms && Some(key.as_str()) != id);
+        Ok((before - commits.len()) as u64)
     }
 }

@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::key_range::KeyRange;
 use crate::quota::entry_size;
+use crate::write_set::{Committed, WriteSet, conflict, expectation_holds};
 use crate::{Entry, Quota, Scope, StorageBackend, StorageError, Usage, counter, migrations};
 
 /// Connections `connect` keeps in its pool at most; bounds the load one worker puts on the server.
@@ -256,5 +257,100 @@ impl StorageBackend for PostgresStorage {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map_or_else(Usage::default, |(keys, bytes)| crate::usage_from_counts(keys, bytes)))
+    }
+
+    async fn commit(&self, id: &str, writes: &WriteSet, record: &[u8]) -> Result<Committed, StorageError> {
+        writes.validate()?;
+        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?;
+        // The commit's row first: a concurrent commit of the same id waits on it here and then
+        // finds it (and applies nothing).
+        let claimed: Option<String> = sqlx::query_scalar(
+            "INSERT INTO storage_commits (id, record, created_ms) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        .bind(id)
+        .bind(record)
+        .bind(crate::now_ms())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if claimed.is_none() {
+            tx.rollback().await?;
+            let first = self.committed(id).await?.ok_or_else(|| StorageError::Backend(format!("commit {id} vanished")))?;
+            return Ok(Committed::Already(first));
+        }
+        // Lock every scope written, in (scope) order — the set is sorted — so two commits
+        // never wait for each other crosswise.
+        let mut usages: Vec<(Scope, Usage)> = Vec::new();
+        for write in &writes.writes {
+            if usages.last().is_none_or(|(s, _)| *s != write.scope) {
+                let usage = lock_scope(&mut tx, &write.scope).await?;
+                usages.push((write.scope.clone(), usage));
+            }
+        }
+        for write in &writes.writes {
+            let (scope, key) = (&write.scope, write.key.as_str());
+            let current: Option<(Vec<u8>, i64)> = sqlx::query_as(
+                "SELECT value, (octet_length(key) + octet_length(value))::BIGINT FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3",
+            )
+            .bind(&scope.namespace)
+            .bind(&scope.owner)
+            .bind(key.as_bytes())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if !expectation_holds(write, current.as_ref().map(|(v, _)| v.as_slice())) {
+                tx.rollback().await?;
+                return Ok(conflict(write, "changed"));
+            }
+            let old = current.map(|(_, size)| size.max(0) as u64);
+            let usage = &mut usages.iter_mut().find(|(s, _)| s == scope).expect("scope locked above").1;
+            match &write.value {
+                Some(entry) => {
+                    let after = usage.replace(old, Some(entry_size(key, &entry.value)));
+                    if write.quota.check(*usage, after).is_err() {
+                        tx.rollback().await?;
+                        return Ok(conflict(write, "quota_exceeded"));
+                    }
+                    sqlx::query(
+                        "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value, public = excluded.public",
+                    )
+                    .bind(&scope.namespace)
+                    .bind(&scope.owner)
+                    .bind(key.as_bytes())
+                    .bind(entry.value.as_slice())
+                    .bind(entry.public)
+                    .execute(&mut *tx)
+                    .await?;
+                    *usage = after;
+                }
+                None if old.is_some() => {
+                    sqlx::query("DELETE FROM storage_entries WHERE namespace = $1 AND owner = $2 AND key = $3")
+                        .bind(&scope.namespace)
+                        .bind(&scope.owner)
+                        .bind(key.as_bytes())
+                        .execute(&mut *tx)
+                        .await?;
+                    *usage = usage.replace(old, None);
+                }
+                None => {}
+            }
+        }
+        for (scope, usage) in &usages {
+            set_usage(&mut tx, scope, *usage).await?;
+        }
+        tx.commit().await?;
+        Ok(Committed::Applied)
+    }
+
+    async fn committed(&self, id: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(sqlx::query_scalar("SELECT record FROM storage_commits WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
+    }
+
+    async fn forget_commits(&self, before_ms: i64, id: Option<&str>) -> Result<u64, StorageError> {
+        let done = sqlx::query("DELETE FROM storage_commits WHERE created_ms < $1 OR id = $2")
+            .bind(before_ms)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 }

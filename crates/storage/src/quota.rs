@@ -10,7 +10,7 @@ use crate::{StorageError, Usage};
 /// [`StorageError::QuotaExceeded`], changing nothing, when it would leave the scope above the
 /// quota *and* larger than before: shrinking or same-size writes always succeed, so a scope that
 /// is over a lowered quota can still be cleaned up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Quota {
     max_bytes: u64,
     per_key_allowance: u64,
@@ -57,7 +57,7 @@ impl Usage {
     /// The usage after the entry of size `old` (key + value bytes; `None` = absent) becomes one
     /// of size `new`.
     pub(crate) fn replace(self, old: Option<u64>, new: Option<u64>) -> Usage {
-        let keys = self.keys + u64::from(new.is_some()) - u64::from(old.is_some());
+        let keys = (self.keys + u64::from(new.is_some())).saturating_sub(u64::from(old.is_some()));
         let bytes = (self.bytes + new.unwrap_or(0)).saturating_sub(old.unwrap_or(0));
         Usage { keys, bytes }
     }

@@ -55,4 +55,16 @@ impl<T: StorageBackend + ?Sized> StorageBackend for Arc<T> {
     async fn usage(&self, scope: &Scope) -> Result<Usage, StorageError> {
         (**self).usage(scope).await
     }
+
+    async fn commit(&self, id: &str, writes: &crate::WriteSet, record: &[u8]) -> Result<crate::Committed, StorageError> {
+        (**self).commit(id, writes, record).await
+    }
+
+    async fn committed(&self, id: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        (**self).committed(id).await
+    }
+
+    async fn forget_commits(&self, before_ms: i64, id: Option<&str>) -> Result<u64, StorageError> {
+        (**self).forget_commits(before_ms, id).await
+    }
 }

@@ -8,6 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, Sq
 
 use crate::key_range::KeyRange;
 use crate::quota::entry_size;
+use crate::write_set::{Committed, WriteSet, conflict, expectation_holds};
 use crate::{Entry, Quota, Scope, StorageBackend, StorageError, Usage, counter, migrations};
 
 /// How long a connection waits for another connection's write lock before failing with
@@ -244,5 +245,87 @@ impl StorageBackend for SqliteStorage {
     async fn usage(&self, scope: &Scope) -> Result<Usage, StorageError> {
         let mut conn = self.pool.acquire().await?;
         usage(&mut conn, scope).await
+    }
+
+    async fn commit(&self, id: &str, writes: &WriteSet, record: &[u8]) -> Result<Committed, StorageError> {
+        writes.validate()?;
+        // BEGIN IMMEDIATE: the write lock from the id check to the commit, so two commits of one
+        // id (or of one key) cannot interleave, in this process or another.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let first: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT record FROM storage_commits WHERE id = ?1").bind(id).fetch_optional(&mut *tx).await?;
+        if let Some(first) = first {
+            tx.rollback().await?;
+            return Ok(Committed::Already(first));
+        }
+        for write in &writes.writes {
+            let (scope, key) = (&write.scope, write.key.as_str());
+            let current: Option<(Vec<u8>, i64)> = sqlx::query_as(
+                "SELECT value, LENGTH(key) + LENGTH(value) FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3",
+            )
+            .bind(&scope.namespace)
+            .bind(&scope.owner)
+            .bind(key.as_bytes())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if !expectation_holds(write, current.as_ref().map(|(v, _)| v.as_slice())) {
+                tx.rollback().await?;
+                return Ok(conflict(write, "changed"));
+            }
+            let old = current.map(|(_, size)| size.max(0) as u64);
+            let before = usage(&mut tx, scope).await?;
+            match &write.value {
+                Some(entry) => {
+                    let after = before.replace(old, Some(entry_size(key, &entry.value)));
+                    if write.quota.check(before, after).is_err() {
+                        tx.rollback().await?;
+                        return Ok(conflict(write, "quota_exceeded"));
+                    }
+                    sqlx::query(
+                        "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value, public = excluded.public",
+                    )
+                    .bind(&scope.namespace)
+                    .bind(&scope.owner)
+                    .bind(key.as_bytes())
+                    .bind(entry.value.as_slice())
+                    .bind(entry.public)
+                    .execute(&mut *tx)
+                    .await?;
+                    set_usage(&mut tx, scope, after).await?;
+                }
+                None if old.is_some() => {
+                    sqlx::query("DELETE FROM storage_entries WHERE namespace = ?1 AND owner = ?2 AND key = ?3")
+                        .bind(&scope.namespace)
+                        .bind(&scope.owner)
+                        .bind(key.as_bytes())
+                        .execute(&mut *tx)
+                        .await?;
+                    set_usage(&mut tx, scope, before.replace(old, None)).await?;
+                }
+                None => {}
+            }
+        }
+        sqlx::query("INSERT INTO storage_commits (id, record, created_ms) VALUES (?1, ?2, ?3)")
+            .bind(id)
+            .bind(record)
+            .bind(crate::now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Committed::Applied)
+    }
+
+    async fn committed(&self, id: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(sqlx::query_scalar("SELECT record FROM storage_commits WHERE id = ?1").bind(id).fetch_optional(&self.pool).await?)
+    }
+
+    async fn forget_commits(&self, before_ms: i64, id: Option<&str>) -> Result<u64, StorageError> {
+        let done = sqlx::query("DELETE FROM storage_commits WHERE created_ms < ?1 OR id = ?2")
+            .bind(before_ms)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 }

@@ -49,6 +49,28 @@ macro_rules! behaviours {
 backend!(memory);
 backend!(sqlite);
 backend!(postgres);
+
+/// Write sets are applied to the store itself (holding ciphertexts when a stage sits under
+/// encryption), so the commit behaviours run against the plain backends.
+macro_rules! committing {
+    ($backend:ident, $module:ident) => {
+        mod $module {
+            behaviours!(
+                $backend;
+                staged_writes_apply_only_on_commit,
+                a_commit_over_an_unseen_change_conflicts,
+                concurrent_staged_increments_commit_exactly_once,
+                quotas_hold_in_the_stage_and_at_commit,
+                the_stage_lists_what_the_execution_sees,
+                malformed_sets_are_refused,
+            );
+        }
+    };
+}
+
+committing!(memory, memory_commits);
+committing!(sqlite, sqlite_commits);
+committing!(postgres, postgres_commits);
 backend!(encrypted_memory);
 backend!(encrypted_sqlite);
 backend!(encrypted_postgres);

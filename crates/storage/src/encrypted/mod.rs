@@ -179,4 +179,18 @@ impl<B: StorageBackend> StorageBackend for EncryptedStorage<B> {
         let overhead = stored.keys.saturating_mul(CIPHERTEXT_OVERHEAD as u64);
         Ok(Usage { keys: stored.keys, bytes: stored.bytes.saturating_sub(overhead) })
     }
+
+    /// Write sets hold what the stage saw — ciphertexts when the stage sits under this wrapper —
+    /// so they are applied to the inner backend as they are.
+    async fn commit(&self, id: &str, writes: &crate::WriteSet, record: &[u8]) -> Result<crate::Committed, StorageError> {
+        self.inner.commit(id, writes, record).await
+    }
+
+    async fn committed(&self, id: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.committed(id).await
+    }
+
+    async fn forget_commits(&self, before_ms: i64, id: Option<&str>) -> Result<u64, StorageError> {
+        self.inner.forget_commits(before_ms, id).await
+    }
 }

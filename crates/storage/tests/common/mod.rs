@@ -47,6 +47,7 @@ impl Drop for Fixture {
                     for (table, sql) in [
                         ("storage_entries", "DELETE FROM storage_entries WHERE starts_with(namespace, $1)"),
                         ("storage_usage", "DELETE FROM storage_usage WHERE starts_with(namespace, $1)"),
+                        ("storage_commits", "DELETE FROM storage_commits WHERE starts_with(id, $1)"),
                     ] {
                         let cleanup = sqlx::query(sql).bind(&ns).execute(pg.pool()).await;
                         if let Err(e) = cleanup {
