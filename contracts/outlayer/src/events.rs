@@ -1,66 +1,41 @@
-//! NEP-297 events, standard `outlayer`, version `1.0.0`. Logged as `EVENT_JSON:{...}`.
+//! NEP-297 events, standard [`EVENT_STANDARD`] (`near-outlayer`, OutLayer v0.1's), version
+//! [`EVENT_VERSION`]. Logged as `EVENT_JSON:{"standard":"near-outlayer","version":"1.0.0",
+//! "event":"<name>","data":[{...}]}` — `data` is a one-element array, as OutLayer logs it.
 
-use near_sdk::json_types::{U64, U128};
-use near_sdk::{AccountId, PublicKey, near};
+use near_sdk::json_types::U128;
+use near_sdk::serde_json;
+use near_sdk::{AccountId, PublicKey, env, near};
 
 use crate::pricing::Pricing;
+use crate::projects::ProjectGrants;
 use crate::receipt::SignedReceipt;
 use crate::secrets::SecretAccessor;
-use crate::types::{ResolvedLimits, ResolvedSource, ResponseFormat, SecretsRef};
+use crate::types::{ExecutionSource, ResourcesUsed};
 
-/// Resources a worker reports (OutLayer v0.1's `resources_used`).
-#[near(serializers = [json])]
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResourcesUsed {
-    /// Instructions executed.
-    pub instructions: u64,
-    /// Wall time, ms.
-    pub time_ms: u64,
-}
+/// The NEP-297 `standard` of every event (OutLayer v0.1's).
+pub const EVENT_STANDARD: &str = "near-outlayer";
+/// The NEP-297 `version` of every event.
+pub const EVENT_VERSION: &str = "1.0.0";
 
 /// Every event the contract emits. The variant name in snake_case is the `event` field.
-#[near(event_json(standard = "outlayer"))]
+#[near(serializers = [json])]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
 pub enum Event {
-    /// A request waits for a worker. The worker watches this event.
-    #[event_version("1.0.0")]
+    /// A request waits for a worker (OutLayer v0.1's fields).
     ExecutionRequested {
-        /// Request id, the argument of `resolve_execution`.
-        request_id: u64,
-        /// Hex of the yield's data id.
-        data_id: String,
-        /// Caller of `request_execution` (predecessor; `NEAR_PREDECESSOR_ID` / `NEAR_SENDER_ID`).
-        sender: AccountId,
-        /// Signer of the transaction (`NEAR_USER_ACCOUNT_ID`).
-        signer: AccountId,
-        /// Account receiving refunds.
-        payer: AccountId,
-        /// The component to run.
-        source: ResolvedSource,
-        /// Limits to enforce.
-        resource_limits: ResolvedLimits,
-        /// Input for the guest's stdin.
-        input: Option<String>,
-        /// Secrets to fetch from the keystore.
-        secrets_ref: Option<SecretsRef>,
-        /// Output format.
-        response_format: ResponseFormat,
-        /// Deposit attached (yoctoNEAR).
-        attached: U128,
-        /// Developer payment reserved (yoctoNEAR), `NEAR_PAYMENT_YOCTO` for the guest.
-        developer_payment: U128,
-        /// OutLayer v0.1's `compile_only`: build the `GitHub` source, run nothing, answer
-        /// `{"wasm_sha256", "compile_time_ms"}` (`resource_limits` are then all zero).
-        compile_only: bool,
-        /// OutLayer v0.1's `force_rebuild`: the builder rebuilds even a cached build.
-        force_rebuild: bool,
-        /// Block height of the request.
-        block_height: u64,
+        /// The request as a JSON *string*: `request_id, sender_id, predecessor_id, code_source,
+        /// resource_limits, input_data ("" when in state), input_data_in_state, secrets_ref,
+        /// response_format, payment, attached_usd, timestamp, compile_only, force_rebuild,
+        /// store_on_fastfs, use_bound_identity, project_uuid, project_id`, plus ours:
+        /// `signer_id, payer_account_id, wasm_url, wasm_sha256, developer_payment, block_height`.
+        request_data: String,
+        /// The yield's data id, resumed by `resolve_execution` (32 numbers).
+        data_id: near_sdk::CryptoHash,
         /// Block timestamp of the request, ns.
-        block_timestamp: U64,
+        timestamp: u64,
     },
     /// A worker resolved a request (logged by `resolve_execution`; `execution_completed` follows
     /// from the yield callback, in the request's own transaction).
-    #[event_version("1.0.0")]
     ExecutionResolved {
         /// Request id.
         request_id: u64,
@@ -75,27 +50,33 @@ pub enum Event {
         /// The worker's signed receipt (checked by the contract), if it sent one.
         receipt: Option<SignedReceipt>,
     },
-    /// A request was settled (resolved, failed or timed out).
-    #[event_version("1.0.0")]
+    /// A request was settled (resolved, failed or timed out). OutLayer v0.1's fields first,
+    /// then ours.
     ExecutionCompleted {
-        /// Request id.
-        request_id: u64,
+        /// Caller of `request_execution`.
+        sender_id: AccountId,
+        /// The source as the caller gave it.
+        code_source: Option<ExecutionSource>,
+        /// What the worker reported it used (zero on a timeout).
+        resources_used: ResourcesUsed,
         /// Whether the execution succeeded.
         success: bool,
+        /// Error message on failure.
+        error_message: Option<String>,
+        /// Charged (yoctoNEAR).
+        payment_charged: U128,
+        /// Refunded to the payer (yoctoNEAR).
+        payment_refunded: U128,
+        /// The build's note, if the worker sent one.
+        compilation_note: Option<String>,
+        /// Block timestamp of the settlement, ns.
+        timestamp: u64,
+        /// Request id.
+        request_id: u64,
         /// True when no worker resolved the request before the yield timed out.
         timed_out: bool,
-        /// Error message on failure.
-        error: Option<String>,
         /// Account refunded.
-        payer: AccountId,
-        /// Instructions consumed.
-        instructions_used: u64,
-        /// Wall time used, ms.
-        time_ms: u64,
-        /// Charged (yoctoNEAR).
-        cost: U128,
-        /// Refunded to the payer (yoctoNEAR).
-        refund: U128,
+        payer_account_id: AccountId,
         /// Credited to the project owner (yoctoNEAR).
         developer_earnings: U128,
         /// Size of the output in bytes.
@@ -104,7 +85,6 @@ pub enum Event {
         worker_public_key: Option<PublicKey>,
     },
     /// A stale request was cancelled and fully refunded.
-    #[event_version("1.0.0")]
     ExecutionCancelled {
         /// Request id.
         request_id: u64,
@@ -114,7 +94,6 @@ pub enum Event {
         refund: U128,
     },
     /// A project was created.
-    #[event_version("1.0.0")]
     ProjectCreated {
         /// `owner/name`.
         project_id: String,
@@ -122,7 +101,6 @@ pub enum Event {
         owner: AccountId,
     },
     /// A version was added to a project.
-    #[event_version("1.0.0")]
     VersionAdded {
         /// `owner/name`.
         project_id: String,
@@ -134,7 +112,6 @@ pub enum Event {
         active: bool,
     },
     /// The active version of a project changed.
-    #[event_version("1.0.0")]
     ActiveVersionSet {
         /// `owner/name`.
         project_id: String,
@@ -142,15 +119,20 @@ pub enum Event {
         wasm_sha256: String,
     },
     /// A project's http allowlist was replaced (empty: cleared).
-    #[event_version("1.0.0")]
     ProjectHttpAllowlistSet {
         /// `owner/name`.
         project_id: String,
         /// The hosts now allowed, as stored.
         hosts: Vec<String>,
     },
+    /// A project's grants (storage, rpc, vrf) were replaced.
+    ProjectGrantsSet {
+        /// `owner/name`.
+        project_id: String,
+        /// The grants now given to the project's guests by on-chain workers.
+        grants: ProjectGrants,
+    },
     /// Encrypted secrets were stored or replaced.
-    #[event_version("1.0.0")]
     SecretsStored {
         /// Owner.
         owner: AccountId,
@@ -162,7 +144,6 @@ pub enum Event {
         storage_deposit: U128,
     },
     /// Encrypted secrets were deleted and their deposit refunded.
-    #[event_version("1.0.0")]
     SecretsDeleted {
         /// Owner.
         owner: AccountId,
@@ -174,7 +155,6 @@ pub enum Event {
         refund: U128,
     },
     /// A payment key for the HTTPS path was topped up. The coordinator reads this event.
-    #[event_version("1.0.0")]
     PaymentKeyToppedUp {
         /// Owner of the payment key.
         owner: AccountId,
@@ -188,7 +168,6 @@ pub enum Event {
         payer: AccountId,
     },
     /// A developer withdrew earnings.
-    #[event_version("1.0.0")]
     DeveloperEarningsWithdrawn {
         /// Developer.
         account_id: AccountId,
@@ -196,7 +175,6 @@ pub enum Event {
         amount: U128,
     },
     /// The owner withdrew collected fees.
-    #[event_version("1.0.0")]
     PlatformFeesWithdrawn {
         /// Receiver.
         receiver: AccountId,
@@ -204,41 +182,56 @@ pub enum Event {
         amount: U128,
     },
     /// A worker key may now resolve requests.
-    #[event_version("1.0.0")]
     WorkerKeyAdded {
         /// The key.
         public_key: PublicKey,
     },
     /// A worker key was removed.
-    #[event_version("1.0.0")]
     WorkerKeyRemoved {
         /// The key.
         public_key: PublicKey,
     },
     /// New requests are refused.
-    #[event_version("1.0.0")]
     Paused {
         /// Who paused.
         by: AccountId,
     },
     /// New requests are accepted again.
-    #[event_version("1.0.0")]
     Unpaused {
         /// Who unpaused.
         by: AccountId,
     },
     /// Prices changed.
-    #[event_version("1.0.0")]
     PricingUpdated {
         /// The new prices.
         pricing: Pricing,
     },
+    /// The payment rate (micro-USD credited per NEAR deposited on a payment key) changed.
+    PaymentRateSet {
+        /// micro-USD per 1 NEAR (0: not set).
+        micro_usd_per_near: U128,
+    },
     /// Ownership moved.
-    #[event_version("1.0.0")]
     OwnerChanged {
         /// Previous owner.
         old_owner: AccountId,
         /// New owner.
         new_owner: AccountId,
     },
+}
+
+impl Event {
+    /// Logs the event as `EVENT_JSON:{"standard":"near-outlayer","version":"1.0.0","event":..,"data":[{..}]}`.
+    pub fn emit(&self) {
+        env::log_str(&self.to_log());
+    }
+
+    /// The log line [`Event::emit`] writes.
+    pub fn to_log(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or_else(|_| env::panic_str("Event does not serialize"));
+        let event = value["event"].take();
+        let data = value["data"].take();
+        let line = serde_json::json!({ "standard": EVENT_STANDARD, "version": EVENT_VERSION, "event": event, "data": [data] });
+        format!("EVENT_JSON:{line}")
+    }
 }

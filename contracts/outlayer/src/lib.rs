@@ -7,7 +7,12 @@
 //! verification) runs the component and calls [`Contract::resolve_execution`], which resumes the
 //! yield. The callback [`Contract::on_execution_resolved`] settles the payment, refunds the rest
 //! to the payer, credits the project developer, emits `execution_completed` and returns the
-//! [`ExecutionOutcome`] to the original caller.
+//! output to the original caller (OutLayer v0.1: `Bytes` as base64, `Text` as a string, `Json`
+//! as the value; `null` on failure).
+//!
+//! The wire format is OutLayer v0.1's (`request_execution`'s argument names and shapes, the
+//! worker's `ExecutionResponse`, events of the standard `near-outlayer`), so a contract written
+//! for OutLayer calls this one unchanged.
 //!
 //! The contract also keeps projects and their versions, encrypted secrets with access
 //! conditions, payment-key top-ups for the HTTPS path and the admin settings.
@@ -26,7 +31,7 @@
 //! testing_env!(context.build());
 //! let mut contract = Contract::new("owner.near".parse().unwrap());
 //! contract.request_execution(
-//!     ExecutionSource::WasmUrl { url: "https://example.com/a.wasm".into(), sha256: "ab".repeat(32) },
+//!     ExecutionSource::WasmUrl { url: "https://example.com/a.wasm".into(), hash: "ab".repeat(32), build_target: None },
 //!     Some(ResourceLimits { max_instructions: Some(1_000_000), ..Default::default() }),
 //!     Some("{\"n\":1}".into()), None, None, None, None,
 //! );
@@ -55,18 +60,20 @@ mod tests;
 use near_sdk::store::{IterableMap, IterableSet, LookupMap};
 use near_sdk::{AccountId, BorshStorageKey, NearToken, PanicOnDefault, PublicKey, env, near};
 
-pub use events::Event;
+pub use events::{EVENT_STANDARD, EVENT_VERSION, Event};
 pub use limits::*;
 pub use pricing::Pricing;
-pub use projects::{Project, ProjectVersion};
+pub use projects::{Project, ProjectGrants, ProjectVersion};
 pub use receipt::SignedReceipt;
 pub use secrets::{AccessCondition, SecretAccessor, StoredSecrets};
 pub use types::*;
 pub use views::ConfigView;
 
 /// Current layout of [`Contract`]; bump it (and add a migration) when the state changes shape.
-/// Version 2 added [`Contract::project_http_allowlists`] (`migrate` upgrades a version 1 state).
-pub const STATE_VERSION: u32 = 2;
+/// Version 2 added [`Contract::project_http_allowlists`]; version 3 added
+/// [`Contract::request_data`], [`Contract::project_grants`] and [`Contract::payment_rate`]
+/// (`migrate` upgrades a version 1 or 2 state).
+pub const STATE_VERSION: u32 = 3;
 
 /// Prefixes of the contract's collections. Never reorder: the borsh index is the on-chain prefix.
 #[near(serializers = [borsh])]
@@ -90,6 +97,10 @@ pub enum StorageKey {
     PaymentKeys,
     /// [`Contract::project_http_allowlists`] (state version 2).
     ProjectHttpAllowlists,
+    /// [`Contract::request_data`] (state version 3).
+    RequestData,
+    /// [`Contract::project_grants`] (state version 3).
+    ProjectGrants,
 }
 
 /// The OutLayer contract state.
@@ -133,6 +144,14 @@ pub struct Contract {
     /// Non-empty http allowlists by project id (`owner/name`), kept apart from [`Project`] so
     /// the project records stored by version 1 keep their layout.
     pub(crate) project_http_allowlists: LookupMap<String, Vec<String>>,
+    /// Each pending request's source as given, input and params, by request id (removed with
+    /// the request), kept apart from [`PendingRequest`] so its stored layout is unchanged.
+    pub(crate) request_data: LookupMap<u64, RequestData>,
+    /// Non-default grants by project id (`owner/name`), kept apart from [`Project`].
+    pub(crate) project_grants: LookupMap<String, ProjectGrants>,
+    /// micro-USD credited per 1 NEAR deposited on a payment key, and the rate `attached_usd` is
+    /// reserved at (0: not set).
+    pub(crate) payment_rate: u128,
 }
 
 #[near]
@@ -159,6 +178,9 @@ impl Contract {
             payment_keys: LookupMap::new(StorageKey::PaymentKeys),
             platform_fees: NearToken::from_yoctonear(0),
             project_http_allowlists: LookupMap::new(StorageKey::ProjectHttpAllowlists),
+            request_data: LookupMap::new(StorageKey::RequestData),
+            project_grants: LookupMap::new(StorageKey::ProjectGrants),
+            payment_rate: 0,
         }
     }
 }

@@ -12,9 +12,18 @@ pub const MAX_MEMORY_MB_CAP: u32 = 512;
 pub const DEFAULT_MAX_EXECUTION_SECONDS: u64 = 60;
 /// Highest wall time a request may ask for: a yield times out after about 200 blocks.
 pub const MAX_EXECUTION_SECONDS_CAP: u64 = 180;
-/// Largest `input`, in bytes once JSON-escaped: it travels in the `execution_requested` log
-/// (16 KiB max per log).
-pub const MAX_INPUT_BYTES: usize = 8 * 1024;
+/// Largest `input_data`, in bytes. Kept in state until settlement (`get_request`).
+pub const MAX_INPUT_BYTES: usize = 64 * 1024;
+/// OutLayer's rule: an input of this many bytes or more is not logged in `execution_requested`
+/// (`input_data` is `""`, `input_data_in_state` true); workers read every input from state.
+/// Below it, the `request_data` string (the input escaped twice) stays under NEAR's 16 KiB log
+/// limit for text inputs; an input whose escaping would not fit is kept out of the event too.
+pub const EVENT_INPUT_MAX_BYTES: usize = 10_000;
+/// Most bytes an input may take in the `execution_requested` log once escaped twice (it is a
+/// string inside the `request_data` string); above it the input is kept out of the event.
+pub const EVENT_INPUT_MAX_ESCAPED_BYTES: usize = 12 * 1024;
+/// yoctoNEAR in one NEAR.
+pub const ONE_NEAR_YOCTO: u128 = 1_000_000_000_000_000_000_000_000;
 /// Largest output a worker may return, in bytes: above the resume limit it is held in storage
 /// (paid by the contract until settlement) and returned to the caller.
 pub const MAX_OUTPUT_BYTES: usize = 32 * 1024;

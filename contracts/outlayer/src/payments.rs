@@ -38,6 +38,20 @@ impl Contract {
         U128(balance.as_yoctonear())
     }
 
+    /// Sets the payment rate: micro-USD credited per 1 NEAR deposited on a payment key (what the
+    /// HTTPS coordinator credits for a `payment_key_topped_up`), also the rate `attached_usd` is
+    /// reserved at. Owner only; 0 = not set.
+    pub fn set_payment_rate(&mut self, micro_usd_per_near: U128) {
+        self.assert_owner();
+        self.payment_rate = micro_usd_per_near.0;
+        Event::PaymentRateSet { micro_usd_per_near }.emit();
+    }
+
+    /// The payment rate in micro-USD per NEAR (0 = not set).
+    pub fn get_payment_rate(&self) -> U128 {
+        U128(self.payment_rate)
+    }
+
     /// Total ever deposited on payment key `owner`/`nonce` (spending is tracked by the
     /// coordinator).
     pub fn get_payment_key_balance(&self, owner: AccountId, nonce: u32) -> U128 {

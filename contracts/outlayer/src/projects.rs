@@ -41,6 +41,29 @@ pub struct Project {
     #[borsh(skip)]
     #[serde(default)]
     pub http_allowlist: Vec<String>,
+    /// What on-chain workers grant the project's guests besides http and payment
+    /// (`set_project_grants`). Not part of the stored record (kept in
+    /// [`Contract::project_grants`] since state version 3); filled in by the views.
+    #[borsh(skip)]
+    #[serde(default)]
+    pub grants: ProjectGrants,
+}
+
+/// Host interfaces an on-chain worker grants a project's guests (`set_project_grants`); all
+/// false until the owner sets them. Http comes from the project's allowlist, payment is always
+/// granted.
+#[near(serializers = [borsh, json])]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProjectGrants {
+    /// `near:storage` (persistent storage per project and caller).
+    #[serde(default)]
+    pub storage: bool,
+    /// `near:rpc` (NEAR RPC proxied by the worker).
+    #[serde(default)]
+    pub rpc: bool,
+    /// `near:vrf` (verifiable randomness).
+    #[serde(default)]
+    pub vrf: bool,
 }
 
 impl Project {
@@ -144,6 +167,7 @@ impl Contract {
                 active_version: None,
                 versions: vec![],
                 http_allowlist: vec![],
+                grants: ProjectGrants::default(),
             },
         );
         self.projects.flush();
@@ -221,18 +245,33 @@ impl Contract {
         Event::ProjectHttpAllowlistSet { project_id, hosts }.emit();
     }
 
+    /// Replaces the grants of the caller's project `name`: which of storage, rpc and vrf on-chain
+    /// workers give its guests (only the project owner; logs `project_grants_set`).
+    pub fn set_project_grants(&mut self, name: String, grants: ProjectGrants) {
+        self.assert_not_paused();
+        let owner = env::predecessor_account_id();
+        let project_id = format!("{owner}/{name}");
+        self.owned_project(&project_id, &owner);
+        if grants == ProjectGrants::default() {
+            self.project_grants.remove(&project_id);
+        } else {
+            self.project_grants.insert(project_id.clone(), grants);
+        }
+        Event::ProjectGrantsSet { project_id, grants }.emit();
+    }
+
     /// The http allowlist of the project `project_id` (`owner/name`); empty when it has none or
     /// does not exist. What workers read for a request of the project.
     pub fn get_project_http_allowlist(&self, project_id: String) -> Vec<String> {
         self.project_http_allowlists.get(&project_id).cloned().unwrap_or_default()
     }
 
-    /// The project `project_id` (`owner/name`), with its http allowlist.
+    /// The project `project_id` (`owner/name`), with its http allowlist and grants.
     pub fn get_project(&self, project_id: String) -> Option<Project> {
         self.projects.get(&project_id).map(|p| self.project_view(p))
     }
 
-    /// Projects in creation order, paginated, with their http allowlists.
+    /// Projects in creation order, paginated, with their http allowlists and grants.
     pub fn list_projects(&self, from_index: Option<u32>, limit: Option<u32>) -> Vec<Project> {
         self.projects
             .values()
@@ -246,7 +285,8 @@ impl Contract {
 impl Contract {
     fn project_view(&self, project: &Project) -> Project {
         let http_allowlist = self.project_http_allowlists.get(&project.project_id).cloned().unwrap_or_default();
-        Project { http_allowlist, ..project.clone() }
+        let grants = self.project_grants.get(&project.project_id).copied().unwrap_or_default();
+        Project { http_allowlist, grants, ..project.clone() }
     }
 
     fn owned_project(&self, project_id: &str, owner: &AccountId) -> Project {

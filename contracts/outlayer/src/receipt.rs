@@ -52,7 +52,7 @@ pub struct SignedReceipt {
     pub wall_ms: u64,
     /// Peak linear memory, bytes.
     pub peak_memory_bytes: u64,
-    /// Developer payment the guest refunded, yoctoNEAR.
+    /// Part of the attached payment the guest refunded (on chain: micro-USD, `refund_usd`).
     pub refund: U128,
     /// Instruction limit it ran under.
     pub max_instructions: u64,
@@ -137,8 +137,8 @@ impl SignedReceipt {
         self.expect("max_instructions", &self.max_instructions, &request.limits.max_instructions);
         self.expect("max_memory_mb", &self.max_memory_mb, &u64::from(request.limits.max_memory_mb));
         self.expect("max_execution_seconds", &self.max_execution_seconds, &request.limits.max_execution_seconds);
-        self.expect("instructions", &self.instructions, &response.instructions_used);
-        self.expect("wall_ms", &self.wall_ms, &response.time_ms);
+        self.expect("instructions", &self.instructions, &response.resources_used.instructions);
+        self.expect("wall_ms", &self.wall_ms, &response.resources_used.time_ms);
         if response.success {
             self.expect("outcome", &self.outcome.as_str(), &"ok");
             let bytes = match &response.output {
@@ -147,7 +147,7 @@ impl SignedReceipt {
                 None => Vec::new(),
             };
             self.expect("output_sha256", &self.output_sha256, &encode_hex(&env::sha256_array(&bytes)));
-            self.expect("refund", &self.refund.0, &response.refund_requested.map_or(0, |r| r.0));
+            self.expect("refund", &self.refund.0, &u128::from(response.refund_usd.unwrap_or(0)));
         }
     }
 

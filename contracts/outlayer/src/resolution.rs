@@ -6,9 +6,10 @@
 //! callback reads (and deletes) them, rebuilding the output in the request's format.
 
 use near_sdk::json_types::U128;
+use near_sdk::serde_json::Value;
 use near_sdk::{AccountId, NearToken, Promise, PromiseError, env, near};
 
-use crate::events::{Event, ResourcesUsed};
+use crate::events::Event;
 use crate::limits::*;
 use crate::receipt::SignedReceipt;
 use crate::types::*;
@@ -41,7 +42,7 @@ impl Contract {
             request_id,
             success: response.success,
             error_message,
-            resources_used: ResourcesUsed { instructions: response.instructions_used, time_ms: response.time_ms },
+            resources_used: response.resources_used.clone(),
             worker_public_key: signer,
             receipt,
         };
@@ -52,31 +53,24 @@ impl Contract {
         event.emit();
     }
 
-    /// Yield callback: settles `request_id` and returns the outcome to the original caller.
-    /// A yield timeout arrives as `Err` and is settled as a failure (base fee only).
+    /// Yield callback: settles `request_id` and returns the output to the original caller
+    /// (OutLayer v0.1: `Bytes` as a base64 string, `Text` as a string, `Json` as the value;
+    /// `null` on failure; the details are in `execution_completed`). A yield timeout arrives as
+    /// `Err` and is settled as a failure (base fee only).
     #[private]
     pub fn on_execution_resolved(
         &mut self,
         request_id: u64,
         #[callback_result] response: Result<ExecutionResponse, PromiseError>,
-    ) -> ExecutionOutcome {
+    ) -> Option<Value> {
         let stored = self.large_outputs.remove(&request_id);
-        let Some(request) = self.requests.remove(&request_id) else {
-            // Cancelled as stale before the callback ran: already refunded.
-            return ExecutionOutcome {
-                request_id,
-                success: false,
-                output: None,
-                error: Some(format!("Request {request_id} was cancelled")),
-                instructions_used: 0,
-                time_ms: 0,
-                cost: U128(0),
-                refund: U128(0),
-                developer_earnings: U128(0),
-                worker_public_key: None,
-                signature: None,
-            };
-        };
+        let data = self.request_data.remove(&request_id);
+        // Cancelled as stale before the callback ran: already refunded.
+        let mut request = self.requests.remove(&request_id)?;
+        if let Some(data) = data {
+            request.code_source = Some(data.code_source);
+            request.params = data.params;
+        }
         let (timed_out, mut response) = match response {
             Ok(response) => (false, response),
             Err(_) => (
@@ -116,7 +110,7 @@ impl Contract {
         }
         // A compile-only request answers the built hash, with the compile time it is charged.
         if response.success && crate::github::is_compile_only(&request) {
-            match crate::github::compile_only_output(response.output.as_ref(), response.compile_time_ms) {
+            match crate::github::compile_only_output(response.output.as_ref(), response.resources_used.compile_time_ms.unwrap_or(0)) {
                 Ok(value) => response.output = Some(ExecutionOutput::Json(value)),
                 Err(e) => {
                     response.success = false;
@@ -141,6 +135,7 @@ impl Contract {
         }
         let request = self.requests.remove(&request_id).unwrap();
         self.large_outputs.remove(&request_id);
+        self.request_data.remove(&request_id);
         transfer(&request.payer_id, request.attached);
         Event::ExecutionCancelled { request_id, payer: request.payer_id, refund: U128(request.attached.as_yoctonear()) }.emit();
         U128(request.attached.as_yoctonear())
@@ -200,23 +195,20 @@ impl Contract {
         }
     }
 
-    /// Splits the deposit into cost, developer earnings and refund, pays out and emits
-    /// `execution_completed`.
-    fn settle(&mut self, request: PendingRequest, response: ExecutionResponse, timed_out: bool) -> ExecutionOutcome {
+    /// Splits the deposit into cost, developer earnings and refund, pays out, emits
+    /// `execution_completed` and returns what the caller receives.
+    fn settle(&mut self, request: PendingRequest, response: ExecutionResponse, timed_out: bool) -> Option<Value> {
         let attached = request.attached.as_yoctonear();
-        let compile = if crate::github::is_git(&request.source) { self.pricing.compile_cost(response.compile_time_ms) } else { 0 };
+        let used = &response.resources_used;
+        let compile_ms = used.compile_time_ms.unwrap_or(0);
+        let compile = if crate::github::is_git(&request.source) { self.pricing.compile_cost(compile_ms) } else { 0 };
         let (cost, developer) = if crate::github::is_compile_only(&request) {
             // Nothing ran: the compile time alone is charged, success or not (no base fee).
             (compile.min(request.estimate.as_yoctonear()), 0)
         } else if response.success {
-            let cost = self
-                .pricing
-                .cost(response.instructions_used, response.time_ms)
-                .saturating_add(compile)
-                .min(request.estimate.as_yoctonear());
+            let cost = self.pricing.cost(used.instructions, used.time_ms).saturating_add(compile).min(request.estimate.as_yoctonear());
             let dev = request.developer_payment.as_yoctonear();
-            let guest_refund = response.refund_requested.map_or(0, |r| r.0).min(dev);
-            (cost, dev - guest_refund)
+            (cost, dev - guest_refund(&request, response.refund_usd))
         } else {
             (self.pricing.base_fee.0.saturating_add(compile).min(request.estimate.as_yoctonear()), 0)
         };
@@ -231,34 +223,38 @@ impl Contract {
         transfer(&request.payer_id, NearToken::from_yoctonear(refund));
         let output_bytes = response.output.as_ref().map_or(0, |o| o.to_stored_bytes().len() as u64);
         Event::ExecutionCompleted {
-            request_id: request.request_id,
+            sender_id: request.sender_id.clone(),
+            code_source: request.code_source.clone(),
+            resources_used: response.resources_used.clone(),
             success: response.success,
+            error_message: response.error.clone(),
+            payment_charged: U128(cost),
+            payment_refunded: U128(refund),
+            compilation_note: response.compilation_note.clone(),
+            timestamp: env::block_timestamp(),
+            request_id: request.request_id,
             timed_out,
-            error: response.error.clone(),
-            payer: request.payer_id.clone(),
-            instructions_used: response.instructions_used,
-            time_ms: response.time_ms,
-            cost: U128(cost),
-            refund: U128(refund),
+            payer_account_id: request.payer_id.clone(),
             developer_earnings: U128(developer),
             output_bytes,
             worker_public_key: response.worker_public_key.clone(),
         }
         .emit();
-        ExecutionOutcome {
-            request_id: request.request_id,
-            success: response.success,
-            output: if response.success { response.output } else { None },
-            error: response.error,
-            instructions_used: response.instructions_used,
-            time_ms: response.time_ms,
-            cost: U128(cost),
-            refund: U128(refund),
-            developer_earnings: U128(developer),
-            worker_public_key: response.worker_public_key,
-            signature: response.signature,
-        }
+        if response.success { response.output.as_ref().map(ExecutionOutput::to_caller_value) } else { None }
     }
+}
+
+/// The part of the developer payment (yoctoNEAR) given back for the guest's `refund_usd`: the
+/// same share of it as `refund_usd` is of `attached_usd` (never more than all of it).
+fn guest_refund(request: &PendingRequest, refund_usd: Option<u64>) -> u128 {
+    let dev = request.developer_payment.as_yoctonear();
+    let attached_usd = request.params.attached_usd.map_or(0, |u| u.0);
+    let refund_usd = u128::from(refund_usd.unwrap_or(0)).min(attached_usd);
+    if attached_usd == 0 || refund_usd == 0 {
+        return 0;
+    }
+    // dev × refund / attached without overflow: dev < 2^128 / 1e12 in practice; saturate anyway.
+    dev.checked_mul(refund_usd).map_or(dev, |product| product / attached_usd).min(dev)
 }
 
 /// Sends `amount` to `account` unless it is zero.

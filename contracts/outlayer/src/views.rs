@@ -43,6 +43,8 @@ pub struct ConfigView {
     pub next_request_id: u64,
     /// Collected, unwithdrawn fees (yoctoNEAR).
     pub platform_fees: U128,
+    /// micro-USD per NEAR deposited on a payment key, and for `attached_usd` (0: not set).
+    pub payment_rate: U128,
 }
 
 #[near]
@@ -65,17 +67,30 @@ impl Contract {
             max_execution_seconds_cap: MAX_EXECUTION_SECONDS_CAP,
             next_request_id: self.next_request_id,
             platform_fees: U128(self.platform_fees.as_yoctonear()),
+            payment_rate: U128(self.payment_rate),
         }
     }
 
-    /// A pending request.
+    /// A pending request with its source as given, its params and its input (`input_data`:
+    /// where workers read it, whatever its size).
     pub fn get_request(&self, request_id: u64) -> Option<PendingRequest> {
-        self.requests.get(&request_id).cloned()
+        self.requests.get(&request_id).map(|r| self.request_view(r, true))
     }
 
-    /// Pending requests, oldest first, paginated (for workers catching up).
+    /// Pending requests, oldest first, paginated (for workers catching up), with their source
+    /// as given and params; `input_data` is `null` here (read it with `get_request`).
     pub fn list_pending_requests(&self, from_index: Option<u32>, limit: Option<u32>) -> Vec<PendingRequest> {
-        self.requests.values().skip(from_index.unwrap_or(0) as usize).take(limit.unwrap_or(50).min(100) as usize).cloned().collect()
+        self.requests
+            .values()
+            .skip(from_index.unwrap_or(0) as usize)
+            .take(limit.unwrap_or(50).min(100) as usize)
+            .map(|r| self.request_view(r, false))
+            .collect()
+    }
+
+    /// Alias of `list_pending_requests` answering ids only (OutLayer v0.1's view).
+    pub fn get_pending_request_ids(&self, from_index: Option<u32>, limit: Option<u32>) -> Vec<u64> {
+        self.requests.keys().skip(from_index.unwrap_or(0) as usize).take(limit.unwrap_or(50).min(100) as usize).copied().collect()
     }
 
     /// All registered worker keys.
@@ -86,5 +101,20 @@ impl Contract {
     /// Whether `public_key` is a registered worker key.
     pub fn is_worker_key(&self, public_key: PublicKey) -> bool {
         self.worker_keys.contains(&public_key)
+    }
+}
+
+impl Contract {
+    fn request_view(&self, request: &PendingRequest, with_input: bool) -> PendingRequest {
+        let mut view = request.clone();
+        if let Some(data) = self.request_data.get(&request.request_id) {
+            view.input_data_in_state = crate::execution::input_in_state(&data.input_data);
+            view.code_source = Some(data.code_source.clone());
+            view.params = data.params.clone();
+            if with_input {
+                view.input_data = Some(data.input_data.clone());
+            }
+        }
+        view
     }
 }

@@ -77,13 +77,21 @@ pub fn events() -> Vec<Value> {
     get_logs().iter().filter_map(|l| l.strip_prefix("EVENT_JSON:")).map(|j| serde_json::from_str(j).unwrap()).collect()
 }
 
-/// The only event named `name`, checked for the outlayer standard and version.
+/// The data of the only event named `name`, checked for the `near-outlayer` standard, version
+/// and a one-element `data` array (OutLayer v0.1's form).
 pub fn event(name: &str) -> Value {
     let found: Vec<Value> = events().into_iter().filter(|e| e["event"] == name).collect();
     assert_eq!(found.len(), 1, "expected one {name} event, got {found:?}");
-    assert_eq!(found[0]["standard"], "outlayer");
+    assert_eq!(found[0]["standard"], "near-outlayer");
     assert_eq!(found[0]["version"], "1.0.0");
-    found[0]["data"].clone()
+    let data = found[0]["data"].as_array().expect("data is an array");
+    assert_eq!(data.len(), 1);
+    data[0].clone()
+}
+
+/// The `request_data` of the only `execution_requested` event, parsed (it is a JSON string).
+pub fn request_data() -> Value {
+    serde_json::from_str(event("execution_requested")["request_data"].as_str().expect("request_data is a string")).unwrap()
 }
 
 /// Transfers created in the current context as (receiver, yoctoNEAR).
@@ -100,7 +108,7 @@ pub fn transfers() -> Vec<(String, u128)> {
 }
 
 pub fn wasm_source() -> ExecutionSource {
-    ExecutionSource::WasmUrl { url: "https://example.com/app.wasm".into(), sha256: "ab".repeat(32) }
+    ExecutionSource::WasmUrl { url: "https://example.com/app.wasm".into(), hash: "ab".repeat(32), build_target: None }
 }
 
 /// `caller` requests the default wasm source with default limits and `deposit`.
@@ -115,8 +123,7 @@ pub fn ok_response(output: &str, instructions: u64, time_ms: u64) -> ExecutionRe
     ExecutionResponse {
         success: true,
         output: Some(ExecutionOutput::Text(output.into())),
-        instructions_used: instructions,
-        time_ms,
+        resources_used: ResourcesUsed { instructions, time_ms, compile_time_ms: None },
         ..Default::default()
     }
 }

@@ -64,3 +64,22 @@ fn only_the_owner_withdraws_fees() {
     set(&ctx("alice.near", 0));
     c.withdraw_platform_fees(None, None);
 }
+
+#[test]
+fn the_owner_sets_the_payment_rate() {
+    let mut c = setup();
+    assert_eq!(c.get_payment_rate(), U128(0), "not set");
+    set(&ctx(OWNER, 0));
+    c.set_payment_rate(U128(3_500_000));
+    assert_eq!(event("payment_rate_set"), json!({"micro_usd_per_near": "3500000"}));
+    assert_eq!(c.get_payment_rate(), U128(3_500_000));
+    assert_eq!(c.get_config().payment_rate, U128(3_500_000));
+}
+
+#[test]
+#[should_panic(expected = "Only the owner can call this method")]
+fn only_the_owner_sets_the_payment_rate() {
+    let mut c = setup();
+    set(&ctx("alice.near", 0));
+    c.set_payment_rate(U128(1));
+}

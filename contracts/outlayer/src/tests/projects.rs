@@ -1,4 +1,4 @@
-use near_sdk::serde_json::json;
+use near_sdk::serde_json::{self, json};
 
 use super::*;
 
@@ -113,7 +113,15 @@ fn a_project_without_versions_cannot_run() {
     let mut c = setup();
     set(&ctx("dev.near", ONE_NEAR));
     c.create_project("app".into());
-    c.request_execution(ExecutionSource::Project { project_id: "dev.near/app".into(), version: None }, None, None, None, None, None, None);
+    c.request_execution(
+        ExecutionSource::Project { project_id: "dev.near/app".into(), version_key: None },
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    );
 }
 
 #[test]
@@ -218,4 +226,38 @@ fn an_http_allowlist_is_bounded() {
     c.create_project("app".into());
     set(&ctx("dev.near", ONE_NEAR));
     c.set_project_http_allowlist("app".into(), (0..65).map(|i| format!("h{i}.example")).collect());
+}
+
+#[test]
+fn the_owner_sets_project_grants_and_the_views_show_them() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    c.set_project_http_allowlist("app".into(), vec!["api.example.com".into()]);
+    assert_eq!(c.get_project("dev.near/app".into()).unwrap().grants, ProjectGrants::default());
+    set(&ctx("dev.near", 0));
+    c.set_project_grants("app".into(), ProjectGrants { storage: true, rpc: false, vrf: true });
+    assert_eq!(event("project_grants_set"), json!({"project_id": "dev.near/app", "grants": {"storage": true, "rpc": false, "vrf": true}}));
+    // The view's JSON (what the coordinator syncs): grants and http_allowlist included.
+    let view = serde_json::to_value(c.get_project("dev.near/app".into()).unwrap()).unwrap();
+    assert_eq!(view["grants"], json!({"storage": true, "rpc": false, "vrf": true}));
+    assert_eq!(view["http_allowlist"], json!(["api.example.com"]));
+    let listed = serde_json::to_value(c.list_projects(None, None)).unwrap();
+    assert_eq!(listed[0]["grants"], view["grants"]);
+    assert_eq!(c.get_project_http_allowlist("dev.near/app".into()), vec!["api.example.com".to_owned()]);
+    // All false again: cleared.
+    c.set_project_grants("app".into(), ProjectGrants::default());
+    assert!(c.project_grants.get("dev.near/app").is_none());
+    assert_eq!(c.get_project("dev.near/app".into()).unwrap().grants, ProjectGrants::default());
+}
+
+#[test]
+#[should_panic(expected = "Project mallory.near/app not found")]
+fn only_the_owner_sets_project_grants() {
+    let mut c = setup();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    // The name is taken relative to the caller: another account reaches only its own projects.
+    set(&ctx("mallory.near", 0));
+    c.set_project_grants("app".into(), ProjectGrants { storage: true, rpc: true, vrf: true });
 }

@@ -114,8 +114,7 @@ fn a_failed_run_carries_its_outcome_and_may_say_ok_when_the_output_was_refused()
     let failure = ExecutionResponse {
         success: false,
         error: Some("out-of-instructions".into()),
-        instructions_used: 1_000_000_000,
-        time_ms: 9,
+        resources_used: ResourcesUsed { instructions: 1_000_000_000, time_ms: 9, compile_time_ms: None },
         ..Default::default()
     };
     let r = Receipt { outcome: "out-of-instructions".into(), instructions: 1_000_000_000, wall_ms: 9, ..receipt("") };
@@ -129,8 +128,7 @@ fn a_failed_run_carries_its_outcome_and_may_say_ok_when_the_output_was_refused()
     let mut c = setup_request(&signing_key());
     let refused = ExecutionResponse {
         error: Some("output is not valid UTF-8".into()),
-        instructions_used: 2_000_000,
-        time_ms: 1500,
+        resources_used: ResourcesUsed { instructions: 2_000_000, time_ms: 1500, compile_time_ms: None },
         ..Default::default()
     };
     c.resolve_execution(0, refused, Some(signed(Receipt { output_sha256: sha256_hex(&[0xff]), ..receipt("") })));
@@ -211,6 +209,6 @@ fn json_output_with_a_receipt_must_be_sent_as_text() {
 #[should_panic(expected = "Receipt refused: refund is 0, the resolution says 5")]
 fn the_refund_asked_for_is_the_receipts() {
     let mut c = setup_request(&signing_key());
-    let response = ExecutionResponse { refund_requested: Some(near_sdk::json_types::U128(5)), ..ok_response("42", 2_000_000, 1500) };
+    let response = ExecutionResponse { refund_usd: Some(5), ..ok_response("42", 2_000_000, 1500) };
     c.resolve_execution(0, response, Some(signed(receipt("42"))));
 }

@@ -9,34 +9,41 @@ fn request_with_wasm_url_emits_execution_requested() {
     let id = request(&mut c, "alice.near", NearToken::from_near(1).as_yoctonear());
     assert_eq!(id, 0);
     let pending = c.get_request(0).unwrap();
-    let data = event("execution_requested");
+    let logged = event("execution_requested");
+    assert_eq!(logged["data_id"], json!(pending.data_id.to_vec()), "32 numbers");
+    assert_eq!(logged["timestamp"], NOW_NS);
     assert_eq!(
-        data,
+        request_data(),
         json!({
             "request_id": 0,
-            "data_id": crate::execution::hex_encode(&pending.data_id),
-            "sender": "alice.near",
-            "signer": "alice.near",
-            "payer": "alice.near",
-            "source": {
-                "project_id": null,
-                "project_owner": null,
-                "wasm_url": "https://example.com/app.wasm",
-                "wasm_sha256": "ab".repeat(32),
-            },
+            "sender_id": "alice.near",
+            "predecessor_id": "alice.near",
+            "code_source": {"WasmUrl": {"url": "https://example.com/app.wasm", "hash": "ab".repeat(32), "build_target": null}},
             "resource_limits": {"max_instructions": 1_000_000_000u64, "max_memory_mb": 128, "max_execution_seconds": 60},
-            "input": "hi",
+            "input_data": "hi",
+            "input_data_in_state": false,
             "secrets_ref": null,
             "response_format": "Text",
-            "attached": NearToken::from_near(1).as_yoctonear().to_string(),
-            "developer_payment": "0",
+            "payment": NearToken::from_near(1).as_yoctonear().to_string(),
+            "attached_usd": "0",
+            "timestamp": NOW_NS,
             "compile_only": false,
             "force_rebuild": false,
+            "store_on_fastfs": false,
+            "use_bound_identity": false,
+            "project_uuid": null,
+            "project_id": null,
+            "signer_id": "alice.near",
+            "payer_account_id": "alice.near",
+            "wasm_url": "https://example.com/app.wasm",
+            "wasm_sha256": "ab".repeat(32),
+            "developer_payment": "0",
             "block_height": 1000,
-            "block_timestamp": NOW_NS.to_string(),
         })
     );
     assert_eq!(pending.estimate.as_yoctonear(), DEFAULT_ESTIMATE);
+    assert_eq!(pending.input_data.as_deref(), Some("hi"), "get_request holds the input");
+    assert!(!pending.input_data_in_state);
 }
 
 #[test]
@@ -48,7 +55,7 @@ fn request_for_a_project_runs_its_active_version() {
     c.add_version("app".into(), "22".repeat(32), "https://x.org/2.wasm".into(), None);
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
     c.request_execution(
-        ExecutionSource::Project { project_id: "dev.near/app".into(), version: None },
+        ExecutionSource::Project { project_id: "dev.near/app".into(), version_key: None },
         None,
         None,
         None,
@@ -56,17 +63,20 @@ fn request_for_a_project_runs_its_active_version() {
         Some(acc("payer.near")),
         None,
     );
-    let data = event("execution_requested");
-    assert_eq!(data["source"]["project_id"], "dev.near/app");
-    assert_eq!(data["source"]["project_owner"], "dev.near");
-    assert_eq!(data["source"]["wasm_sha256"], "11".repeat(32));
-    assert_eq!(data["source"]["wasm_url"], "https://x.org/1.wasm");
-    assert_eq!(data["payer"], "payer.near");
+    let data = request_data();
+    assert_eq!(data["project_id"], "dev.near/app");
+    assert_eq!(data["code_source"], json!({"Project": {"project_id": "dev.near/app", "version_key": null}}));
+    assert_eq!(data["wasm_sha256"], "11".repeat(32));
+    assert_eq!(data["wasm_url"], "https://x.org/1.wasm");
+    assert_eq!(data["payer_account_id"], "payer.near");
     assert_eq!(data["response_format"], "Json");
+    let pending = c.get_request(0).unwrap();
+    assert_eq!(pending.source.project_owner, Some(acc("dev.near")));
+    assert_eq!(pending.source.wasm_url, "https://x.org/1.wasm");
 
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
     c.request_execution(
-        ExecutionSource::Project { project_id: "dev.near/app".into(), version: Some("22".repeat(32)) },
+        ExecutionSource::Project { project_id: "dev.near/app".into(), version_key: Some("22".repeat(32)) },
         None,
         None,
         None,
@@ -74,7 +84,7 @@ fn request_for_a_project_runs_its_active_version() {
         None,
         None,
     );
-    assert_eq!(event("execution_requested")["source"]["wasm_url"], "https://x.org/2.wasm");
+    assert_eq!(request_data()["wasm_url"], "https://x.org/2.wasm");
 }
 
 #[test]
@@ -82,12 +92,20 @@ fn request_for_a_project_runs_its_active_version() {
 fn unknown_project_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    c.request_execution(ExecutionSource::Project { project_id: "bob.near/x".into(), version: None }, None, None, None, None, None, None);
+    c.request_execution(
+        ExecutionSource::Project { project_id: "bob.near/x".into(), version_key: None },
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    );
 }
 
 #[test]
 #[should_panic(
-    expected = "Attached deposit 7099999999999999999999 yoctoNEAR is less than the required 7100000000000000000000 yoctoNEAR (estimated cost 7100000000000000000000 + developer payment 0)"
+    expected = "Attached deposit 7099999999999999999999 yoctoNEAR is less than the required 7100000000000000000000 yoctoNEAR (estimated cost 7100000000000000000000 + developer payment 0 + input storage 0)"
 )]
 fn deposit_below_the_estimate_is_refused() {
     let mut c = setup();
@@ -129,11 +147,11 @@ fn zero_memory_is_refused() {
 }
 
 #[test]
-#[should_panic(expected = "Input is 8193 bytes once JSON-escaped; the limit is 8192")]
+#[should_panic(expected = "Input is 65537 bytes; the limit is 65536")]
 fn oversized_input_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    c.request_execution(wasm_source(), None, Some("x".repeat(8193)), None, None, None, None);
+    c.request_execution(wasm_source(), None, Some("x".repeat(65537)), None, None, None, None);
 }
 
 #[test]
@@ -141,7 +159,7 @@ fn oversized_input_is_refused() {
 fn malformed_sha256_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    let source = ExecutionSource::WasmUrl { url: "https://a.b/c.wasm".into(), sha256: "xyz".into() };
+    let source = ExecutionSource::WasmUrl { url: "https://a.b/c.wasm".into(), hash: "xyz".into(), build_target: None };
     c.request_execution(source, None, None, None, None, None, None);
 }
 
@@ -150,7 +168,7 @@ fn malformed_sha256_is_refused() {
 fn plain_http_url_is_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    let source = ExecutionSource::WasmUrl { url: "http://a.b/c.wasm".into(), sha256: "ab".repeat(32) };
+    let source = ExecutionSource::WasmUrl { url: "http://a.b/c.wasm".into(), hash: "ab".repeat(32), build_target: None };
     c.request_execution(source, None, None, None, None, None, None);
 }
 
@@ -172,11 +190,11 @@ fn missing_secrets_are_refused() {
 }
 
 #[test]
-#[should_panic(expected = "A developer payment needs a project source")]
-fn developer_payment_needs_a_project() {
+#[should_panic(expected = "attached_usd (a payment to the project developer) needs a Project source")]
+fn attached_usd_needs_a_project() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    let params = ExecutionParams { developer_payment: Some(U128(5)), ..Default::default() };
+    let params = RequestParams { attached_usd: Some(U128(5)), ..Default::default() };
     c.request_execution(wasm_source(), None, None, None, None, None, Some(params));
 }
 
@@ -210,12 +228,15 @@ fn request_ids_increase_and_pending_requests_are_listed() {
 }
 
 #[test]
-#[should_panic(expected = "Input is 12000 bytes once JSON-escaped; the limit is 8192")]
-fn input_that_escapes_past_the_log_limit_is_refused() {
+fn an_input_whose_escaping_would_overflow_the_log_is_kept_in_state() {
     let mut c = setup();
+    // 2000 bytes that become "\\u0001" (7 bytes each) once escaped twice in request_data.
+    let input = "\u{1}".repeat(2000);
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    // 2000 bytes that become "\u0001" (6 bytes each) in the event log.
-    c.request_execution(wasm_source(), None, Some("\u{1}".repeat(2000)), None, None, None, None);
+    c.request_execution(wasm_source(), None, Some(input.clone()), None, None, None, None);
+    let data = request_data();
+    assert_eq!((data["input_data"].clone(), data["input_data_in_state"].clone()), (json!(""), json!(true)));
+    assert_eq!(c.get_request(0).unwrap().input_data, Some(input));
 }
 
 #[test]
@@ -224,14 +245,84 @@ fn overlong_wasm_urls_are_refused() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
     let url = format!("https://example.com/{}", "a".repeat(500));
-    let source = ExecutionSource::WasmUrl { url, sha256: "ab".repeat(32) };
+    let source = ExecutionSource::WasmUrl { url, hash: "ab".repeat(32), build_target: None };
     c.request_execution(source, None, None, None, None, None, None);
 }
 
 #[test]
-fn input_of_exactly_the_limit_is_accepted() {
+fn inputs_of_10000_bytes_or_more_are_kept_in_state_and_read_with_get_request() {
     let mut c = setup();
     set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
-    c.request_execution(wasm_source(), None, Some("x".repeat(8192)), None, None, None, None);
-    assert_eq!(event("execution_requested")["input"].as_str().unwrap().len(), 8192);
+    c.request_execution(wasm_source(), None, Some("x".repeat(9999)), None, None, None, None);
+    let data = request_data();
+    assert_eq!((data["input_data"].as_str().unwrap().len(), data["input_data_in_state"].clone()), (9999, json!(false)));
+
+    set(&ctx("alice.near", NearToken::from_near(1).as_yoctonear()));
+    c.request_execution(wasm_source(), None, Some("y".repeat(65536)), None, None, None, None);
+    let data = request_data();
+    assert_eq!((data["input_data"].clone(), data["input_data_in_state"].clone()), (json!(""), json!(true)));
+    let pending = c.get_request(1).unwrap();
+    assert_eq!(pending.input_data, Some("y".repeat(65536)));
+    assert!(pending.input_data_in_state);
+    // The list stays small: no inputs there.
+    assert!(c.list_pending_requests(None, None).iter().all(|r| r.input_data.is_none()));
+    assert_eq!(c.get_pending_request_ids(None, None), vec![0, 1]);
+}
+
+#[test]
+#[should_panic(expected = "input storage 100000000000000000000000")]
+fn an_input_kept_in_state_needs_its_storage_attached() {
+    let mut c = setup();
+    set(&ctx("alice.near", DEFAULT_ESTIMATE));
+    c.request_execution(wasm_source(), None, Some("x".repeat(10_000)), None, None, None, None);
+}
+
+#[test]
+fn the_input_is_gone_once_settled() {
+    let mut c = setup();
+    request(&mut c, "alice.near", NearToken::from_near(1).as_yoctonear());
+    set(&ctx(CONTRACT, 0));
+    c.on_execution_resolved(0, Err(near_sdk::PromiseError::Failed));
+    assert!(c.get_request(0).is_none());
+    assert!(c.request_data.get(&0).is_none());
+}
+
+#[test]
+fn outlayer_v01_arguments_parse() {
+    // The JSON an OutLayer client sends, names and shapes of the v0.1 ABI.
+    let source: ExecutionSource =
+        serde_json::from_value(json!({"WasmUrl": {"url": "https://a.b/c.wasm", "hash": "ab".repeat(32), "build_target": "wasm32-wasip1"}}))
+            .unwrap();
+    assert_eq!(
+        source,
+        ExecutionSource::WasmUrl { url: "https://a.b/c.wasm".into(), hash: "ab".repeat(32), build_target: Some("wasm32-wasip1".into()) }
+    );
+    let source: ExecutionSource = serde_json::from_value(json!({"Project": {"project_id": "dev.near/app"}})).unwrap();
+    assert_eq!(source, ExecutionSource::Project { project_id: "dev.near/app".into(), version_key: None });
+    let source: ExecutionSource = serde_json::from_value(json!({"GitHub": {"repo": "https://github.com/a/b", "commit": "c"}})).unwrap();
+    assert_eq!(source, ExecutionSource::GitHub { repo: "https://github.com/a/b".into(), commit: "c".into(), build_target: None });
+    let params: RequestParams = serde_json::from_value(json!({
+        "force_rebuild": false, "store_on_fastfs": true, "compile_only": false, "project_uuid": "p-1",
+        "attached_usd": "250", "use_bound_identity": true,
+    }))
+    .unwrap();
+    assert_eq!(
+        params,
+        RequestParams {
+            store_on_fastfs: true,
+            project_uuid: Some("p-1".into()),
+            attached_usd: Some(U128(250)),
+            use_bound_identity: true,
+            ..Default::default()
+        }
+    );
+    let response: ExecutionResponse = serde_json::from_value(json!({
+        "success": true, "output": {"Bytes": [1, 2]}, "error": null,
+        "resources_used": {"instructions": 5, "time_ms": 6, "compile_time_ms": 7},
+        "compilation_note": "cached", "refund_usd": 3,
+    }))
+    .unwrap();
+    assert_eq!(response.output, Some(ExecutionOutput::Bytes(vec![1, 2])));
+    assert_eq!(response.resources_used, ResourcesUsed { instructions: 5, time_ms: 6, compile_time_ms: Some(7) });
+    assert_eq!((response.compilation_note.as_deref(), response.refund_usd), (Some("cached"), Some(3)));
 }

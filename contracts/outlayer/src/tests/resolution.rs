@@ -44,20 +44,22 @@ fn worker_resolution_resumes_the_yield_and_the_callback_settles() {
     assert!(c.get_request(0).unwrap().resolved);
 
     set(&ctx(CONTRACT, 0));
-    let outcome = c.on_execution_resolved(0, Ok(response));
+    let returned = c.on_execution_resolved(0, Ok(response));
     // 1e21 + 2 × 1e17 + 1500 × 1e17
     let cost = BASE_FEE + 200_000_000_000_000_000 + 150_000_000_000_000_000_000;
-    assert!(outcome.success);
-    assert_eq!(outcome.output, Some(ExecutionOutput::Text("42".into())));
-    assert_eq!(outcome.cost, U128(cost));
-    assert_eq!(outcome.refund, U128(ONE_NEAR - cost));
+    // The caller receives the output itself (OutLayer v0.1): a Text output as a string.
+    assert_eq!(returned, Some(json!("42")));
     assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - cost)]);
     assert_eq!(
         event("execution_completed"),
         json!({
-            "request_id": 0, "success": true, "timed_out": false, "error": null,
-            "payer": "alice.near", "instructions_used": 2_000_000, "time_ms": 1500,
-            "cost": cost.to_string(), "refund": (ONE_NEAR - cost).to_string(),
+            "sender_id": "outlayer.near",
+            "code_source": {"WasmUrl": {"url": "https://example.com/app.wasm", "hash": "ab".repeat(32), "build_target": null}},
+            "resources_used": {"instructions": 2_000_000, "time_ms": 1500},
+            "success": true, "error_message": null,
+            "payment_charged": cost.to_string(), "payment_refunded": (ONE_NEAR - cost).to_string(),
+            "compilation_note": null, "timestamp": NOW_NS,
+            "request_id": 0, "timed_out": false, "payer_account_id": "alice.near",
             "developer_earnings": "0", "output_bytes": 2,
             "worker_public_key": worker_key().to_string(),
         })
@@ -71,8 +73,8 @@ fn cost_never_exceeds_the_reserved_estimate() {
     let mut c = setup_with_worker();
     let payload = request_and_resolve(&mut c, ok_response("x", 400_000_000_000, 900_000));
     set(&ctx(CONTRACT, 0));
-    let outcome = c.on_execution_resolved(0, Ok(serde_json::from_slice(&payload).unwrap()));
-    assert_eq!(outcome.cost, U128(DEFAULT_ESTIMATE));
+    c.on_execution_resolved(0, Ok(serde_json::from_slice(&payload).unwrap()));
+    assert_eq!(event("execution_completed")["payment_charged"], DEFAULT_ESTIMATE.to_string());
     assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - DEFAULT_ESTIMATE)]);
 }
 
@@ -143,8 +145,8 @@ fn large_output_travels_through_storage() {
     assert_eq!(response.output, None);
 
     set(&ctx(CONTRACT, 0));
-    let outcome = c.on_execution_resolved(0, Ok(response));
-    assert_eq!(outcome.output, Some(ExecutionOutput::Text(big)));
+    let returned = c.on_execution_resolved(0, Ok(response));
+    assert_eq!(returned, Some(json!(big)));
     assert_eq!(event("execution_completed")["output_bytes"], 3000);
     assert!(c.large_outputs.get(&0).is_none());
 }
@@ -161,28 +163,33 @@ fn yield_timeout_charges_the_base_fee_only() {
     let mut c = setup();
     request(&mut c, "alice.near", ONE_NEAR);
     set(&ctx(CONTRACT, 0));
-    let outcome = c.on_execution_resolved(0, Err(PromiseError::Failed));
-    assert!(!outcome.success);
-    assert_eq!(outcome.error.as_deref(), Some("Execution timed out: no worker resolved the request"));
+    assert_eq!(c.on_execution_resolved(0, Err(PromiseError::Failed)), None);
     assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - BASE_FEE)]);
     let data = event("execution_completed");
-    assert_eq!(data["timed_out"], true);
-    assert_eq!(data["cost"], BASE_FEE.to_string());
+    assert_eq!((data["success"].clone(), data["timed_out"].clone()), (json!(false), json!(true)));
+    assert_eq!(data["error_message"], "Execution timed out: no worker resolved the request");
+    assert_eq!(data["payment_charged"], BASE_FEE.to_string());
 }
 
-fn project_request(c: &mut Contract, developer_payment: u128) {
+/// micro-USD per NEAR in these tests ($2 a NEAR).
+const RATE: u128 = 2_000_000;
+
+/// Request 0 of project dev.near/app paying `attached_usd` micro-USD to the developer, at
+/// [`RATE`]: 1000 micro-USD reserve 5e20 yoctoNEAR.
+fn project_request(c: &mut Contract, attached_usd: u128) {
+    c.set_payment_rate(U128(RATE));
     set(&ctx("dev.near", ONE_NEAR));
     c.create_project("app".into());
     c.add_version("app".into(), "11".repeat(32), "https://x.org/1.wasm".into(), None);
     set(&worker_ctx(ONE_NEAR));
     c.request_execution(
-        ExecutionSource::Project { project_id: "dev.near/app".into(), version: None },
+        ExecutionSource::Project { project_id: "dev.near/app".into(), version_key: None },
         None,
         None,
         None,
         Some(ResponseFormat::Json),
         Some(acc("alice.near")),
-        Some(ExecutionParams { developer_payment: Some(U128(developer_payment)), ..Default::default() }),
+        Some(RequestParams { attached_usd: Some(U128(attached_usd)), ..Default::default() }),
     );
 }
 
@@ -191,10 +198,15 @@ fn failure_charges_the_base_fee_and_returns_the_developer_payment() {
     let mut c = setup_with_worker();
     project_request(&mut c, 1000);
     set(&ctx(CONTRACT, 0));
-    let failed = ExecutionResponse { success: false, error: Some("exit 1".into()), instructions_used: 5, ..Default::default() };
-    let outcome = c.on_execution_resolved(0, Ok(failed));
-    assert_eq!(outcome.error.as_deref(), Some("exit 1"));
-    assert_eq!(outcome.developer_earnings, U128(0));
+    let failed = ExecutionResponse {
+        success: false,
+        error: Some("exit 1".into()),
+        resources_used: ResourcesUsed { instructions: 5, ..Default::default() },
+        ..Default::default()
+    };
+    assert_eq!(c.on_execution_resolved(0, Ok(failed)), None);
+    let data = event("execution_completed");
+    assert_eq!((data["error_message"].clone(), data["developer_earnings"].clone()), (json!("exit 1"), json!("0")));
     assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - BASE_FEE)]);
     assert_eq!(c.get_developer_earnings(acc("dev.near")), U128(0));
 }
@@ -207,21 +219,23 @@ fn developer_is_paid_minus_the_guest_refund_and_can_withdraw() {
     let mut response = ExecutionResponse {
         success: true,
         output: Some(ExecutionOutput::Text("{\"a\":1}".into())),
-        refund_requested: Some(U128(300)),
+        refund_usd: Some(300),
         ..Default::default()
     };
     response.worker_public_key = Some(worker_key());
-    let outcome = c.on_execution_resolved(0, Ok(response));
-    assert_eq!(outcome.output, Some(ExecutionOutput::Json(json!({"a": 1}))));
-    assert_eq!(outcome.developer_earnings, U128(700));
-    assert_eq!(outcome.cost, U128(BASE_FEE));
-    assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - BASE_FEE - 700)]);
+    // 1000 micro-USD at $2 a NEAR reserved 5e20 yocto; the guest gave back 300 of the 1000.
+    let earned: u128 = 350_000_000_000_000_000_000;
+    assert_eq!(c.on_execution_resolved(0, Ok(response)), Some(json!({"a": 1})));
+    let data = event("execution_completed");
+    assert_eq!(data["developer_earnings"], earned.to_string());
+    assert_eq!(data["payment_charged"], BASE_FEE.to_string());
+    assert_eq!(transfers(), vec![("alice.near".to_string(), ONE_NEAR - BASE_FEE - earned)]);
 
     set(&ctx("dev.near", 0));
-    assert_eq!(c.get_developer_earnings(acc("dev.near")), U128(700));
-    assert_eq!(c.withdraw_developer_earnings(), U128(700));
-    assert_eq!(transfers(), vec![("dev.near".to_string(), 700)]);
-    assert_eq!(event("developer_earnings_withdrawn"), json!({"account_id": "dev.near", "amount": "700"}));
+    assert_eq!(c.get_developer_earnings(acc("dev.near")), U128(earned));
+    assert_eq!(c.withdraw_developer_earnings(), U128(earned));
+    assert_eq!(transfers(), vec![("dev.near".to_string(), earned)]);
+    assert_eq!(event("developer_earnings_withdrawn"), json!({"account_id": "dev.near", "amount": earned.to_string()}));
 }
 
 #[test]
@@ -232,12 +246,13 @@ fn guest_refund_is_bounded_by_the_developer_payment() {
     let response = ExecutionResponse {
         success: true,
         output: Some(ExecutionOutput::Json(json!(1))),
-        refund_requested: Some(U128(ONE_NEAR)),
+        refund_usd: Some(u64::MAX),
         ..Default::default()
     };
-    let outcome = c.on_execution_resolved(0, Ok(response));
-    assert_eq!(outcome.developer_earnings, U128(0));
-    assert_eq!(outcome.refund, U128(ONE_NEAR - BASE_FEE));
+    assert_eq!(c.on_execution_resolved(0, Ok(response)), Some(json!(1)));
+    let data = event("execution_completed");
+    assert_eq!(data["developer_earnings"], "0");
+    assert_eq!(data["payment_refunded"], (ONE_NEAR - BASE_FEE).to_string());
 }
 
 #[test]
@@ -245,11 +260,10 @@ fn json_format_with_invalid_output_fails() {
     let mut c = setup_with_worker();
     project_request(&mut c, 0);
     set(&ctx(CONTRACT, 0));
-    let outcome = c.on_execution_resolved(0, Ok(ok_response("not json", 1, 1)));
-    assert!(!outcome.success);
-    assert_eq!(outcome.error.as_deref(), Some("Output is not valid JSON"));
-    assert_eq!(outcome.output, None);
-    assert_eq!(outcome.cost, U128(BASE_FEE));
+    assert_eq!(c.on_execution_resolved(0, Ok(ok_response("not json", 1, 1))), None);
+    let data = event("execution_completed");
+    assert_eq!((data["success"].clone(), data["error_message"].clone()), (json!(false), json!("Output is not valid JSON")));
+    assert_eq!(data["payment_charged"], BASE_FEE.to_string());
 }
 
 #[test]
@@ -273,8 +287,31 @@ fn stale_requests_are_cancelled_with_a_full_refund() {
     assert_eq!(event("execution_cancelled"), json!({"request_id": 0, "payer": "alice.near", "refund": ONE_NEAR.to_string()}));
     // A callback arriving afterwards pays nothing twice.
     set(&ctx(CONTRACT, 0));
-    let outcome = c.on_execution_resolved(0, Err(PromiseError::Failed));
-    assert_eq!(outcome.error.as_deref(), Some("Request 0 was cancelled"));
+    assert_eq!(c.on_execution_resolved(0, Err(PromiseError::Failed)), None);
     assert!(transfers().is_empty());
     assert!(events().is_empty());
+}
+
+#[test]
+fn bytes_output_reaches_the_caller_as_base64() {
+    let mut c = setup_with_worker();
+    set(&worker_ctx(ONE_NEAR));
+    c.request_execution(wasm_source(), None, None, None, Some(ResponseFormat::Bytes), None, None);
+    let response = ExecutionResponse { success: true, output: Some(ExecutionOutput::Bytes(vec![0, 255, 1])), ..Default::default() };
+    let payload = c.prepare_resume(0, response);
+    set(&ctx(CONTRACT, 0));
+    assert_eq!(c.on_execution_resolved(0, Ok(serde_json::from_slice(&payload.1).unwrap())), Some(json!("AP8B")));
+}
+
+#[test]
+#[should_panic(expected = "attached_usd needs a payment rate: the owner has not set one (set_payment_rate)")]
+fn attached_usd_needs_a_payment_rate() {
+    let mut c = setup_with_worker();
+    set(&ctx("dev.near", ONE_NEAR));
+    c.create_project("app".into());
+    c.add_version("app".into(), "11".repeat(32), "https://x.org/1.wasm".into(), None);
+    set(&ctx("alice.near", ONE_NEAR));
+    let params = RequestParams { attached_usd: Some(U128(5)), ..Default::default() };
+    let source = ExecutionSource::Project { project_id: "dev.near/app".into(), version_key: None };
+    c.request_execution(source, None, None, None, None, None, Some(params));
 }

@@ -141,7 +141,7 @@ fn requests_may_reference_stored_secrets() {
     set(&ctx("alice.near", ONE_NEAR));
     let secrets = SecretsRef { account_id: acc("alice.near"), profile: "default".into() };
     c.request_execution(
-        ExecutionSource::Project { project_id: "dev.near/app".into(), version: None },
+        ExecutionSource::Project { project_id: "dev.near/app".into(), version_key: None },
         None,
         None,
         Some(secrets),
@@ -149,7 +149,7 @@ fn requests_may_reference_stored_secrets() {
         None,
         None,
     );
-    assert_eq!(event("execution_requested")["secrets_ref"], json!({"account_id": "alice.near", "profile": "default"}));
+    assert_eq!(request_data()["secrets_ref"], json!({"account_id": "alice.near", "profile": "default"}));
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn the_keystores_view_fixtures_are_this_contracts_json() {
     store(&mut c, ONE_NEAR, 10);
     set(&ctx("alice.near", ONE_NEAR));
     c.request_execution(
-        ExecutionSource::Project { project_id: "dev.near/app".into(), version: None },
+        ExecutionSource::Project { project_id: "dev.near/app".into(), version_key: None },
         None,
         None,
         Some(SecretsRef { account_id: acc("alice.near"), profile: "default".into() }),
