@@ -46,7 +46,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use ed25519_dalek::{Signer, SigningKey};
 use near_parameters::vm::{Config, VMKind};
-use near_parameters::{ExtCosts, RuntimeConfigStore, RuntimeFeesConfig};
+use near_parameters::{ActionCosts, ExtCosts, RuntimeConfigStore, RuntimeFeesConfig};
 use near_primitives_core::account::AccountContract;
 use near_primitives_core::hash::CryptoHash;
 use near_primitives_core::types::{AccountId, Balance, Gas};
@@ -305,6 +305,12 @@ struct Row {
     storage_removes: u64,
     storage_has_key: u64,
     args_bytes: usize,
+    /// For a transaction's own receipt: the fees the runtime charges outside the VM for turning
+    /// the transaction into this receipt and executing the function-call action (new action
+    /// receipt + function call base + per byte of method name and arguments, send and exec;
+    /// send as not-sir unless the signer is the receiver). 0 for receipts created by contracts,
+    /// whose fees are already in their creator's action gas.
+    tx_fees_gas: u64,
     error: Option<String>,
     /// Receipts it created that were not run (transfers, keys, calls to accounts without code).
     not_run: Vec<String>,
@@ -572,6 +578,17 @@ impl Simulator {
         }
     }
 
+    /// Runtime fees of a transaction's function call (see [`Row::tx_fees_gas`]).
+    fn tx_fees(&self, receipt: &Receipt) -> u64 {
+        let sir = receipt.signer == receipt.receiver;
+        let both = |cost: ActionCosts| {
+            let fee = self.fees.fee(cost);
+            fee.send_fee(sir).gas.saturating_add(fee.exec_fee().gas).as_gas()
+        };
+        let bytes = (receipt.method.len() + receipt.args.len()) as u64;
+        both(ActionCosts::new_action_receipt) + both(ActionCosts::function_call_base) + both(ActionCosts::function_call_byte) * bytes
+    }
+
     fn row(&self, receipt: &Receipt, outcome: &VMOutcome, error: Option<String>) -> Row {
         let profile = &outcome.profile;
         let ext = |c: ExtCosts| profile.get_ext_cost(c).as_gas();
@@ -615,6 +632,7 @@ impl Simulator {
             storage_removes: ext(ExtCosts::storage_remove_base) / ext_cost(ExtCosts::storage_remove_base),
             storage_has_key: ext(ExtCosts::storage_has_key_base) / ext_cost(ExtCosts::storage_has_key_base),
             args_bytes: receipt.args.len(),
+            tx_fees_gas: if receipt.key.is_none() { self.tx_fees(receipt) } else { 0 },
             error,
             not_run: Vec::new(),
             logs: outcome.logs.clone(),
@@ -666,12 +684,12 @@ fn print_table(report: &Report, scenario: &Scenario, all: bool) {
     }
     println!();
     println!(
-        "{:<44} {:<38} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  storage ops r/w/rm/has",
-        "transaction", "receipt", "burnt", "used", "compute", "load", "wasm", "storage", "host", "actions"
+        "{:<44} {:<38} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  storage ops r/w/rm/has",
+        "transaction", "receipt", "burnt", "used", "compute", "load", "wasm", "storage", "host", "actions", "tx fees"
     );
     for row in report.receipts.iter().filter(|r| reported.contains(&r.tx.as_str())) {
         println!(
-            "{:<44} {:<38} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {}/{}/{}/{}{}",
+            "{:<44} {:<38} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {}/{}/{}/{}{}",
             row.tx,
             format!("{}.{}", row.account, row.method),
             tgas(row.burnt_gas),
@@ -682,6 +700,7 @@ fn print_table(report: &Report, scenario: &Scenario, all: bool) {
             tgas(row.storage_gas),
             tgas(row.other_host_gas),
             tgas(row.action_gas),
+            if row.tx_fees_gas > 0 { tgas(row.tx_fees_gas) } else { "-".into() },
             row.storage_reads,
             row.storage_writes,
             row.storage_removes,
@@ -692,7 +711,10 @@ fn print_table(report: &Report, scenario: &Scenario, all: bool) {
             println!("{:<44}   + not run: {note}", "");
         }
     }
-    println!("(TGas; used = burnt + gas attached to the receipts it created; compute in Tgas-equivalent)");
+    println!(
+        "(TGas; used = burnt + gas attached to the receipts it created; compute in Tgas-equivalent; \
+         tx fees = the runtime's fees for the transaction's function call, outside the VM and the attached gas)"
+    );
     if !report.pending_yields.is_empty() {
         println!("yields still waiting: {}", report.pending_yields.join(", "));
     }
