@@ -121,3 +121,48 @@ fn tail(stderr: &[u8]) -> String {
     let start = stderr.len().saturating_sub(STDERR_TAIL_BYTES);
     String::from_utf8_lossy(&stderr[start..]).trim().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outlayer_protocol::{ExecutionKind, JobContext, ProjectRef};
+
+    /// A job of project `alice.near/app` whose reference carries `id`, as `kind` leases it.
+    fn job(kind: ExecutionKind, id: &str) -> Job {
+        Job {
+            call_id: "c".into(),
+            lease_id: "l".into(),
+            lease_expires_at_ms: 0,
+            wasm_sha256: "00".repeat(32),
+            input: String::new(),
+            limits: Default::default(),
+            max_output_bytes: 1024,
+            grants: vec![],
+            http_allowlist: vec![],
+            attached_deposit: 0,
+            context: JobContext {
+                kind,
+                project: Some(ProjectRef { owner: "alice.near".into(), name: "app".into(), id: id.into() }),
+                ..JobContext::default()
+            },
+            keys: None,
+            settles_writes: false,
+        }
+    }
+
+    #[test]
+    fn both_paths_name_a_projects_storage_owner_slash_name() {
+        let backends = Backends::new(ed25519_dalek::SigningKey::from_bytes(&[7; 32]));
+        // The coordinator's job carries its row id (a UUID); the chain's carries owner/name.
+        let https = request(&job(ExecutionKind::Https, "5f0c7f4e-3a52-4c1b-9d57-0d1f2b8f3c11"), &backends, None).unwrap();
+        let chain = request(&job(ExecutionKind::Near, "alice.near/app"), &backends, None).unwrap();
+        let id = |r: &ExecutionRequest| r.context.project.as_ref().unwrap().id.clone();
+        assert_eq!(id(&https), "alice.near/app");
+        assert_eq!(id(&chain), "alice.near/app");
+        let home = |r: &ExecutionRequest| outlayer_host::context::storage_home(&r.context, "00");
+        assert_eq!(home(&https), home(&chain), "one storage scope for the project on both paths");
+        // A reference without an owner keeps what it has.
+        let bare = ProjectRef { owner: String::new(), name: "app".into(), id: "x/app".into() };
+        assert_eq!(project_storage_id(&bare), "x/app");
+    }
+}
