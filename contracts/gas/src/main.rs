@@ -71,29 +71,10 @@ fn main() -> Result<()> {
     let base = args.scenario.parent().unwrap_or(Path::new(".")).to_path_buf();
 
     let protocol_version = args.protocol_version.or(scenario.protocol_version).unwrap_or(PROTOCOL_VERSION);
-    let store = RuntimeConfigStore::new(None);
-    let runtime_config = store.get_config(protocol_version).clone();
-    let mut wasm_config = (*runtime_config.wasm_config).clone();
-    let configured_vm = wasm_config.vm_kind;
+    let (mut sim, configured_vm) = Simulator::new(protocol_version, scenario.block_height, scenario.block_timestamp_ns);
     if configured_vm != VMKind::Wasmtime {
-        // Only wasmtime is published in near-vm-runner; gas is the same in every VM (it comes
-        // from the instrumentation done before compiling), so run it there and say so.
         eprintln!("note: protocol {protocol_version} configures {configured_vm:?}; running it on Wasmtime");
-        wasm_config.vm_kind = VMKind::Wasmtime;
     }
-    let mut sim = Simulator {
-        config: Arc::new(wasm_config),
-        fees: runtime_config.fees.clone(),
-        storage_amount_per_byte: runtime_config.storage_amount_per_byte(),
-        cache: MockContractRuntimeCache::default(),
-        accounts: BTreeMap::new(),
-        yields: HashMap::new(),
-        waiting: Vec::new(),
-        results: HashMap::new(),
-        rows: Vec::new(),
-        block_height: scenario.block_height,
-        block_timestamp_ns: scenario.block_timestamp_ns,
-    };
     for (account, spec) in &scenario.accounts {
         let path = args.wasm_dir.join(&spec.wasm);
         let code = std::fs::read(&path).with_context(|| format!("reading {} (build it with contracts/build.sh)", path.display()))?;
@@ -335,6 +316,31 @@ struct Simulator {
 }
 
 impl Simulator {
+    /// A simulator with the parameters of `protocol_version`, on Wasmtime (only wasmtime is
+    /// published in near-vm-runner; gas is the same in every VM: it comes from the
+    /// instrumentation done before compiling). Also returns the VM the protocol configures.
+    fn new(protocol_version: u32, block_height: u64, block_timestamp_ns: u64) -> (Self, VMKind) {
+        let store = RuntimeConfigStore::new(None);
+        let runtime_config = store.get_config(protocol_version).clone();
+        let mut wasm_config = (*runtime_config.wasm_config).clone();
+        let configured_vm = wasm_config.vm_kind;
+        wasm_config.vm_kind = VMKind::Wasmtime;
+        let sim = Simulator {
+            config: Arc::new(wasm_config),
+            fees: runtime_config.fees.clone(),
+            storage_amount_per_byte: runtime_config.storage_amount_per_byte(),
+            cache: MockContractRuntimeCache::default(),
+            accounts: BTreeMap::new(),
+            yields: HashMap::new(),
+            waiting: Vec::new(),
+            results: HashMap::new(),
+            rows: Vec::new(),
+            block_height,
+            block_timestamp_ns,
+        };
+        (sim, configured_vm)
+    }
+
     fn add_account(&mut self, account: AccountId, code: Vec<u8>, balance: Balance) {
         let contract = ContractCode::new(code.clone(), None);
         // The account record (100 bytes) and the code, as the runtime counts them.
@@ -901,6 +907,81 @@ mod tests {
         assert_eq!(measurements["mrtd"], hex::encode(&quote[TDX_BODY + 136..TDX_BODY + 184]));
         assert_eq!(measurements["rtmr3"], hex::encode(&quote[TDX_BODY + 472..TDX_BODY + 520]));
         assert!(tdx_measurements(&quote[..100]).is_err());
+    }
+
+    /// A contract with a yield: `ask` creates it (callback `done`, 10 TGas) and keeps its data
+    /// id under key `k`; `answer` resumes it with `42`; `done` returns its promise result.
+    const YIELD_WAT: &str = r#"(module
+      (import "env" "promise_yield_create" (func $yield (param i64 i64 i64 i64 i64 i64 i64) (result i64)))
+      (import "env" "promise_yield_resume" (func $resume (param i64 i64 i64 i64) (result i32)))
+      (import "env" "promise_return" (func $promise_return (param i64)))
+      (import "env" "promise_result" (func $promise_result (param i64 i64) (result i64)))
+      (import "env" "read_register" (func $read_register (param i64 i64)))
+      (import "env" "storage_write" (func $storage_write (param i64 i64 i64 i64 i64) (result i64)))
+      (import "env" "storage_read" (func $storage_read (param i64 i64 i64) (result i64)))
+      (import "env" "value_return" (func $value_return (param i64 i64)))
+      (memory (export "memory") 1)
+      (data (i32.const 0) "done")
+      (data (i32.const 8) "k")
+      (data (i32.const 16) "42")
+      (func (export "ask") (local $index i64)
+        (local.set $index (call $yield (i64.const 4) (i64.const 0) (i64.const 0) (i64.const 0)
+          (i64.const 10000000000000) (i64.const 0) (i64.const 1)))
+        (call $read_register (i64.const 1) (i64.const 100))
+        (drop (call $storage_write (i64.const 1) (i64.const 8) (i64.const 32) (i64.const 100) (i64.const 2)))
+        (call $promise_return (local.get $index)))
+      (func (export "answer")
+        (drop (call $storage_read (i64.const 1) (i64.const 8) (i64.const 3)))
+        (call $read_register (i64.const 3) (i64.const 200))
+        (drop (call $resume (i64.const 32) (i64.const 200) (i64.const 2) (i64.const 16))))
+      (func (export "done")
+        (drop (call $promise_result (i64.const 0) (i64.const 4)))
+        (call $read_register (i64.const 4) (i64.const 300))
+        (call $value_return (i64.const 2) (i64.const 300))))"#;
+
+    fn tx(label: &str, method: &str) -> Tx {
+        serde_json::from_value(serde_json::json!({
+            "label": label, "signer": "alice.near", "receiver": "app.near", "method": method, "report": true
+        }))
+        .unwrap()
+    }
+
+    fn yield_simulator() -> Simulator {
+        let (mut sim, configured) = Simulator::new(PROTOCOL_VERSION, 100, 1_751_328_000_000_000_000);
+        assert_eq!(configured, VMKind::Wasmtime);
+        sim.add_account("app.near".parse().unwrap(), wat::parse_str(YIELD_WAT).unwrap(), Balance::from_near(10));
+        sim
+    }
+
+    #[test]
+    fn a_yield_waits_for_its_resume_and_its_callback_gets_the_payload() {
+        let mut sim = yield_simulator();
+        sim.run_transaction(&tx("ask", "ask"), Vec::new(), borsh_ed25519(&DEFAULT_SIGNER_KEY)).unwrap();
+        assert_eq!(sim.rows.len(), 1, "the callback waits for the resume");
+        assert_eq!(sim.yields.len(), 1);
+        let ask = &sim.rows[0];
+        assert_eq!(ask.return_value.as_deref(), Some("<promise 0>"));
+        assert!(ask.burnt_gas > 0 && ask.used_gas >= ask.burnt_gas + 10_000_000_000_000, "the callback's 10 TGas are used");
+        assert_eq!(ask.storage_writes, 1);
+
+        sim.run_transaction(&tx("answer", "answer"), Vec::new(), borsh_ed25519(&DEFAULT_SIGNER_KEY)).unwrap();
+        assert!(sim.yields.is_empty());
+        let methods: Vec<(&str, &str, &str)> = sim.rows.iter().map(|r| (r.tx.as_str(), r.method.as_str(), r.kind)).collect();
+        assert_eq!(methods, [("ask", "ask", "transaction"), ("answer", "answer", "transaction"), ("answer", "done", "yield callback")]);
+        let done = &sim.rows[2];
+        assert_eq!(done.return_value.as_deref(), Some("42"));
+        assert_eq!(done.predecessor, "app.near");
+        assert_eq!(done.prepaid_gas, 10_000_000_000_000);
+        assert_eq!(done.burnt_gas, done.contract_loading_gas + done.wasm_gas + done.storage_gas + done.other_host_gas + done.action_gas);
+    }
+
+    #[test]
+    fn a_failing_transaction_stops_the_run_with_the_vm_error() {
+        let mut sim = yield_simulator();
+        // Nothing stored under `k` yet: reading register 3 fails.
+        let err = sim.run_transaction(&tx("answer", "answer"), Vec::new(), borsh_ed25519(&DEFAULT_SIGNER_KEY)).unwrap_err();
+        assert!(err.to_string().starts_with("app.near.answer failed: "), "{err}");
+        assert!(err.to_string().contains("InvalidRegisterId"), "{err}");
     }
 
     #[test]
