@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use outlayer_coordinator::admission::{DEFAULT_IP_RATE_LIMIT, DEFAULT_OWNER_RATE_LIMIT, Quotas};
+use outlayer_coordinator::retention::DEFAULT_RETENTION_INTERVAL;
 use outlayer_coordinator::{CoordinatorConfig, RateLimitConfig};
 
 const DAY_SECS: u64 = 24 * 3600;
@@ -35,6 +36,12 @@ pub struct HardeningOpts {
     /// Days a settled call (input, output, receipt) is kept.
     #[arg(long, env = "OUTLAYER_CALL_RETENTION_DAYS", default_value_t = 7)]
     call_retention_days: u64,
+    /// Seconds a settled call is kept, instead of --call-retention-days (load and soak tests).
+    #[arg(long, env = "OUTLAYER_CALL_RETENTION_SECS", hide = true)]
+    call_retention_secs: Option<u64>,
+    /// Seconds between two retention collections.
+    #[arg(long, env = "OUTLAYER_RETENTION_INTERVAL_SECS", default_value_t = DEFAULT_RETENTION_INTERVAL.as_secs())]
+    retention_interval_secs: u64,
     /// Days after which a payment key's ledger lines are compacted to one line per kind
     /// (sums kept; 0 = never).
     #[arg(long, env = "OUTLAYER_LEDGER_COMPACTION_DAYS", default_value_t = 30)]
@@ -54,7 +61,9 @@ impl HardeningOpts {
         admission.ip_rate_limit = per_second(self.ip_rate_limit);
         admission.owner_rate_limit = per_second(self.owner_rate_limit);
         admission.trust_forwarded_for = self.trust_forwarded_for;
-        config.retention.calls = Duration::from_secs(self.call_retention_days.max(1) * DAY_SECS);
+        config.retention.calls =
+            Duration::from_secs(self.call_retention_secs.map_or(self.call_retention_days.max(1) * DAY_SECS, |s| s.max(1)));
+        config.retention.interval = Duration::from_secs(self.retention_interval_secs.max(1));
         config.retention.ledger_compaction =
             (self.ledger_compaction_days > 0).then(|| Duration::from_secs(self.ledger_compaction_days * DAY_SECS));
     }
