@@ -74,8 +74,8 @@ fn receipt(key: &SigningKey) -> SignedReceipt {
 /// The `resolve_execution` arguments a worker sends (contracts/README.md, "Signed receipt").
 fn resolve_args(receipt: Option<&SignedReceipt>) -> Value {
     let mut args = json!({"request_id": REQUEST, "response": {
-        "success": true, "output": {"type": "Text", "value": OUTPUT}, "error": null,
-        "instructions_used": 2_000_000, "time_ms": 15, "refund_requested": null}});
+        "success": true, "output": {"Text": OUTPUT}, "error": null,
+        "resources_used": {"instructions": 2_000_000, "time_ms": 15}}});
     if let Some(receipt) = receipt {
         args["receipt"] = json!(receipt);
     }
@@ -98,11 +98,11 @@ fn resolution_status(tx_hash: &str, key: &SigningKey, args: &Value) -> Value {
     result["transaction_outcome"]["id"] = json!(tx_hash);
     result["transaction_outcome"]["outcome"]["executor_id"] = json!(CONTRACT);
     let response = &args["response"];
-    let event = json!({"standard": "outlayer", "version": "1.0.0", "event": "execution_resolved", "data": {
+    let event = json!({"standard": "near-outlayer", "version": "1.0.0", "event": "execution_resolved", "data": [{
         "request_id": args["request_id"], "success": response["success"], "error_message": response["error"],
-        "resources_used": {"instructions": response["instructions_used"], "time_ms": response["time_ms"]},
+        "resources_used": response["resources_used"],
         "worker_public_key": near_key(key), "receipt": args.get("receipt").cloned().unwrap_or(Value::Null),
-    }});
+    }]});
     result["receipts_outcome"][0]["outcome"]["executor_id"] = json!(CONTRACT);
     result["receipts_outcome"][0]["outcome"]["logs"] = json!([format!("EVENT_JSON:{event}")]);
     result["receipts_outcome"][1]["outcome"]["executor_id"] = json!(CONTRACT);
@@ -183,7 +183,7 @@ async fn chain() -> (String, Txs) {
     let signed = receipt(&key);
     let mut changed = resolve_args(Some(&signed));
     changed["receipt"]["wall_ms"] = json!(14);
-    changed["response"]["time_ms"] = json!(14);
+    changed["response"]["resources_used"]["time_ms"] = json!(14);
     let stranger = SigningKey::from_bytes(&[8; 32]);
     let txs = Txs {
         good: hash(1),

@@ -19,7 +19,8 @@
 //!    are the request's;
 //! 4. it says what the response says: `instructions` and `wall_ms` are what is charged; on
 //!    success the outcome is `ok`, `output_sha256` is the sha256 of the output bytes and
-//!    `refund` is the refund asked for. A failed response may carry an `ok` receipt (the output
+//!    `refund` (yoctoNEAR of the developer payment) is the response's `refund_usd` as the same
+//!    share of `attached_usd`, rounded down. A failed response may carry an `ok` receipt (the output
 //!    was not in the requested format); its output is not stored, so its hash is not compared.
 
 use near_sdk::json_types::U128;
@@ -52,7 +53,7 @@ pub struct SignedReceipt {
     pub wall_ms: u64,
     /// Peak linear memory, bytes.
     pub peak_memory_bytes: u64,
-    /// Part of the attached payment the guest refunded (on chain: micro-USD, `refund_usd`).
+    /// Part of the developer payment the guest refunded, yoctoNEAR.
     pub refund: U128,
     /// Instruction limit it ran under.
     pub max_instructions: u64,
@@ -112,7 +113,7 @@ impl SignedReceipt {
 
     /// Panics with `Receipt refused: <reason>` unless the receipt checks out for `request`,
     /// `response` and the transaction's `signer` key (see the module docs).
-    pub(crate) fn check(&self, request: &PendingRequest, response: &ExecutionResponse, signer: &PublicKey) {
+    pub(crate) fn check(&self, request: &PendingRequest, attached_usd: u128, response: &ExecutionResponse, signer: &PublicKey) {
         let digest = self.digest().unwrap_or_else(|field| refuse(&format!("field {field} contains a newline")));
         if decode_hex::<32>(&self.digest) != Some(digest) {
             refuse("digest is not the sha256 of its fields");
@@ -147,7 +148,18 @@ impl SignedReceipt {
                 None => Vec::new(),
             };
             self.expect("output_sha256", &self.output_sha256, &encode_hex(&env::sha256_array(&bytes)));
-            self.expect("refund", &self.refund.0, &u128::from(response.refund_usd.unwrap_or(0)));
+            // The host signs the refund in yoctoNEAR (out of the developer payment); the response
+            // says the same share of `attached_usd` (rounded down).
+            let developer = request.developer_payment.as_yoctonear();
+            let share = if developer == 0 {
+                0
+            } else {
+                self.refund.0.min(developer).checked_mul(attached_usd).map_or(attached_usd, |p| p / developer)
+            };
+            let said = u128::from(response.refund_usd.unwrap_or(0));
+            if share != said {
+                refuse(&format!("refund is {} yoctoNEAR ({share} micro-USD), the resolution says {said}", self.refund.0));
+            }
         }
     }
 

@@ -32,7 +32,8 @@ impl Contract {
         self.assert_worker();
         let signer = env::signer_account_pk();
         if let Some(receipt) = &receipt {
-            receipt.check(self.request(request_id), &response, &signer);
+            let attached_usd = self.request_data.get(&request_id).and_then(|d| d.params.attached_usd).map_or(0, |u| u.0);
+            receipt.check(self.request(request_id), attached_usd, &response, &signer);
         }
         let mut error_message = response.error.clone();
         if let Some(error) = &mut error_message {

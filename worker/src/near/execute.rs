@@ -2,15 +2,14 @@
 //! [`ExecutionResult`] into the `ExecutionResponse` the contract expects, with the run's signed
 //! receipt ([`chain_receipt`]).
 //!
-//! A request of a project whose http allowlist (read from the contract,
-//! `get_project_http_allowlist`) holds valid entries ([`valid_http_allowlist`]) is granted
-//! [`Capability::Http`] to those hosts; other requests get no http.
+//! A request of a project whose http allowlist (read from the contract, `get_project`) holds
+//! valid entries ([`valid_http_allowlist`]) is granted [`Capability::Http`] to those hosts;
+//! other requests get no http. Storage, rpc and vrf come from [`ExecutionSetting::grants`]: the
+//! project's grants for a project's request, the worker's [`NearGrants`] otherwise.
 //!
 //! The host request itself (limits, grants drawn from the worker's backends, context) is built
 //! from the job by [`crate::job::request`], the same for every source.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use outlayer_near::tx::SecretKey;
 use outlayer_protocol::http::HostPattern;
 use outlayer_protocol::job::{ExecutionKind, JobContext, NearFacts, ProjectRef};
@@ -18,7 +17,7 @@ use outlayer_protocol::receipt::SignedReceipt;
 use outlayer_protocol::{Capability, ExecutionResult, Job, Limits, Outcome};
 
 use super::NearGrants;
-use super::types::{ExecutionOutput, ExecutionResponse, PendingRequest, RequestedEvent, ResponseFormat};
+use super::types::{ExecutionOutput, ExecutionResponse, PendingRequest, ResourcesUsed, ResponseFormat};
 
 /// Largest output the contract accepts (its `MAX_OUTPUT_BYTES`, 32 KiB): the job's
 /// `max_output_bytes`. A larger output is reported as a failure instead of a resolution the
@@ -34,7 +33,8 @@ pub struct ExecutionSetting<'a> {
     pub contract: &'a str,
     /// `mainnet`, `testnet`, ... (`NEAR_NETWORK_ID`).
     pub network: &'a str,
-    /// Which capabilities requests get.
+    /// Which of storage, rpc and vrf the request gets: its project's grants, or the worker's
+    /// defaults for a request without a project.
     pub grants: &'a NearGrants,
     /// The valid entries of the request's project's http allowlist ([`valid_http_allowlist`]);
     /// empty for a request without a project. Non-empty grants [`Capability::Http`].
@@ -94,11 +94,12 @@ pub fn valid_http_allowlist(project_id: &str, stored: &[String]) -> Vec<String> 
         .collect()
 }
 
-/// The job for `request` with the input of its `event`: call id = request id, kind `Near`,
-/// output capped at [`CONTRACT_MAX_OUTPUT_BYTES`], the developer payment (yoctoNEAR) as the
-/// deposit the guest may refund, http to the hosts of [`ExecutionSetting::http_allowlist`]. The
-/// lease fields are the source's to fill.
-pub fn job(request: &PendingRequest, event: &RequestedEvent, setting: &ExecutionSetting<'_>) -> Job {
+/// The job for `request` (as `get_request` returns it, with its input): call id = request id,
+/// kind `Near`, output capped at [`CONTRACT_MAX_OUTPUT_BYTES`], the developer payment
+/// (yoctoNEAR, `attached_usd` at the contract's rate) as the deposit the guest may refund
+/// ([`refund_usd`] converts what it refunds), http to the hosts of
+/// [`ExecutionSetting::http_allowlist`]. The lease fields are the source's to fill.
+pub fn job(request: &PendingRequest, setting: &ExecutionSetting<'_>) -> Job {
     let project = request.source.project_id.as_ref().map(|id| ProjectRef {
         owner: request.source.project_owner.clone().unwrap_or_default(),
         name: id.split_once('/').map_or(id.as_str(), |(_, name)| name).to_owned(),
@@ -133,7 +134,7 @@ pub fn job(request: &PendingRequest, event: &RequestedEvent, setting: &Execution
         lease_id: request.request_id.to_string(),
         lease_expires_at_ms: 0,
         wasm_sha256: request.source.wasm_sha256.clone(),
-        input: event.input.clone().unwrap_or_default(),
+        input: request.input_data.clone().unwrap_or_default(),
         limits: limits(request),
         max_output_bytes: CONTRACT_MAX_OUTPUT_BYTES as u64,
         grants: granted,
@@ -142,20 +143,24 @@ pub fn job(request: &PendingRequest, event: &RequestedEvent, setting: &Execution
         context,
         // The keystore reads the pending request from the contract itself.
         keys: Some(outlayer_protocol::secrets::JobProof::Near { request_id: request.request_id }),
+        // No settlement applies them: the worker commits the writes under the request's id.
+        settles_writes: false,
     }
 }
 
-/// The response for a finished execution in `format`. The refund is reported only for a
-/// successful run (and only when the guest refunded something).
+/// The response for a finished execution in `format` (the refund, in the request's currency,
+/// is the source's to add: [`refund_usd`]).
 pub fn response(result: &ExecutionResult, format: ResponseFormat) -> ExecutionResponse {
-    let mut response =
-        ExecutionResponse { instructions_used: result.instructions, time_ms: result.wall_ms, ..ExecutionResponse::default() };
+    let mut response = ExecutionResponse {
+        resources_used: ResourcesUsed { instructions: result.instructions, time_ms: result.wall_ms, compile_time_ms: None },
+        ..ExecutionResponse::default()
+    };
     if !result.outcome.is_ok() {
         response.error = Some(truncated(failure_text(result)));
         return response;
     }
     let output = match format {
-        ResponseFormat::Bytes => Ok(ExecutionOutput::Bytes(BASE64.encode(&result.output))),
+        ResponseFormat::Bytes => Ok(ExecutionOutput::Bytes(result.output.clone())),
         ResponseFormat::Text => {
             String::from_utf8(result.output.clone()).map(ExecutionOutput::Text).map_err(|_| "output is not valid UTF-8".to_owned())
         }
@@ -172,11 +177,24 @@ pub fn response(result: &ExecutionResult, format: ResponseFormat) -> ExecutionRe
         Ok(output) => {
             response.success = true;
             response.output = Some(output);
-            response.refund_requested = (result.refund > 0).then(|| result.refund.to_string());
         }
         Err(error) => response.error = Some(error),
     }
     response
+}
+
+/// What the guest refunded (`refund_yocto`, out of the developer payment in yoctoNEAR) as
+/// `refund_usd`: the same share of the request's `attached_usd`, rounded down
+/// (`floor(refund_yocto × attached_usd / developer_payment)`, the contract's own check of the
+/// receipt's refund). `None` when nothing was refunded or nothing was attached.
+pub fn refund_usd(refund_yocto: u128, request: &PendingRequest) -> Option<u64> {
+    let developer: u128 = request.developer_payment.parse().unwrap_or(0);
+    let attached_usd = u128::from(request.params.attached_usd());
+    if refund_yocto == 0 || developer == 0 || attached_usd == 0 {
+        return None;
+    }
+    let share = refund_yocto.min(developer).checked_mul(attached_usd).map_or(attached_usd, |p| p / developer);
+    Some(u64::try_from(share).unwrap_or(u64::MAX))
 }
 
 /// The signed receipt sent with `resolve_execution`: the loop's receipt of the run, signed by
@@ -205,13 +223,13 @@ pub fn compiled(wasm_sha256: &str, compile_time_ms: u64) -> ExecutionResponse {
     ExecutionResponse {
         success: true,
         output: Some(ExecutionOutput::Json(serde_json::json!({ "wasm_sha256": wasm_sha256, "compile_time_ms": compile_time_ms }))),
-        compile_time_ms,
+        resources_used: ResourcesUsed { compile_time_ms: Some(compile_time_ms), ..ResourcesUsed::default() },
         ..ExecutionResponse::default()
     }
 }
 
-/// The response for a request that could not be run (no event, bad wasm, limits beyond the
-/// host's caps).
+/// The response for a request that could not be run (bad wasm, limits beyond the host's caps,
+/// no keystore or builder).
 pub fn failure(error: impl Into<String>) -> ExecutionResponse {
     ExecutionResponse { error: Some(truncated(error.into())), ..ExecutionResponse::default() }
 }
@@ -286,8 +304,8 @@ mod tests {
         let r = response(&result(Outcome::Exit { code: 1 }, b"", Some(&long)), ResponseFormat::Text);
         let error = r.error.unwrap();
         assert!(error.len() <= MAX_ERROR_BYTES && long.ends_with(&error), "{error}");
-        assert!(!r.success && r.output.is_none() && r.refund_requested.is_none());
-        assert_eq!((r.instructions_used, r.time_ms), (7, 3));
+        assert!(!r.success && r.output.is_none() && r.refund_usd.is_none());
+        assert_eq!((r.resources_used.instructions, r.resources_used.time_ms), (7, 3));
     }
 
     #[test]
@@ -298,15 +316,23 @@ mod tests {
     }
 
     #[test]
-    fn refund_is_sent_only_for_a_successful_run() {
-        let mut ok = result(Outcome::Ok, b"hi", None);
-        ok.refund = 5;
-        let r = response(&ok, ResponseFormat::Text);
-        assert_eq!(r.refund_requested.as_deref(), Some("5"));
-        assert_eq!(r.output, Some(ExecutionOutput::Text("hi".into())));
-        ok.output = vec![0xff];
+    fn the_refund_is_the_same_share_of_attached_usd() {
+        let mut request: PendingRequest = serde_json::from_value(serde_json::json!({
+            "request_id": 1, "sender_id": "a", "signer_id": "a", "payer_id": "a",
+            "source": {"project_id": "dev.near/app", "project_owner": "dev.near", "wasm_url": "https://x", "wasm_sha256": "ab"},
+            "limits": {"max_instructions": 1, "max_memory_mb": 1, "max_execution_seconds": 1},
+            "response_format": "Text", "secrets_ref": null, "attached": "0", "developer_payment": "500",
+            "created_at_ns": 0, "block_height": 0, "resolved": false, "params": {"attached_usd": "1000"},
+        }))
+        .unwrap();
+        assert_eq!(refund_usd(150, &request), Some(300));
+        assert_eq!(refund_usd(1, &request), Some(2));
+        assert_eq!(refund_usd(10_000, &request), Some(1000), "never more than attached");
+        assert_eq!(refund_usd(0, &request), None);
+        request.params.attached_usd = None;
+        assert_eq!(refund_usd(150, &request), None);
+        let ok = result(Outcome::Ok, &[0xff], None);
         let r = response(&ok, ResponseFormat::Text);
         assert_eq!(r.error.as_deref(), Some("output is not valid UTF-8"));
-        assert!(r.refund_requested.is_none());
     }
 }

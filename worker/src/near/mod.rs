@@ -12,8 +12,8 @@
 //!    those not resolved, queued, leased, in flight or done;
 //! 4. save the cursor ([`cursor`]) atomically.
 //!
-//! Leasing a queued request checks that the contract still shows it waiting, reads its input
-//! from its `execution_requested` event, fetches its wasm ([`fetch`]) and checks its limits;
+//! Leasing a queued request reads it with `get_request` (still waiting? its input, kept in
+//! contract state), fetches its wasm ([`fetch`]) and checks its limits;
 //! it becomes a [`outlayer_protocol::Job`] ([`execute::job`]), or, if it cannot be run, is
 //! resolved as a failure at once. Completing a job maps the result to the contract's response
 //! ([`execute::response`]), then signs, persists and sends the resolution.
@@ -54,10 +54,6 @@ use std::time::Duration;
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// Requests asked for per `list_pending_requests` call (the contract's maximum).
 pub const PENDING_PAGE_SIZE: u32 = 100;
-/// Blocks searched, back from a request's `block_height`, for its `execution_requested` event:
-/// a transaction is in the block where its receipt ran or one before; a cross-contract receipt
-/// is listed in the chunk after the one that produced it.
-pub const EVENT_SEARCH_BLOCKS: u64 = 3;
 /// Gas attached to `resolve_execution` (100 TGas: the call stores up to 32 KiB of output).
 pub const RESOLVE_GAS: u64 = 100_000_000_000_000;
 /// Prefix of NEP-297 event log lines.
@@ -67,8 +63,10 @@ pub const REQUEST_METHOD: &str = "request_execution";
 /// The contract method workers resolve with.
 pub const RESOLVE_METHOD: &str = "resolve_execution";
 
-/// Which capabilities a request's guest gets from this worker (the contract's requests carry no
-/// grants). Payment (refunds of the developer payment) is always granted.
+/// Which capabilities the guest of a request without a project (a bare `WasmUrl` or `GitHub`
+/// source) gets from this worker; a project's requests get the project's own grants
+/// (`set_project_grants` on the contract) instead. Payment (refunds of the developer payment) is
+/// always granted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NearGrants {
     /// Durable storage (needs a storage backend in [`crate::Backends::caps`]).
@@ -99,7 +97,8 @@ pub struct NearWorkerConfig {
     pub poll_interval: Duration,
     /// Network name given to guests (`NEAR_NETWORK_ID`).
     pub network: String,
-    /// Capabilities granted to guests.
+    /// Capabilities granted to guests of requests without a project (a project's requests get
+    /// the project's grants from the contract).
     pub grants: NearGrants,
     /// IPFS gateway for `ipfs://` sources, e.g. `https://ipfs.io`.
     pub ipfs_gateway: Option<String>,

@@ -5,16 +5,15 @@
 //! - [`NearSource::poll_once`] (or, with [`NearSource::polling`], `lease` every
 //!   [`NearWorkerConfig::poll_interval`] while nothing is ready): confirm or re-send the
 //!   resolutions left in flight, then queue every listed request not yet handled.
-//! - `lease`: take the next queued request, check that the contract still shows it waiting,
-//!   read its input from its `execution_requested` event, fetch its wasm, check its limits, and
-//!   hand it out as a [`Job`]. A `GitHub` source is built first ([`build`], the event's
-//!   `force_rebuild` passed on); a compile-only request (the event's `compile_only`) is resolved
-//!   right there with the built hash ([`execute::compiled`]), nothing run, no receipt.
-//!   A request that cannot be run is resolved as a failure here, by
-//!   the source; one whose event or wasm cannot be read just now is put off to the next poll.
-//!   A request of a project gets http to the hosts of the project's allowlist, read from the
-//!   contract once per project per poll ([`execute::valid_http_allowlist`] drops the entries the
-//!   host refuses).
+//! - `lease`: take the next queued request, read it with `get_request` (still waiting? its
+//!   input and params, kept in contract state), fetch its wasm, check its limits, and hand it
+//!   out as a [`Job`]. A `GitHub` source is built first ([`build`], `params.force_rebuild`
+//!   passed on); a compile-only request (`params.compile_only`) is resolved right there with the
+//!   built hash ([`execute::compiled`]), nothing run, no receipt. A request that cannot be run
+//!   is resolved as a failure here, by the source; one whose wasm cannot be read just now is put
+//!   off to the next poll. A request of a project gets the project's grants (storage, rpc, vrf)
+//!   and http to the hosts of its allowlist, read from the contract (`get_project`) once per
+//!   project per poll ([`execute::valid_http_allowlist`] drops the entries the host refuses).
 //! - `wasm`: the request's component through the [`WasmFetcher`] (already on disk after the
 //!   lease's fetch).
 //! - `heartbeat`: a lease is lost once the contract shows its request resolved or gone.
@@ -42,8 +41,8 @@ use super::cursor::{Cursor, CursorError, Resolving};
 use super::execute::{self, ExecutionSetting};
 use super::fetch::{FetchError, WasmFetcher};
 use super::resolve::{self, Resolution, Sent};
-use super::types::{PendingRequest, RequestedEvent};
-use super::{EVENT_SEARCH_BLOCKS, NearWorkerConfig, NearWorkerError};
+use super::types::PendingRequest;
+use super::{NearGrants, NearWorkerConfig, NearWorkerError};
 use crate::wasm_store::WasmStore;
 
 /// How long a leased request's lease lasts; the worker loop heartbeats it every third of this,
@@ -62,7 +61,7 @@ pub struct PollReport {
     pub confirmed: Vec<u64>,
     /// Signed resolutions whose send failed without an answer; the same bytes go out next poll.
     pub in_flight: Vec<u64>,
-    /// Requests put off to the next poll (their event or wasm could not be read just now).
+    /// Requests put off to the next poll (their wasm or build could not be had just now).
     pub deferred: Vec<u64>,
     /// Requests the contract showed settled or resolved when about to run them, or while they
     /// ran (their lease was reported lost).
@@ -84,14 +83,19 @@ struct State {
     report: PollReport,
 }
 
+/// What a project's requests get, read from the contract once per project per poll.
+#[derive(Clone, Debug, Default)]
+struct ProjectSetting {
+    /// The valid entries of its http allowlist.
+    http_allowlist: Vec<String>,
+    /// Its grants.
+    grants: NearGrants,
+}
+
 #[derive(Default)]
 struct Events {
-    /// `execution_requested` events read so far, by request id.
-    found: HashMap<u64, RequestedEvent>,
-    /// Request block heights already searched for events.
-    searched: BTreeSet<u64>,
-    /// Valid http allowlist entries by project id, read this poll.
-    allowlists: HashMap<String, Vec<String>>,
+    /// Project settings by project id, read this poll.
+    projects: HashMap<String, ProjectSetting>,
     /// Compile time of leased `GitHub` requests, by request id, until completed.
     compile_ms: HashMap<u64, u64>,
 }
@@ -299,7 +303,6 @@ impl NearSource {
         }
         let pending = self.chain.pending(head.height).await?;
         let listed: BTreeSet<u64> = pending.iter().map(|r| r.request_id).collect();
-        let oldest = pending.iter().map(|r| r.block_height).min().unwrap_or(head.height);
         self.update(|state| {
             for request in pending {
                 let id = request.request_id;
@@ -315,13 +318,8 @@ impl NearSource {
             state.cursor.done.retain(|id| listed.contains(id));
             state.cursor.block_height = head.height;
         })?;
-        {
-            let mut events = self.events.lock().await;
-            events.found.retain(|id, _| listed.contains(id));
-            events.searched.retain(|h| *h >= oldest);
-            // A project's allowlist may change between polls.
-            events.allowlists.clear();
-        }
+        // A project's allowlist and grants may change between polls.
+        self.events.lock().await.projects.clear();
         self.ready.notify_waiters();
         Ok(self.report())
     }
@@ -336,30 +334,20 @@ impl NearSource {
 
     /// The job for a leased request, or `None` when it was skipped, put off, or resolved here
     /// as a failure.
-    async fn prepare(&self, request: &PendingRequest) -> Result<Option<Job>, NearWorkerError> {
-        let id = request.request_id;
-        // The list may lag behind: another worker may have resolved it since.
-        if self.chain.get_request(id).await?.is_none_or(|r| r.resolved) {
-            self.finish(id)?;
-            self.record(|r| r.skipped.push(id));
-            return Ok(None);
-        }
-        let event = match self.event(request).await {
-            Ok(event) => event,
-            Err(e) => {
-                tracing::warn!(request_id = id, error = %e, "reading the request's event failed; trying next poll");
-                self.record(|r| r.deferred.push(id));
+    async fn prepare(&self, listed: &PendingRequest) -> Result<Option<Job>, NearWorkerError> {
+        let id = listed.request_id;
+        // The list may lag behind: another worker may have resolved it since. `get_request`
+        // also holds the input, which the list leaves out.
+        let fresh = match self.chain.get_request(id).await? {
+            Some(fresh) if !fresh.resolved => fresh,
+            _ => {
+                self.finish(id)?;
+                self.record(|r| r.skipped.push(id));
                 return Ok(None);
             }
         };
-        let Some(event) = event else {
-            let error = format!(
-                "the worker found no execution_requested event for request {id} within {EVENT_SEARCH_BLOCKS} blocks of block {}",
-                request.block_height
-            );
-            self.reject(id, error).await?;
-            return Ok(None);
-        };
+        let request = &fresh;
+        let params = &request.params;
         if request.secrets_ref.is_some() && !self.config.keystore {
             let error = "this worker has no keystore: requests with secrets_ref are not run";
             self.reject(id, error).await?;
@@ -367,16 +355,16 @@ impl NearSource {
         }
         // A `GitHub` source: built by the builder, kept by hash like a download.
         let git = build::GitRef::parse(&request.source.wasm_url).filter(|_| request.source.wasm_sha256.is_empty());
-        if event.compile_only && git.is_none() {
+        if params.compile_only && git.is_none() {
             self.reject(id, "compile_only needs a GitHub source: only a GitHub source is built").await?;
             return Ok(None);
         }
         let built_request;
         let request = match git {
             None => request,
-            Some(git) => match self.build(id, &git, event.force_rebuild).await? {
+            Some(git) => match self.build(id, &git, params.force_rebuild).await? {
                 // Compile-only: resolved with the built hash, nothing run (no receipt).
-                Some(built) if event.compile_only => {
+                Some(built) if params.compile_only => {
                     tracing::info!(request_id = id, wasm_sha256 = %built.sha256, compile_ms = built.compile_ms, "compile-only request built");
                     let response = execute::compiled(&built.sha256, built.compile_ms);
                     self.resolve(Resolution { request_id: id, response, receipt: None }).await?;
@@ -410,17 +398,18 @@ impl NearSource {
             self.reject(id, e.to_string()).await?;
             return Ok(None);
         }
-        let http_allowlist = match &source.project_id {
-            Some(project_id) => self.http_allowlist(project_id).await?,
-            None => Vec::new(),
+        // A project's requests get the project's grants; the others the worker's defaults.
+        let project = match &source.project_id {
+            Some(project_id) => self.project_setting(project_id).await?,
+            None => ProjectSetting { http_allowlist: Vec::new(), grants: self.config.grants },
         };
         let setting = ExecutionSetting {
             contract: &self.config.contract_id,
             network: &self.config.network,
-            grants: &self.config.grants,
-            http_allowlist: &http_allowlist,
+            grants: &project.grants,
+            http_allowlist: &project.http_allowlist,
         };
-        let mut job = execute::job(request, &event, &setting);
+        let mut job = execute::job(request, &setting);
         job.lease_expires_at_ms = now_ms() + LEASE_DURATION.as_millis() as i64;
         Ok(Some(job))
     }
@@ -443,43 +432,29 @@ impl NearSource {
             }
             Err(e @ build::BuildFetchError::Failed { compile_ms, .. }) => {
                 let mut response = execute::failure(e.to_string());
-                response.compile_time_ms = compile_ms;
+                response.resources_used.compile_time_ms = Some(compile_ms);
                 self.resolve(Resolution { request_id: id, response, receipt: None }).await?;
                 Ok(None)
             }
         }
     }
 
-    /// The `execution_requested` event of `request`, searching the blocks up to its height once.
-    async fn event(&self, request: &PendingRequest) -> Result<Option<RequestedEvent>, NearWorkerError> {
-        let id = request.request_id;
-        let head = self
-            .lock()
-            .head
-            .clone()
-            .ok_or_else(|| NearWorkerError::Rpc(outlayer_near::RpcError::InvalidResponse("no final block read yet".into())))?;
-        let mut events = self.events.lock().await;
-        if !events.found.contains_key(&id) && events.searched.insert(request.block_height) {
-            match self.chain.events_near(request.block_height, &head.hash).await {
-                Ok(found) => events.found.extend(found),
-                Err(e) => {
-                    events.searched.remove(&request.block_height);
-                    return Err(e.into());
-                }
-            }
+    /// The setting of `project_id`'s requests, read from the contract (`get_project`) once per
+    /// poll: the valid entries of its http allowlist and its grants (none for a project the
+    /// contract does not know).
+    async fn project_setting(&self, project_id: &str) -> Result<ProjectSetting, NearWorkerError> {
+        if let Some(setting) = self.events.lock().await.projects.get(project_id) {
+            return Ok(setting.clone());
         }
-        Ok(events.found.get(&id).cloned())
-    }
-
-    /// The valid entries of `project_id`'s http allowlist, read from the contract once per poll.
-    async fn http_allowlist(&self, project_id: &str) -> Result<Vec<String>, NearWorkerError> {
-        if let Some(hosts) = self.events.lock().await.allowlists.get(project_id) {
-            return Ok(hosts.clone());
-        }
-        let stored = self.chain.project_http_allowlist(project_id).await?;
-        let hosts = execute::valid_http_allowlist(project_id, &stored);
-        self.events.lock().await.allowlists.insert(project_id.to_owned(), hosts.clone());
-        Ok(hosts)
+        let setting = match self.chain.project(project_id).await? {
+            Some(project) => ProjectSetting {
+                http_allowlist: execute::valid_http_allowlist(project_id, &project.http_allowlist),
+                grants: NearGrants { storage: project.grants.storage, rpc: project.grants.rpc, vrf: project.grants.vrf },
+            },
+            None => ProjectSetting::default(),
+        };
+        self.events.lock().await.projects.insert(project_id.to_owned(), setting.clone());
+        Ok(setting)
     }
 
     /// Resolve `id` as a failure without running it (no receipt: nothing ran).
@@ -626,7 +601,10 @@ impl JobSource for NearSource {
             // in flight, or (stale or failed) listed again by the next poll.
             let _claim = Claim { source: self, request, keep: false };
             let mut response = execute::response(&completion.result, _claim.request.response_format);
-            response.compile_time_ms = self.events.lock().await.compile_ms.remove(&id).unwrap_or(0);
+            if response.success {
+                response.refund_usd = execute::refund_usd(completion.result.refund, &_claim.request);
+            }
+            response.resources_used.compile_time_ms = self.events.lock().await.compile_ms.remove(&id);
             let receipt = Some(execute::chain_receipt(&completion.receipt, &self.config.signer_key));
             self.resolve(Resolution { request_id: id, response, receipt }).await.map_err(|e| self.failed_request(id, e))
         })

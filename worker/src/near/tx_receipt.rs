@@ -8,7 +8,7 @@
 //!    `args` decoded as `{request_id, response, receipt?}`;
 //! 2. the `EVENT_JSON:` logs of the receipt outcomes *executed by the transaction's receiver*
 //!    (the contract; a log of any other account could be written by anyone), the
-//!    `execution_resolved` event of the `outlayer` standard for that request;
+//!    `execution_resolved` event of the `near-outlayer` standard for that request;
 //! 3. the transaction's final status (`status.Failure`: the contract refused it, e.g.
 //!    `Receipt refused: ...`; then no event was logged).
 //!
@@ -37,8 +37,8 @@ use serde_json::Value;
 use super::types::ExecutionResponse;
 use super::{EVENT_LOG_PREFIX, RESOLVE_METHOD};
 
-/// The NEP-297 standard of the OutLayer contract's events.
-pub const EVENT_STANDARD: &str = "outlayer";
+/// The NEP-297 standard of the OutLayer contract's events (OutLayer v0.1's).
+pub const EVENT_STANDARD: &str = "near-outlayer";
 /// The event `resolve_execution` logs.
 pub const RESOLVED_EVENT: &str = "execution_resolved";
 
@@ -64,14 +64,7 @@ pub enum TxReceiptError {
     BadArgs(String),
 }
 
-/// `resources_used` of the event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResourcesUsed {
-    /// Instructions executed.
-    pub instructions: u64,
-    /// Wall time, ms.
-    pub time_ms: u64,
-}
+pub use super::types::ResourcesUsed;
 
 /// The `data` of an `execution_resolved` event (`contracts/outlayer/src/events.rs`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,8 +164,8 @@ pub fn resolution_from_status(status: &Value) -> Result<ChainResolution, TxRecei
     })
 }
 
-/// Every `execution_resolved` event of the `outlayer` standard in `logs` (`data` an object, or
-/// a list of them as NEP-297 allows).
+/// Every `execution_resolved` event of the `near-outlayer` standard in `logs` (`data` a list of
+/// them, as the contract logs it, or an object).
 pub fn resolved_events<'a>(logs: impl IntoIterator<Item = &'a str>) -> Vec<ResolvedEvent> {
     logs.into_iter()
         .filter_map(|log| log.strip_prefix(EVENT_LOG_PREFIX))
@@ -212,22 +205,22 @@ mod tests {
     fn event_log(request_id: u64) -> String {
         format!(
             "EVENT_JSON:{}",
-            json!({"standard": "outlayer", "version": "1.0.0", "event": "execution_resolved", "data": {
+            json!({"standard": "near-outlayer", "version": "1.0.0", "event": "execution_resolved", "data": [{
                 "request_id": request_id, "success": true, "error_message": null,
-                "resources_used": {"instructions": 1, "time_ms": 2}, "worker_public_key": "ed25519:abc", "receipt": null}})
+                "resources_used": {"instructions": 1, "time_ms": 2}, "worker_public_key": "ed25519:abc", "receipt": null}]})
         )
     }
 
     #[test]
     fn only_the_contracts_own_logs_count_and_the_request_must_match() {
-        let args = json!({"request_id": 4, "response": {"success": true, "output": null, "error": null, "instructions_used": 1, "time_ms": 2, "refund_requested": null}});
+        let args = json!({"request_id": 4, "response": {"success": true, "output": null, "error": null, "resources_used": {"instructions": 1, "time_ms": 2}}});
         let forged = outcome("mallory.testnet", &[event_log(4)]);
         let other_request = outcome("outlayer.testnet", &[event_log(5)]);
         let found = resolution_from_status(&status(json!([resolve_action(&args)]), json!([forged, other_request]))).unwrap();
         assert_eq!((found.request_id, found.receipt.clone(), found.event.clone()), (4, None, None));
         let own = outcome("outlayer.testnet", &["plain log".into(), event_log(4)]);
         let found = resolution_from_status(&status(json!([resolve_action(&args)]), json!([own]))).unwrap();
-        assert_eq!(found.event.unwrap().resources_used, ResourcesUsed { instructions: 1, time_ms: 2 });
+        assert_eq!(found.event.unwrap().resources_used, ResourcesUsed { instructions: 1, time_ms: 2, compile_time_ms: None });
         assert_eq!(
             (found.signer_id.as_str(), found.signer_public_key.as_str(), found.contract_id.as_str()),
             ("w.testnet", "ed25519:abc", "outlayer.testnet")

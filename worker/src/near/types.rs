@@ -1,7 +1,8 @@
 //! The contract's JSON shapes the worker reads and writes, mirrored from `outlayer-contract`
-//! (`contracts/outlayer/src/types.rs`, `events.rs`): a pending request as `get_request` /
-//! `list_pending_requests` return it, the `execution_requested` event, and the
-//! `ExecutionResponse` argument of `resolve_execution`.
+//! (`contracts/outlayer/src/types.rs`, `projects.rs`): a pending request as `get_request` /
+//! `list_pending_requests` return it (with its input and params), a project as `get_project`
+//! returns it, and OutLayer v0.1's `ExecutionResponse`, the argument of `resolve_execution`.
+//! `worker/tests/near.rs` round-trips these through the contract's own types.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -52,8 +53,33 @@ pub struct SecretsRef {
     pub profile: String,
 }
 
-/// `PendingRequest` as the contract's views return it. The input is not stored on chain: it
-/// travels only in the `execution_requested` event ([`RequestedEvent`]).
+/// OutLayer v0.1's `RequestParams` as the contract stores them (the fields the worker uses).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestParams {
+    /// The builder rebuilds a `GitHub` source even when it has it cached.
+    #[serde(default)]
+    pub force_rebuild: bool,
+    /// Build the `GitHub` source and answer its hash, run nothing.
+    #[serde(default)]
+    pub compile_only: bool,
+    /// OutLayer's project UUID (`OUTLAYER_PROJECT_UUID`), as given.
+    #[serde(default)]
+    pub project_uuid: Option<String>,
+    /// Payment to the developer in micro-USD (a decimal string): `ATTACHED_USD` for the guest
+    /// and the most it may refund (`refund_usd`).
+    #[serde(default)]
+    pub attached_usd: Option<String>,
+}
+
+impl RequestParams {
+    /// `attached_usd` as a number (0 when absent or not a number).
+    pub fn attached_usd(&self) -> u64 {
+        self.attached_usd.as_deref().and_then(|u| u.parse().ok()).unwrap_or(0)
+    }
+}
+
+/// `PendingRequest` as the contract's views return it. `get_request` holds the input
+/// (`input_data`); `list_pending_requests` leaves it out (`None`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingRequest {
     /// Request id, the argument of `resolve_execution`.
@@ -74,7 +100,7 @@ pub struct PendingRequest {
     pub secrets_ref: Option<SecretsRef>,
     /// Deposit attached, yoctoNEAR (a decimal string).
     pub attached: String,
-    /// Developer payment reserved, yoctoNEAR (a decimal string); the most a guest may refund.
+    /// Developer payment reserved, yoctoNEAR (a decimal string): `attached_usd` at the rate.
     pub developer_payment: String,
     /// Block timestamp of the request, ns.
     pub created_at_ns: u64,
@@ -82,40 +108,39 @@ pub struct PendingRequest {
     pub block_height: u64,
     /// True once a worker resumed the yield (the request waits only for its callback).
     pub resolved: bool,
+    /// The guest's stdin (`get_request` only).
+    #[serde(default)]
+    pub input_data: Option<String>,
+    /// The request's params.
+    #[serde(default)]
+    pub params: RequestParams,
 }
 
-/// The `data` of an `execution_requested` event (the fields the worker uses).
+/// OutLayer v0.1's `ExecutionOutput`, externally tagged: `{"Bytes": [u8, ...]}`,
+/// `{"Text": "..."}` or `{"Json": value}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RequestedEvent {
-    /// Request id.
-    pub request_id: u64,
-    /// Input for the guest's stdin.
-    pub input: Option<String>,
-    /// Block timestamp of the request, ns, as a decimal string.
-    pub block_timestamp: String,
-    /// OutLayer v0.1's `compile_only`: build the `GitHub` source and answer its hash, run
-    /// nothing (absent in events of contracts before it: false).
-    #[serde(default)]
-    pub compile_only: bool,
-    /// OutLayer v0.1's `force_rebuild`: ask the builder to rebuild even a cached build.
-    #[serde(default)]
-    pub force_rebuild: bool,
-}
-
-/// The guest's output in a response: `{"type": "Text", "value": "..."}`, `Json` with any
-/// value, `Bytes` with base64.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "value")]
 pub enum ExecutionOutput {
-    /// Base64 of raw stdout.
-    Bytes(String),
+    /// Raw stdout.
+    Bytes(Vec<u8>),
     /// UTF-8 stdout.
     Text(String),
     /// Parsed JSON stdout.
     Json(Value),
 }
 
-/// `ExecutionResponse`, the `response` argument of `resolve_execution`.
+/// `resources_used` of a response.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourcesUsed {
+    /// Instructions consumed.
+    pub instructions: u64,
+    /// Wall time, ms.
+    pub time_ms: u64,
+    /// Compile time of a `GitHub` source, ms (charged by the contract, capped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile_time_ms: Option<u64>,
+}
+
+/// OutLayer v0.1's `ExecutionResponse`, the `response` argument of `resolve_execution`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionResponse {
     /// Whether the guest exited successfully within its limits.
@@ -124,27 +149,39 @@ pub struct ExecutionResponse {
     pub output: Option<ExecutionOutput>,
     /// Why it failed (guest stderr tail or host reason).
     pub error: Option<String>,
-    /// Instructions consumed.
-    pub instructions_used: u64,
-    /// Wall time, ms.
-    pub time_ms: u64,
-    /// Compile time of a `GitHub` source, ms (charged by the contract, capped).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub compile_time_ms: u64,
-    /// Part of the developer payment the guest gave back, yoctoNEAR (a decimal string).
-    pub refund_requested: Option<String>,
+    /// What was used (what is charged).
+    pub resources_used: ResourcesUsed,
+    /// A note from the build of a `GitHub` source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compilation_note: Option<String>,
+    /// Part of `attached_usd` the guest gave back, micro-USD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_usd: Option<u64>,
 }
 
-fn is_zero(n: &u64) -> bool {
-    *n == 0
+/// Host interfaces the contract lets a project's guests have (`set_project_grants`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectGrants {
+    /// `near:storage`.
+    #[serde(default)]
+    pub storage: bool,
+    /// `near:rpc`.
+    #[serde(default)]
+    pub rpc: bool,
+    /// `near:vrf`.
+    #[serde(default)]
+    pub vrf: bool,
 }
 
-/// Parse every `execution_requested` event of the standard `outlayer` in `logs`.
-pub fn requested_events<'a>(logs: impl IntoIterator<Item = &'a str>) -> Vec<RequestedEvent> {
-    logs.into_iter()
-        .filter_map(|log| log.strip_prefix(super::EVENT_LOG_PREFIX))
-        .filter_map(|json| serde_json::from_str::<Value>(json).ok())
-        .filter(|event| event["standard"] == "outlayer" && event["event"] == "execution_requested")
-        .filter_map(|mut event| serde_json::from_value(event["data"].take()).ok())
-        .collect()
+/// A project as `get_project` returns it (the fields the worker uses).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectView {
+    /// `owner/name`.
+    pub project_id: String,
+    /// Hosts its guests may reach over http, as stored.
+    #[serde(default)]
+    pub http_allowlist: Vec<String>,
+    /// Its grants.
+    #[serde(default)]
+    pub grants: ProjectGrants,
 }

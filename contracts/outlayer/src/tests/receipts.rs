@@ -206,7 +206,7 @@ fn json_output_with_a_receipt_must_be_sent_as_text() {
 }
 
 #[test]
-#[should_panic(expected = "Receipt refused: refund is 0, the resolution says 5")]
+#[should_panic(expected = "Receipt refused: refund is 0 yoctoNEAR (0 micro-USD), the resolution says 5")]
 fn the_refund_asked_for_is_the_receipts() {
     let mut c = setup_request(&signing_key());
     let response = ExecutionResponse { refund_usd: Some(5), ..ok_response("42", 2_000_000, 1500) };
