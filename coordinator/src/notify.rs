@@ -80,6 +80,10 @@ impl Hub {
                 *waiter.settled.lock().expect("waiter lock") = Some(row.clone());
             }
             waiter.notify.notify_waiters();
+            // A waiter registered but not yet listening (between queueing its call and its first
+            // wait) finds this permit when it listens: a settlement announced through Redis, which
+            // carries no row, is not missed until the re-check interval.
+            waiter.notify.notify_one();
         }
     }
 
@@ -123,5 +127,23 @@ impl Hub {
     /// Waits until shutdown begins.
     pub async fn until_shutdown(mut rx: watch::Receiver<bool>) {
         let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_settlement_announced_before_the_waiter_listens_is_not_missed() {
+        let hub = Hub::new(None);
+        // Registered when the call is queued; the settlement (through Redis: no row) arrives
+        // before the waiter starts listening.
+        let waiter = hub.call_waiter("call-1");
+        hub.local_call_settled("call-1");
+        let woken = tokio::time::timeout(Duration::from_millis(200), waiter.notify.notified()).await;
+        assert!(woken.is_ok(), "the wake-up was lost: the caller would wait for the re-check interval");
+        assert!(waiter.settled().is_none(), "a remote settlement hands no row");
     }
 }

@@ -160,6 +160,18 @@ impl Backends {
     }
 }
 
+/// Whether a job proved by `proof` needs anything from the keystore. A coordinator's ticket is
+/// only worth a release when the job is granted storage (its project's key) or has secrets; any
+/// other proof is always released (it says nothing by itself).
+fn needs_keys(job: &Job, proof: &outlayer_protocol::secrets::JobProof) -> bool {
+    match proof {
+        outlayer_protocol::secrets::JobProof::Ticket(t) => {
+            t.ticket.secrets.is_some() || job.grants.contains(&outlayer_protocol::Capability::Storage)
+        }
+        _ => true,
+    }
+}
+
 /// How long a job waits for an unavailable keystore (its lease is heartbeated meanwhile) before
 /// it is abandoned to be leased again.
 pub const KEYSTORE_RETRY_BUDGET: Duration = Duration::from_secs(20);
@@ -348,6 +360,8 @@ impl Worker {
     /// unreachable): the job is abandoned, not failed.
     async fn execute(&self, job: &Job) -> Option<ExecutionResult> {
         let keys = match (&job.keys, &self.backends.keystore) {
+            // Nothing to release (no storage, no secrets): the job runs as without a ticket.
+            (Some(proof), Some(_)) if !needs_keys(job, proof) => None,
             (Some(proof), Some(link)) => match release_with_retries(link, proof, &job.call_id).await {
                 Ok(keys) => Some(keys),
                 Err(keys::KeysError::Denied { condition, message }) => {
