@@ -31,7 +31,8 @@ pub struct CoordinatorOpts {
     /// Redis URL for wake-ups and rate limits across coordinator replicas.
     #[arg(long, env = "OUTLAYER_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
-    /// Bearer token that may top up any payment key.
+    /// Bearer token of the operator: grants credit to any payment key (POST /admin/grants), settles
+    /// or rejects owners' withdrawals.
     #[arg(long, env = "OUTLAYER_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// Bearer token workers must present to get a challenge and register, on top of attestation
@@ -71,6 +72,11 @@ pub struct CoordinatorOpts {
     /// finality; the chain is the record).
     #[arg(long, env = "OUTLAYER_NEAR_CONTRACT", requires = "near_rpc")]
     near_contract: Option<String>,
+    /// The first block the deposit watcher reads for the contract's payment-key top-ups when the
+    /// database has no cursor yet (default: the final block at the first start; later starts
+    /// resume from the cursor).
+    #[arg(long, env = "OUTLAYER_NEAR_DEPOSITS_FROM", requires = "near_contract")]
+    near_deposits_from: Option<u64>,
     /// Milliseconds between two syncs of the contract's projects.
     #[arg(long, env = "OUTLAYER_REGISTRY_INTERVAL_MS", default_value_t = outlayer_coordinator::config::DEFAULT_REGISTRY_INTERVAL.as_millis() as u64)]
     registry_interval_ms: u64,
@@ -347,6 +353,10 @@ fn coordinator_config(o: &CoordinatorOpts, data_dir: &Path) -> anyhow::Result<Co
         }
         near.wasm_fetch_admit_loopback_for_tests = o.wasm_fetch_admit_loopback_for_tests.clone();
         config.near = Some(near);
+        // Payment keys are credited from the contract's top_up_payment_key deposits.
+        let mut deposits = outlayer_coordinator::deposits::DepositsConfig::new(rpc, contract);
+        deposits.start_height = o.near_deposits_from;
+        config.deposits = Some(deposits);
     }
     o.hardening.apply(&mut config);
     // The key that signs keystore tickets; the keystore is told its public half.

@@ -49,8 +49,12 @@ pub struct CoordinatorConfig {
     pub sync_call_timeout: Duration,
     /// Longest long-poll of `POST /workers/lease`.
     pub lease_long_poll: Duration,
-    /// Bearer token that may top up any payment key (`None` = owners only).
+    /// Bearer token of the operator: admin grants (`POST /admin/grants`), settling owners'
+    /// withdrawals, and top-ups of any payment key (`None` = no admin routes).
     pub admin_token: Option<String>,
+    /// The deposit watcher ([`crate::deposits`]): credits payment keys from the contract's
+    /// `payment_key_topped_up` events. `None`: no deposits are credited.
+    pub deposits: Option<crate::deposits::DepositsConfig>,
     /// Bearer token required by `POST /workers/challenge` and `POST /workers/register`, an
     /// operator control on top of attestation (`None` = attestation alone decides). An empty
     /// token is a configuration error.
@@ -95,6 +99,7 @@ impl Default for CoordinatorConfig {
             sync_call_timeout: DEFAULT_SYNC_CALL_TIMEOUT,
             lease_long_poll: DEFAULT_LEASE_LONG_POLL,
             admin_token: None,
+            deposits: None,
             worker_registration_token: None,
             attestation: AttestationConfig::default(),
             lease_grace: DEFAULT_LEASE_GRACE,

@@ -45,6 +45,7 @@ pub mod builds;
 pub mod config;
 pub mod dashboard;
 pub mod db;
+pub mod deposits;
 pub mod embedded;
 pub mod error;
 pub mod files;
@@ -120,6 +121,12 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
                 }
             }
         }));
+    }
+    // The deposit watcher ([`CoordinatorConfig::deposits`]): the only source of credit besides
+    // admin grants (and dev credits on a --dev-owners coordinator).
+    if let Some(deposits) = &state.config.deposits {
+        let watcher = deposits::DepositWatcher::new(deposits, state.db.clone());
+        tasks.push(tokio::spawn(watcher.run(deposits.poll_interval, state.hub.shutdown_signal())));
     }
     tasks
 }

@@ -1,4 +1,8 @@
 //! Payment keys: create, show, top up, revoke, ledger.
+//!
+//! Money has a source (issue 12): an owner credits its own key (`initial_balance`, `top-up`) only
+//! on a `--dev-owners` coordinator (ledger source `dev_credit`); otherwise keys are funded by
+//! on-chain deposits ([`crate::deposits`]) and admin grants ([`super::admin`]).
 
 use axum::Json;
 use axum::body::Body;
@@ -11,6 +15,7 @@ use serde_json::{Value, json};
 use super::json_body;
 use crate::auth;
 use crate::db::KeyRow;
+use crate::db::money::CreditSource;
 use crate::error::ApiError;
 use crate::limits::{MAX_AMOUNT, MAX_BALANCE, valid_name};
 use crate::state::{AppState, now_ms};
@@ -72,6 +77,9 @@ pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, bo
     let owner = auth::owner(&state, &headers).await?;
     let req: CreateKey = json_body(body).await?;
     let balance = amount(req.initial_balance, "initial_balance")?;
+    if balance > 0 && !state.config.signin.dev_owners {
+        return Err(self_credit_not_allowed());
+    }
     let max_per_call = req.max_per_call.map(|m| amount(m, "max_per_call")).transpose()?;
     if req.allowed_projects.len() > MAX_ALLOWED_PROJECTS || !req.allowed_projects.iter().all(|p| valid_pattern(p)) {
         return Err(ApiError::bad_request(
@@ -89,7 +97,7 @@ pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, bo
             owner: owner.clone(),
             nonce,
             secret_hash: auth::hash_secret(&secret),
-            balance,
+            balance: 0,
             spent: 0,
             reserved: 0,
             allowed_projects: req.allowed_projects.clone(),
@@ -97,7 +105,8 @@ pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, bo
             revoked: false,
             created_ms: now_ms(),
         };
-        if state.db.create_key(&key).await? {
+        // The dev credit and any deposits already made on-chain for owner:nonce, with the key.
+        if let Some(key) = state.db.create_key_credited(&key, balance, now_ms()).await? {
             let mut view = key_view(&key);
             view["key"] = json!(format!("{owner}:{nonce}:{secret}"));
             return Ok((StatusCode::CREATED, Json(view)));
@@ -107,6 +116,15 @@ pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, bo
         }
     }
     Err(ApiError::conflict("key_exists", "could not pick a free nonce; retry"))
+}
+
+/// 403 `self_credit_not_allowed`: an owner credited its own key outside `--dev-owners`.
+fn self_credit_not_allowed() -> ApiError {
+    ApiError::forbidden(
+        "self_credit_not_allowed",
+        "owners credit their own keys only on a --dev-owners coordinator: fund the key with the contract's \
+         top_up_payment_key(owner, nonce) (credited once the deposit is final), or ask the operator for a grant",
+    )
 }
 
 fn parse_nonce(nonce: &str) -> Result<i64, ApiError> {
@@ -150,10 +168,13 @@ pub(super) async fn ledger(
     let limit = q.limit.unwrap_or(MAX_LEDGER_PAGE).clamp(1, MAX_LEDGER_PAGE);
     let entries: Vec<Value> = state
         .db
-        .ledger(&owner, nonce, q.after_id.unwrap_or(0), limit)
+        .ledger_lines(&owner, nonce, q.after_id.unwrap_or(0), limit)
         .await?
         .iter()
-        .map(|l| json!({ "id": l.id, "call_id": l.call_id, "kind": l.kind, "amount": l.amount, "created_at_ms": l.created_ms }))
+        .map(|l| {
+            json!({ "id": l.id, "call_id": l.call_id, "kind": l.kind, "amount": l.amount, "created_at_ms": l.created_ms,
+                    "source": l.source, "source_ref": l.source_ref })
+        })
         .collect();
     Ok(Json(json!({ "owner": owner, "nonce": nonce, "entries": entries })))
 }
@@ -165,15 +186,21 @@ pub(super) async fn top_up(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let nonce = parse_nonce(&nonce)?;
-    if !auth::is_admin(&state, &headers) && auth::owner(&state, &headers).await? != owner {
+    let source = if auth::is_admin(&state, &headers) {
+        CreditSource::AdminGrant("top-up".to_owned())
+    } else if auth::owner(&state, &headers).await? != owner {
         return Err(ApiError::forbidden("not_owner", "only the key owner or the admin may top up"));
-    }
+    } else if !state.config.signin.dev_owners {
+        return Err(self_credit_not_allowed());
+    } else {
+        CreditSource::DevCredit
+    };
     let req: TopUp = json_body(body).await?;
     let value = amount(req.amount, "amount")?;
     if value == 0 {
         return Err(ApiError::bad_request("invalid_amount", "amount must be positive"));
     }
-    match state.db.top_up(&owner, nonce, value, now_ms()).await? {
+    match state.db.credit(&owner, nonce, value, &source, now_ms()).await? {
         Some(key) => Ok(Json(key_view(&key))),
         None if state.db.key(&owner, nonce).await?.is_some() => {
             Err(ApiError::bad_request("invalid_amount", format!("the balance may not exceed {MAX_BALANCE}")))

@@ -53,6 +53,10 @@ mod tests {
             ("/auth/challenge", "post"),
             ("/auth/signin", "post"),
             ("/earnings", "get"),
+            ("/earnings/withdrawals", "post"),
+            ("/admin/grants", "post"),
+            ("/admin/withdrawals/{id}/settle", "post"),
+            ("/admin/withdrawals/{id}/reject", "post"),
             ("/projects", "post"),
             ("/projects/{owner}/{name}", "get"),
             ("/projects/{owner}/{name}/versions", "post"),
@@ -81,6 +85,6 @@ mod tests {
         for (path, method) in routes {
             assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from openapi.json");
         }
-        assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(34));
+        assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(38));
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP API (axum 0.8). Every error, including unknown routes and malformed JSON, is
 //! `{"error": {"code": "...", "message": "..."}}` with a stable code.
 
+mod admin;
 mod builds;
 mod calls;
 mod keys;
@@ -27,6 +28,10 @@ pub fn app(state: AppState) -> Router {
         .route("/auth/challenge", post(signin::challenge))
         .route("/auth/signin", post(signin::signin))
         .route("/earnings", get(owners::earnings))
+        .route("/earnings/withdrawals", post(owners::withdraw))
+        .route("/admin/grants", post(admin::grant))
+        .route("/admin/withdrawals/{id}/settle", post(admin::settle))
+        .route("/admin/withdrawals/{id}/reject", post(admin::reject))
         .route("/projects", post(projects::create))
         .route("/projects/{owner}/{name}", get(projects::show))
         .route("/projects/{owner}/{name}/versions", post(projects::upload))

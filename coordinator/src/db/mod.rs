@@ -6,6 +6,7 @@
 //! Every amount is micro-USD in an `i64`; every time is unix milliseconds.
 
 pub mod builds;
+pub mod money;
 mod postgres;
 pub mod registry;
 pub mod retention;
@@ -217,6 +218,7 @@ pub enum Enqueued {
 #[async_trait]
 pub trait Backend:
     builds::BuildStore
+    + money::MoneyDb
     + registry::RegistryDb
     + retention::Retention
     + secrets::SecretsDb

@@ -135,6 +135,14 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/postgres/0008_signin.sql").into_sql_str(),
             false,
         ),
+        // Money has a source: credit sources on ledger lines, deposits, chain cursors, withdrawals.
+        Migration::new(
+            9,
+            "money".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0009_money.sql").into_sql_str(),
+            false,
+        ),
         // One project registry: where a project comes from, where a chain version was fetched from.
         Migration::new(
             10,
@@ -197,3 +205,5 @@ super::secrets::impl_secrets!(PostgresBackend);
 super::signin::impl_signin!(PostgresBackend, begin = "BEGIN");
 
 super::registry::impl_registry!(PostgresBackend, begin = "BEGIN");
+
+super::money::impl_money!(PostgresBackend, Postgres, begin = "BEGIN", lock_owner = "SELECT name FROM owners WHERE name = $1 FOR UPDATE");

@@ -213,6 +213,14 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/sqlite/0008_signin.sql").into_sql_str(),
             false,
         ),
+        // Money has a source: credit sources on ledger lines, deposits, chain cursors, withdrawals.
+        Migration::new(
+            9,
+            "money".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0009_money.sql").into_sql_str(),
+            false,
+        ),
         // One project registry: where a project comes from, where a chain version was fetched from.
         Migration::new(
             10,
@@ -306,3 +314,5 @@ super::secrets::impl_secrets!(SqliteBackend);
 super::signin::impl_signin!(SqliteBackend, begin = "BEGIN IMMEDIATE");
 
 super::registry::impl_registry!(SqliteBackend, begin = "BEGIN IMMEDIATE");
+
+super::money::impl_money!(SqliteBackend, Sqlite, begin = "BEGIN IMMEDIATE", lock_owner = "SELECT name FROM owners WHERE name = $1");
