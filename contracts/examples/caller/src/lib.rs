@@ -1,19 +1,21 @@
 //! # Example: calling OutLayer from a NEAR contract
 //!
 //! [`Caller::run`] forwards the attached deposit to `request_execution` on the OutLayer
-//! contract, naming the user as payer (so OutLayer refunds the unused part straight to them),
-//! and chains [`Caller::on_outlayer_result`], which receives the `ExecutionOutcome` once a worker
-//! resolved the request (or the yield timed out) and records the output or the error.
+//! contract, naming the user as `payer_account_id` (so OutLayer refunds the unused part straight
+//! to them), and chains [`Caller::on_outlayer_result`], which receives the output once a worker
+//! resolved the request (`null` if it failed or the yield timed out) and records it.
 //!
-//! The example defines the few JSON shapes it needs itself instead of depending on the
-//! OutLayer crate, as a third-party contract would.
+//! It is an OutLayer v0.1 client: it defines the JSON shapes of OutLayer's published interface
+//! itself ([`outlayer_api`]) instead of depending on the OutLayer crate, as a contract written
+//! for OutLayer does, and it runs unchanged against this contract.
 
 mod outlayer_api;
 
+use near_sdk::serde_json::Value;
 use near_sdk::store::IterableMap;
 use near_sdk::{AccountId, BorshStorageKey, Gas, NearToken, PanicOnDefault, Promise, PromiseError, env, near};
 
-pub use outlayer_api::{ExecutionOutcome, ExecutionOutput, ExecutionSource, ext_outlayer};
+pub use outlayer_api::{ExecutionSource, RequestParams, ResourceLimits, ResponseFormat, SecretsRef, ext_outlayer, output_text};
 
 /// Gas given to OutLayer's `request_execution` (it reserves 30 TGas for its yield callback).
 pub const REQUEST_TGAS: u64 = 100;
@@ -36,12 +38,13 @@ pub enum JobStatus {
     /// Waiting for OutLayer.
     Pending,
     /// Finished; `output` is the guest's output as text (JSON text for JSON outputs, base64
-    /// for bytes).
+    /// for bytes: what OutLayer returns, see [`output_text`]).
     Done {
         /// The output.
         output: String,
     },
-    /// Failed, timed out, or the call to OutLayer itself failed.
+    /// Failed or timed out (OutLayer's `execution_completed` event says why), or the call to
+    /// OutLayer itself failed.
     Failed {
         /// Why.
         error: String,
@@ -101,34 +104,37 @@ impl Caller {
             .with_attached_deposit(deposit)
             .with_static_gas(Gas::from_tgas(REQUEST_TGAS))
             .request_execution(
-                ExecutionSource::Project { project_id: self.project_id.clone(), version: None },
+                ExecutionSource::Project { project_id: self.project_id.clone(), version_key: None },
                 None,
                 Some(input),
                 None,
-                Some("Text".into()),
+                Some(ResponseFormat::Text),
                 Some(requester),
                 None,
             )
             .then(Self::ext(env::current_account_id()).with_static_gas(Gas::from_tgas(CALLBACK_TGAS)).on_outlayer_result(job_id))
     }
 
-    /// OutLayer's answer for `job_id`. On success stores and returns the output; on failure
-    /// records the error. If the call to OutLayer itself failed (e.g. the deposit was below
-    /// its estimate) the deposit came back to this contract and is returned to the user.
+    /// OutLayer's answer for `job_id`: the output, or `null` when the execution failed or timed
+    /// out (already refunded by OutLayer, minus its fee). On success stores and returns the
+    /// output; on failure records it. If the call to OutLayer itself failed (e.g. the deposit
+    /// was below its estimate) the deposit came back to this contract and is returned to the
+    /// user.
     #[private]
-    pub fn on_outlayer_result(&mut self, job_id: u64, #[callback_result] result: Result<ExecutionOutcome, PromiseError>) -> Option<String> {
+    pub fn on_outlayer_result(&mut self, job_id: u64, #[callback_result] result: Result<Option<Value>, PromiseError>) -> Option<String> {
         let Some(job) = self.jobs.get_mut(&job_id) else {
             env::log_str(&format!("Unknown job {job_id}"));
             return None;
         };
         match result {
-            Ok(outcome) if outcome.success => {
-                let output = outcome.output.map(|o| o.into_text()).unwrap_or_default();
+            Ok(Some(output)) => {
+                let output = output_text(output);
                 job.status = JobStatus::Done { output: output.clone() };
                 Some(output)
             }
-            Ok(outcome) => {
-                job.status = JobStatus::Failed { error: outcome.error.unwrap_or_else(|| "unknown error".into()) };
+            Ok(None) => {
+                job.status =
+                    JobStatus::Failed { error: "the execution failed or timed out (see OutLayer's execution_completed event)".into() };
                 None
             }
             Err(_) => {

@@ -1,4 +1,3 @@
-use near_sdk::json_types::U128;
 use near_sdk::mock::MockAction;
 use near_sdk::serde_json::{self, Value, json};
 use near_sdk::test_utils::{VMContextBuilder, get_created_receipts};
@@ -23,10 +22,6 @@ fn setup() -> Caller {
     Caller::new(acc("outlayer.near"), "dev.near/echo".into())
 }
 
-fn outcome(success: bool, output: Option<ExecutionOutput>, error: Option<&str>) -> ExecutionOutcome {
-    ExecutionOutcome { request_id: 0, success, output, error: error.map(String::from), cost: U128(1), refund: U128(2) }
-}
-
 #[test]
 fn run_forwards_the_deposit_to_request_execution_and_chains_the_callback() {
     let mut c = setup();
@@ -44,12 +39,12 @@ fn run_forwards_the_deposit_to_request_execution_and_chains_the_callback() {
             assert_eq!(
                 args,
                 json!({
-                    "source": {"project": {"project_id": "dev.near/echo", "version": null}},
+                    "source": {"Project": {"project_id": "dev.near/echo", "version_key": null}},
                     "resource_limits": null,
-                    "input": "hello",
+                    "input_data": "hello",
                     "secrets_ref": null,
                     "response_format": "Text",
-                    "payer": "alice.near",
+                    "payer_account_id": "alice.near",
                     "params": null,
                 })
             );
@@ -73,7 +68,7 @@ fn success_stores_and_returns_the_output() {
     set("alice.near", DEPOSIT);
     let _ = c.run("hello".into());
     set("caller.near", 0);
-    let out = c.on_outlayer_result(0, Ok(outcome(true, Some(ExecutionOutput::Text("HELLO".into())), None)));
+    let out = c.on_outlayer_result(0, Ok(Some(json!("HELLO"))));
     assert_eq!(out.as_deref(), Some("HELLO"));
     assert_eq!(c.get_job(0).unwrap().status, JobStatus::Done { output: "HELLO".into() });
 }
@@ -84,7 +79,7 @@ fn json_outputs_are_kept_as_json_text() {
     set("alice.near", DEPOSIT);
     let _ = c.run("x".into());
     set("caller.near", 0);
-    let out = c.on_outlayer_result(0, Ok(outcome(true, Some(ExecutionOutput::Json(json!({"n": 1}))), None)));
+    let out = c.on_outlayer_result(0, Ok(Some(json!({"n": 1}))));
     assert_eq!(out.as_deref(), Some("{\"n\":1}"));
 }
 
@@ -94,9 +89,12 @@ fn failure_records_the_error() {
     set("alice.near", DEPOSIT);
     let _ = c.run("hello".into());
     set("caller.near", 0);
-    let out = c.on_outlayer_result(0, Ok(outcome(false, None, Some("Execution timed out: no worker resolved the request"))));
+    let out = c.on_outlayer_result(0, Ok(None));
     assert_eq!(out, None);
-    assert_eq!(c.get_job(0).unwrap().status, JobStatus::Failed { error: "Execution timed out: no worker resolved the request".into() });
+    assert_eq!(
+        c.get_job(0).unwrap().status,
+        JobStatus::Failed { error: "the execution failed or timed out (see OutLayer's execution_completed event)".into() }
+    );
     assert!(get_created_receipts().is_empty());
 }
 
@@ -128,31 +126,59 @@ fn job_status_has_a_tagged_json_shape() {
     assert_eq!(done, json!({"status": "done", "output": "a"}));
 }
 
-/// The arguments `run` sends parse as the real contract's argument types, and the real
-/// contract's outcome parses as this example's `ExecutionOutcome`.
+/// The arguments this OutLayer v0.1 client sends (every field set, built with its own types)
+/// are accepted by our contract: `request_execution` runs with them, and its `get_request`
+/// answer holds what was sent.
 #[test]
-fn json_matches_the_outlayer_contract() {
-    let source: outlayer_contract::ExecutionSource =
-        serde_json::from_value(json!({"project": {"project_id": "dev.near/echo", "version": null}})).unwrap();
-    assert_eq!(source, outlayer_contract::ExecutionSource::Project { project_id: "dev.near/echo".into(), version: None });
-    let format: outlayer_contract::ResponseFormat = serde_json::from_value(json!("Text")).unwrap();
-    assert_eq!(format, outlayer_contract::ResponseFormat::Text);
+fn what_an_outlayer_client_sends_is_accepted_by_the_contract() {
+    let args = json!({
+        "source": ExecutionSource::WasmUrl { url: "https://example.com/a.wasm".into(), hash: "AB".repeat(32), build_target: Some("wasm32-wasip1".into()) },
+        "resource_limits": ResourceLimits { max_instructions: Some(2_000_000), max_memory_mb: Some(64), max_execution_seconds: Some(10) },
+        "input_data": "{\"q\":1}",
+        "secrets_ref": null,
+        "response_format": ResponseFormat::Json,
+        "payer_account_id": "alice.near",
+        "params": RequestParams { store_on_fastfs: true, project_uuid: Some("p-7".into()), use_bound_identity: true, ..Default::default() },
+    });
+    let mut context = VMContextBuilder::new();
+    context
+        .current_account_id(acc("outlayer.near"))
+        .predecessor_account_id(acc("caller.near"))
+        .signer_account_id(acc("alice.near"))
+        .attached_deposit(NearToken::from_near(1))
+        .prepaid_gas(near_sdk::Gas::from_tgas(300));
+    testing_env!(context.build());
+    let mut outlayer = outlayer_contract::Contract::new(acc("owner.near"));
+    // The contract's own argument types, read from the JSON as near-sdk's generated code does.
+    let arg = |name: &str| args[name].clone();
+    outlayer.request_execution(
+        serde_json::from_value(arg("source")).unwrap(),
+        serde_json::from_value(arg("resource_limits")).unwrap(),
+        serde_json::from_value(arg("input_data")).unwrap(),
+        serde_json::from_value(arg("secrets_ref")).unwrap(),
+        serde_json::from_value(arg("response_format")).unwrap(),
+        serde_json::from_value(arg("payer_account_id")).unwrap(),
+        serde_json::from_value(arg("params")).unwrap(),
+    );
+    let request = serde_json::to_value(outlayer.get_request(0).unwrap()).unwrap();
+    assert_eq!(request["input_data"], "{\"q\":1}");
+    assert_eq!(request["source"]["wasm_sha256"], "ab".repeat(32));
+    assert_eq!(request["limits"], json!({"max_instructions": 2_000_000, "max_memory_mb": 64, "max_execution_seconds": 10}));
+    assert_eq!((request["response_format"].clone(), request["payer_id"].clone()), (json!("Json"), json!("alice.near")));
+    assert_eq!(request["params"]["project_uuid"], "p-7");
+    assert_eq!(request["code_source"], args["source"], "the source as sent");
+}
 
-    let real = outlayer_contract::ExecutionOutcome {
-        request_id: 4,
-        success: true,
-        output: Some(outlayer_contract::ExecutionOutput::Json(json!([1, 2]))),
-        error: None,
-        instructions_used: 10,
-        time_ms: 3,
-        cost: U128(5),
-        refund: U128(6),
-        developer_earnings: U128(0),
-        worker_public_key: None,
-        signature: Some("ab".into()),
-    };
-    let ours: ExecutionOutcome = serde_json::from_value(serde_json::to_value(real).unwrap()).unwrap();
-    assert_eq!(ours.request_id, 4);
-    assert_eq!(ours.output, Some(ExecutionOutput::Json(json!([1, 2]))));
-    assert_eq!(ours.refund, U128(6));
+/// What our contract's callback returns reaches this client's callback as it expects: a string
+/// for Text (and base64 Bytes), the value for Json, `null` on failure.
+#[test]
+fn the_contracts_answers_parse_in_the_client() {
+    for (output, stored) in [
+        (outlayer_contract::ExecutionOutput::Text("hi".into()), "hi"),
+        (outlayer_contract::ExecutionOutput::Bytes(vec![1, 2, 3]), "AQID"),
+        (outlayer_contract::ExecutionOutput::Json(json!({"n": [1]})), "{\"n\":[1]}"),
+    ] {
+        let returned: Option<Value> = serde_json::from_value(json!(output.to_caller_value())).unwrap();
+        assert_eq!(returned.map(output_text).as_deref(), Some(stored));
+    }
 }
