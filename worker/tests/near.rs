@@ -654,7 +654,7 @@ fn the_contracts_request_json_is_what_the_worker_reads() {
     assert_eq!((request.source.wasm_url.as_str(), request.source.wasm_sha256.as_str()), ("https://example.com/app.wasm", hash.as_str()));
     assert_eq!((request.sender_id.as_str(), request.limits.max_instructions), (CALLER, 1_000_000_000));
     assert_eq!(request.response_format, ResponseFormat::Text);
-    assert!(!request.params.compile_only && request.params.attached_usd.as_deref() == None);
+    assert!(!request.params.compile_only && request.params.attached_usd.is_none());
     // Serialised back by the worker, the fields it knows are the contract's.
     let back = serde_json::to_value(&request).unwrap();
     for field in ["request_id", "sender_id", "source", "limits", "response_format", "secrets_ref", "input_data", "resolved"] {
