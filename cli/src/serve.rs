@@ -6,9 +6,10 @@
 
 use anyhow::Context;
 use outlayer_attest::{Allowlist, TcbStatus};
+use outlayer_coordinator::writes::GuestStorage;
 use outlayer_coordinator::{AttestationConfig, CoordinatorConfig, DatabaseConfig, PricingConfig, RateLimitConfig};
 use outlayer_host::{Runtime, RuntimeConfig};
-use outlayer_storage::{EncryptedStorage, PostgresStorage, SqliteStorage, StorageBackend};
+use outlayer_storage::{PostgresStorage, SqliteStorage, StorageBackend};
 use outlayer_worker::{Backends, QuoteSource, WorkerConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -159,6 +160,12 @@ pub struct CoordinatorArgs {
     /// The keystore must trust this coordinator's ticket key, printed at start.
     #[arg(long, env = "OUTLAYER_KEYSTORE_URL")]
     keystore_url: Option<String>,
+    /// Guest storage — the database this coordinator's workers read (`--storage-database` of
+    /// `outlayer worker`): a call's storage writes are applied there with its settled result
+    /// (default: the coordinator's PostgreSQL database; on SQLite, none: workers then commit
+    /// their writes themselves).
+    #[arg(long, env = "OUTLAYER_STORAGE_DATABASE", hide_env_values = true)]
+    storage_database: Option<String>,
     #[arg(long, env = "OUTLAYER_DATA_DIR", default_value = ".outlayer")]
     data_dir: PathBuf,
 }
@@ -361,6 +368,8 @@ fn coordinator_config(o: &CoordinatorOpts, data_dir: &Path) -> anyhow::Result<Co
     o.hardening.apply(&mut config);
     // The key that signs keystore tickets; the keystore is told its public half.
     config.ticket_key = Some(Arc::new(crate::keys::load_or_create(&data_dir.join("ticket.key"))?));
+    // Verified results whose settling write failed (disk full, database down) survive a restart.
+    config.held_spool = Some(data_dir.join("held"));
     Ok(config)
 }
 
@@ -393,25 +402,13 @@ fn parse_storage_key(text: &str) -> anyhow::Result<[u8; 32]> {
 /// key stay readable and move on their next write), secrets and the VRF key come from it.
 async fn backends(opts: &WorkerOpts, storage_db: &str, data_dir: &Path, keystore: Option<(&str, QuoteSource)>) -> anyhow::Result<Backends> {
     let key = crate::keys::load_or_create(&data_dir.join("worker.key"))?;
-    let inner: Arc<dyn StorageBackend> = if storage_db.starts_with("postgres://") || storage_db.starts_with("postgresql://") {
-        Arc::new(PostgresStorage::connect(storage_db).await.context("connecting guest storage")?)
-    } else {
-        if let Some(dir) = Path::new(storage_db).parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        // Guest data: 0600 from creation (its -wal / -shm follow the file's mode).
-        outlayer_coordinator::files::create_private_file(Path::new(storage_db))?;
-        Arc::new(SqliteStorage::open(Path::new(storage_db)).await.context("opening guest storage")?)
-    };
+    let inner = guest_store(storage_db).await?;
     let mut backends = match keystore {
         Some((url, quote)) => {
             let link = outlayer_worker::keys::KeystoreLink::new(url, Arc::new(key.clone()), quote)?;
             Backends::new(key).with_keystore(link, Some(inner), legacy_storage_key(opts, data_dir)?)
         }
-        None => {
-            let storage: Arc<dyn StorageBackend> = Arc::new(EncryptedStorage::new(inner, storage_key(opts, data_dir)?));
-            Backends::new(key).with_storage(storage)
-        }
+        None => Backends::new(key).with_sealed_storage(inner, storage_key(opts, data_dir)?),
     }
     .with_rpc(opts.rpc_url.clone());
     for addr in &opts.http_admit_loopback_for_tests {
@@ -422,6 +419,20 @@ async fn backends(opts: &WorkerOpts, storage_db: &str, data_dir: &Path, keystore
     }
     backends.caps.http_test_admit = opts.http_admit_loopback_for_tests.clone();
     Ok(backends)
+}
+
+/// The guest store at `storage_db`: a `postgres://` URL or a SQLite file (created 0600).
+async fn guest_store(storage_db: &str) -> anyhow::Result<Arc<dyn StorageBackend>> {
+    Ok(if storage_db.starts_with("postgres://") || storage_db.starts_with("postgresql://") {
+        Arc::new(PostgresStorage::connect(storage_db).await.context("connecting guest storage")?)
+    } else {
+        if let Some(dir) = Path::new(storage_db).parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        // Guest data: 0600 from creation (its -wal / -shm follow the file's mode).
+        outlayer_coordinator::files::create_private_file(Path::new(storage_db))?;
+        Arc::new(SqliteStorage::open(Path::new(storage_db)).await.context("opening guest storage")?)
+    })
 }
 
 fn runtime(data_dir: &Path) -> anyhow::Result<Runtime> {
@@ -472,6 +483,9 @@ pub fn serve(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
         });
         // The worker's backends first: what they say (test-only flags) is said before the API answers.
         let backends = backends(&args.worker, &storage_db, &args.data_dir, Some((&keystore_url, QuoteSource::Dev))).await?;
+        // A call's guest storage writes are applied with its settled result, to the store the
+        // embedded worker reads.
+        config.guest_storage = backends.project_storage.as_ref().map(|p| GuestStorage(p.inner.clone()));
         let state = outlayer_coordinator::build_state(config).await.context("starting the coordinator")?;
         let listener =
             tokio::net::TcpListener::bind(args.coordinator.listen).await.with_context(|| format!("binding {}", args.coordinator.listen))?;
@@ -518,6 +532,15 @@ pub fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
         outlayer_coordinator::files::create_private_dir(&args.data_dir)?;
         let mut config = coordinator_config(&args.coordinator, &args.data_dir)?;
         config.keystore_url = args.keystore_url.clone();
+        let storage_db = args.storage_database.clone().or_else(|| match &config.database {
+            DatabaseConfig::Postgres { url, .. } => Some(url.clone()),
+            DatabaseConfig::Sqlite { .. } => None,
+        });
+        if let Some(db) = &storage_db {
+            config.guest_storage = Some(GuestStorage(guest_store(db).await?));
+        } else {
+            eprintln!("no guest storage database (--storage-database): workers commit guest storage writes themselves");
+        }
         if let Some(key) = &config.ticket_key {
             eprintln!("ticket key {} (start the keystore with --coordinator-key {0})", hex::encode(key.verifying_key().to_bytes()));
         }

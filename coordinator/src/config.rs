@@ -85,6 +85,14 @@ pub struct CoordinatorConfig {
     /// `--near-contract`): its projects are synced into this coordinator ([`crate::registry`]).
     /// `None`: no chain; projects exist only as created over HTTPS (`origin = dev`).
     pub near: Option<NearChainConfig>,
+    /// The guest store (the database workers read guest storage from): with it, a call's storage
+    /// writes travel in its completion and are applied only with its settled result
+    /// ([`crate::writes`]). `None`: workers commit their writes themselves.
+    pub guest_storage: Option<crate::writes::GuestStorage>,
+    /// Directory where verified results whose settling write failed are spooled until they
+    /// settle (one 0600 file per call, [`crate::held`]); `None`: held in memory only (lost if
+    /// the process dies). `outlayer coordinator` / `serve`: `DATA_DIR/held`.
+    pub held_spool: Option<PathBuf>,
 }
 
 impl Default for CoordinatorConfig {
@@ -111,6 +119,8 @@ impl Default for CoordinatorConfig {
             keystore_url: None,
             signin: crate::signin::SigninConfig::default(),
             near: None,
+            guest_storage: None,
+            held_spool: None,
         }
     }
 }

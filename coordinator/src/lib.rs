@@ -65,6 +65,7 @@ pub mod service;
 pub mod signin;
 pub mod state;
 pub mod wire;
+pub mod writes;
 
 use std::future::Future;
 

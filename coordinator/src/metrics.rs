@@ -16,6 +16,8 @@ pub struct Metrics {
     rejected: AtomicU64,
     lease_expiries: AtomicU64,
     leases: AtomicU64,
+    writes_committed: AtomicU64,
+    write_conflicts: AtomicU64,
     buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -50,6 +52,16 @@ impl Metrics {
         }
     }
 
+    /// A call's guest storage write set (of `writes` keys) was committed with its result.
+    pub fn writes_committed(&self, writes: usize) {
+        self.writes_committed.fetch_add(writes as u64, Ordering::Relaxed);
+    }
+
+    /// A write set conflicted with a change committed since its guest read the key (re-run).
+    pub fn writes_conflicted(&self) {
+        self.write_conflicts.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Renders everything; queue depth comes from the database at scrape time.
     pub fn render(&self, queued: i64, leased: i64) -> String {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -71,6 +83,12 @@ impl Metrics {
         let _ = writeln!(out, "# HELP outlayer_lease_expiries_total Jobs re-leased after their previous lease expired.");
         let _ = writeln!(out, "# TYPE outlayer_lease_expiries_total counter");
         let _ = writeln!(out, "outlayer_lease_expiries_total {}", g(&self.lease_expiries));
+        let _ = writeln!(out, "# HELP outlayer_storage_writes_committed_total Guest storage keys written with settled results.");
+        let _ = writeln!(out, "# TYPE outlayer_storage_writes_committed_total counter");
+        let _ = writeln!(out, "outlayer_storage_writes_committed_total {}", g(&self.writes_committed));
+        let _ = writeln!(out, "# HELP outlayer_storage_write_conflicts_total Results refused because their writes conflicted (run again).");
+        let _ = writeln!(out, "# TYPE outlayer_storage_write_conflicts_total counter");
+        let _ = writeln!(out, "outlayer_storage_write_conflicts_total {}", g(&self.write_conflicts));
         let _ = writeln!(out, "# HELP outlayer_call_latency_seconds Accept-to-settle latency of calls.");
         let _ = writeln!(out, "# TYPE outlayer_call_latency_seconds histogram");
         for (bucket, bound) in self.buckets.iter().zip(LATENCY_BUCKETS) {

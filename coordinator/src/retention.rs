@@ -183,6 +183,8 @@ impl AppState {
         let wasm_blobs = drain(|| db.delete_unreferenced_wasm(wasm_before, RETENTION_BATCH)).await?;
         let workers_before = now_ms.saturating_sub(ms(config.workers));
         let workers = drain(|| db.delete_dead_workers(workers_before, RETENTION_BATCH)).await?;
+        // Guest storage commit records only matter while their calls may still be settled.
+        self.forget_commits(calls_before).await;
         let liveness_entries = {
             let mut touches = self.local.touches.lock().expect("touches lock");
             let before = touches.len();

@@ -247,8 +247,9 @@ impl AppState {
             let leased = self.db.lease(&worker.id, &lease_id, now_ms(), lease_ms, grace_ms, i64::from(self.config.max_attempts)).await?;
             if let Some(call) = leased {
                 self.metrics.leased(call.attempts > 1);
-                if self.settle_held_on_lease(&call).await {
-                    // Its result is known (held after a failed write): settled, not run again.
+                if self.settle_held_on_lease(&call).await || self.settle_committed_on_lease(&call).await {
+                    // Its result is known (held after a failed write, or committed with its
+                    // storage writes): settled, not run again.
                     continue;
                 }
                 let job = self.leased_job(&call, worker).await?;
@@ -371,6 +372,7 @@ impl AppState {
                 ..JobContext::default()
             },
             keys: None,
+            settles_writes: self.settles_writes(),
         }
     }
 
@@ -403,7 +405,10 @@ impl AppState {
             // the reaper keeps the expired lease id, but not that worker's result).
             let settled = view(&call);
             let by_worker = settled.result.as_ref().and_then(|r| r.worker.as_ref()).is_some_and(|w| w.id == worker.id);
-            return if ours && by_worker { Ok(settled) } else { Err(lease_lost()) };
+            // The same receipt sent again (a worker retrying after a 503, also once its held
+            // result settled under a later lease) gets the same answer.
+            let same = settled.result.as_ref().and_then(|r| r.receipt.as_ref()).is_some_and(|r| r.signature == req.receipt.signature);
+            return if (ours || same) && by_worker { Ok(settled) } else { Err(lease_lost()) };
         }
         if !ours {
             return Err(lease_lost());
@@ -447,6 +452,7 @@ impl AppState {
     /// current at settling time.
     async fn verify_and_settle(&self, worker: &WorkerRow, req: &Completion, call: &CallRow) -> Result<Option<CallView>, ApiError> {
         let finish = self.verify(worker, req, call)?;
+        let finish = self.commit_writes(call, req, finish).await?;
         let row = self.db.finish(&finish).await.map_err(|e| self.hold(&finish, e))?;
         Ok(self.settled(&finish, row).await)
     }
@@ -460,6 +466,10 @@ impl AppState {
             return (self.complete_job(worker, req).await, None);
         };
         let finish = match self.verify(worker, req, &call) {
+            Ok(f) => f,
+            Err(e) => return (Err(e), None),
+        };
+        let finish = match self.commit_writes(&call, req, finish).await {
             Ok(f) => f,
             Err(e) => return (Err(e), None),
         };
@@ -478,7 +488,7 @@ impl AppState {
         let mut job = None;
         if let Some(c) = leased {
             self.metrics.leased(c.attempts > 1);
-            if !self.settle_held_on_lease(&c).await {
+            if !self.settle_held_on_lease(&c).await && !self.settle_committed_on_lease(&c).await {
                 match self.leased_job(&c, worker).await {
                     Ok(j) => job = Some(j),
                     // The lease expires and the call is leased again.
@@ -519,6 +529,7 @@ impl AppState {
         if let Err(e) = expected.verify_signature(&worker.public_key, &req.receipt.signature) {
             return Err(ApiError::bad_request("invalid_signature", format!("{e} (with the worker's registered key)")));
         }
+        self.check_writes(req, &worker.public_key)?;
         let receipt = req.receipt.clone();
         let signed = &receipt.receipt;
         let (parsed, error) = interpret(r);
@@ -598,7 +609,7 @@ impl AppState {
         let calls = self.db.exhausted(now_ms(), i64::from(self.config.max_attempts)).await?;
         let mut failed = 0;
         for call in calls {
-            if self.settle_held_on_lease(&call).await {
+            if self.settle_held_on_lease(&call).await || self.settle_committed_on_lease(&call).await {
                 continue;
             }
             let settled = SettledResult {

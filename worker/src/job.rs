@@ -5,7 +5,7 @@ use outlayer_host::caps::payment::PaymentGrant;
 use outlayer_host::{ExecutionReport, ExecutionRequest, GrantError, Grants, Limits};
 use outlayer_protocol::secrets::{JobProof, ReleasedKeys};
 use outlayer_protocol::{Capability, ExecutionResult, Job};
-use outlayer_storage::EncryptedStorage;
+use outlayer_storage::{EncryptedStorage, StagedStorage, StorageBackend};
 use std::sync::Arc;
 
 use crate::Backends;
@@ -33,33 +33,52 @@ pub fn needs_secrets(proof: &JobProof) -> bool {
     matches!(proof, JobProof::Ticket(t) if t.ticket.secrets.is_some())
 }
 
+/// The storage stage of one execution: the guest's writes, held until its result is accepted,
+/// and the store they are committed to.
+#[derive(Clone)]
+pub struct Stage {
+    /// The writes (ciphertexts when the project's storage is encrypted).
+    pub staged: StagedStorage,
+    /// The store the stage reads through to, where the writes are committed.
+    pub store: Arc<dyn StorageBackend>,
+}
+
 /// The host request for a leased job: its limits (the output capped at what the receiver of the
 /// result accepts), its grants drawn from this worker's backends, its context. With `keys`
 /// from the keystore, storage is the project's (encrypted with its key) and the secrets are
-/// the job's.
+/// the job's. Storage writes go straight to the store: for runs that settle nothing (tests);
+/// the worker runs jobs with [`staged_request`].
 pub fn request(job: &Job, backends: &Backends, keys: Option<&ReleasedKeys>) -> Result<ExecutionRequest, JobError> {
+    Ok(build(job, backends, keys, false)?.0)
+}
+
+/// [`request`], with the guest's storage writes kept in a [`Stage`] (returned when the job may
+/// use storage) instead of written: they take effect when committed with the result.
+pub fn staged_request(job: &Job, backends: &Backends, keys: Option<&ReleasedKeys>) -> Result<(ExecutionRequest, Option<Stage>), JobError> {
+    build(job, backends, keys, true)
+}
+
+fn build(job: &Job, backends: &Backends, keys: Option<&ReleasedKeys>, staged: bool) -> Result<(ExecutionRequest, Option<Stage>), JobError> {
     let mut limits = Limits::from(job.limits);
     limits.max_stdout_bytes = limits.max_stdout_bytes.min(job.max_output_bytes);
     limits.validate()?;
+    let payment = PaymentGrant { currency: job.context.kind.currency(), attached: job.attached_deposit, budget: 0 };
+    let mut caps = backends.caps.clone();
+    if let Some(keys) = keys {
+        caps.secrets = Some(Arc::new(keys.secrets.clone().unwrap_or_default()));
+    }
+    let wants_storage = job.grants.contains(&Capability::Storage);
+    let (storage, stage) = if wants_storage { storage(backends, keys, staged)? } else { (None, None) };
+    caps.storage = storage;
     // Only what this worker has a backend for: the rest stays ungranted, so the guest's calls
     // are denied (and reported) rather than the whole job refused.
-    let granted = job.grants.iter().copied();
-    let payment = PaymentGrant { currency: job.context.kind.currency(), attached: job.attached_deposit, budget: 0 };
-    let with_keys_caps;
-    let caps = match keys {
-        Some(keys) => {
-            with_keys_caps = with_keys(&backends.caps, backends.project_storage.as_ref(), keys)?;
-            &with_keys_caps
-        }
-        None => &backends.caps,
-    };
-    let granted: Vec<Capability> = granted.filter(|c| caps.serves(*c)).collect();
-    let grants = Grants::build(&granted, caps, payment)?.allow_http(&job.http_allowlist)?;
+    let granted: Vec<Capability> = job.grants.iter().copied().filter(|c| caps.serves(*c)).collect();
+    let grants = Grants::build(&granted, &caps, payment)?.allow_http(&job.http_allowlist)?;
     let mut context = job.context.clone();
     if let Some(project) = context.project.as_mut() {
         project.id = project_storage_id(project);
     }
-    Ok(ExecutionRequest { input: job.input.clone().into_bytes(), limits, grants, context })
+    Ok((ExecutionRequest { input: job.input.clone().into_bytes(), limits, grants, context }, stage))
 }
 
 /// The id a project's storage is kept under, on both paths: `owner/name` (the on-chain path's
@@ -75,23 +94,45 @@ pub fn project_storage_id(project: &outlayer_protocol::ProjectRef) -> String {
     format!("{}/{}", project.owner, project.name)
 }
 
-/// `caps` with the job's secrets and its project's storage (over `storage`, encrypted with the
-/// released key; values sealed under the legacy key stay readable).
-fn with_keys(
-    caps: &outlayer_host::Backends,
-    storage: Option<&crate::ProjectStorage>,
-    keys: &ReleasedKeys,
-) -> Result<outlayer_host::Backends, JobError> {
-    let mut caps = caps.clone();
-    caps.secrets = Some(Arc::new(keys.secrets.clone().unwrap_or_default()));
-    if let Some(storage) = storage {
-        let mut encrypted = EncryptedStorage::new(storage.inner.clone(), *crate::keys::storage_key(keys)?);
-        if let Some(old) = &storage.legacy_key {
+/// The store a guest's storage capability talks to.
+type GuestStore = Arc<dyn StorageBackend>;
+
+/// The storage a job's guest sees, and its stage when `staged`: the project's store encrypted
+/// with the keystore's key for it (values sealed under the legacy key stay readable), or with
+/// this worker's operator key without a keystore; a plain store as configured. The stage always
+/// sits under the encryption, so a write set holds ciphertexts only.
+fn storage(backends: &Backends, keys: Option<&ReleasedKeys>, staged: bool) -> Result<(Option<GuestStore>, Option<Stage>), JobError> {
+    let stage_over = |store: &Arc<dyn StorageBackend>| -> (Arc<dyn StorageBackend>, Option<Stage>) {
+        if staged {
+            let stage = Stage { staged: StagedStorage::new(store.clone()), store: store.clone() };
+            (Arc::new(stage.staged.clone()), Some(stage))
+        } else {
+            (store.clone(), None)
+        }
+    };
+    if let Some(project) = &backends.project_storage {
+        let key = match keys {
+            Some(keys) => *crate::keys::storage_key(keys)?,
+            None => match project.operator_key {
+                Some(key) => key,
+                // A keystore worker without the job's keys has no key to read the project's data.
+                None => return Ok((None, None)),
+            },
+        };
+        let (base, stage) = stage_over(&project.inner);
+        let mut encrypted = EncryptedStorage::new(base, key);
+        if let Some(old) = &project.legacy_key {
             encrypted = encrypted.with_legacy_key(*old);
         }
-        caps.storage = Some(Arc::new(encrypted));
+        return Ok((Some(Arc::new(encrypted)), stage));
     }
-    Ok(caps)
+    Ok(match &backends.caps.storage {
+        Some(plain) => {
+            let (store, stage) = stage_over(plain);
+            (Some(store), stage)
+        }
+        None => (None, None),
+    })
 }
 
 /// What to report for a host report: the output only of a successful run (a failed execution's

@@ -44,7 +44,8 @@ pub mod wasm_store;
 use ed25519_dalek::SigningKey;
 use outlayer_host::Runtime;
 use outlayer_protocol::client::{ClientError, WorkerClient};
-use outlayer_protocol::{Completion, ExecutionResult, Job, JobSource, Signer};
+use outlayer_protocol::logflood::LogGate;
+use outlayer_protocol::{Completion, ExecutionResult, Job, JobSource, Signer, SourceError, WriteSet};
 
 pub use evidence::{EvidenceError, QuoteSource};
 use outlayer_storage::StorageBackend;
@@ -64,6 +65,32 @@ pub const RETRY_PAUSE: Duration = Duration::from_secs(1);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Shortest heartbeat interval (a lease shorter than 3× this is heartbeated this often).
 pub const MIN_HEARTBEAT: Duration = Duration::from_millis(200);
+/// How long a finished result is kept and sent again while the coordinator cannot take it
+/// (unreachable, or 503: its database is down or full). Retries pause 250 ms doubling up to 4 s;
+/// the lease is heartbeated meanwhile, and retrying stops early when the coordinator reports the
+/// lease lost or answers with a final error.
+pub const COMPLETE_RETRY_BUDGET: Duration = Duration::from_secs(300);
+
+/// The worker's log flood gate: a failure that repeats (coordinator unreachable, keystore
+/// unreachable, completions not taken) is logged once per kind per interval, with how many
+/// lines of that kind were suppressed since ([`outlayer_protocol::logflood`], as the coordinator
+/// does).
+static LOG_GATE: std::sync::LazyLock<LogGate> =
+    std::sync::LazyLock::new(|| LogGate::new(outlayer_protocol::logflood::DEFAULT_LOG_INTERVAL));
+
+/// The line to log for a failure of `kind` at `now`, if `gate` admits one:
+/// `"{kind}: {error}"`, followed by `" (N more since the last line)"` when some were suppressed.
+fn limited_line(gate: &LogGate, kind: &str, error: &dyn std::fmt::Display, now: std::time::Instant) -> Option<String> {
+    let suppressed = gate.admit_at(kind, now)?;
+    Some(if suppressed == 0 { format!("{kind}: {error}") } else { format!("{kind}: {error} ({suppressed} more since the last line)") })
+}
+
+/// Logs a repeated failure of `kind` through [`LOG_GATE`].
+fn warn_limited(kind: &str, error: &dyn std::fmt::Display) {
+    if let Some(line) = limited_line(&LOG_GATE, kind, error, std::time::Instant::now()) {
+        tracing::warn!("{line}");
+    }
+}
 
 /// Where and how to work.
 #[derive(Clone, Debug)]
@@ -122,6 +149,8 @@ pub struct ProjectStorage {
     pub inner: Arc<dyn StorageBackend>,
     /// The operator key values written before the keystore may be sealed under.
     pub legacy_key: Option<[u8; 32]>,
+    /// Without a keystore: the worker's own key every project's data is sealed under.
+    pub operator_key: Option<[u8; 32]>,
 }
 
 impl Backends {
@@ -143,11 +172,18 @@ impl Backends {
         legacy_key: Option<[u8; 32]>,
     ) -> Self {
         self.keystore = Some(Arc::new(link));
-        self.project_storage = storage.map(|inner| ProjectStorage { inner, legacy_key });
+        self.project_storage = storage.map(|inner| ProjectStorage { inner, legacy_key, operator_key: None });
         self
     }
 
-    /// With guest storage (the coordinator's database, encrypted at rest).
+    /// With guest storage in `inner` (the deployment's store), every value sealed under this
+    /// worker's `key` (no keystore: dev and single-operator setups).
+    pub fn with_sealed_storage(mut self, inner: Arc<dyn StorageBackend>, key: [u8; 32]) -> Self {
+        self.project_storage = Some(ProjectStorage { inner, legacy_key: None, operator_key: Some(key) });
+        self
+    }
+
+    /// With guest storage used as it is (no encryption by the worker: tests, in-memory runs).
     pub fn with_storage(mut self, storage: Arc<dyn StorageBackend>) -> Self {
         self.caps.storage = Some(storage);
         self
@@ -169,6 +205,25 @@ fn needs_keys(job: &Job, proof: &outlayer_protocol::secrets::JobProof) -> bool {
             t.ticket.secrets.is_some() || job.grants.contains(&outlayer_protocol::Capability::Storage)
         }
         _ => true,
+    }
+}
+
+/// Most times one leased job is run again because its storage writes conflicted with writes
+/// committed meanwhile (each conflict means another execution's writes were committed).
+pub const MAX_CONFLICT_RERUNS: u32 = 64;
+
+/// Commits `writes` of `job` to `store` under the job's commit id (the job's source does not
+/// apply them). `Ok(true)`: committed now or by an earlier execution of the same job (whose
+/// writes stand; these are dropped); `Ok(false)`: conflict, run again; `Err`: the store failed
+/// (logged): the job is abandoned and leased again.
+async fn commit_locally(job: &Job, writes: &WriteSet, store: &dyn StorageBackend) -> Result<bool, ()> {
+    match store.commit(&job.commit_id(), writes, b"").await {
+        Ok(outlayer_storage::Committed::Applied | outlayer_storage::Committed::Already(_)) => Ok(true),
+        Ok(outlayer_storage::Committed::Conflict { .. }) => Ok(false),
+        Err(e) => {
+            warn_limited("committing storage writes failed (the job is left to be leased again)", &format_args!("{}: {e}", job.call_id));
+            Err(())
+        }
     }
 }
 
@@ -274,7 +329,7 @@ pub async fn run_with_source(
                         match leased {
                             Ok(job) => job,
                             Err(e) => {
-                                tracing::warn!(error = %e, "lease failed; retrying");
+                                warn_limited("lease failed (retrying)", &e);
                                 tokio::time::sleep(RETRY_PAUSE).await;
                                 None
                             }
@@ -312,33 +367,94 @@ struct Worker {
 impl Worker {
     /// Run one job with its lease heartbeated, then report it; with `lease_next`, the report may
     /// lease the next job in the same exchange, which is returned.
+    ///
+    /// The guest's storage writes take effect only with its result: sent with it when the source
+    /// applies them (`job.settles_writes`), else committed here under the job's commit id before
+    /// the report. A write set that conflicts with a change committed since the guest read the
+    /// key runs the job again (up to [`MAX_CONFLICT_RERUNS`] times; then the lease is left to
+    /// expire and the job is leased again).
     async fn handle(&self, job: Job, lease_next: bool) -> Option<Job> {
         let call_id = job.call_id.clone();
-        let result = tokio::select! {
-            r = self.execute(&job) => r,
-            () = self.heartbeat(&job) => {
-                tracing::warn!(%call_id, "lease lost; abandoning the job");
+        for round in 0..=MAX_CONFLICT_RERUNS {
+            let result = tokio::select! {
+                r = self.execute(&job) => r,
+                () = self.heartbeat(&job) => {
+                    tracing::warn!(%call_id, "lease lost; abandoning the job");
+                    return None;
+                }
+            };
+            let Some((result, stage)) = result else {
+                // Not this job's fault (the keystore is unreachable or busy): no result is reported,
+                // the lease runs out and the job is leased again (up to the source's attempt limit).
                 return None;
+            };
+            // A failed execution's writes are dropped with it.
+            let (writes, store) = match stage {
+                Some(stage) if result.outcome.is_ok() => (stage.staged.write_set(), Some(stage.store)),
+                _ => (WriteSet::default(), None),
+            };
+            let sent = match store {
+                Some(store) if !job.settles_writes && !writes.is_empty() => match commit_locally(&job, &writes, store.as_ref()).await {
+                    Ok(true) => WriteSet::default(),
+                    Ok(false) => continue,
+                    Err(()) => return None,
+                },
+                _ => writes,
+            };
+            if let Some(next) = self.report_once(&job, result, sent, lease_next, round).await {
+                return next;
             }
-        };
-        let Some(result) = result else {
-            // Not this job's fault (the keystore is unreachable or busy): no result is reported,
-            // the lease runs out and the job is leased again (up to the source's attempt limit).
-            return None;
-        };
+        }
+        warn_limited("storage writes kept conflicting (the job is left to be leased again)", &call_id);
+        None
+    }
+
+    /// Signs and reports one result; `None` when the source refused it for a storage conflict
+    /// (run the job again), else the next job if the report leased one.
+    async fn report_once(&self, job: &Job, result: ExecutionResult, writes: WriteSet, lease_next: bool, round: u32) -> Option<Option<Job>> {
+        let call_id = job.call_id.clone();
         let outcome = result.outcome.kind();
         let signer = Signer { worker_id: self.source.worker_id(), attestation_sha256: self.source.attestation_sha256() };
-        let completion = Completion::sign(&job, result, &signer, &self.backends.key);
-        let (done, next) = if lease_next {
-            self.source.complete_and_lease(&job, &completion).await
-        } else {
-            (self.source.complete(&job, &completion).await, None)
+        let completion = Completion::sign(job, result, &signer, &self.backends.key).with_writes(writes, &self.backends.key);
+        let job = job.clone();
+        // The lease stays heartbeated while the result is reported (and reported again).
+        let (done, next) = tokio::select! {
+            r = self.report(&job, &completion, lease_next) => r,
+            () = self.heartbeat(&job) => (Err(SourceError("the lease was lost while reporting the result".into())), None),
         };
         match done {
             Ok(_) => tracing::debug!(%call_id, outcome, "job completed"),
-            Err(e) => tracing::warn!(%call_id, error = %e, "completing the job failed"),
+            Err(e) if e.is_storage_conflict() && next.is_none() && round < MAX_CONFLICT_RERUNS => {
+                tracing::debug!(%call_id, round, "storage writes conflicted; running the job again");
+                return None;
+            }
+            Err(e) => warn_limited("completing a job failed", &format_args!("{call_id}: {e}")),
         }
-        next
+        Some(next)
+    }
+
+    /// Reports `completion`; a retryable failure (the coordinator unreachable, or 503 because it
+    /// could not record the result yet) is retried with the same completion — which the
+    /// coordinator accepts idempotently — for up to [`COMPLETE_RETRY_BUDGET`], so a finished
+    /// result is not dropped and the job need not run again.
+    async fn report(&self, job: &Job, completion: &Completion, lease_next: bool) -> (Result<(), SourceError>, Option<Job>) {
+        let deadline = tokio::time::Instant::now() + COMPLETE_RETRY_BUDGET;
+        let mut pause = Duration::from_millis(250);
+        loop {
+            let (done, next) = if lease_next {
+                self.source.complete_and_lease(job, completion).await
+            } else {
+                (self.source.complete(job, completion).await, None)
+            };
+            match done {
+                Err(e) if outlayer_protocol::client::is_retryable(&e) && tokio::time::Instant::now() + pause < deadline => {
+                    warn_limited("result not taken yet (sending it again)", &e);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(4));
+                }
+                done => return (done, next),
+            }
+        }
     }
 
     /// Heartbeat the lease; returns only when the coordinator says it is lost.
@@ -351,48 +467,49 @@ impl Worker {
             match self.source.heartbeat(std::slice::from_ref(&job.lease_id)).await {
                 Ok(r) if r.lost.contains(&job.lease_id) => return,
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+                Err(e) => warn_limited("heartbeat failed", &e),
             }
         }
     }
 
     /// The job's result; `None` when it could not be run for a passing reason (the keystore is
     /// unreachable): the job is abandoned, not failed.
-    async fn execute(&self, job: &Job) -> Option<ExecutionResult> {
+    async fn execute(&self, job: &Job) -> Option<(ExecutionResult, Option<job::Stage>)> {
         let keys = match (&job.keys, &self.backends.keystore) {
             // Nothing to release (no storage, no secrets): the job runs as without a ticket.
             (Some(proof), Some(_)) if !needs_keys(job, proof) => None,
             (Some(proof), Some(link)) => match release_with_retries(link, proof, &job.call_id).await {
                 Ok(keys) => Some(keys),
                 Err(keys::KeysError::Denied { condition, message }) => {
-                    return Some(ExecutionResult::not_run(outlayer_protocol::Outcome::AccessDenied { condition, message }));
+                    return Some((ExecutionResult::not_run(outlayer_protocol::Outcome::AccessDenied { condition, message }), None));
                 }
                 Err(e) if e.is_transient() => {
-                    tracing::warn!(call_id = %job.call_id, error = %e, "keystore unavailable; leaving the job to be leased again");
+                    warn_limited("keystore unavailable (the job is left to be leased again)", &format_args!("{}: {e}", job.call_id));
                     return None;
                 }
-                Err(e) => return Some(ExecutionResult::rejected(e.to_string())),
+                Err(e) => return Some((ExecutionResult::rejected(e.to_string()), None)),
             },
             (Some(proof), None) if job::needs_secrets(proof) => {
-                return Some(ExecutionResult::rejected("this worker has no keystore: jobs with secrets_ref are not run"));
+                return Some((ExecutionResult::rejected("this worker has no keystore: jobs with secrets_ref are not run"), None));
             }
             _ => None,
         };
         Some(self.run(job, keys).await)
     }
 
-    async fn run(&self, job: &Job, keys: Option<outlayer_protocol::secrets::ReleasedKeys>) -> ExecutionResult {
-        let request = match job::request(job, &self.backends, keys.as_ref()) {
+    /// Runs the job over a fresh storage stage; the result and the stage (its writes).
+    async fn run(&self, job: &Job, keys: Option<outlayer_protocol::secrets::ReleasedKeys>) -> (ExecutionResult, Option<job::Stage>) {
+        let (request, stage) = match job::staged_request(job, &self.backends, keys.as_ref()) {
             Ok(r) => r,
-            Err(e) => return ExecutionResult::rejected(e.to_string()),
+            Err(e) => return (ExecutionResult::rejected(e.to_string()), None),
         };
         let prepared = match self.prepare(job).await {
             Ok(p) => p,
-            Err(message) => return ExecutionResult::rejected(message),
+            Err(message) => return (ExecutionResult::rejected(message), None),
         };
         match self.runtime.execute(&prepared, request).await {
-            Ok(report) => job::result(report),
-            Err(e) => ExecutionResult::rejected(e.to_string()),
+            Ok(report) => (job::result(report), stage),
+            Err(e) => (ExecutionResult::rejected(e.to_string()), None),
         }
     }
 
@@ -425,5 +542,33 @@ impl Worker {
                 Ok(bytes)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_thousand_identical_failures_log_a_bounded_number_of_lines_with_a_count() {
+        let gate = LogGate::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let error = SourceError("coordinator unavailable: http error: connection refused".into());
+        // 1,000 failures within 5 s, then one after the interval.
+        let lines: Vec<String> = (0..1000u64)
+            .filter_map(|i| limited_line(&gate, "lease failed (retrying)", &error, t0 + Duration::from_millis(i * 5)))
+            .chain(limited_line(&gate, "lease failed (retrying)", &error, t0 + Duration::from_secs(11)))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "lease failed (retrying): coordinator unavailable: http error: connection refused".to_owned(),
+                "lease failed (retrying): coordinator unavailable: http error: connection refused (999 more since the last line)"
+                    .to_owned(),
+            ]
+        );
+        // Another kind is not held back by the first.
+        assert!(limited_line(&gate, "heartbeat failed", &error, t0 + Duration::from_secs(12)).is_some());
     }
 }

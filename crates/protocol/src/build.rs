@@ -326,9 +326,8 @@ pub use client::BuilderClient;
 #[cfg(feature = "client")]
 mod client {
     use super::*;
-    use crate::client::{CLIENT_TIMEOUT_MARGIN, ClientError};
+    use crate::client::{Authed, ClientError};
     use crate::source::SourceError;
-    use serde_json::{Value, json};
 
     /// Time a report upload may take (it carries the wasm).
     pub const REPORT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -337,47 +336,24 @@ mod client {
     /// `POST /builder/complete`) with the coordinator's builder token.
     #[derive(Debug, Clone)]
     pub struct BuilderClient {
-        http: reqwest::Client,
-        base: String,
-        token: String,
+        api: Authed,
     }
 
     impl BuilderClient {
         /// A client of the coordinator at `base` (e.g. `http://127.0.0.1:8080`).
         pub fn new(base: &str, token: &str) -> Result<Self, ClientError> {
-            Ok(Self { http: reqwest::Client::builder().build()?, base: base.trim_end_matches('/').to_owned(), token: token.to_owned() })
-        }
-
-        async fn post(&self, path: &str, body: &impl Serialize, timeout: Duration) -> Result<reqwest::Response, ClientError> {
-            Ok(self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).timeout(timeout).json(body).send().await?)
+            Ok(Self { api: Authed::new(reqwest::Client::builder().build()?, base, token) })
         }
 
         /// Asks for a build, waiting up to `wait` on the server; `None` = none queued.
         pub async fn lease(&self, wait: Duration) -> Result<Option<BuildJob>, ClientError> {
-            let resp = self.post("/builder/lease", &json!({ "wait_seconds": wait.as_secs() }), wait + CLIENT_TIMEOUT_MARGIN).await?;
-            if resp.status() == reqwest::StatusCode::NO_CONTENT {
-                return Ok(None);
-            }
-            decode(resp).await.map(Some)
+            self.api.long_poll("/builder/lease", wait).await
         }
 
         /// Reports a build.
         pub async fn complete(&self, report: &BuildReport) -> Result<BuildView, ClientError> {
-            decode(self.post("/builder/complete", report, REPORT_TIMEOUT).await?).await
+            self.api.post_json("/builder/complete", report, REPORT_TIMEOUT).await
         }
-    }
-
-    async fn decode<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(resp.json().await?);
-        }
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        Err(ClientError::Api {
-            status: status.as_u16(),
-            code: body["error"]["code"].as_str().unwrap_or("unknown").to_owned(),
-            message: body["error"]["message"].as_str().unwrap_or("").to_owned(),
-        })
     }
 
     impl BuildSource for BuilderClient {

@@ -37,12 +37,74 @@ pub enum ClientError {
     },
 }
 
-/// A registered worker talking to one coordinator.
+impl ClientError {
+    /// Whether the same request may succeed if sent again later: the coordinator could not be
+    /// reached (connect, timeout, a cut connection) or answered 502/503/504 — e.g. 503
+    /// `settle_pending` (it holds a result it could not record yet) or a database that is down.
+    /// A 4xx (409 `lease_lost`, 400 …) is final.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Http(e) => !e.is_builder() && !e.is_decode(),
+            Self::Api { status, .. } => matches!(status, 502..=504),
+        }
+    }
+}
+
+/// Start of the text of a [`SourceError`] made from a retryable [`ClientError`] (see
+/// [`is_retryable`]).
+pub const UNAVAILABLE: &str = "coordinator unavailable";
+
+/// Whether a [`WorkerClient`] exchange failed in a way worth retrying
+/// ([`ClientError::is_retryable`]): the worker keeps a finished result and sends it again.
+pub fn is_retryable(e: &SourceError) -> bool {
+    e.0.starts_with(UNAVAILABLE)
+}
+
+/// Bearer-authenticated JSON requests to one coordinator: the part the worker client and the
+/// builder client (`crate::build::BuilderClient`) share.
 #[derive(Debug, Clone)]
-pub struct WorkerClient {
+pub(crate) struct Authed {
     http: reqwest::Client,
     base: String,
     token: String,
+}
+
+impl Authed {
+    /// Requests to `base` (trailing `/` ignored) with `token`.
+    pub(crate) fn new(http: reqwest::Client, base: &str, token: &str) -> Self {
+        Self { http, base: base.trim_end_matches('/').to_owned(), token: token.to_owned() }
+    }
+
+    /// `POST base+path` with a JSON body, answered within `timeout`.
+    pub(crate) async fn post(&self, path: &str, body: &impl Serialize, timeout: Duration) -> Result<reqwest::Response, ClientError> {
+        Ok(self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).timeout(timeout).json(body).send().await?)
+    }
+
+    /// `POST base+path`, decoded as `T` (an error body as [`ClientError::Api`]).
+    pub(crate) async fn post_json<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize, timeout: Duration) -> Result<T, ClientError> {
+        decode(self.post(path, body, timeout).await?).await
+    }
+
+    /// A long poll: `POST base+path {wait_seconds}`, waiting up to `wait` on the server; 204 =
+    /// `None`.
+    pub(crate) async fn long_poll<T: DeserializeOwned>(&self, path: &str, wait: Duration) -> Result<Option<T>, ClientError> {
+        let resp = self.post(path, &json!({ "wait_seconds": wait.as_secs() }), wait + CLIENT_TIMEOUT_MARGIN).await?;
+        if resp.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        decode(resp).await.map(Some)
+    }
+
+    /// `GET base+path`, authenticated.
+    pub(crate) fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token)
+    }
+}
+
+/// A registered worker talking to one coordinator.
+#[derive(Debug, Clone)]
+pub struct WorkerClient {
+    api: Authed,
     /// Id assigned at registration.
     pub worker_id: String,
     /// Hex sha256 of the evidence registered with (signed into receipts).
@@ -85,7 +147,7 @@ impl WorkerClient {
         registration_token: Option<&str>,
     ) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder().build()?;
-        let base = base.trim_end_matches('/').to_owned();
+        let base = base.trim_end_matches('/');
         let body = json!({
             "public_key": hex::encode(key.verifying_key().to_bytes()),
             "challenge": challenge,
@@ -96,44 +158,39 @@ impl WorkerClient {
             req = req.bearer_auth(t);
         }
         let reg: RegisterResponse = decode(req.send().await?).await?;
-        Ok(Self { http, base, token: reg.token, worker_id: reg.worker_id, attestation_sha256: reg.attestation_sha256 })
-    }
-
-    async fn post(&self, path: &str, body: &impl Serialize, timeout: Duration) -> Result<reqwest::Response, ClientError> {
-        Ok(self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).timeout(timeout).json(body).send().await?)
+        let api = Authed::new(http, base, &reg.token);
+        Ok(Self { api, worker_id: reg.worker_id, attestation_sha256: reg.attestation_sha256 })
     }
 
     /// Asks for a job, waiting up to `wait` on the server; `None` = no job.
     pub async fn lease(&self, wait: Duration) -> Result<Option<Job>, ClientError> {
-        let resp = self.post("/workers/lease", &json!({ "wait_seconds": wait.as_secs() }), wait + CLIENT_TIMEOUT_MARGIN).await?;
-        if resp.status() == reqwest::StatusCode::NO_CONTENT {
-            return Ok(None);
-        }
-        decode(resp).await.map(Some)
+        self.api.long_poll("/workers/lease", wait).await
     }
 
     /// Extends leases.
     pub async fn heartbeat(&self, lease_ids: &[String]) -> Result<HeartbeatResponse, ClientError> {
-        decode(self.post("/workers/heartbeat", &json!({ "lease_ids": lease_ids }), CLIENT_TIMEOUT_MARGIN).await?).await
+        self.api.post_json("/workers/heartbeat", &json!({ "lease_ids": lease_ids }), CLIENT_TIMEOUT_MARGIN).await
     }
 
     /// Downloads a wasm by sha256.
     pub async fn wasm(&self, sha256: &str) -> Result<Vec<u8>, ClientError> {
-        let resp = self.http.get(format!("{}/wasm/{sha256}", self.base)).bearer_auth(&self.token).send().await?;
+        let resp = self.api.get(&format!("/wasm/{sha256}")).send().await?;
         if !resp.status().is_success() {
             return decode::<Value>(resp).await.map(|_| Vec::new());
         }
         Ok(resp.bytes().await?.to_vec())
     }
 
-    /// Reports a signed result; returns the settled call.
+    /// Reports a signed result; returns the settled call. Sending the same completion again is
+    /// safe (the coordinator answers a settled call's own result with the same view), so a
+    /// [retryable](ClientError::is_retryable) failure may be retried.
     pub async fn complete(&self, completion: &Completion) -> Result<CallView, ClientError> {
-        decode(self.post("/workers/complete", completion, CLIENT_TIMEOUT_MARGIN).await?).await
+        self.api.post_json("/workers/complete", completion, CLIENT_TIMEOUT_MARGIN).await
     }
 }
 
 fn source_error(e: ClientError) -> SourceError {
-    SourceError(e.to_string())
+    if e.is_retryable() { SourceError(format!("{UNAVAILABLE}: {e}")) } else { SourceError(e.to_string()) }
 }
 
 impl JobSource for WorkerClient {

@@ -130,4 +130,28 @@ pub struct Job {
     /// key, dev only).
     #[serde(default)]
     pub keys: Option<crate::secrets::JobProof>,
+    /// The source applies the guest's storage writes together with the result: they travel in
+    /// the [`crate::Completion`] and take effect only if it is accepted. `false` (the on-chain
+    /// path, a coordinator without guest storage): the worker commits them to its own store
+    /// under [`Job::commit_id`] before reporting.
+    #[serde(default)]
+    pub settles_writes: bool,
+}
+
+impl Job {
+    /// The id an execution of this job commits its storage writes under: the same for every
+    /// execution of the job, so a second commit applies nothing
+    /// ([`outlayer_storage::Committed::Already`]). The call id on the HTTPS path; the network,
+    /// contract and request id on the chain path.
+    pub fn commit_id(&self) -> String {
+        match self.context.kind {
+            crate::ExecutionKind::Https => format!("call:{}", self.call_id),
+            _ => format!(
+                "chain:{}:{}:{}",
+                self.context.network,
+                self.context.near.contract_id.as_deref().unwrap_or_default(),
+                self.context.request_id
+            ),
+        }
+    }
 }

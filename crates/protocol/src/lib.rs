@@ -46,6 +46,7 @@ pub mod job;
 #[cfg(feature = "client")]
 pub mod keystore_client;
 pub mod limits;
+pub mod logflood;
 pub mod outcome;
 pub use outlayer_attest::receipt;
 pub mod result;
@@ -63,7 +64,8 @@ pub use job::{ExecutionKind, Job, JobContext, ProjectRef};
 pub use limits::{LimitError, Limits, LimitsRequest};
 pub use outcome::Outcome;
 pub use receipt::{Receipt, SignedReceipt};
-pub use result::{Completion, ExecutionResult, Signer, receipt_of};
+pub use outlayer_storage::{Write, WriteSet};
+pub use result::{Completion, ExecutionResult, Signer, WritesError, receipt_of, writes_message};
 pub use source::{CompleteAndLease, JobSource, SourceError, SourceFuture};
 pub use status::CallStatus;
 pub use worker::{DEV_MEASUREMENTS, HeartbeatResponse, RegisterRequest, RegisterResponse};

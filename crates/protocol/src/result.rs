@@ -4,6 +4,7 @@ use crate::job::Job;
 use crate::outcome::Outcome;
 use ed25519_dalek::SigningKey;
 use outlayer_attest::receipt::{Receipt, SignedReceipt, sha256_hex};
+use outlayer_storage::WriteSet;
 use serde::{Deserialize, Serialize};
 
 /// What the worker observed. Inside a process the output stays bytes; on the wire it is base64.
@@ -97,7 +98,12 @@ pub fn receipt_of(job: &Job, result: &ExecutionResult, signer: &Signer<'_>) -> R
     }
 }
 
-/// Body of `POST /workers/complete`: a result and the receipt the worker signed over it.
+/// Body of `POST /workers/complete`: a result, the receipt the worker signed over it, and the
+/// execution's storage writes, signed with the same key and bound to that receipt.
+///
+/// Guest storage writes take effect only with the settled result: the worker ran the guest over a
+/// stage ([`outlayer_storage::StagedStorage`]) and sends what it wrote; the coordinator applies it
+/// ([`outlayer_storage::StorageBackend::commit`]) under the call id when it accepts the result.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Completion {
     /// Lease being completed.
@@ -108,13 +114,70 @@ pub struct Completion {
     pub result: ExecutionResult,
     /// The receipt of `result` ([`receipt_of`]) signed by the worker's key.
     pub receipt: SignedReceipt,
+    /// The guest's storage writes (ciphertexts under the project's storage key), empty when it
+    /// wrote nothing.
+    #[serde(default, skip_serializing_if = "WriteSet::is_empty")]
+    pub writes: WriteSet,
+    /// ed25519 signature, hex, by the receipt's key over [`writes_message`]; present whenever
+    /// `writes` is not empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_signature: Option<String>,
+}
+
+/// What a worker signs to vouch for the write set of a result: the write set's sha256 bound to
+/// the call and to the receipt's signature (so a write set cannot be moved to another result).
+pub fn writes_message(call_id: &str, receipt_signature: &str, writes: &WriteSet) -> Vec<u8> {
+    let json = serde_json::to_vec(writes).unwrap_or_default();
+    format!("outlayer-writes:v1:{call_id}:{receipt_signature}:{}", sha256_hex(&json)).into_bytes()
+}
+
+/// Why a completion's write set is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WritesError {
+    /// Writes without a signature, or a signature that does not verify with the worker's key.
+    #[error("the write set's signature is missing or does not verify with the worker's key")]
+    BadSignature,
+    /// The set is malformed (unsorted, repeated keys, empty scopes).
+    #[error("malformed write set: {0}")]
+    Malformed(String),
 }
 
 impl Completion {
     /// Builds the receipt of `result` of `job` ([`receipt_of`]) and signs it with `key`, once.
     pub fn sign(job: &Job, result: ExecutionResult, signer: &Signer<'_>, key: &SigningKey) -> Self {
         let receipt = receipt_of(job, &result, signer).sign(key);
-        Self { lease_id: job.lease_id.clone(), call_id: job.call_id.clone(), result, receipt }
+        Self {
+            lease_id: job.lease_id.clone(),
+            call_id: job.call_id.clone(),
+            result,
+            receipt,
+            writes: WriteSet::default(),
+            writes_signature: None,
+        }
+    }
+
+    /// The same completion carrying `writes`, signed with `key` (the key that signed the receipt).
+    pub fn with_writes(mut self, writes: WriteSet, key: &SigningKey) -> Self {
+        use ed25519_dalek::Signer as _;
+        self.writes_signature = (!writes.is_empty())
+            .then(|| hex::encode(key.sign(&writes_message(&self.call_id, &self.receipt.signature, &writes)).to_bytes()));
+        self.writes = writes;
+        self
+    }
+
+    /// Checks the write set: well formed and signed by `public_key_hex` (the worker's registered
+    /// key). An empty set needs no signature.
+    pub fn verify_writes(&self, public_key_hex: &str) -> Result<(), WritesError> {
+        if self.writes.is_empty() {
+            return Ok(());
+        }
+        self.writes.validate().map_err(|e| WritesError::Malformed(e.to_string()))?;
+        let key = outlayer_attest::receipt::parse_public_key(public_key_hex).ok_or(WritesError::BadSignature)?;
+        let signature = self.writes_signature.as_deref().ok_or(WritesError::BadSignature)?;
+        let bytes: [u8; 64] = hex::decode(signature).ok().and_then(|b| b.try_into().ok()).ok_or(WritesError::BadSignature)?;
+        let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+        key.verify_strict(&writes_message(&self.call_id, &self.receipt.signature, &self.writes), &signature)
+            .map_err(|_| WritesError::BadSignature)
     }
 }
 
@@ -162,6 +225,7 @@ mod tests {
                 ..Default::default()
             },
             keys: None,
+            settles_writes: false,
         };
         let result = ExecutionResult {
             outcome: Outcome::Ok,

@@ -14,6 +14,17 @@ use std::time::Duration;
 #[error("{0}")]
 pub struct SourceError(pub String);
 
+/// Error code of a completion whose write set conflicts with a change committed since the guest
+/// read the key (or would pass a quota now): nothing was recorded; run the job again.
+pub const STORAGE_CONFLICT: &str = "storage_conflict";
+
+impl SourceError {
+    /// Whether the source refused the report with [`STORAGE_CONFLICT`]: the job is run again.
+    pub fn is_storage_conflict(&self) -> bool {
+        self.0.contains(STORAGE_CONFLICT)
+    }
+}
+
 /// The future a [`JobSource`] method returns.
 pub type SourceFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, SourceError>> + Send + 'a>>;
 

@@ -92,26 +92,35 @@ use async_trait::async_trait;
 
 mod counter;
 mod encrypted;
+#[cfg(feature = "backends")]
 mod key_range;
 mod memory;
+#[cfg(feature = "backends")]
 mod migrations;
+#[cfg(feature = "backends")]
 mod postgres;
 mod quota;
+#[cfg(feature = "backends")]
 mod rows;
 mod shared;
+#[cfg(feature = "backends")]
 mod sqlite;
 mod staged;
 pub mod write_set;
 
 pub use encrypted::{CIPHERTEXT_OVERHEAD, EncryptedStorage, KEY_LEN, SWAP_ATTEMPTS, SWAP_BACKOFF_MAX};
 pub use memory::MemoryStorage;
+#[cfg(feature = "backends")]
 pub use migrations::MIGRATIONS_TABLE;
+#[cfg(feature = "backends")]
 pub use postgres::{PG_ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, PostgresStorage};
 pub use quota::Quota;
+#[cfg(feature = "backends")]
 pub use sqlite::{SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS, SqliteStorage};
 pub use staged::StagedStorage;
 pub use write_set::{Committed, Write, WriteSet};
 
+#[cfg(feature = "backends")]
 use rows::{keys_from_bytes, usage_from_counts};
 
 /// Owner name of the component-wide scope. Account ids can never take this value: NEAR account
@@ -205,6 +214,7 @@ pub enum StorageError {
     Backend(String),
 }
 
+#[cfg(feature = "backends")]
 impl From<sqlx::Error> for StorageError {
     fn from(e: sqlx::Error) -> Self {
         StorageError::Backend(e.to_string())

@@ -35,6 +35,10 @@ pub const SWAP_BACKOFF_MAX: Duration = Duration::from_millis(20);
 /// reports plaintext sizes, and quotas count plaintext too: every write passes the caller's
 /// [`Quota`] to the inner backend with a per-key allowance of [`CIPHERTEXT_OVERHEAD`], so the
 /// inner backend checks it atomically with its own write.
+///
+/// It applies no write sets ([`StorageBackend::commit`] is refused): a stage above it would hold
+/// plaintexts. Stage *under* it (`EncryptedStorage::new(StagedStorage::new(store), key)`) and
+/// commit the stage's write set — ciphertexts — to the store itself.
 #[derive(Clone)]
 pub struct EncryptedStorage<B> {
     inner: B,
@@ -178,19 +182,5 @@ impl<B: StorageBackend> StorageBackend for EncryptedStorage<B> {
         let stored = self.inner.usage(scope).await?;
         let overhead = stored.keys.saturating_mul(CIPHERTEXT_OVERHEAD as u64);
         Ok(Usage { keys: stored.keys, bytes: stored.bytes.saturating_sub(overhead) })
-    }
-
-    /// Write sets hold what the stage saw — ciphertexts when the stage sits under this wrapper —
-    /// so they are applied to the inner backend as they are.
-    async fn commit(&self, id: &str, writes: &crate::WriteSet, record: &[u8]) -> Result<crate::Committed, StorageError> {
-        self.inner.commit(id, writes, record).await
-    }
-
-    async fn committed(&self, id: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.inner.committed(id).await
-    }
-
-    async fn forget_commits(&self, before_ms: i64, id: Option<&str>) -> Result<u64, StorageError> {
-        self.inner.forget_commits(before_ms, id).await
     }
 }
