@@ -350,7 +350,7 @@ fn binding(resolution: &ChainResolution, input: Option<&[u8]>) -> Layer {
                 "refund",
                 Status::Unproven,
                 format!("{usd} micro-USD (refund_usd)"),
-                &r.refund.to_string(),
+                r.refund.to_string(),
                 "the receipt's yoctoNEAR refund and the response's refund_usd are compared by the contract, at the request's \
                  attached_usd / developer payment ratio (not in the transaction)",
             ),
