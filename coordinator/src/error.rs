@@ -119,8 +119,34 @@ impl From<outlayer_attest::AttestError> for ApiError {
     }
 }
 
+impl StoreError {
+    /// Whether the database cannot be reached or written right now (connection refused or lost,
+    /// pool exhausted, server shutting down, disk full): the same request may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)) => true,
+            // SQLite 13 = SQLITE_FULL; PostgreSQL 08xxx connection, 57Pxx shutdown, 53100 disk full.
+            StoreError::Database(sqlx::Error::Database(d)) => {
+                d.code().is_some_and(|c| c == "13" || c.starts_with("08") || c.starts_with("57P") || c == "53100")
+            }
+            _ => false,
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
+    /// 503 `database_unavailable` (with `Retry-After`) when the database is down or full
+    /// ([`StoreError::is_unavailable`]), else 500 `internal`; either way the cause is logged, not
+    /// returned.
     fn from(err: StoreError) -> Self {
+        if err.is_unavailable() {
+            let mut e = ApiError::internal(&err);
+            e.status = StatusCode::SERVICE_UNAVAILABLE;
+            e.code = "database_unavailable";
+            e.message = "the database is unavailable right now; retry later".into();
+            e.retry_after_secs = Some(1);
+            return e;
+        }
         ApiError::internal(err)
     }
 }
