@@ -9,8 +9,10 @@ pub const MAX_INPUT_BYTES: usize = 512 * 1024;
 /// Largest guest output a worker may report (decoded); larger results settle as
 /// `output_too_large`.
 pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
-/// Largest `POST /workers/complete` body (base64 output plus metadata).
-pub const MAX_COMPLETE_BODY_BYTES: usize = 2 * MAX_OUTPUT_BYTES;
+/// Largest `POST /workers/complete` body: the base64 output plus metadata, and the base64 write
+/// set of the guest's storage writes (at most [`outlayer_storage::MAX_WRITE_SET_BYTES`] before
+/// encoding).
+pub const MAX_COMPLETE_BODY_BYTES: usize = 2 * MAX_OUTPUT_BYTES + 2 * outlayer_storage::MAX_WRITE_SET_BYTES;
 /// Largest body of the small JSON endpoints (owners, projects, keys, workers).
 pub const MAX_SMALL_BODY_BYTES: usize = 64 * 1024;
 /// Largest `POST /workers/register` body: a hex TDX quote (~10 KB) with its collateral (CRLs,

@@ -117,7 +117,7 @@ pub use postgres::{PG_ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, PostgresStorage};
 pub use quota::Quota;
 #[cfg(feature = "backends")]
 pub use sqlite::{SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS, SqliteStorage};
-pub use staged::StagedStorage;
+pub use staged::{MAX_WRITE_SET_BYTES, StagedStorage};
 pub use write_set::{Committed, Write, WriteSet};
 
 #[cfg(feature = "backends")]

@@ -13,6 +13,11 @@ use crate::{Entry, Quota, Scope, StorageBackend, StorageError, Usage, counter};
 /// Page size used to list a scope's stored keys for `clear`.
 const CLEAR_PAGE: u32 = 1000;
 
+/// Most bytes one execution's write set may carry (scopes, keys, new values, the values its
+/// writes depend on, and 128 bytes of framing per write): it travels in one completion. A write past it fails like a write
+/// past the scope's quota.
+pub const MAX_WRITE_SET_BYTES: usize = 4 << 20;
+
 /// What the stage knows of one key.
 #[derive(Clone, Debug)]
 struct Slot {
@@ -33,6 +38,18 @@ fn size(key: &str, entry: Option<&Entry>) -> Option<u64> {
     entry.map(|e| entry_size(key, &e.value))
 }
 
+/// Bytes counted per write for its framing on the wire (field names, quota, base64 padding).
+const WRITE_FRAMING: usize = 128;
+
+/// What `slot` of `(scope, key)` adds to the write set: nothing unless written.
+fn carried(scope: &Scope, key: &str, slot: &Slot) -> usize {
+    if !slot.written {
+        return 0;
+    }
+    let expect = if slot.observed { slot.original.as_ref().map_or(0, |e| e.value.len()) } else { 0 };
+    WRITE_FRAMING + scope.namespace.len() + scope.owner.len() + key.len() + slot.current.as_ref().map_or(0, |e| e.value.len()) + expect
+}
+
 /// A backend that reads through to `inner` and keeps every write in memory: the writes of one
 /// execution, taken out with [`StagedStorage::write_set`] and applied by whoever accepts its
 /// result ([`StorageBackend::commit`]). Reads see the execution's own writes. Nothing is ever
@@ -43,7 +60,14 @@ fn size(key: &str, entry: Option<&Entry>) -> Option<u64> {
 #[derive(Clone)]
 pub struct StagedStorage {
     inner: Arc<dyn StorageBackend>,
-    slots: Arc<Mutex<BTreeMap<(Scope, String), Slot>>>,
+    stage: Arc<Mutex<Stage>>,
+}
+
+/// The staged keys and the bytes their writes carry.
+#[derive(Default)]
+struct Stage {
+    slots: BTreeMap<(Scope, String), Slot>,
+    carried: usize,
 }
 
 impl std::fmt::Debug for StagedStorage {
@@ -55,11 +79,11 @@ impl std::fmt::Debug for StagedStorage {
 impl StagedStorage {
     /// An empty stage over `inner`.
     pub fn new(inner: Arc<dyn StorageBackend>) -> Self {
-        Self { inner, slots: Arc::default() }
+        Self { inner, stage: Arc::default() }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(Scope, String), Slot>> {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Stage> {
+        self.stage.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The staged writes, in (scope, key) order: one per key whose entry differs from what the
@@ -67,6 +91,7 @@ impl StagedStorage {
     pub fn write_set(&self) -> WriteSet {
         let writes = self
             .lock()
+            .slots
             .iter()
             .filter(|(_, slot)| slot.written && slot.current != slot.original)
             .map(|((scope, key), slot)| Write {
@@ -84,13 +109,13 @@ impl StagedStorage {
     /// as one the execution depends on.
     async fn touch(&self, scope: &Scope, key: &str, observe: bool) -> Result<Slot, StorageError> {
         let id = (scope.clone(), key.to_string());
-        if let Some(slot) = self.lock().get_mut(&id) {
+        if let Some(slot) = self.lock().slots.get_mut(&id) {
             slot.observed |= observe;
             return Ok(slot.clone());
         }
         let original = self.inner.get(scope, key).await?;
-        let mut slots = self.lock();
-        let slot = slots.entry(id).or_insert_with(|| Slot {
+        let mut stage = self.lock();
+        let slot = stage.slots.entry(id).or_insert_with(|| Slot {
             current: original.clone(),
             original,
             observed: false,
@@ -109,11 +134,20 @@ impl StagedStorage {
             let after = before.replace(size(key, slot.current.as_ref()), size(key, entry.as_ref()));
             quota.check(before, after)?;
         }
-        let mut slots = self.lock();
-        let staged = slots.get_mut(&(scope.clone(), key.to_string())).expect("touched before put");
-        staged.current = entry;
-        staged.written = true;
-        staged.quota = quota;
+        let mut stage = self.lock();
+        let total = stage.carried;
+        let staged = stage.slots.get_mut(&(scope.clone(), key.to_string())).expect("touched before put");
+        let before = carried(scope, key, staged);
+        let mut next = staged.clone();
+        next.current = entry;
+        next.written = true;
+        next.quota = quota;
+        let after = total - before + carried(scope, key, &next);
+        if after > MAX_WRITE_SET_BYTES && next.current.is_some() {
+            return Err(StorageError::QuotaExceeded { max_bytes: MAX_WRITE_SET_BYTES as u64 });
+        }
+        *staged = next;
+        stage.carried = after;
         Ok(())
     }
 }
@@ -141,8 +175,8 @@ impl StorageBackend for StagedStorage {
     async fn list_keys(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>, StorageError> {
         let in_range = |key: &str| key.starts_with(prefix) && after.is_none_or(|a| key > a);
         let (present, deleted): (BTreeSet<String>, BTreeSet<String>) = {
-            let slots = self.lock();
-            let staged = slots.iter().filter(|((s, k), slot)| s == scope && slot.written && in_range(k));
+            let stage = self.lock();
+            let staged = stage.slots.iter().filter(|((s, k), slot)| s == scope && slot.written && in_range(k));
             let (present, deleted): (Vec<_>, Vec<_>) = staged.partition(|(_, slot)| slot.current.is_some());
             (present.into_iter().map(|((_, k), _)| k.clone()).collect(), deleted.into_iter().map(|((_, k), _)| k.clone()).collect())
         };
@@ -206,7 +240,7 @@ impl StorageBackend for StagedStorage {
                 break;
             }
         }
-        keys.extend(self.lock().iter().filter(|((s, _), slot)| s == scope && slot.current.is_some()).map(|((_, k), _)| k.clone()));
+        keys.extend(self.lock().slots.iter().filter(|((s, _), slot)| s == scope && slot.current.is_some()).map(|((_, k), _)| k.clone()));
         let mut removed = 0;
         for key in keys {
             if self.delete(scope, &key).await? {
@@ -218,8 +252,9 @@ impl StorageBackend for StagedStorage {
 
     async fn usage(&self, scope: &Scope) -> Result<Usage, StorageError> {
         let stored = self.inner.usage(scope).await?;
-        let slots = self.lock();
-        Ok(slots
+        let stage = self.lock();
+        Ok(stage
+            .slots
             .iter()
             .filter(|((s, _), slot)| s == scope && slot.written)
             .fold(stored, |usage, ((_, key), slot)| usage.replace(size(key, slot.original.as_ref()), size(key, slot.current.as_ref()))))

@@ -63,6 +63,7 @@ macro_rules! committing {
                 quotas_hold_in_the_stage_and_at_commit,
                 the_stage_lists_what_the_execution_sees,
                 malformed_sets_are_refused,
+                the_write_set_is_bounded,
             );
         }
     };

@@ -177,3 +177,27 @@ pub async fn malformed_sets_are_refused(f: &Fixture) {
     assert!(!f.store.has(&scope, "k").await.unwrap());
     let _: Arc<dyn StorageBackend> = Arc::new(staged);
 }
+
+/// One execution's writes travel in one message: past the write-set budget a write fails like a
+/// write past the quota, and what was staged before stays.
+pub async fn the_write_set_is_bounded(f: &Fixture) {
+    let scope = f.scope("app", "alice.near");
+    let staged = stage(f);
+    let value = vec![7u8; 1 << 20];
+    let mut stored = 0;
+    let refused = loop {
+        match staged.set(&scope, &format!("k{stored}"), &value, false, Quota::UNLIMITED).await {
+            Ok(()) => stored += 1,
+            Err(e) => break e,
+        }
+        assert!(stored < 10, "the budget was never reached");
+    };
+    assert_eq!(stored, 3, "three 1 MiB values fit in 4 MiB with their framing, a fourth does not");
+    assert!(
+        matches!(refused, outlayer_storage::StorageError::QuotaExceeded { max_bytes } if max_bytes == outlayer_storage::MAX_WRITE_SET_BYTES as u64)
+    );
+    assert!(staged.write_set().size() <= outlayer_storage::MAX_WRITE_SET_BYTES);
+    // Deleting frees the budget again.
+    assert!(staged.delete(&scope, "k0").await.unwrap());
+    staged.set(&scope, "k9", &value, false, Quota::UNLIMITED).await.unwrap();
+}
