@@ -294,7 +294,8 @@ soak_mode() {
   port=$(free_port)
   url="http://127.0.0.1:$port"
   launch serve-soak "$bin" serve --listen "127.0.0.1:$port" --data-dir "$data" --rate-limit 100000000 --concurrency "$CONCURRENCY" \
-    --call-retention-secs "${SOAK_RETENTION_SECS:-60}" --retention-interval-secs "${SOAK_COLLECT_SECS:-30}"
+    --call-retention-secs "${SOAK_RETENTION_SECS:-60}" --retention-interval-secs "${SOAK_COLLECT_SECS:-30}" \
+    --ledger-compaction-secs "${SOAK_LEDGER_SECS:-60}"
   local pid=$last
   wait_healthy "$url"
   owner=soak

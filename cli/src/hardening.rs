@@ -46,6 +46,10 @@ pub struct HardeningOpts {
     /// (sums kept; 0 = never).
     #[arg(long, env = "OUTLAYER_LEDGER_COMPACTION_DAYS", default_value_t = 30)]
     ledger_compaction_days: u64,
+    /// Seconds after which ledger lines are compacted, instead of --ledger-compaction-days (load
+    /// and soak tests).
+    #[arg(long, env = "OUTLAYER_LEDGER_COMPACTION_SECS", hide = true)]
+    ledger_compaction_secs: Option<u64>,
 }
 
 impl HardeningOpts {
@@ -64,7 +68,9 @@ impl HardeningOpts {
         config.retention.calls =
             Duration::from_secs(self.call_retention_secs.map_or(self.call_retention_days.max(1) * DAY_SECS, |s| s.max(1)));
         config.retention.interval = Duration::from_secs(self.retention_interval_secs.max(1));
-        config.retention.ledger_compaction =
-            (self.ledger_compaction_days > 0).then(|| Duration::from_secs(self.ledger_compaction_days * DAY_SECS));
+        config.retention.ledger_compaction = match self.ledger_compaction_secs {
+            Some(secs) => Some(Duration::from_secs(secs.max(1))),
+            None => (self.ledger_compaction_days > 0).then(|| Duration::from_secs(self.ledger_compaction_days * DAY_SECS)),
+        };
     }
 }

@@ -128,6 +128,15 @@ pub async fn create(
         (Ok(b), Ok(m)) => (b.unwrap_or(0), m),
         (Err(e), _) | (_, Err(e)) => return Ok(layout::invalid(&ctx, "/ui/keys", &e)),
     };
+    // Money has a source: an owner credits its own key only on a --dev-owners coordinator.
+    if balance > 0 && !state.config.signin.dev_owners {
+        return Ok(layout::invalid(
+            &ctx,
+            "/ui/keys",
+            "Keys start empty here: fund a key with the contract's top_up_payment_key (credited once the deposit is final), \
+             or ask the operator for a grant.",
+        ));
+    }
     let allowed: Vec<String> = field(&form, "allowed_projects")
         .unwrap_or_default()
         .split(',')

@@ -21,6 +21,9 @@ use crate::error::CoordinatorError;
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a background connection checkpoints the WAL into the database file.
 pub const SQLITE_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+/// WAL frames (pages) past which the checkpointer truncates the WAL (16,384 × 4 KiB = 64 MiB):
+/// bounds the WAL file under sustained writes, where passive checkpoints never catch up.
+pub const WAL_TRUNCATE_FRAMES: i64 = 16_384;
 /// WAL size (pages) at which the writer checkpoints by itself: a safety net behind the background
 /// checkpoints (SQLite's default, 1000, made the writer stop every ~150 calls).
 pub const WRITER_AUTOCHECKPOINT_PAGES: &str = "10000";
@@ -94,7 +97,19 @@ impl SqliteBackend {
                 if alive.strong_count() == 0 {
                     break;
                 }
-                if let Err(e) = (&mut checkpointer).execute("PRAGMA wal_checkpoint(PASSIVE)").await
+                // (busy, frames in the WAL, frames checkpointed)
+                let passive: Result<(i64, i64, i64), _> =
+                    sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&mut checkpointer).await;
+                let result = match passive {
+                    // Readers kept the checkpoint from ever reaching the end of a WAL that passed
+                    // its bound (sustained load): one TRUNCATE (waits for them, briefly holding
+                    // writers back) copies it all back and empties the file.
+                    Ok((_, frames, _)) if frames > WAL_TRUNCATE_FRAMES => {
+                        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut checkpointer).await.map(|_| ())
+                    }
+                    other => other.map(|_| ()),
+                };
+                if let Err(e) = result
                     && let Some(suppressed) = crate::logflood::BACKGROUND.admit("wal checkpoint")
                 {
                     tracing::warn!(error = %e, suppressed, "WAL checkpoint failed");

@@ -81,7 +81,12 @@ impl Authed {
     }
 
     /// `POST base+path`, decoded as `T` (an error body as [`ClientError::Api`]).
-    pub(crate) async fn post_json<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize, timeout: Duration) -> Result<T, ClientError> {
+    pub(crate) async fn post_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
         decode(self.post(path, body, timeout).await?).await
     }
 
