@@ -152,29 +152,22 @@ fn pg_schema() -> String {
     format!("e2e_{}", uuid::Uuid::new_v4().simple())
 }
 
+/// `outlayer coordinator` on PostgreSQL (a fresh schema) at `port`, dev attestation and owners,
+/// with `extra` arguments; its data directory is `dir/c`.
+fn pg_coordinator(dir: &std::path::Path, port: u16, extra: &[&str]) -> Proc {
+    let (listen, schema) = (format!("127.0.0.1:{port}"), pg_schema());
+    let mut args = vec!["coordinator", "--listen", &listen, "--database", PG_URL, "--database-schema", &schema];
+    args.extend(["--rate-limit", "1000", "--allow-dev-attestation", "--dev-owners"]);
+    args.extend(extra);
+    outlayer(&args, &dir.join("c"))
+}
+
 #[tokio::test]
 async fn coordinator_on_postgres_and_redis_with_a_separate_worker() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let schema = pg_schema();
-    let listen = format!("127.0.0.1:{port}");
-    let coord = [
-        "coordinator",
-        "--listen",
-        &listen,
-        "--database",
-        PG_URL,
-        "--database-schema",
-        &schema,
-        "--redis-url",
-        "redis://127.0.0.1:6379",
-        "--rate-limit",
-        "1000",
-        "--allow-dev-attestation",
-        "--dev-owners",
-    ];
-    let _c = outlayer(&coord, &dir.path().join("c"));
+    let _c = pg_coordinator(dir.path(), port, &["--redis-url", "redis://127.0.0.1:6379"]);
     wait_healthy(&reqwest::Client::new(), &url).await;
     let _w = outlayer(&["worker", "--coordinator", &url, "--storage-database", PG_URL, "--quote-provider", "dev"], &dir.path().join("w"));
     full_flow(&url).await;
@@ -324,22 +317,7 @@ async fn concurrent_counter_calls_commit_exactly_once_across_two_workers_on_post
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let schema = pg_schema();
-    let listen = format!("127.0.0.1:{port}");
-    let coord = [
-        "coordinator",
-        "--listen",
-        &listen,
-        "--database",
-        PG_URL,
-        "--database-schema",
-        &schema,
-        "--rate-limit",
-        "1000",
-        "--allow-dev-attestation",
-        "--dev-owners",
-    ];
-    let _c = outlayer(&coord, &dir.path().join("c"));
+    let _c = pg_coordinator(dir.path(), port, &[]);
     wait_healthy(&reqwest::Client::new(), &url).await;
     // No keystore here: both workers seal the project's data under one deployment key.
     let key = "42".repeat(32);

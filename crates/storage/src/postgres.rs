@@ -97,17 +97,7 @@ impl PostgresStorage {
         let old = current.map(|(_, _, size)| size.max(0) as u64);
         let after = before.replace(old, Some(entry_size(key, &new)));
         quota.check(before, after)?;
-        sqlx::query(
-            "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value, public = excluded.public",
-        )
-        .bind(&scope.namespace)
-        .bind(&scope.owner)
-        .bind(key.as_bytes())
-        .bind(new.as_slice())
-        .bind(public)
-        .execute(&mut *tx)
-        .await?;
+        put_entry(&mut tx, scope, key, &new, public).await?;
         set_usage(&mut tx, scope, after).await?;
         tx.commit().await?;
         Ok((true, Some(new)))
@@ -127,6 +117,22 @@ async fn lock_scope(conn: &mut PgConnection, scope: &Scope) -> Result<Usage, Sto
     .fetch_one(conn)
     .await?;
     Ok(crate::usage_from_counts(keys, bytes))
+}
+
+/// Stores `value` under `key` (replacing any entry), inside the caller's transaction.
+async fn put_entry(conn: &mut PgConnection, scope: &Scope, key: &str, value: &[u8], public: bool) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value, public = excluded.public",
+    )
+    .bind(&scope.namespace)
+    .bind(&scope.owner)
+    .bind(key.as_bytes())
+    .bind(value)
+    .bind(public)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Records the scope's usage (under the lock of [`lock_scope`]); an empty scope has no row.
@@ -309,17 +315,7 @@ impl StorageBackend for PostgresStorage {
                         tx.rollback().await?;
                         return Ok(conflict(write, "quota_exceeded"));
                     }
-                    sqlx::query(
-                        "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES ($1, $2, $3, $4, $5)
-                         ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value, public = excluded.public",
-                    )
-                    .bind(&scope.namespace)
-                    .bind(&scope.owner)
-                    .bind(key.as_bytes())
-                    .bind(entry.value.as_slice())
-                    .bind(entry.public)
-                    .execute(&mut *tx)
-                    .await?;
+                    put_entry(&mut tx, scope, key, &entry.value, entry.public).await?;
                     *usage = after;
                 }
                 None if old.is_some() => {

@@ -93,17 +93,7 @@ impl SqliteStorage {
         let old = current.map(|(_, _, size)| size.max(0) as u64);
         let after = before.replace(old, Some(entry_size(key, &new)));
         quota.check(before, after)?;
-        sqlx::query(
-            "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value, public = excluded.public",
-        )
-        .bind(&scope.namespace)
-        .bind(&scope.owner)
-        .bind(key.as_bytes())
-        .bind(new.as_slice())
-        .bind(public)
-        .execute(&mut *tx)
-        .await?;
+        put_entry(&mut tx, scope, key, &new, public).await?;
         set_usage(&mut tx, scope, after).await?;
         tx.commit().await?;
         Ok((true, Some(new)))
@@ -118,6 +108,22 @@ async fn usage(conn: &mut SqliteConnection, scope: &Scope) -> Result<Usage, Stor
         .fetch_optional(conn)
         .await?;
     Ok(row.map_or_else(Usage::default, |(keys, bytes)| crate::usage_from_counts(keys, bytes)))
+}
+
+/// Stores `value` under `key` (replacing any entry), inside the caller's transaction.
+async fn put_entry(conn: &mut SqliteConnection, scope: &Scope, key: &str, value: &[u8], public: bool) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value, public = excluded.public",
+    )
+    .bind(&scope.namespace)
+    .bind(&scope.owner)
+    .bind(key.as_bytes())
+    .bind(value)
+    .bind(public)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Records the scope's usage; an empty scope has no row.
@@ -281,17 +287,7 @@ impl StorageBackend for SqliteStorage {
                         tx.rollback().await?;
                         return Ok(conflict(write, "quota_exceeded"));
                     }
-                    sqlx::query(
-                        "INSERT INTO storage_entries (namespace, owner, key, value, public) VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value, public = excluded.public",
-                    )
-                    .bind(&scope.namespace)
-                    .bind(&scope.owner)
-                    .bind(key.as_bytes())
-                    .bind(entry.value.as_slice())
-                    .bind(entry.public)
-                    .execute(&mut *tx)
-                    .await?;
+                    put_entry(&mut tx, scope, key, &entry.value, entry.public).await?;
                     set_usage(&mut tx, scope, after).await?;
                 }
                 None if old.is_some() => {
