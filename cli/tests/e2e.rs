@@ -340,3 +340,84 @@ async fn concurrent_counter_calls_commit_exactly_once_across_two_workers_on_post
     let (_w1, _w2) = (worker("w1"), worker("w2"));
     concurrent_counter_calls(&url).await;
 }
+
+/// Submits `calls` async counter calls (each adds 1) while `chaos` kills and restarts processes,
+/// waits for every call to settle, and checks that the counter holds exactly the number of
+/// completed calls: the writes of executions whose results were lost never took effect.
+async fn counter_under_chaos<F, Fut>(url: &str, calls: usize, chaos: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = usize>,
+{
+    let t = Tenant::new(url, "counter", g::COUNTER, &["storage"], 100_000_000).await;
+    let mut ids = Vec::new();
+    for _ in 0..calls {
+        let (status, v) = t.call("counter", json!({ "input": 1, "async": true })).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+        ids.push(v["call_id"].as_str().unwrap().to_owned());
+    }
+    let kills = chaos().await;
+    let mut completed = 0;
+    let mut failed = 0;
+    for id in &ids {
+        let v = t.wait_call(id, |v| v["status"] == "completed" || v["status"] == "failed").await;
+        if v["status"] == "completed" { completed += 1 } else { failed += 1 }
+    }
+    let (status, v) = t.call("counter", json!({ "input": 0 })).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    eprintln!("{calls} counter calls, {kills} SIGKILLs: {completed} completed, {failed} failed, counter {}", v["output"]);
+    assert_eq!(v["output"].as_u64(), Some(completed), "the counter equals the completed calls");
+    assert_eq!(completed + failed, calls as u64);
+    let b = t.balance().await;
+    assert_eq!(b["reserved"], 0, "{b}");
+}
+
+#[tokio::test]
+async fn counter_calls_under_worker_kills_commit_exactly_once_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let _c = pg_coordinator(dir.path(), port, &["--lease-seconds", "1"]);
+    wait_healthy(&reqwest::Client::new(), &url).await;
+    let key = "42".repeat(32);
+    let worker = |name: &str| {
+        let args = ["worker", "--coordinator", &url, "--storage-database", PG_URL, "--storage-key", &key, "--quote-provider", "dev"];
+        outlayer(&args, &dir.path().join(name))
+    };
+    let mut workers = [worker("w0"), worker("w1")];
+    let (workers, worker) = (&mut workers, &worker);
+    counter_under_chaos(&url, 80, || async move {
+        // Kill one worker or the other mid-run, and bring it back on the same data directory.
+        for i in 0..8 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            workers[i % 2].kill_hard();
+            workers[i % 2] = worker(&format!("w{}", i % 2));
+        }
+        8
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn counter_calls_under_serve_kills_commit_exactly_once_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let serve = || outlayer(&["serve", "--listen", &listen, "--rate-limit", "1000", "--lease-seconds", "1"], dir.path());
+    let mut s = serve();
+    wait_healthy(&reqwest::Client::new(), &url).await;
+    let (running, serve, health) = (&mut s, &serve, &url);
+    counter_under_chaos(&url, 80, || async move {
+        // The whole process (coordinator and worker) killed mid-run, three times; the last one
+        // started stays up (and is killed when the test ends).
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            running.kill_hard();
+            *running = serve();
+            wait_healthy(&reqwest::Client::new(), health).await;
+        }
+        3
+    })
+    .await;
+}
