@@ -529,7 +529,7 @@ impl AppState {
         if let Err(e) = expected.verify_signature(&worker.public_key, &req.receipt.signature) {
             return Err(ApiError::bad_request("invalid_signature", format!("{e} (with the worker's registered key)")));
         }
-        self.check_writes(req, &worker.public_key)?;
+        self.check_writes(req, &worker.public_key, call)?;
         let receipt = req.receipt.clone();
         let signed = &receipt.receipt;
         let (parsed, error) = interpret(r);

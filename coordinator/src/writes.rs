@@ -79,9 +79,11 @@ impl AppState {
         self.config.guest_storage.is_some()
     }
 
-    /// Checks `req`'s write set (signed by the worker's key, well formed, and only where this
-    /// coordinator applies writes).
-    pub(crate) fn check_writes(&self, req: &Completion, public_key: &str) -> Result<(), ApiError> {
+    /// Checks `req`'s write set for `call`: signed by the worker's key, well formed, only where
+    /// this coordinator applies writes, and only in scopes the call's guest may write — its
+    /// project's (the caller's and the component's own) and the caller's data of bare components
+    /// (`clear-version`) — never another project's or another caller's.
+    pub(crate) fn check_writes(&self, req: &Completion, public_key: &str, call: &CallRow) -> Result<(), ApiError> {
         if req.writes.is_empty() {
             return Ok(());
         }
@@ -94,7 +96,19 @@ impl AppState {
         req.verify_writes(public_key).map_err(|e| match e {
             outlayer_protocol::WritesError::BadSignature => ApiError::bad_request("invalid_signature", e.to_string()),
             outlayer_protocol::WritesError::Malformed(_) => ApiError::bad_request("invalid_writes", e.to_string()),
-        })
+        })?;
+        let home = outlayer_storage::Scope::project_component(&format!("{}/{}", call.project_owner, call.project_name));
+        let allowed = |scope: &outlayer_storage::Scope| {
+            let own = scope.owner == call.key_owner;
+            (scope.namespace == home.namespace && (own || scope.owner == home.owner)) || (scope.namespace.starts_with("wasm:") && own)
+        };
+        match req.writes.writes.iter().find(|w| !allowed(&w.scope)) {
+            Some(w) => Err(ApiError::bad_request(
+                "invalid_writes",
+                format!("the write set writes scope {}|{}, which this call's guest cannot write", w.scope.namespace, w.scope.owner),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Step 2 of the module docs for the verified `finish` of `call` reported by `req`: commits
