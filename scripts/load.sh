@@ -22,7 +22,8 @@
 # KEEP (set: keep the processes' logs and data directories), OUTLAYER_BIN (a prebuilt `outlayer` to measure, e.g. an older build for a before/after comparison;
 # default: build this checkout with --release), SOAK (soak length, default 30m), SOAK_EVERY
 # (interval between size reports, default 5m), SOAK_CONNECTIONS (default 32), SOAK_RETENTION_SECS
-# (settled calls kept, default 60), SOAK_COLLECT_SECS (retention collection interval, default 30).
+# (settled calls kept, default 60), SOAK_COLLECT_SECS (retention collection interval, default 30),
+# SOAK_RATE (pace the soak to about this many calls/s; default: as fast as the machine answers).
 #
 # Each run prints one line:
 #   mode=sqlite connections=32 requests=N errors=E rps=R p50_ms=.. p99_ms=.. serve_cpu_us_per_call=..
@@ -280,6 +281,15 @@ sizes() {
   done
   out+=" cache_dir=$(du -sb "$dir/cache" 2>/dev/null | cut -f1)"
   out+=" total=$(du -sb "$dir" | cut -f1)"
+  # Pages in use vs free inside outlayer.db (a file that stops growing while free pages are
+  # reused is bounded; read-only, beside the running writer).
+  out+=" $(python3 - "$dir/outlayer.db" <<'PY' 2>/dev/null || true
+import sqlite3, sys
+c = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True, timeout=5)
+pages, free = c.execute("PRAGMA page_count").fetchone()[0], c.execute("PRAGMA freelist_count").fetchone()[0]
+print(f"pages={pages} free_pages={free}", end="")
+PY
+)"
   echo "$out"
 }
 
@@ -301,7 +311,13 @@ soak_mode() {
   owner=soak
   setup "$url" "$owner"
   lua_for "$work/post.lua" "$key"
-  echo "soak: $total at $conns connections, settled calls kept ${SOAK_RETENTION_SECS:-60}s, collected every ${SOAK_COLLECT_SECS:-30}s"
+  if [ -n "${SOAK_RATE:-}" ]; then
+    # Paced: each connection waits conns/rate seconds before its next call, so the offered load
+    # is about SOAK_RATE calls/s whatever else the machine is doing (what the database holds then
+    # depends on the retention window, not on how fast the machine happened to be).
+    echo "delay = function() return $((conns * 1000 / SOAK_RATE)) end" >>"$work/post.lua"
+  fi
+  echo "soak: $total at $conns connections${SOAK_RATE:+ paced to about $SOAK_RATE calls/s}, settled calls kept ${SOAK_RETENTION_SECS:-60}s, collected every ${SOAK_COLLECT_SECS:-30}s"
   echo "t=0s$(sizes "$data") load=$(loadavg)"
   local start before
   start=$(date +%s)
