@@ -205,6 +205,25 @@ impl AppState {
         }
     }
 
+    /// The result of `call` spooled by an earlier process, if the reaper has not loaded it yet
+    /// (it loads the spool on its first tick, a second after start): a call whose lease expired
+    /// while no coordinator ran is leased again at once, and must not be handed out. Only a call
+    /// leased before can have one (`attempts > 1`): first leases read nothing.
+    fn spooled_by_earlier_process(&self, call: &CallRow) -> Option<Finish> {
+        let dir = self.config.held_spool.as_ref()?;
+        if call.attempts <= 1 || !safe_id(&call.id) {
+            return None;
+        }
+        let bytes = std::fs::read(spool_path(dir, &call.id)).ok()?;
+        let spooled: Spooled = serde_json::from_slice(&bytes).ok().filter(|s: &Spooled| s.call_id == call.id)?;
+        let finish = Finish::from(spooled);
+        let mut held = self.local.held.lock().expect("held lock");
+        if held.len() < MAX_HELD {
+            held.entry(finish.call_id.clone()).or_insert_with(|| finish.clone());
+        }
+        Some(finish)
+    }
+
     /// Retries every held result, including results spooled by an earlier process (the reaper
     /// calls this each tick). Each is settled under the call's current lease, whatever it is
     /// now; a call found settled is forgotten. Returns how many settled.
@@ -255,7 +274,8 @@ impl AppState {
     /// If `call` (leased by this process under `call.lease_id`) has a held result, settles that
     /// result under this lease and returns `true`: the job must not be handed out.
     pub(crate) async fn settle_held_on_lease(&self, call: &CallRow) -> bool {
-        let Some(mut finish) = self.local.held.lock().expect("held lock").get(&call.id).cloned() else { return false };
+        let held = self.local.held.lock().expect("held lock").get(&call.id).cloned();
+        let Some(mut finish) = held.or_else(|| self.spooled_by_earlier_process(call)) else { return false };
         finish.lease_id = call.lease_id.clone().unwrap_or_default();
         finish.now_ms = now_ms();
         match self.db.finish(&finish).await {
