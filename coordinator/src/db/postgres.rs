@@ -11,8 +11,11 @@ use crate::error::CoordinatorError;
 
 /// Connections in the PostgreSQL pool.
 pub const PG_MAX_CONNECTIONS: u32 = 16;
-/// How long to wait for a free pooled connection before a request fails with 500.
-pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request waits for a pooled connection before it fails with 503
+/// `database_unavailable`. While PostgreSQL is unreachable every request waits this long (sqlx
+/// retries a refused connection until then), so it is short: 30 s left callers and workers
+/// hanging for half a minute per request; a pool that stays exhausted for 5 s is overloaded anyway.
+pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The PostgreSQL implementation of [`crate::db::Backend`].
 #[derive(Debug, Clone)]
