@@ -1,7 +1,7 @@
 //! Issue 13's fault suite, bounded (real processes, about a minute): SIGKILL of a worker and of
 //! the coordinator mid-call, a full disk under the coordinator's database (and the coordinator
 //! SIGKILLed while it holds results it could not record), a client that disconnects mid-call, a
-//! slow client, and — on a private PostgreSQL and Redis this test starts (never the machine's
+//! slow client (its body trickles), slowloris (20 request heads at one byte a second), and — on a private PostgreSQL and Redis this test starts (never the machine's
 //! shared servers) — a PostgreSQL restart, Redis down, results reported while PostgreSQL is
 //! down, and results spooled to DATA_DIR/held (PostgreSQL refusing writes) with the coordinator
 //! SIGKILLed and PostgreSQL down before the next one settles them. Each scenario asserts: no accepted call
@@ -581,6 +581,51 @@ async fn faults_lose_nothing_and_settle_nothing_twice() {
         let mut ids = fast;
         ids.push(id);
         rows.push(tally("slow client", &t, &ids, Some(before)).await);
+
+        // 10. Slowloris: 20 connections send their request head one byte per second (12 s), while
+        // calls on other connections are served; then each sends the rest of its request at once
+        // and is answered: a slow but progressing client is neither a denial of service nor cut.
+        let before = executions(&t).await;
+        let body = json!({ "input": 1, "async": true }).to_string();
+        let head = format!(
+            "POST /call/{}/counter HTTP/1.1\r\nhost: x\r\nx-payment-key: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            t.owner,
+            t.key,
+            body.len()
+        );
+        let trickled = 12;
+        let slow: Vec<_> = (0..20)
+            .map(|_| {
+                let (addr, request) = (format!("127.0.0.1:{port}"), head.clone());
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    for b in &request.as_bytes()[..trickled] {
+                        if s.write_all(&[*b]).await.is_err() {
+                            return Err("cut while trickling".to_owned());
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    s.write_all(&request.as_bytes()[trickled..]).await.map_err(|e| format!("cut: {e}"))?;
+                    let mut answer = String::new();
+                    s.read_to_string(&mut answer).await.map_err(|e| format!("cut: {e}"))?;
+                    Ok(answer)
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let started = std::time::Instant::now();
+        let fast = t.submit(5).await;
+        let fast_took = started.elapsed();
+        assert_eq!(fast.len(), 5, "calls are served while 20 clients trickle their headers");
+        let mut ids = fast;
+        for task in slow {
+            let answer = task.await.unwrap().expect("a slow client is answered, not cut");
+            assert!(answer.starts_with("HTTP/1.1 202"), "a slow client's call is accepted: {answer}");
+            ids.push(answer.split("\"call_id\":\"").nth(1).and_then(|r| r.split('"').next()).expect("call id").to_owned());
+        }
+        rows.push(tally("slowloris (headers 1 byte/s, 20 conns)", &t, &ids, Some(before)).await);
+        eprintln!("slowloris: 5 calls served in {fast_took:?} while 20 connections trickled their headers");
     }
 
     println!("\n{:<48} {:>8} {:>8} {:>5} {:>10}", "scenario", "accepted", "settled", "lost", "duplicated");
