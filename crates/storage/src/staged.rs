@@ -32,6 +32,10 @@ struct Slot {
     written: bool,
     /// The quota of the last write.
     quota: Quota,
+    /// What this slot added to [`Stage::carried`] when it was last written (what a new write
+    /// takes back out: recomputing it would count an original value read since, which was never
+    /// added).
+    counted: usize,
 }
 
 fn size(key: &str, entry: Option<&Entry>) -> Option<u64> {
@@ -109,9 +113,23 @@ impl StagedStorage {
     /// as one the execution depends on.
     async fn touch(&self, scope: &Scope, key: &str, observe: bool) -> Result<Slot, StorageError> {
         let id = (scope.clone(), key.to_string());
-        if let Some(slot) = self.lock().slots.get_mut(&id) {
-            slot.observed |= observe;
-            return Ok(slot.clone());
+        {
+            let mut guard = self.lock();
+            let stage = &mut *guard;
+            if let Some(slot) = stage.slots.get_mut(&id) {
+                if observe && !slot.observed {
+                    slot.observed = true;
+                    // A written key read now carries its original value too: count it, so the
+                    // next write is judged against what the set really carries (a read itself
+                    // is never refused).
+                    if slot.written {
+                        let counted = carried(scope, key, slot);
+                        stage.carried = stage.carried - slot.counted + counted;
+                        slot.counted = counted;
+                    }
+                }
+                return Ok(slot.clone());
+            }
         }
         let original = self.inner.get(scope, key).await?;
         let mut stage = self.lock();
@@ -121,6 +139,7 @@ impl StagedStorage {
             observed: false,
             written: false,
             quota: Quota::UNLIMITED,
+            counted: 0,
         });
         slot.observed |= observe;
         Ok(slot.clone())
@@ -137,12 +156,12 @@ impl StagedStorage {
         let mut stage = self.lock();
         let total = stage.carried;
         let staged = stage.slots.get_mut(&(scope.clone(), key.to_string())).expect("touched before put");
-        let before = carried(scope, key, staged);
         let mut next = staged.clone();
         next.current = entry;
         next.written = true;
         next.quota = quota;
-        let after = total - before + carried(scope, key, &next);
+        next.counted = carried(scope, key, &next);
+        let after = total - staged.counted + next.counted;
         if after > MAX_WRITE_SET_BYTES && next.current.is_some() {
             return Err(StorageError::QuotaExceeded { max_bytes: MAX_WRITE_SET_BYTES as u64 });
         }

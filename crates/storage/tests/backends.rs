@@ -64,6 +64,7 @@ macro_rules! committing {
                 the_stage_lists_what_the_execution_sees,
                 malformed_sets_are_refused,
                 the_write_set_is_bounded,
+                rewriting_a_key_read_after_a_blind_write_keeps_the_count,
             );
         }
     };
