@@ -19,6 +19,9 @@
 //! recorded and the worker runs the job again on the new state (optimistic concurrency). An
 //! execution whose result never arrives commits nothing: its writes vanish with its lease.
 //!
+//! Each write carries the quota its worker staged it under; the coordinator applies it no looser
+//! than its own default scope quota ([`applied_quota`]), so a write set cannot grant itself room.
+//!
 //! Commit records are kept for the retention period of calls, then forgotten by the retention
 //! task.
 
@@ -27,7 +30,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use outlayer_protocol::source::STORAGE_CONFLICT;
 use outlayer_protocol::{CallStatus, Completion, SettledResult};
-use outlayer_storage::{Committed, StorageBackend};
+use outlayer_storage::{CIPHERTEXT_OVERHEAD, Committed, DEFAULT_SCOPE_QUOTA_BYTES, Quota, StorageBackend, WriteSet};
 use serde::{Deserialize, Serialize};
 
 use crate::db::{CallRow, Finish};
@@ -135,7 +138,7 @@ impl AppState {
             earnings: finish.earnings,
         })
         .map_err(ApiError::internal)?;
-        match store.commit(&id, &req.writes, &record).await.map_err(storage_unavailable)? {
+        match store.commit(&id, &capped(&req.writes), &record).await.map_err(storage_unavailable)? {
             Committed::Applied => {
                 self.metrics.writes_committed(req.writes.len());
                 Ok(finish)
@@ -192,6 +195,22 @@ impl AppState {
             0
         })
     }
+}
+
+/// The most a write set's write may claim: the default scope quota, with the allowance of the
+/// encryption every guest store is written through (values are ciphertexts).
+pub fn applied_quota() -> Quota {
+    Quota::bytes(DEFAULT_SCOPE_QUOTA_BYTES).with_per_key_allowance(CIPHERTEXT_OVERHEAD as u64)
+}
+
+/// `writes` with each write's quota capped at [`applied_quota`] (the signature covered what the
+/// worker sent; applying a stricter quota than it claimed needs no signature).
+fn capped(writes: &WriteSet) -> WriteSet {
+    let mut writes = writes.clone();
+    for w in &mut writes.writes {
+        w.quota = w.quota.capped(applied_quota());
+    }
+    writes
 }
 
 /// `finish` replaced by the settlement recorded in `record` (kept: call, lease, time).

@@ -251,3 +251,45 @@ async fn a_refused_write_set_leaves_the_call_to_the_next_lease() -> Result<()> {
     server.stop().await;
     Ok(())
 }
+
+/// Each write carries the quota its worker staged it under; the coordinator applies it no looser
+/// than its own scope quota. A set claiming an unlimited quota (and a huge per-key allowance)
+/// that would take a nearly full scope past the default quota is refused at commit, and nothing
+/// is written.
+#[tokio::test]
+async fn a_write_set_cannot_grant_itself_quota() -> Result<()> {
+    use outlayer_storage::{CIPHERTEXT_OVERHEAD, DEFAULT_SCOPE_QUOTA_BYTES};
+    let f = Fixture::start().await?;
+    let home = Scope::project_component(&format!("{}/pp", f.owner));
+    // Fill the scope to 100 bytes under the quota, as the coordinator counts it (the store is
+    // written through the encryption, so each key's ciphertext overhead is not counted).
+    let allowance = CIPHERTEXT_OVERHEAD as u64;
+    let mut counted = 0u64;
+    for i in 0..64 {
+        let key = format!("fill{i:02}");
+        let len = if i < 63 { 1 << 20 } else { DEFAULT_SCOPE_QUOTA_BYTES - 100 - counted - key.len() as u64 + allowance };
+        f.store.set(&home, &key, &vec![0u8; len as usize], false, Quota::UNLIMITED).await?;
+        counted += key.len() as u64 + len - allowance;
+    }
+    assert_eq!(counted, DEFAULT_SCOPE_QUOTA_BYTES - 100);
+
+    let id = f.call().await?;
+    let worker = f.server.worker().await?;
+    let job = worker.lease(Duration::from_secs(2)).await?.expect("the call's job");
+    let mut greedy = write(&home, "k", &[1u8; 1000]);
+    greedy.quota = Quota::UNLIMITED.with_per_key_allowance(u64::MAX / 2);
+    let writes = set(vec![greedy]);
+    let c = completion(&worker, &job, writes.clone(), &worker.key);
+    assert_eq!(refused(&worker, &c).await, (409, "storage_conflict".to_owned()), "past the coordinator's scope quota");
+    f.untouched(&id, &[&writes]).await?;
+
+    // What an honest worker claims (the default quota, its encryption's allowance) commits
+    // within the quota: the cap takes away only what was never granted.
+    let honest = Quota::bytes(DEFAULT_SCOPE_QUOTA_BYTES).with_per_key_allowance(allowance);
+    let small = set(vec![Write { quota: honest, ..write(&home, "k", &[1u8; 10]) }]);
+    let view = worker.client.complete(&completion(&worker, &job, small, &worker.key)).await?;
+    assert_eq!(view.status, CallStatus::Completed);
+    assert_eq!(f.store.get(&home, "k").await?.map(|e| e.value.len()), Some(10));
+    f.server.stop().await;
+    Ok(())
+}

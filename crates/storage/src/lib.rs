@@ -114,7 +114,7 @@ pub use memory::MemoryStorage;
 pub use migrations::MIGRATIONS_TABLE;
 #[cfg(feature = "backends")]
 pub use postgres::{PG_ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, PostgresStorage};
-pub use quota::Quota;
+pub use quota::{DEFAULT_SCOPE_QUOTA_BYTES, Quota};
 #[cfg(feature = "backends")]
 pub use sqlite::{SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS, SqliteStorage};
 pub use staged::{MAX_WRITE_SET_BYTES, StagedStorage};

@@ -2,6 +2,10 @@
 
 use crate::{StorageError, Usage};
 
+/// Default bytes (keys + values) one scope may hold: what a worker grants a guest, and the most
+/// a coordinator lets a write set it applies claim.
+pub const DEFAULT_SCOPE_QUOTA_BYTES: u64 = 64 << 20;
+
 /// The most one [`Scope`](crate::Scope) may hold, in bytes of keys plus values.
 ///
 /// Every writing method of [`StorageBackend`](crate::StorageBackend) takes a quota and checks it
@@ -35,6 +39,22 @@ impl Quota {
     /// bytes against the limit, so the quota still applies to what the caller wrote.
     pub const fn with_per_key_allowance(self, bytes: u64) -> Self {
         Self { max_bytes: self.max_bytes, per_key_allowance: bytes }
+    }
+
+    /// Bytes per stored key that do not count against the limit (see
+    /// [`Quota::with_per_key_allowance`]).
+    pub const fn per_key_allowance(self) -> u64 {
+        self.per_key_allowance
+    }
+
+    /// This quota, no looser than `limit` in either part: the smaller byte limit and the smaller
+    /// per-key allowance. For an applier that did not choose the quota itself — a write set
+    /// carries the quota its worker staged it under, and the coordinator applying it caps that.
+    pub const fn capped(self, limit: Quota) -> Self {
+        let max_bytes = if self.max_bytes < limit.max_bytes { self.max_bytes } else { limit.max_bytes };
+        let per_key_allowance =
+            if self.per_key_allowance < limit.per_key_allowance { self.per_key_allowance } else { limit.per_key_allowance };
+        Self { max_bytes, per_key_allowance }
     }
 
     /// The bytes of `usage` that count against the limit.
@@ -97,5 +117,17 @@ mod tests {
         assert_eq!(u(1, 5).replace(None, Some(3)), u(2, 8));
         assert_eq!(u(2, 8).replace(Some(3), Some(4)), u(2, 9));
         assert_eq!(u(2, 9).replace(Some(4), None), u(1, 5));
+    }
+
+    #[test]
+    fn a_capped_quota_takes_the_stricter_of_each_part() {
+        let claimed = Quota::UNLIMITED.with_per_key_allowance(1 << 40);
+        let capped = claimed.capped(Quota::bytes(64).with_per_key_allowance(29));
+        assert_eq!((capped.max_bytes(), capped.per_key_allowance()), (64, 29));
+        let modest = Quota::bytes(10).with_per_key_allowance(5).capped(Quota::bytes(64).with_per_key_allowance(29));
+        assert_eq!((modest.max_bytes(), modest.per_key_allowance()), (10, 5));
+        // A huge claimed allowance no longer hides the bytes from the limit.
+        assert!(capped.check(u(0, 0), u(1, 64 + 29)).is_ok());
+        assert!(capped.check(u(0, 0), u(1, 64 + 30)).is_err());
     }
 }

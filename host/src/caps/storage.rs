@@ -23,8 +23,9 @@ use wasmtime::component::{HasSelf, Linker};
 pub const MAX_KEY_BYTES: usize = 512;
 /// Largest value in bytes. Defends the database and the worker's memory.
 pub const MAX_VALUE_BYTES: usize = 1 << 20;
-/// Default bytes (keys + values) one scope may hold.
-pub const DEFAULT_SCOPE_QUOTA_BYTES: u64 = 64 << 20;
+/// Default bytes (keys + values) one scope may hold (one constant with the coordinator, which
+/// caps the quota of the write sets it applies to it).
+pub use outlayer_storage::DEFAULT_SCOPE_QUOTA_BYTES;
 /// Default page size of `list-keys`, and its cap.
 pub const DEFAULT_PAGE: u32 = 100;
 pub const MAX_PAGE: u32 = 1000;
