@@ -33,6 +33,10 @@ pub struct HardeningOpts {
     /// sets it (otherwise clients choose their IP).
     #[arg(long, env = "OUTLAYER_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
+    /// Seconds a client may take to send a request head (request line and headers); past it the
+    /// connection is closed. A connection that sends nothing is closed after it too.
+    #[arg(long, env = "OUTLAYER_REQUEST_HEAD_TIMEOUT_SECS", default_value_t = outlayer_coordinator::wire::REQUEST_HEAD_TIMEOUT.as_secs())]
+    request_head_timeout_secs: u64,
     /// Days a settled call (input, output, receipt) is kept.
     #[arg(long, env = "OUTLAYER_CALL_RETENTION_DAYS", default_value_t = 7)]
     call_retention_days: u64,
@@ -65,6 +69,7 @@ impl HardeningOpts {
         admission.ip_rate_limit = per_second(self.ip_rate_limit);
         admission.owner_rate_limit = per_second(self.owner_rate_limit);
         admission.trust_forwarded_for = self.trust_forwarded_for;
+        admission.request_head_timeout = Duration::from_secs(self.request_head_timeout_secs.max(1));
         config.retention.calls =
             Duration::from_secs(self.call_retention_secs.map_or(self.call_retention_days.max(1) * DAY_SECS, |s| s.max(1)));
         config.retention.interval = Duration::from_secs(self.retention_interval_secs.max(1));

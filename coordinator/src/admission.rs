@@ -81,6 +81,9 @@ pub struct AdmissionConfig {
     pub trust_forwarded_for: bool,
     /// Most upload bodies read at once.
     pub max_concurrent_uploads: usize,
+    /// How long a client may take to send a request head; past it the connection is closed
+    /// (slow-header clients; see [`crate::wire`]).
+    pub request_head_timeout: std::time::Duration,
 }
 
 impl Default for AdmissionConfig {
@@ -91,6 +94,7 @@ impl Default for AdmissionConfig {
             owner_rate_limit: Some(DEFAULT_OWNER_RATE_LIMIT),
             trust_forwarded_for: false,
             max_concurrent_uploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
+            request_head_timeout: crate::wire::REQUEST_HEAD_TIMEOUT,
         }
     }
 }

@@ -125,9 +125,11 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)) => true,
-            // SQLite 13 = SQLITE_FULL; PostgreSQL 08xxx connection, 57Pxx shutdown, 53100 disk full.
+            // SQLite 13 = SQLITE_FULL; PostgreSQL 08xxx connection, 57Pxx shutdown, 53xxx
+            // insufficient resources (disk full, out of memory, too many connections), 25006 a
+            // read-only server (a standby, or a primary during a failover).
             StoreError::Database(sqlx::Error::Database(d)) => {
-                d.code().is_some_and(|c| c == "13" || c.starts_with("08") || c.starts_with("57P") || c == "53100")
+                d.code().is_some_and(|c| c == "13" || c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") || c == "25006")
             }
             _ => false,
         }

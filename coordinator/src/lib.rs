@@ -147,7 +147,8 @@ pub async fn run(
     };
     // JSON for hyper's own parse errors, and the client address for per-IP limits.
     let service = app(state.clone()).into_make_service_with_connect_info::<wire::ClientAddr>();
-    let served = axum::serve(wire::JsonErrorListener(listener), service).with_graceful_shutdown(signal).await;
+    let listener = wire::JsonErrorListener { listener, head_timeout: state.config.admission.request_head_timeout };
+    let served = axum::serve(listener, service).with_graceful_shutdown(signal).await;
     state.hub.begin_shutdown();
     for task in tasks {
         let _ = task.await;
