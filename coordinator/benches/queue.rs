@@ -139,7 +139,7 @@ async fn db_round(f: &Fixture) {
         completed_ms: None,
         result: None,
     };
-    assert_eq!(db.enqueue(&call).await.expect("enqueue"), outlayer_coordinator::db::Enqueued::Queued);
+    assert_eq!(db.enqueue(&call, None).await.expect("enqueue"), outlayer_coordinator::db::Enqueued::Queued);
     let lease_id = uuid::Uuid::new_v4().to_string();
     let leased = db.lease(&f.worker.id, &lease_id, now, 60_000, 5_000, 3).await.expect("lease").expect("a queued call");
     let result = SettledResult {

@@ -2,10 +2,10 @@
 //! synchronous `POST /call` waiting for it). Always delivered in-process; with Redis also
 //! published so other coordinator replicas wake their waiters.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, oneshot, watch};
 
 use crate::db::CallRow;
 use crate::redis_link::RedisLink;
@@ -38,12 +38,20 @@ pub struct Hub {
     calls: Mutex<HashMap<String, Arc<CallWaiter>>>,
     redis: Option<Arc<RedisLink>>,
     shutdown: watch::Sender<bool>,
+    /// Lease requests of this process waiting for a job (the lease shortcut).
+    pub idle: IdleSlots,
 }
 
 impl Hub {
     /// A hub, optionally bridged through Redis.
     pub fn new(redis: Option<Arc<RedisLink>>) -> Self {
-        Self { jobs: Notify::new(), calls: Mutex::new(HashMap::new()), redis, shutdown: watch::channel(false).0 }
+        Self {
+            jobs: Notify::new(),
+            calls: Mutex::new(HashMap::new()),
+            redis,
+            shutdown: watch::channel(false).0,
+            idle: IdleSlots::default(),
+        }
     }
 
     /// The Redis link, if configured.
@@ -130,6 +138,153 @@ impl Hub {
     }
 }
 
+/// Lease requests of this process that wait for a job (an embedded worker's idle slots, or a
+/// worker's long-poll): a new call can be queued already leased to one of them and handed over in
+/// memory, saving the lease's own transaction and wake-up.
+///
+/// The hand-off cannot drop a job: a waiter that stops waiting [`IdleSlots::withdraw`]s first;
+/// if it was claimed meanwhile, it waits for the claim's outcome (the job, or nothing if the claim
+/// is dropped: the enqueue failed or was cancelled) before returning. Only if the waiter itself is
+/// cancelled (its request dropped) after a claim is a job leased to nobody: its lease expires and
+/// it is leased again, as a job leased to a crashed worker.
+#[derive(Debug, Default)]
+pub struct IdleSlots {
+    inner: Mutex<Idle>,
+}
+
+#[derive(Debug, Default)]
+struct Idle {
+    next: u64,
+    slots: VecDeque<IdleSlot>,
+    /// Counts jobs queued (not handed) by this process.
+    queued: u64,
+    /// `queued` before the last lease that found no job, and when it ran.
+    empty: Option<(u64, std::time::Instant)>,
+}
+
+#[derive(Debug)]
+struct IdleSlot {
+    id: u64,
+    worker_id: String,
+    tx: oneshot::Sender<CallRow>,
+}
+
+/// An idle lease request taken by an enqueuer: [`Claim::hand`] gives it the call (committed as
+/// leased to [`Claim::worker_id`]); dropping the claim unblocks the waiter with nothing.
+#[derive(Debug)]
+pub struct Claim {
+    /// The worker the call is leased to.
+    pub worker_id: String,
+    tx: oneshot::Sender<CallRow>,
+}
+
+impl Claim {
+    /// Hands the leased call over; `false` if the waiter is gone (the lease then expires).
+    pub fn hand(self, call: CallRow) -> bool {
+        self.tx.send(call).is_ok()
+    }
+}
+
+/// A registered idle lease request (see [`IdleSlots::register`]); withdrawn when dropped.
+#[derive(Debug)]
+pub struct Idling<'a> {
+    slots: &'a IdleSlots,
+    id: u64,
+    withdrawn: bool,
+    /// Resolves with a handed call, or with an error if a claim was dropped.
+    pub handed: oneshot::Receiver<CallRow>,
+}
+
+impl Idling<'_> {
+    /// Stops waiting: `true` if the request was still idle (nothing will be handed to it),
+    /// `false` if it was claimed (await [`Idling::handed`] for the outcome).
+    pub fn withdraw(&mut self) -> bool {
+        self.withdrawn = true;
+        self.slots.remove(self.id)
+    }
+}
+
+impl Drop for Idling<'_> {
+    fn drop(&mut self) {
+        if !self.withdrawn {
+            self.slots.remove(self.id);
+        }
+    }
+}
+
+impl IdleSlots {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Idle> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a lease request of `worker_id` waiting for a job.
+    pub fn register(&self, worker_id: &str) -> Idling<'_> {
+        let (tx, handed) = oneshot::channel();
+        let mut idle = self.lock();
+        idle.next += 1;
+        let id = idle.next;
+        idle.slots.push_back(IdleSlot { id, worker_id: worker_id.to_owned(), tx });
+        Idling { slots: self, id, withdrawn: false, handed }
+    }
+
+    fn remove(&self, id: u64) -> bool {
+        let mut idle = self.lock();
+        match idle.slots.iter().position(|s| s.id == id) {
+            Some(i) => {
+                idle.slots.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Counts a job queued in the database without a hand-off (call before waking a worker).
+    pub fn queued(&self) -> u64 {
+        let mut idle = self.lock();
+        idle.queued += 1;
+        idle.queued
+    }
+
+    /// The count of [`IdleSlots::queued`] now: read it before a lease, give it to
+    /// [`IdleSlots::found_empty`] if the lease found nothing.
+    pub fn queued_count(&self) -> u64 {
+        self.lock().queued
+    }
+
+    /// A lease that began when [`IdleSlots::queued_count`] was `count` found no job.
+    pub fn found_empty(&self, count: u64) {
+        let mut idle = self.lock();
+        if idle.empty.is_none_or(|(c, _)| c <= count) {
+            idle.empty = Some((count, std::time::Instant::now()));
+        }
+    }
+
+    /// Whether a lease is known to find nothing now: one found nothing less than `within` ago and
+    /// no job was queued since. Jobs queued by other processes, and expired leases, are not
+    /// counted: only a process that queues every job itself may skip a lease on this (and only
+    /// for `within`, after which expired leases are looked for again).
+    pub fn known_empty(&self, within: std::time::Duration) -> bool {
+        let idle = self.lock();
+        idle.empty.is_some_and(|(c, at)| c == idle.queued && at.elapsed() < within)
+    }
+
+    /// How many lease requests wait now.
+    pub fn waiting(&self) -> usize {
+        self.lock().slots.iter().filter(|s| !s.tx.is_closed()).count()
+    }
+
+    /// Takes the most recently idle request still waiting, if any.
+    pub fn claim(&self) -> Option<Claim> {
+        let mut idle = self.lock();
+        while let Some(slot) = idle.slots.pop_back() {
+            if !slot.tx.is_closed() {
+                return Some(Claim { worker_id: slot.worker_id, tx: slot.tx });
+            }
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +300,28 @@ mod tests {
         let woken = tokio::time::timeout(Duration::from_millis(200), waiter.notify.notified()).await;
         assert!(woken.is_ok(), "the wake-up was lost: the caller would wait for the re-check interval");
         assert!(waiter.settled().is_none(), "a remote settlement hands no row");
+    }
+
+    #[tokio::test]
+    async fn a_claimed_slot_that_withdraws_still_gets_its_job_or_nothing() {
+        let idle = IdleSlots::default();
+        // Claimed, then the slot gives up: it must wait for the claim's outcome.
+        let mut a = idle.register("w");
+        let claim = idle.claim().expect("an idle slot");
+        assert!(!a.withdraw(), "a claimed slot is no longer idle");
+        assert!(a.handed.try_recv().is_err(), "nothing handed yet");
+        drop(claim);
+        assert!((&mut a.handed).await.is_err(), "a dropped claim hands nothing and unblocks the slot");
+        // Not claimed: withdrawing leaves nothing to hand to it.
+        let mut b = idle.register("w");
+        assert!(b.withdraw());
+        assert!(idle.claim().is_none(), "a withdrawn slot is never claimed");
+        // A slot whose request was dropped is skipped.
+        drop(idle.register("gone"));
+        let c = idle.register("w");
+        drop(idle.register("gone"));
+        assert_eq!(idle.claim().map(|c| c.worker_id).as_deref(), Some("w"));
+        drop(c);
+        assert!(idle.lock().slots.is_empty(), "dropped requests leave nothing behind");
     }
 }

@@ -154,9 +154,20 @@ impl AppState {
         Ok(call)
     }
 
-    /// Reserves and queues a call built by [`AppState::new_call`]; wakes a worker.
+    /// Reserves and queues a call built by [`AppState::new_call`]; wakes a worker. When a lease
+    /// request of this process is idle (an embedded worker slot, a worker's long-poll), the call
+    /// is inserted already leased to it, in the same transaction, and handed over in memory: no
+    /// lease transaction, no wake-up of a waiting slot that then reads the queue. The lease is in
+    /// the database like any other: a crash leaves it to expire and be leased again.
     async fn enqueue_call(&self, call: &CallRow) -> Result<(), ApiError> {
-        match self.db.enqueue(call).await? {
+        let claim = self.hub.idle.claim();
+        let leased = claim.as_ref().map(|c| self.leased_on_enqueue(call, &c.worker_id));
+        let (row, deadline) = match &leased {
+            Some((row, deadline)) => (row, Some(*deadline)),
+            None => (call, None),
+        };
+        // On an error (or an insufficient balance) the claim is dropped: the slot waits again.
+        match self.db.enqueue(row, deadline).await? {
             Enqueued::Queued => {}
             Enqueued::InsufficientBalance => {
                 // Re-read the key so the message shows what is available now.
@@ -168,8 +179,35 @@ impl AppState {
             }
         }
         self.metrics.call_accepted();
-        self.hub.job_queued().await;
+        match (claim, leased) {
+            (Some(claim), Some((row, _))) => {
+                if !claim.hand(row) {
+                    // The lease request went away after the claim: its lease expires and the job
+                    // is leased again.
+                    tracing::debug!(call_id = %call.id, "a handed job's lease request was gone");
+                }
+            }
+            _ => {
+                self.hub.idle.queued();
+                self.hub.job_queued().await
+            }
+        }
         Ok(())
+    }
+
+    /// `call` as leased to `worker_id` from now (the values [`crate::db::Backend::lease`] would
+    /// write: first attempt, lease until the earlier of the lease duration and the hard
+    /// deadline), and that hard deadline.
+    fn leased_on_enqueue(&self, call: &CallRow, worker_id: &str) -> (CallRow, i64) {
+        let now = now_ms();
+        let deadline = now + call.max_execution_seconds * 1000 + self.config.lease_grace.as_millis() as i64;
+        let mut row = call.clone();
+        row.status = CallStatus::Leased;
+        row.lease_id = Some(uuid::Uuid::new_v4().to_string());
+        row.worker_id = Some(worker_id.to_owned());
+        row.lease_expires_ms = Some((now + self.config.lease_duration.as_millis() as i64).min(deadline));
+        row.attempts = 1;
+        (row, deadline)
     }
 
     /// Waits (notification first, re-reading the row as a safety net) until the call is settled,
@@ -242,9 +280,23 @@ impl AppState {
         let lease_ms = self.config.lease_duration.as_millis() as i64;
         let grace_ms = self.config.lease_grace.as_millis() as i64;
         self.touch_if_due(worker).await?;
+        // The first lease is skipped when it is known to find nothing (the last one, or the lease
+        // of the completion that just ran, found none and nothing was queued since): an embedded
+        // worker's slot comes back here after each job.
+        let mut skip = self.queues_every_job() && self.hub.idle.known_empty(JOB_RECHECK_INTERVAL);
         loop {
-            let lease_id = uuid::Uuid::new_v4().to_string();
-            let leased = self.db.lease(&worker.id, &lease_id, now_ms(), lease_ms, grace_ms, i64::from(self.config.max_attempts)).await?;
+            let leased = if std::mem::take(&mut skip) {
+                None
+            } else {
+                let count = self.hub.idle.queued_count();
+                let lease_id = uuid::Uuid::new_v4().to_string();
+                let leased =
+                    self.db.lease(&worker.id, &lease_id, now_ms(), lease_ms, grace_ms, i64::from(self.config.max_attempts)).await?;
+                if leased.is_none() {
+                    self.hub.idle.found_empty(count);
+                }
+                leased
+            };
             if let Some(call) = leased {
                 self.metrics.leased(call.attempts > 1);
                 if self.settle_held_on_lease(&call).await || self.settle_committed_on_lease(&call).await {
@@ -260,12 +312,38 @@ impl AppState {
             if remaining.is_zero() || *stop.borrow() {
                 return Ok(None);
             }
-            tokio::select! {
-                _ = self.hub.job_wakeup() => {}
-                _ = tokio::time::sleep(remaining.min(JOB_RECHECK_INTERVAL)) => {}
-                _ = Hub::until_shutdown(stop.clone()) => return Ok(None),
+            // Idle: a new call may be handed to this request directly (see `enqueue_call`).
+            let mut idling = self.hub.idle.register(&worker.id);
+            let woken = tokio::select! {
+                handed = &mut idling.handed => Some(handed.ok()),
+                _ = self.hub.job_wakeup() => None,
+                _ = tokio::time::sleep(remaining.min(JOB_RECHECK_INTERVAL)) => None,
+                _ = Hub::until_shutdown(stop.clone()) => None,
+            };
+            let handed = match woken {
+                Some(handed) => handed,
+                // Claimed by an enqueuer before withdrawing: its job (or nothing, if the enqueue
+                // failed) is this request's, never dropped.
+                None if !idling.withdraw() => (&mut idling.handed).await.ok(),
+                None => None,
+            };
+            if let Some(call) = handed {
+                self.metrics.leased(false);
+                let job = self.leased_job(&call, worker).await?;
+                self.remember_lease(call);
+                return Ok(Some(job));
+            }
+            if *stop.borrow() {
+                return Ok(None);
             }
         }
+    }
+
+    /// Whether every job is queued by this process and settle-and-lease leases (SQLite: one
+    /// coordinator per database file), so that "no job was queued since a lease found none" is
+    /// known here.
+    fn queues_every_job(&self) -> bool {
+        matches!(self.config.database, crate::config::DatabaseConfig::Sqlite { .. })
     }
 
     /// Records the worker's sign of life if the last one is older than
@@ -480,11 +558,16 @@ impl AppState {
         let lease_ms = self.config.lease_duration.as_millis() as i64;
         let grace_ms = self.config.lease_grace.as_millis() as i64;
         let max_attempts = i64::from(self.config.max_attempts);
+        let count = self.hub.idle.queued_count();
         let finished = self.db.finish_and_lease(&finish, &worker.id, &lease_id, now_ms(), lease_ms, grace_ms, max_attempts).await;
         let (finished, leased) = match finished {
             Ok(x) => x,
             Err(e) => return (Err(self.hold(&finish, e)), None),
         };
+        if leased.is_none() && self.queues_every_job() {
+            // It looked for a job (this backend leases in the same transaction) and found none.
+            self.hub.idle.found_empty(count);
+        }
         let mut job = None;
         if let Some(c) = leased {
             self.metrics.leased(c.attempts > 1);

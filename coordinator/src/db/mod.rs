@@ -6,6 +6,7 @@
 //! Every amount is micro-USD in an `i64`; every time is unix milliseconds.
 
 pub mod builds;
+mod group;
 pub mod money;
 mod postgres;
 pub mod registry;
@@ -261,8 +262,10 @@ pub trait Backend:
     async fn revoke(&self, owner: &str, nonce: i64) -> Result<bool, StoreError>;
     /// Ledger of a key, oldest first: at most `limit` lines with `id > after_id`.
     async fn ledger(&self, owner: &str, nonce: i64, after_id: i64, limit: i64) -> Result<Vec<LedgerRow>, StoreError>;
-    /// Reserves `call.reserved` on the paying key and queues the call, atomically.
-    async fn enqueue(&self, call: &CallRow) -> Result<Enqueued, StoreError>;
+    /// Reserves `call.reserved` on the paying key and queues the call, atomically. The row is
+    /// inserted as given: `queued`, or already `leased` (lease id, worker, expiry, attempts 1:
+    /// the lease shortcut) with its hard deadline `lease_deadline_ms`.
+    async fn enqueue(&self, call: &CallRow, lease_deadline_ms: Option<i64>) -> Result<Enqueued, StoreError>;
     /// A call by id.
     async fn call(&self, id: &str) -> Result<Option<CallRow>, StoreError>;
     /// Leases the oldest queued (or lease-expired) job with fewer than `max_attempts` leases,

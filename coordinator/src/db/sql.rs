@@ -29,11 +29,140 @@ macro_rules! worker_columns {
 /// Implements [`crate::db::Backend`] for `$backend` (a struct with a `pool` field of the given
 /// database). `begin` starts a write transaction; `lock` is appended to the lease sub-select;
 /// `enqueue` and `finish` are the dialect's SQL of those two methods (binds: the call columns in
-/// order, resp. call id, lease id, status, result, now, charged, earnings), run atomically in one
+/// order and `lease_deadline_ms`, resp. call id, lease id, status, result, now, charged, earnings), run atomically in one
 /// round trip by the backend's `batch` method; `finish_lease` (optional) is `finish` followed by
 /// `lease` (binds 8..=12: lease id, worker id, now, lease expiry, max attempts).
 macro_rules! impl_backend {
     ($backend:ident, $db:ty, begin = $begin:literal, lock = $lock:literal, enqueue = $enqueue:expr, finish = $finish:expr, finish_lease = $finish_lease:expr) => {
+        impl_backend!(@common $backend, $db, begin = $begin, lock = $lock, hot = {
+            async fn enqueue(&self, c: &CallRow, lease_deadline_ms: Option<i64>) -> Result<Enqueued, StoreError> {
+                // One atomic round trip (see `batch`): reserve on the key if it has the balance,
+                // and only then insert the call and its ledger line. A row back = queued.
+                let q = sqlx::query($enqueue)
+                    .bind(&c.id)
+                    .bind(&c.request_id)
+                    .bind(&c.project_id)
+                    .bind(&c.project_owner)
+                    .bind(&c.project_name)
+                    .bind(&c.wasm_sha256)
+                    .bind(&c.key_owner)
+                    .bind(c.key_nonce)
+                    .bind(&c.input)
+                    .bind(c.max_instructions)
+                    .bind(c.max_memory_mb)
+                    .bind(c.max_execution_seconds)
+                    .bind(to_json_text(&c.grants))
+                    .bind(c.attached_deposit)
+                    .bind(c.compute_limit)
+                    .bind(c.reserved)
+                    .bind(c.status.as_str())
+                    .bind(&c.lease_id)
+                    .bind(&c.worker_id)
+                    .bind(c.lease_expires_ms)
+                    .bind(c.attempts)
+                    .bind(c.created_ms)
+                    .bind(c.completed_ms)
+                    .bind(c.result.as_ref().map(to_json_text))
+                    .bind(to_json_text(&c.http_allowlist))
+                    .bind(c.secrets_ref.as_ref().map(to_json_text))
+                    .bind(lease_deadline_ms);
+                let rows = self.batch(q).await?;
+                Ok(if rows.is_empty() { Enqueued::InsufficientBalance } else { Enqueued::Queued })
+            }
+
+            async fn finish(&self, f: &Finish) -> Result<Option<CallRow>, StoreError> {
+                // One atomic round trip (see `batch`): settle the call if the lease is current, and
+                // only then move the money, write the ledger (settle, then release) and credit
+                // earnings of a completed call. The settled row comes back.
+                let q = sqlx::query($finish)
+                    .bind(&f.call_id)
+                    .bind(&f.lease_id)
+                    .bind(f.status.as_str())
+                    .bind(to_json_text(&f.result))
+                    .bind(f.now_ms)
+                    .bind(f.charged)
+                    .bind(f.earnings);
+                let rows = self.batch(q).await?;
+                rows.first().map(call_row).transpose()
+            }
+
+            #[allow(clippy::too_many_arguments)]
+            async fn finish_and_lease(
+                &self,
+                f: &Finish,
+                worker_id: &str,
+                lease_id: &str,
+                now_ms: i64,
+                lease_ms: i64,
+                grace_ms: i64,
+                max_attempts: i64,
+            ) -> Result<(Option<CallRow>, Option<CallRow>), StoreError> {
+                // Leasing separately would cost a round trip even when no job waits: only finish.
+                let Some(sql) = $finish_lease else { return Ok((self.finish(f).await?, None)) };
+                let q = sqlx::query(sql)
+                    .bind(&f.call_id)
+                    .bind(&f.lease_id)
+                    .bind(f.status.as_str())
+                    .bind(to_json_text(&f.result))
+                    .bind(f.now_ms)
+                    .bind(f.charged)
+                    .bind(f.earnings)
+                    .bind(lease_id)
+                    .bind(worker_id)
+                    .bind(now_ms)
+                    .bind(now_ms + lease_ms)
+                    .bind(max_attempts)
+                    .bind(grace_ms);
+                split_finish_lease(self.batch(q).await?, lease_id)
+            }
+
+        });
+    };
+    // The hot writes through the backend's group writer (`self.group`, see `group.rs`).
+    ($backend:ident, $db:ty, begin = $begin:literal, lock = $lock:literal, grouped) => {
+        impl_backend!(@common $backend, $db, begin = $begin, lock = $lock, hot = {
+            async fn enqueue(&self, c: &CallRow, lease_deadline_ms: Option<i64>) -> Result<Enqueued, StoreError> {
+                // Reserve on the key if it has the balance, and only then insert the call and its
+                // ledger line: one operation of the writer's next group. A row back = queued.
+                let op = $crate::db::group::WriteOp::Enqueue { call: Box::new(c.clone()), lease_deadline_ms };
+                let rows = self.group(op).await?;
+                Ok(if rows.is_empty() { Enqueued::InsufficientBalance } else { Enqueued::Queued })
+            }
+
+            async fn finish(&self, f: &Finish) -> Result<Option<CallRow>, StoreError> {
+                // Settle the call if the lease is current, and only then move the money, write the
+                // ledger (settle, then release) and credit earnings of a completed call: one
+                // operation of the writer's next group. The settled row comes back.
+                let rows = self.group($crate::db::group::WriteOp::Finish(f.clone())).await?;
+                rows.first().map(call_row).transpose()
+            }
+
+            #[allow(clippy::too_many_arguments)]
+            async fn finish_and_lease(
+                &self,
+                f: &Finish,
+                worker_id: &str,
+                lease_id: &str,
+                now_ms: i64,
+                lease_ms: i64,
+                grace_ms: i64,
+                max_attempts: i64,
+            ) -> Result<(Option<CallRow>, Option<CallRow>), StoreError> {
+                let op = $crate::db::group::WriteOp::FinishLease {
+                    finish: f.clone(),
+                    worker_id: worker_id.to_owned(),
+                    lease_id: lease_id.to_owned(),
+                    now_ms,
+                    expires_ms: now_ms + lease_ms,
+                    max_attempts,
+                    grace_ms,
+                };
+                split_finish_lease(self.group(op).await?, lease_id)
+            }
+
+        });
+    };
+    (@common $backend:ident, $db:ty, begin = $begin:literal, lock = $lock:literal, hot = { $($hot:tt)* }) => {
         use sqlx::Row as _;
         use $crate::db::{
             Backend, CallRow, EarningRow, Enqueued, Finish, KeyRow, LedgerRow, ProjectRow, VersionRow, WorkerRow, from_json_text,
@@ -154,6 +283,21 @@ macro_rules! impl_backend {
             Ok(())
         }
 
+        /// The rows of a settle-and-lease: (the settled call, the call leased under `lease_id`).
+        #[allow(dead_code)] // a backend without settle-and-lease never calls it
+        fn split_finish_lease(rows: Vec<DbRow>, lease_id: &str) -> Result<(Option<CallRow>, Option<CallRow>), StoreError> {
+            let (mut finished, mut leased) = (None, None);
+            for row in rows {
+                let call = call_row(&row)?;
+                if call.lease_id.as_deref() == Some(lease_id) && call.status == outlayer_protocol::CallStatus::Leased {
+                    leased = Some(call);
+                } else {
+                    finished = Some(call);
+                }
+            }
+            Ok((finished, leased))
+        }
+
         impl $backend {
             async fn project_uncached(&self, owner: &str, name: &str) -> Result<Option<ProjectRow>, StoreError> {
                 let row =
@@ -168,6 +312,8 @@ macro_rules! impl_backend {
 
         #[async_trait::async_trait]
         impl Backend for $backend {
+            $($hot)*
+
             async fn create_owner(&self, name: &str, token_hash: &str, now_ms: i64) -> Result<bool, StoreError> {
                 let done = sqlx::query("INSERT INTO owners (name, token_hash, created_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                     .bind(name)
@@ -385,40 +531,6 @@ macro_rules! impl_backend {
                 rows.iter().map(ledger_row).collect()
             }
 
-            async fn enqueue(&self, c: &CallRow) -> Result<Enqueued, StoreError> {
-                // One atomic round trip (see `batch`): reserve on the key if it has the balance,
-                // and only then insert the call and its ledger line. A row back = queued.
-                let q = sqlx::query($enqueue)
-                    .bind(&c.id)
-                    .bind(&c.request_id)
-                    .bind(&c.project_id)
-                    .bind(&c.project_owner)
-                    .bind(&c.project_name)
-                    .bind(&c.wasm_sha256)
-                    .bind(&c.key_owner)
-                    .bind(c.key_nonce)
-                    .bind(&c.input)
-                    .bind(c.max_instructions)
-                    .bind(c.max_memory_mb)
-                    .bind(c.max_execution_seconds)
-                    .bind(to_json_text(&c.grants))
-                    .bind(c.attached_deposit)
-                    .bind(c.compute_limit)
-                    .bind(c.reserved)
-                    .bind(c.status.as_str())
-                    .bind(&c.lease_id)
-                    .bind(&c.worker_id)
-                    .bind(c.lease_expires_ms)
-                    .bind(c.attempts)
-                    .bind(c.created_ms)
-                    .bind(c.completed_ms)
-                    .bind(c.result.as_ref().map(to_json_text))
-                    .bind(to_json_text(&c.http_allowlist))
-                    .bind(c.secrets_ref.as_ref().map(to_json_text));
-                let rows = self.batch(q).await?;
-                Ok(if rows.is_empty() { Enqueued::InsufficientBalance } else { Enqueued::Queued })
-            }
-
             async fn call(&self, id: &str) -> Result<Option<CallRow>, StoreError> {
                 let row = sqlx::query(concat!("SELECT ", call_columns!(), " FROM calls WHERE id = $1"))
                     .bind(id)
@@ -490,61 +602,6 @@ macro_rules! impl_backend {
                 }
                 self.touch_worker(worker_id, now_ms).await?;
                 Ok(extended)
-            }
-
-            async fn finish(&self, f: &Finish) -> Result<Option<CallRow>, StoreError> {
-                // One atomic round trip (see `batch`): settle the call if the lease is current, and
-                // only then move the money, write the ledger (settle, then release) and credit
-                // earnings of a completed call. The settled row comes back.
-                let q = sqlx::query($finish)
-                    .bind(&f.call_id)
-                    .bind(&f.lease_id)
-                    .bind(f.status.as_str())
-                    .bind(to_json_text(&f.result))
-                    .bind(f.now_ms)
-                    .bind(f.charged)
-                    .bind(f.earnings);
-                let rows = self.batch(q).await?;
-                rows.first().map(call_row).transpose()
-            }
-
-            #[allow(clippy::too_many_arguments)]
-            async fn finish_and_lease(
-                &self,
-                f: &Finish,
-                worker_id: &str,
-                lease_id: &str,
-                now_ms: i64,
-                lease_ms: i64,
-                grace_ms: i64,
-                max_attempts: i64,
-            ) -> Result<(Option<CallRow>, Option<CallRow>), StoreError> {
-                // Leasing separately would cost a round trip even when no job waits: only finish.
-                let Some(sql) = $finish_lease else { return Ok((self.finish(f).await?, None)) };
-                let q = sqlx::query(sql)
-                    .bind(&f.call_id)
-                    .bind(&f.lease_id)
-                    .bind(f.status.as_str())
-                    .bind(to_json_text(&f.result))
-                    .bind(f.now_ms)
-                    .bind(f.charged)
-                    .bind(f.earnings)
-                    .bind(lease_id)
-                    .bind(worker_id)
-                    .bind(now_ms)
-                    .bind(now_ms + lease_ms)
-                    .bind(max_attempts)
-                    .bind(grace_ms);
-                let (mut finished, mut leased) = (None, None);
-                for row in self.batch(q).await? {
-                    let call = call_row(&row)?;
-                    if call.lease_id.as_deref() == Some(lease_id) && call.status == outlayer_protocol::CallStatus::Leased {
-                        leased = Some(call);
-                    } else {
-                        finished = Some(call);
-                    }
-                }
-                Ok((finished, leased))
             }
 
             async fn exhausted(&self, now_ms: i64, max_attempts: i64) -> Result<Vec<CallRow>, StoreError> {

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Executor as _};
 use sqlx::{SqlSafeStr, Sqlite};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, mpsc, oneshot};
 
+use super::group::{GroupConn, GroupStats, Pending, Shapes, WriteOp};
 use super::sql::{call_columns, impl_backend, key_columns, worker_columns};
 use crate::db::LookupCache;
 use crate::error::CoordinatorError;
@@ -27,6 +28,9 @@ pub const WAL_TRUNCATE_FRAMES: i64 = 16_384;
 /// WAL size (pages) at which the writer checkpoints by itself: a safety net behind the background
 /// checkpoints (SQLite's default, 1000, made the writer stop every ~150 calls).
 pub const WRITER_AUTOCHECKPOINT_PAGES: &str = "10000";
+/// Prepared statements the write connection keeps (sqlx's default is 100): the group writer
+/// prepares one multi-statement transaction per group shape it sees.
+pub const WRITER_STATEMENT_CACHE: usize = 512;
 /// Read connections (readers run in parallel in WAL mode).
 pub const SQLITE_MAX_CONNECTIONS: u32 = 8;
 
@@ -50,6 +54,9 @@ struct Conns {
     /// the writer is next taken, the batch was cancelled and may have left its transaction open.
     dirty: AtomicBool,
     lookups: LookupCache,
+    /// The group writer's queue (see `group.rs`): enqueue, finish, finish and lease.
+    ops: mpsc::UnboundedSender<Pending>,
+    stats: Arc<GroupStats>,
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -72,19 +79,31 @@ impl SqliteBackend {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true);
-        let mut writer = options.clone().pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES).connect().await?;
+        let mut writer = options
+            .clone()
+            .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
+            // One prepared transaction per group shape seen (see `group.rs`).
+            .statement_cache_capacity(WRITER_STATEMENT_CACHE)
+            .connect()
+            .await?;
         migrator().run(&mut writer).await?;
         let mut readers = Vec::new();
         for _ in 0..SQLITE_MAX_CONNECTIONS {
             readers.push(Mutex::new(options.connect().await?));
         }
+        let (ops, queue) = mpsc::unbounded_channel();
+        let stats = Arc::new(GroupStats::default());
         let inner = Arc::new(Conns {
             readers,
             next: AtomicUsize::new(0),
             writer: Mutex::new(writer),
             dirty: AtomicBool::new(false),
             lookups: LookupCache::default(),
+            ops,
+            stats: stats.clone(),
         });
+        // The group writer: ends when the backend is dropped (its queue's sender with it).
+        tokio::spawn(super::group::write_groups(Arc::downgrade(&inner), stats, queue));
         // Checkpoint the WAL from a connection of its own, so the writer does not stop to copy
         // pages back and sync the file (PASSIVE: never waits for, nor blocks, readers and the
         // writer). Ends when the backend is dropped.
@@ -137,14 +156,42 @@ impl SqliteBackend {
 
     /// The write connection (writers queue here in order).
     pub(super) async fn write(&self) -> Result<MutexGuard<'_, SqliteConnection>, StoreError> {
-        let mut conn = self.inner.writer.lock().await;
-        if self.inner.dirty.load(Ordering::Acquire) {
+        Ok(self.inner.write().await)
+    }
+
+    /// Runs a hot write as part of the group writer's next group; its rows once committed.
+    async fn group(&self, op: WriteOp) -> Result<Vec<SqliteRow>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        match self.inner.ops.send((op, reply)) {
+            // The writer answers every operation it takes; no answer = its runtime is gone.
+            Ok(()) => answer.await.unwrap_or(Err(StoreError::Database(sqlx::Error::WorkerCrashed))),
+            // The writer task is gone (the runtime that started it ended): the operation alone.
+            Err(mpsc::error::SendError((op, _))) => {
+                let mut each = super::group::run_ops(&*self.inner, &mut Shapes::default(), &[&op]).await?;
+                Ok(each.pop().unwrap_or_default())
+            }
+        }
+    }
+
+    /// What the group writer did so far: (groups, operations in them, groups that failed and
+    /// ran again one operation at a time).
+    pub fn group_stats(&self) -> (u64, u64, u64) {
+        let s = &self.inner.stats;
+        (s.groups.load(Ordering::Relaxed), s.ops.load(Ordering::Relaxed), s.split.load(Ordering::Relaxed))
+    }
+}
+
+impl Conns {
+    /// The write connection (writers queue here in order).
+    async fn write(&self) -> MutexGuard<'_, SqliteConnection> {
+        let mut conn = self.writer.lock().await;
+        if self.dirty.load(Ordering::Acquire) {
             // A cancelled batch: roll back whatever it left open (an error here means it had
             // finished or never began, so there is nothing to roll back).
             let _ = (&mut *conn).execute("ROLLBACK").await;
-            self.inner.dirty.store(false, Ordering::Release);
+            self.dirty.store(false, Ordering::Release);
         }
-        Ok(conn)
+        conn
     }
 
     /// Runs a batch that begins with `BEGIN IMMEDIATE` and ends with `COMMIT` in one round trip
@@ -152,14 +199,21 @@ impl SqliteBackend {
     /// error the transaction is rolled back here; if the caller is cancelled midway, by the next
     /// writer (see [`Conns::dirty`]).
     async fn batch(&self, q: sqlx::query::Query<'_, Sqlite, SqliteArguments>) -> Result<Vec<SqliteRow>, StoreError> {
-        let mut conn = self.write().await?;
-        self.inner.dirty.store(true, Ordering::Release);
+        let mut conn = self.write().await;
+        self.dirty.store(true, Ordering::Release);
         let rows = q.fetch_all(&mut *conn).await;
         if rows.is_err() {
             let _ = (&mut *conn).execute("ROLLBACK").await;
         }
-        self.inner.dirty.store(false, Ordering::Release);
+        self.dirty.store(false, Ordering::Release);
         Ok(rows?)
+    }
+}
+
+#[async_trait::async_trait]
+impl GroupConn for Conns {
+    async fn run(&self, q: sqlx::query::Query<'_, Sqlite, SqliteArguments>) -> Result<Vec<SqliteRow>, StoreError> {
+        self.batch(q).await
     }
 }
 
@@ -247,80 +301,8 @@ fn migrator() -> Migrator {
     ])
 }
 
-/// `enqueue` as one batch (one transaction, one round trip): every statement after the
-/// reservation runs only if the statement before it changed what it should (`changes()`); the
-/// last returns a row if the call was queued.
-const ENQUEUE: &str = concat!(
-    "BEGIN IMMEDIATE; \
-     UPDATE payment_keys SET reserved = reserved + $16 WHERE owner = $7 AND nonce = $8 \
-     AND revoked = 0 AND balance - spent - reserved >= $16; \
-     INSERT INTO calls (",
-    call_columns!(),
-    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26 WHERE changes() = 1; \
-     INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
-     SELECT $7, $8, $1, 'reserve', $16, $22 WHERE changes() = 1; \
-     SELECT 1 AS queued WHERE changes() = 1; \
-     COMMIT;"
-);
-
-/// The statements of `finish`, chained the same way: the call (1 row), its key (1 row), the two
-/// ledger lines (2 rows), then the earnings of a completed call. The charge is clamped to the call's
-/// reservation and the earnings to the charge.
-macro_rules! finish_statements {
-    () => {
-        concat!(
-            "UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
-     WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ",
-            call_columns!(),
-            "; \
-     UPDATE payment_keys SET reserved = reserved - (SELECT reserved FROM calls WHERE id = $1), \
-     spent = spent + (SELECT MIN(MAX($6, 0), reserved) FROM calls WHERE id = $1) \
-     WHERE changes() = 1 AND (owner, nonce) = (SELECT key_owner, key_nonce FROM calls WHERE id = $1); \
-     INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
-     SELECT key_owner, key_nonce, id, 'settle', MIN(MAX($6, 0), reserved), $5 FROM calls WHERE id = $1 AND changes() = 1 \
-     UNION ALL \
-     SELECT key_owner, key_nonce, id, 'release', reserved - MIN(MAX($6, 0), reserved), $5 FROM calls WHERE id = $1 AND changes() = 1; \
-     INSERT INTO earnings (owner, project_id, amount, calls) \
-     SELECT project_owner, project_id, MIN(MAX($7, 0), MIN(MAX($6, 0), reserved)), 1 FROM calls \
-     WHERE id = $1 AND changes() = 2 AND $3 = 'completed' \
-     ON CONFLICT (owner, project_id) DO UPDATE SET amount = earnings.amount + excluded.amount, calls = earnings.calls + 1;"
-        )
-    };
-}
-
-/// `finish` in one transaction and round trip.
-const FINISH: &str = concat!("BEGIN IMMEDIATE; ", finish_statements!(), " COMMIT;");
-
-/// `finish`, then the lease of the next job for the worker that completed (binds 8..=13: lease id,
-/// worker id, now, lease expiry, max attempts, grace), in one transaction and round trip. The
-/// lease ends at the earlier of the expiry and its hard deadline (as in `lease`).
-const FINISH_LEASE: &str = concat!(
-    "BEGIN IMMEDIATE; ",
-    finish_statements!(),
-    " \
-     UPDATE calls SET status = 'leased', lease_id = $8, worker_id = $9, \
-     lease_deadline_ms = $10 + max_execution_seconds * 1000 + $13, \
-     lease_expires_ms = CASE WHEN $11 < $10 + max_execution_seconds * 1000 + $13 THEN $11 \
-     ELSE $10 + max_execution_seconds * 1000 + $13 END, \
-     attempts = attempts + 1 \
-     WHERE id = (SELECT id FROM calls WHERE status IN ('queued', 'leased') \
-                 AND (status = 'queued' OR lease_expires_ms < $10) AND attempts < $12 \
-                 ORDER BY created_ms LIMIT 1) \
-     AND status IN ('queued', 'leased') AND (status = 'queued' OR lease_expires_ms < $10) \
-     RETURNING ",
-    call_columns!(),
-    "; COMMIT;"
-);
-
-impl_backend!(
-    SqliteBackend,
-    Sqlite,
-    begin = "BEGIN IMMEDIATE",
-    lock = "",
-    enqueue = ENQUEUE,
-    finish = FINISH,
-    finish_lease = Some(FINISH_LEASE)
-);
+// The hot writes (enqueue, finish, finish and lease) go through the group writer (`group.rs`).
+impl_backend!(SqliteBackend, Sqlite, begin = "BEGIN IMMEDIATE", lock = "", grouped);
 
 super::retention::impl_retention!(SqliteBackend, Sqlite, begin = "BEGIN IMMEDIATE");
 

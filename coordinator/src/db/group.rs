@@ -1,0 +1,316 @@
+//! Group commit on SQLite: the hot writes (reserve + enqueue, settle, settle + lease) of
+//! concurrent calls are queued to one writer task, which runs whatever is queued (up to
+//! [`MAX_GROUP`] operations) in one transaction and one round trip to the connection's thread,
+//! and answers each operation only after `COMMIT` returned.
+//!
+//! - One SQL text per group *shape* (how many operations of each kind): each operation's
+//!   statements with its `$n` placeholders renumbered after the previous operations' and its
+//!   index in the `op` column of the rows it returns. Operations run in kind order (enqueues,
+//!   then settles, then settles that lease): none of them has been answered, so any order is one
+//!   the callers could have seen; this keeps the number of shapes (and prepared statements) small,
+//!   and lets a settle-and-lease of the group lease a job the group just queued.
+//! - An operation that does nothing (insufficient balance, a lost lease) leaves no trace and
+//!   returns no row: its statements are chained on `changes()`, each operation's first statement
+//!   unconditional. An operation that fails (an SQL error) rolls the whole group back; then each
+//!   operation runs again alone, so only the failing one gets the error.
+//! - A crash before `COMMIT` loses only operations nobody was answered for: a call is
+//!   acknowledged only after its reservation is committed, a result only after its settlement.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{AssertSqlSafe, Row as _, Sqlite};
+use tokio::sync::{mpsc, oneshot};
+
+use super::sql::call_columns;
+use super::{CallRow, Finish, to_json_text};
+use crate::error::StoreError;
+
+/// Most operations committed in one transaction.
+pub const MAX_GROUP: usize = 32;
+/// Most group SQL texts kept (one per shape seen; emptied when full).
+const MAX_SHAPES: usize = 256;
+
+/// One hot write, with its own values.
+#[derive(Debug)]
+pub(crate) enum WriteOp {
+    /// Reserve on the key and insert the call (queued, or leased with this hard deadline).
+    Enqueue { call: Box<CallRow>, lease_deadline_ms: Option<i64> },
+    /// Settle a call.
+    Finish(Finish),
+    /// Settle a call, then lease the next job for `worker_id`.
+    FinishLease { finish: Finish, worker_id: String, lease_id: String, now_ms: i64, expires_ms: i64, max_attempts: i64, grace_ms: i64 },
+}
+
+impl WriteOp {
+    fn kind(&self) -> usize {
+        match self {
+            WriteOp::Enqueue { .. } => 0,
+            WriteOp::Finish(_) => 1,
+            WriteOp::FinishLease { .. } => 2,
+        }
+    }
+
+    fn bind<'q>(&'q self, q: sqlx::query::Query<'q, Sqlite, SqliteArguments>) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
+        let finish = |q: sqlx::query::Query<'q, Sqlite, SqliteArguments>, f: &'q Finish| {
+            q.bind(&f.call_id)
+                .bind(&f.lease_id)
+                .bind(f.status.as_str())
+                .bind(to_json_text(&f.result))
+                .bind(f.now_ms)
+                .bind(f.charged)
+                .bind(f.earnings)
+        };
+        match self {
+            WriteOp::Enqueue { call: c, lease_deadline_ms } => q
+                .bind(&c.id)
+                .bind(&c.request_id)
+                .bind(&c.project_id)
+                .bind(&c.project_owner)
+                .bind(&c.project_name)
+                .bind(&c.wasm_sha256)
+                .bind(&c.key_owner)
+                .bind(c.key_nonce)
+                .bind(&c.input)
+                .bind(c.max_instructions)
+                .bind(c.max_memory_mb)
+                .bind(c.max_execution_seconds)
+                .bind(to_json_text(&c.grants))
+                .bind(c.attached_deposit)
+                .bind(c.compute_limit)
+                .bind(c.reserved)
+                .bind(c.status.as_str())
+                .bind(&c.lease_id)
+                .bind(&c.worker_id)
+                .bind(c.lease_expires_ms)
+                .bind(c.attempts)
+                .bind(c.created_ms)
+                .bind(c.completed_ms)
+                .bind(c.result.as_ref().map(to_json_text))
+                .bind(to_json_text(&c.http_allowlist))
+                .bind(c.secrets_ref.as_ref().map(to_json_text))
+                .bind(*lease_deadline_ms),
+            WriteOp::Finish(f) => finish(q, f),
+            WriteOp::FinishLease { finish: f, worker_id, lease_id, now_ms, expires_ms, max_attempts, grace_ms } => {
+                finish(q, f).bind(lease_id).bind(worker_id).bind(*now_ms).bind(*expires_ms).bind(*max_attempts).bind(*grace_ms)
+            }
+        }
+    }
+}
+
+/// Binds of each kind of operation (the highest `$n` of its statements).
+const BINDS: [usize; 3] = [27, 7, 13];
+
+/// `enqueue`: every statement after the reservation runs only if the statement before it changed
+/// what it should (`changes()`); the last returns a row if the call was queued.
+const ENQUEUE: &str = concat!(
+    "UPDATE payment_keys SET reserved = reserved + $16 WHERE owner = $7 AND nonce = $8 \
+     AND revoked = 0 AND balance - spent - reserved >= $16; \
+     INSERT INTO calls (",
+    call_columns!(),
+    ", lease_deadline_ms) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
+     $22, $23, $24, $25, $26, $27 WHERE changes() = 1; \
+     INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
+     SELECT $7, $8, $1, 'reserve', $16, $22 WHERE changes() = 1; \
+     SELECT 1 AS queued, #OP# AS op WHERE changes() = 1;"
+);
+
+/// The statements of `finish`, chained the same way: the call (1 row), its key (1 row), the two
+/// ledger lines (2 rows), then the earnings of a completed call. The charge is clamped to the
+/// call's reservation and the earnings to the charge.
+macro_rules! finish_statements {
+    () => {
+        concat!(
+            "UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
+             WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ",
+            call_columns!(),
+            ", #OP# AS op; \
+             UPDATE payment_keys SET reserved = reserved - (SELECT reserved FROM calls WHERE id = $1), \
+             spent = spent + (SELECT MIN(MAX($6, 0), reserved) FROM calls WHERE id = $1) \
+             WHERE changes() = 1 AND (owner, nonce) = (SELECT key_owner, key_nonce FROM calls WHERE id = $1); \
+             INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
+             SELECT key_owner, key_nonce, id, 'settle', MIN(MAX($6, 0), reserved), $5 FROM calls WHERE id = $1 AND changes() = 1 \
+             UNION ALL \
+             SELECT key_owner, key_nonce, id, 'release', reserved - MIN(MAX($6, 0), reserved), $5 FROM calls WHERE id = $1 AND changes() = 1; \
+             INSERT INTO earnings (owner, project_id, amount, calls) \
+             SELECT project_owner, project_id, MIN(MAX($7, 0), MIN(MAX($6, 0), reserved)), 1 FROM calls \
+             WHERE id = $1 AND changes() = 2 AND $3 = 'completed' \
+             ON CONFLICT (owner, project_id) DO UPDATE SET amount = earnings.amount + excluded.amount, calls = earnings.calls + 1;"
+        )
+    };
+}
+
+/// `finish`.
+const FINISH: &str = finish_statements!();
+
+/// `finish`, then the lease of the next job for the worker that completed (binds 8..=13: lease id,
+/// worker id, now, lease expiry, max attempts, grace). The lease ends at the earlier of the expiry
+/// and its hard deadline (as in `lease`).
+const FINISH_LEASE: &str = concat!(
+    finish_statements!(),
+    " \
+     UPDATE calls SET status = 'leased', lease_id = $8, worker_id = $9, \
+     lease_deadline_ms = $10 + max_execution_seconds * 1000 + $13, \
+     lease_expires_ms = CASE WHEN $11 < $10 + max_execution_seconds * 1000 + $13 THEN $11 \
+     ELSE $10 + max_execution_seconds * 1000 + $13 END, \
+     attempts = attempts + 1 \
+     WHERE id = (SELECT id FROM calls WHERE status IN ('queued', 'leased') \
+                 AND (status = 'queued' OR lease_expires_ms < $10) AND attempts < $12 \
+                 ORDER BY created_ms LIMIT 1) \
+     AND status IN ('queued', 'leased') AND (status = 'queued' OR lease_expires_ms < $10) \
+     RETURNING ",
+    call_columns!(),
+    ", #OP# AS op;"
+);
+
+const TEMPLATES: [&str; 3] = [ENQUEUE, FINISH, FINISH_LEASE];
+
+/// `template` with every `$n` shifted by `base` and its `#OP#` marker replaced by `op`.
+fn renumber(template: &str, base: usize, op: usize, out: &mut String) {
+    let text = template.replace("#OP#", &op.to_string());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '$' {
+            let mut n = 0usize;
+            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                n = n * 10 + d as usize;
+                chars.next();
+            }
+            out.push_str(&(base + n).to_string());
+        }
+    }
+}
+
+/// The SQL of a group of `kinds` (in order): one transaction.
+fn group_sql(kinds: &[usize]) -> String {
+    let mut sql = String::from("BEGIN IMMEDIATE; ");
+    let mut base = 0;
+    for (i, &kind) in kinds.iter().enumerate() {
+        renumber(TEMPLATES[kind], base, i, &mut sql);
+        sql.push(' ');
+        base += BINDS[kind];
+    }
+    sql.push_str("COMMIT;");
+    sql
+}
+
+/// An operation waiting for the writer, and where its rows go.
+pub(crate) type Pending = (WriteOp, oneshot::Sender<Result<Vec<SqliteRow>, StoreError>>);
+
+/// What runs a group: the write connection of the backend (see [`super::sqlite::SqliteBackend`]).
+#[async_trait::async_trait]
+pub(crate) trait GroupConn: Send + Sync + 'static {
+    /// Runs `q` (a whole transaction) on the write connection, rolling back on an error.
+    async fn run(&self, q: sqlx::query::Query<'_, Sqlite, SqliteArguments>) -> Result<Vec<SqliteRow>, StoreError>;
+}
+
+/// Counters of the writer: groups committed and operations in them.
+#[derive(Debug, Default)]
+pub struct GroupStats {
+    /// Groups run (a group of one included).
+    pub groups: std::sync::atomic::AtomicU64,
+    /// Operations run in them.
+    pub ops: std::sync::atomic::AtomicU64,
+    /// Groups that failed and were run again one operation at a time.
+    pub split: std::sync::atomic::AtomicU64,
+}
+
+/// The SQL texts of the group shapes seen.
+#[derive(Default)]
+pub(crate) struct Shapes(HashMap<Vec<usize>, Arc<str>>);
+
+impl Shapes {
+    fn sql(&mut self, kinds: &[usize]) -> Arc<str> {
+        if let Some(sql) = self.0.get(kinds) {
+            return sql.clone();
+        }
+        if self.0.len() >= MAX_SHAPES {
+            self.0.clear();
+        }
+        let sql: Arc<str> = group_sql(kinds).into();
+        self.0.insert(kinds.to_vec(), sql.clone());
+        sql
+    }
+}
+
+/// Runs `ops` (in this order) as one transaction; the rows of each, or the error.
+pub(crate) async fn run_ops<C: GroupConn + ?Sized>(
+    conn: &C,
+    shapes: &mut Shapes,
+    ops: &[&WriteOp],
+) -> Result<Vec<Vec<SqliteRow>>, StoreError> {
+    let kinds: Vec<usize> = ops.iter().map(|op| op.kind()).collect();
+    let sql = shapes.sql(&kinds);
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for op in ops {
+        q = op.bind(q);
+    }
+    let rows = conn.run(q).await?;
+    let mut each: Vec<Vec<SqliteRow>> = ops.iter().map(|_| Vec::new()).collect();
+    for row in rows {
+        let i: i64 = row.try_get("op")?;
+        each.get_mut(i as usize).ok_or_else(|| StoreError::Corrupt(format!("group row of operation {i}")))?.push(row);
+    }
+    Ok(each)
+}
+
+/// The writer task: takes the first queued operation and whatever else is queued (up to
+/// [`MAX_GROUP`]), runs them as one group and answers each. Ends when the backend is dropped.
+pub(crate) async fn write_groups<C: GroupConn>(conn: Weak<C>, stats: Arc<GroupStats>, mut queue: mpsc::UnboundedReceiver<Pending>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut shapes = Shapes::default();
+    let mut group: Vec<Pending> = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = queue.recv().await {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(op) => group.push(op),
+                Err(_) => break,
+            }
+        }
+        let Some(conn) = conn.upgrade() else { break };
+        group.sort_by_key(|(op, _)| op.kind());
+        stats.groups.fetch_add(1, Relaxed);
+        stats.ops.fetch_add(group.len() as u64, Relaxed);
+        let ops: Vec<&WriteOp> = group.iter().map(|(op, _)| op).collect();
+        match run_ops(&*conn, &mut shapes, &ops).await {
+            Ok(rows) => {
+                for ((_, reply), rows) in group.drain(..).zip(rows) {
+                    let _ = reply.send(Ok(rows));
+                }
+            }
+            Err(e) if group.len() == 1 => {
+                let (_, reply) = group.pop().expect("one operation");
+                let _ = reply.send(Err(e));
+            }
+            // One operation's error rolled back the group: each runs again alone, so only the
+            // failing one fails.
+            Err(_) => {
+                stats.split.fetch_add(1, Relaxed);
+                for (op, reply) in group.drain(..) {
+                    let rows = run_ops(&*conn, &mut shapes, &[&op]).await.map(|mut each| each.pop().unwrap_or_default());
+                    let _ = reply.send(rows);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_renumbered_per_operation() {
+        let sql = group_sql(&[0, 1]);
+        // The enqueue keeps $1..$27, the finish after it uses $28..$34.
+        assert!(sql.contains("owner = $7 AND nonce = $8"));
+        assert!(sql.contains("WHERE id = $28 AND lease_id = $29"));
+        assert!(!sql.contains("$35"));
+        assert!(sql.contains("SELECT 1 AS queued, 0 AS op"));
+        assert!(sql.contains(", 1 AS op;"));
+        assert!(sql.starts_with("BEGIN IMMEDIATE; ") && sql.ends_with("COMMIT;"));
+    }
+}
