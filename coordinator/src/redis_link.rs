@@ -23,12 +23,21 @@ pub struct RedisLink {
     client: redis::Client,
     conn: RwLock<Option<ConnectionManager>>,
     healthy: AtomicBool,
+    /// This process's id, sent as the payload of its "job queued" announcements: the subscriber
+    /// ignores its own (the process already woke one of its own long-polls when it queued the
+    /// job; waking a second one for the same job cost an empty lease statement per call).
+    origin: String,
 }
 
 impl RedisLink {
     /// Parses the URL; does not connect (see [`RedisLink::run`]).
     pub fn new(url: &str) -> Result<Self, redis::RedisError> {
-        Ok(Self { client: redis::Client::open(url)?, conn: RwLock::new(None), healthy: AtomicBool::new(false) })
+        Ok(Self {
+            client: redis::Client::open(url)?,
+            conn: RwLock::new(None),
+            healthy: AtomicBool::new(false),
+            origin: uuid::Uuid::new_v4().to_string(),
+        })
     }
 
     /// `true` while connected and subscribed.
@@ -51,9 +60,11 @@ impl RedisLink {
         }
     }
 
-    /// Publishes, best effort.
+    /// Publishes, best effort. On [`JOBS_CHANNEL`] the payload is replaced by this process's
+    /// origin id (receivers of any version treat any payload there as "a job was queued").
     pub async fn publish(&self, channel: &str, payload: &str) {
         let Some(mut conn) = self.connection().await else { return };
+        let payload = if channel == JOBS_CHANNEL { self.origin.as_str() } else { payload };
         let cmd = redis::cmd("PUBLISH").arg(channel).arg(payload).to_owned();
         match tokio::time::timeout(REDIS_OP_TIMEOUT, cmd.query_async::<i64>(&mut conn)).await {
             Ok(Ok(_)) => {}
@@ -110,7 +121,7 @@ impl RedisLink {
                         hub.local_call_settled(&id);
                     }
                 }
-                JOBS_CHANNEL => hub.local_job_queued(),
+                JOBS_CHANNEL if msg.get_payload::<String>().map_or(true, |from| from != self.origin) => hub.local_job_queued(),
                 _ => {}
             }
         }
