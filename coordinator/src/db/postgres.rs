@@ -28,7 +28,7 @@ const GROUP_QUEUE: usize = 1024;
 pub struct PostgresBackend {
     pool: PgPool,
     /// The group writer's queue: every [`PostgresBackend::batch`] (reserve + enqueue, settle,
-    /// settle + lease) goes through it (see [`group::write_groups`]).
+    /// settle + lease where a backend has one) goes through it (see [`group::write_groups`]).
     writer: mpsc::Sender<group::GroupOp>,
 }
 
@@ -356,44 +356,6 @@ const FINISH: &str = concat!(
      SELECT * FROM c"
 );
 
-/// `finish`, then `lease` for the same worker, as one statement (the SQLite backend's
-/// `FINISH_LEASE` as CTEs): under load a worker's completion leases its next job in the same
-/// transaction (and group commit) instead of a lease transaction of its own. Binds 8..=13: lease
-/// id, worker id, now, lease expiry, max attempts, grace. The lease sub-select leaves out the call
-/// being settled (`id <> $1`): its row is `c`'s, and one statement may not change a row twice.
-/// Both CTEs see the snapshot taken before the statement, so the settled call is still `leased`
-/// there; rows come back settled first, then leased.
-const FINISH_LEASE: &str = concat!(
-    "WITH c AS (UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
-     WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ",
-    call_columns!(),
-    "), \
-     k AS (UPDATE payment_keys p SET reserved = p.reserved - c.reserved, \
-     spent = p.spent + LEAST(GREATEST($6, 0), c.reserved) FROM c \
-     WHERE p.owner = c.key_owner AND p.nonce = c.key_nonce RETURNING 1), \
-     l AS (INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
-     SELECT key_owner, key_nonce, id, 'settle', LEAST(GREATEST($6, 0), reserved), $5 FROM c \
-     UNION ALL \
-     SELECT key_owner, key_nonce, id, 'release', reserved - LEAST(GREATEST($6, 0), reserved), $5 FROM c), \
-     e AS (INSERT INTO earnings (owner, project_id, amount, calls) \
-     SELECT project_owner, project_id, LEAST(GREATEST($7, 0), LEAST(GREATEST($6, 0), reserved)), 1 FROM c \
-     WHERE $3 = 'completed' \
-     ON CONFLICT (owner, project_id) DO UPDATE SET amount = earnings.amount + excluded.amount, calls = earnings.calls + 1), \
-     n AS (UPDATE calls SET status = 'leased', lease_id = $8, worker_id = $9, \
-     lease_deadline_ms = $10 + max_execution_seconds * 1000 + $13, \
-     lease_expires_ms = CASE WHEN $11 < $10 + max_execution_seconds * 1000 + $13 THEN $11 \
-     ELSE $10 + max_execution_seconds * 1000 + $13 END, \
-     attempts = attempts + 1 \
-     WHERE id = (SELECT id FROM calls WHERE status IN ('queued', 'leased') \
-                 AND (status = 'queued' OR lease_expires_ms < $10) AND attempts < $12 AND id <> $1 \
-                 ORDER BY created_ms LIMIT 1 FOR UPDATE SKIP LOCKED) \
-     AND status IN ('queued', 'leased') AND (status = 'queued' OR lease_expires_ms < $10) \
-     RETURNING ",
-    call_columns!(),
-    ") \
-     SELECT * FROM c UNION ALL SELECT * FROM n"
-);
-
 impl_backend!(
     PostgresBackend,
     Postgres,
@@ -401,7 +363,10 @@ impl_backend!(
     lock = "FOR UPDATE SKIP LOCKED",
     enqueue = ENQUEUE,
     finish = FINISH,
-    finish_lease = Some(FINISH_LEASE)
+    // No settle-and-lease statement: through the group writer it would run its lease scan
+    // (`calls_pending` from the oldest entry) serially inside every group, which measured slower at
+    // 32 connections (355 vs 520 calls/s) than leasing on the pool, in parallel.
+    finish_lease = None::<&'static str>
 );
 
 super::retention::impl_retention!(PostgresBackend, Postgres, begin = "BEGIN");
