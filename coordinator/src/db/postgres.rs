@@ -3,9 +3,8 @@
 use std::time::Duration;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Execute as _, Executor, PgPool, Postgres, SqlSafeStr};
-use tokio::sync::{mpsc, oneshot};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Executor, PgPool, Postgres, SqlSafeStr};
 
 use super::sql::{call_columns, impl_backend, key_columns, worker_columns};
 use crate::error::CoordinatorError;
@@ -18,18 +17,10 @@ pub const PG_MAX_CONNECTIONS: u32 = 16;
 /// hanging for half a minute per request; a pool that stays exhausted for 5 s is overloaded anyway.
 pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Most queued reserve / settle statements the group writer commits in one transaction.
-pub const GROUP_MAX_OPS: usize = 64;
-/// Reserve / settle statements waiting for the group writer (callers wait when it is full).
-const GROUP_QUEUE: usize = 1024;
-
 /// The PostgreSQL implementation of [`crate::db::Backend`].
 #[derive(Debug, Clone)]
 pub struct PostgresBackend {
     pool: PgPool,
-    /// The group writer's queue: every [`PostgresBackend::batch`] (reserve + enqueue, settle,
-    /// settle + lease where a backend has one) goes through it (see [`group::write_groups`]).
-    writer: mpsc::Sender<group::GroupOp>,
 }
 
 impl PostgresBackend {
@@ -50,9 +41,7 @@ impl PostgresBackend {
         let pool =
             PgPoolOptions::new().max_connections(PG_MAX_CONNECTIONS).acquire_timeout(PG_ACQUIRE_TIMEOUT).connect_with(options).await?;
         migrator().run(&pool).await?;
-        let (writer, queue) = mpsc::channel(GROUP_QUEUE);
-        tokio::spawn(group::write_groups(pool.clone(), queue));
-        Ok(Self { pool, writer })
+        Ok(Self { pool })
     }
 
     /// No rows are kept in memory: several replicas write the same database.
@@ -61,180 +50,26 @@ impl PostgresBackend {
     }
 
     /// A pooled connection for reading.
-    pub(super) async fn read(&self) -> Result<sqlx::pool::PoolConnection<Postgres>, StoreError> {
+    pub(super) async fn read(&self) -> Result<sqlx::pool::PoolConnection<Postgres>, crate::error::StoreError> {
         Ok(self.pool.acquire().await?)
     }
 
     /// A pooled connection for writing (PostgreSQL handles concurrent writers itself).
-    pub(super) async fn write(&self) -> Result<sqlx::pool::PoolConnection<Postgres>, StoreError> {
+    pub(super) async fn write(&self) -> Result<sqlx::pool::PoolConnection<Postgres>, crate::error::StoreError> {
         Ok(self.pool.acquire().await?)
     }
 
-    /// Runs one (atomic) statement, returning its rows once it is committed: through the group
-    /// writer, which commits the statements queued meanwhile by other calls in the same
-    /// transaction (one WAL flush, and one holder of the hot payment-key and earnings rows' locks,
-    /// for the whole group).
-    async fn batch(&self, mut q: sqlx::query::Query<'_, Postgres, PgArguments>) -> Result<Vec<PgRow>, StoreError> {
-        let args = q.take_arguments().map_err(sqlx::Error::Encode)?.unwrap_or_default();
-        let (reply, answer) = oneshot::channel();
-        match self.writer.send(group::GroupOp { sql: q.sql(), args, reply }).await {
-            // The writer answers every operation it takes; no answer = its runtime is gone.
-            Ok(()) => answer.await.unwrap_or(Err(StoreError::Database(sqlx::Error::WorkerCrashed))),
-            // The writer task is gone (the runtime that spawned it ended, as between tests): the
-            // statement alone is atomic too.
-            Err(mpsc::error::SendError(op)) => Ok(sqlx::query_with(op.sql, op.args).fetch_all(&self.pool).await?),
-        }
+    /// Runs one (atomic) statement, returning its rows.
+    async fn batch(
+        &self,
+        q: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<Vec<sqlx::postgres::PgRow>, crate::error::StoreError> {
+        Ok(q.fetch_all(&mut *self.write().await?).await?)
     }
 
     /// Closes the pool (used by tests that restart the coordinator).
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-}
-
-/// The group writer (see [`group::write_groups`]).
-mod group {
-    use sqlx::postgres::{PgArguments, PgRow};
-    use sqlx::{Executor as _, PgPool, Postgres, SqlStr};
-    use tokio::sync::{mpsc, oneshot};
-
-    use super::GROUP_MAX_OPS;
-    use crate::error::StoreError;
-
-    /// One queued statement for the group writer, and where its rows go once committed.
-    pub(super) struct GroupOp {
-        pub(super) sql: SqlStr,
-        pub(super) args: PgArguments,
-        pub(super) reply: oneshot::Sender<Result<Vec<PgRow>, StoreError>>,
-    }
-
-    /// The group writer: takes the queued statements (up to [`GROUP_MAX_OPS`] at a time: whatever
-    /// queued while the previous group committed) and commits them in one transaction on its own
-    /// connection, then answers each. An answer is sent only after the `COMMIT` returned, so a call is
-    /// acknowledged only once its reservation is committed and a result only once its settlement is.
-    /// Each statement is one atomic operation (a CTE that changes nothing unless all of it applies),
-    /// so grouping changes no operation's outcome, only how many operations one commit carries.
-    pub(super) async fn write_groups(pool: PgPool, mut queue: mpsc::Receiver<GroupOp>) {
-        let mut conn = None;
-        let mut group = Vec::with_capacity(GROUP_MAX_OPS);
-        // `PgPool::close` waits for every lent connection: the writer returns its own when the
-        // pool closes (then its queue is dropped, and later statements fail on the closed pool).
-        let mut closed = std::pin::pin!(pool.close_event());
-        loop {
-            tokio::select! {
-                taken = queue.recv_many(&mut group, GROUP_MAX_OPS) => if taken == 0 { return },
-                _ = &mut closed => return,
-            }
-            // A caller that stopped waiting (its request was dropped) gets nothing run for it, as if
-            // its statement had never been sent.
-            group.retain(|op| !op.reply.is_closed());
-            match group.len() {
-                0 => {}
-                // Alone: autocommit, one round trip (no BEGIN / COMMIT).
-                1 => {
-                    let op = group.pop().expect("one op");
-                    let rows = run_alone(&pool, &mut conn, &op).await;
-                    let _ = op.reply.send(rows);
-                }
-                _ => commit_group(&pool, &mut conn, &mut group).await,
-            }
-            group.clear();
-        }
-    }
-
-    /// The writer's connection, held across groups (a pooled connection is pinged each time it is
-    /// lent; holding it saves that round trip per group).
-    async fn writer_conn<'c>(
-        pool: &PgPool,
-        conn: &'c mut Option<sqlx::pool::PoolConnection<Postgres>>,
-    ) -> Result<&'c mut sqlx::pool::PoolConnection<Postgres>, sqlx::Error> {
-        if conn.is_none() {
-            *conn = Some(pool.acquire().await?);
-        }
-        Ok(conn.as_mut().expect("connection just set"))
-    }
-
-    /// Forgets the writer's connection after an error that may have broken it (the next group takes
-    /// a fresh one from the pool, which tests it).
-    fn drop_if_broken(conn: &mut Option<sqlx::pool::PoolConnection<Postgres>>, err: &sqlx::Error) {
-        if StoreError::Database(copy_error(err)).is_unavailable()
-            && let Some(mut c) = conn.take()
-        {
-            c.close_on_drop();
-        }
-    }
-
-    /// One statement in its own (implicit) transaction.
-    async fn run_alone(
-        pool: &PgPool,
-        conn: &mut Option<sqlx::pool::PoolConnection<Postgres>>,
-        op: &GroupOp,
-    ) -> Result<Vec<PgRow>, StoreError> {
-        let c = writer_conn(pool, conn).await?;
-        let rows = sqlx::query_with(op.sql.clone(), op.args.clone()).fetch_all(&mut **c).await;
-        if let Err(e) = &rows {
-            drop_if_broken(conn, e);
-        }
-        Ok(rows?)
-    }
-
-    /// Commits `group` in one transaction and answers each operation. If a statement fails, nothing
-    /// of the group is committed: each operation then runs alone and gets its own outcome (the
-    /// failing one its error, the others their rows). If the `COMMIT` itself fails, whether it took
-    /// effect is unknown (as for a single statement whose connection broke): every operation gets
-    /// the error, none is run again.
-    async fn commit_group(pool: &PgPool, conn: &mut Option<sqlx::pool::PoolConnection<Postgres>>, group: &mut Vec<GroupOp>) {
-        let mut results = Vec::with_capacity(group.len());
-        let together: Result<(), sqlx::Error> = async {
-            let c = writer_conn(pool, conn).await?;
-            c.execute("BEGIN").await?;
-            for op in group.iter() {
-                match sqlx::query_with(op.sql.clone(), op.args.clone()).fetch_all(&mut **c).await {
-                    Ok(rows) => results.push(rows),
-                    Err(e) => {
-                        // The transaction is aborted: end it (a broken connection is dropped below).
-                        let _ = c.execute("ROLLBACK").await;
-                        return Err(e);
-                    }
-                }
-            }
-            Ok(())
-        }
-        .await;
-        if let Err(e) = together {
-            drop_if_broken(conn, &e);
-            for op in group.drain(..) {
-                let rows = run_alone(pool, conn, &op).await;
-                let _ = op.reply.send(rows);
-            }
-            return;
-        }
-        let c = conn.as_mut().expect("the group ran on it");
-        if let Err(e) = c.execute("COMMIT").await {
-            drop_if_broken(conn, &e);
-            for op in group.drain(..) {
-                let _ = op.reply.send(Err(StoreError::Database(copy_error(&e))));
-            }
-            return;
-        }
-        for (op, rows) in group.drain(..).zip(results) {
-            let _ = op.reply.send(Ok(rows));
-        }
-    }
-
-    /// The same failure for another operation of a group whose `COMMIT` failed (`sqlx::Error` is not
-    /// `Clone`): a lost connection stays a lost connection ([`StoreError::is_unavailable`] sees what
-    /// it saw), anything else becomes a protocol error carrying the message.
-    fn copy_error(err: &sqlx::Error) -> sqlx::Error {
-        match err {
-            sqlx::Error::Io(e) => sqlx::Error::Io(std::io::Error::new(e.kind(), e.to_string())),
-            sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
-            sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
-            sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53100") => {
-                sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, d.to_string()))
-            }
-            other => sqlx::Error::Protocol(other.to_string()),
-        }
     }
 }
 
@@ -363,9 +198,6 @@ impl_backend!(
     lock = "FOR UPDATE SKIP LOCKED",
     enqueue = ENQUEUE,
     finish = FINISH,
-    // No settle-and-lease statement: through the group writer it would run its lease scan
-    // (`calls_pending` from the oldest entry) serially inside every group, which measured slower at
-    // 32 connections (355 vs 520 calls/s) than leasing on the pool, in parallel.
     finish_lease = None::<&'static str>
 );
 
