@@ -23,8 +23,8 @@ use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{AssertSqlSafe, Row as _, Sqlite};
 use tokio::sync::{mpsc, oneshot};
 
-use super::sql::call_columns;
-use super::{CallRow, Finish, to_json_text};
+use super::sql::{bind_enqueue, bind_finish, call_columns};
+use super::{CallRow, Finish};
 use crate::error::StoreError;
 
 /// Most operations committed in one transaction.
@@ -53,44 +53,9 @@ impl WriteOp {
     }
 
     fn bind<'q>(&'q self, q: sqlx::query::Query<'q, Sqlite, SqliteArguments>) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
-        let finish = |q: sqlx::query::Query<'q, Sqlite, SqliteArguments>, f: &'q Finish| {
-            q.bind(&f.call_id)
-                .bind(&f.lease_id)
-                .bind(f.status.as_str())
-                .bind(to_json_text(&f.result))
-                .bind(f.now_ms)
-                .bind(f.charged)
-                .bind(f.earnings)
-        };
+        let finish = |q: sqlx::query::Query<'q, Sqlite, SqliteArguments>, f: &'q Finish| bind_finish!(q, f);
         match self {
-            WriteOp::Enqueue { call: c, lease_deadline_ms } => q
-                .bind(&c.id)
-                .bind(&c.request_id)
-                .bind(&c.project_id)
-                .bind(&c.project_owner)
-                .bind(&c.project_name)
-                .bind(&c.wasm_sha256)
-                .bind(&c.key_owner)
-                .bind(c.key_nonce)
-                .bind(&c.input)
-                .bind(c.max_instructions)
-                .bind(c.max_memory_mb)
-                .bind(c.max_execution_seconds)
-                .bind(to_json_text(&c.grants))
-                .bind(c.attached_deposit)
-                .bind(c.compute_limit)
-                .bind(c.reserved)
-                .bind(c.status.as_str())
-                .bind(&c.lease_id)
-                .bind(&c.worker_id)
-                .bind(c.lease_expires_ms)
-                .bind(c.attempts)
-                .bind(c.created_ms)
-                .bind(c.completed_ms)
-                .bind(c.result.as_ref().map(to_json_text))
-                .bind(to_json_text(&c.http_allowlist))
-                .bind(c.secrets_ref.as_ref().map(to_json_text))
-                .bind(*lease_deadline_ms),
+            WriteOp::Enqueue { call: c, lease_deadline_ms } => bind_enqueue!(q, &**c, *lease_deadline_ms),
             WriteOp::Finish(f) => finish(q, f),
             WriteOp::FinishLease { finish: f, worker_id, lease_id, now_ms, expires_ms, max_attempts, grace_ms } => {
                 finish(q, f).bind(lease_id).bind(worker_id).bind(*now_ms).bind(*expires_ms).bind(*max_attempts).bind(*grace_ms)

@@ -26,6 +26,55 @@ macro_rules! worker_columns {
     };
 }
 
+/// Binds `$1..=$27` of `enqueue`: the call's columns in [`call_columns!`] order, then its hard
+/// lease deadline (an `Option<i64>`). One binder for every backend and the SQLite group writer.
+macro_rules! bind_enqueue {
+    ($q:expr, $c:expr, $lease_deadline_ms:expr) => {{
+        let c = $c;
+        $q.bind(&c.id)
+            .bind(&c.request_id)
+            .bind(&c.project_id)
+            .bind(&c.project_owner)
+            .bind(&c.project_name)
+            .bind(&c.wasm_sha256)
+            .bind(&c.key_owner)
+            .bind(c.key_nonce)
+            .bind(&c.input)
+            .bind(c.max_instructions)
+            .bind(c.max_memory_mb)
+            .bind(c.max_execution_seconds)
+            .bind($crate::db::to_json_text(&c.grants))
+            .bind(c.attached_deposit)
+            .bind(c.compute_limit)
+            .bind(c.reserved)
+            .bind(c.status.as_str())
+            .bind(&c.lease_id)
+            .bind(&c.worker_id)
+            .bind(c.lease_expires_ms)
+            .bind(c.attempts)
+            .bind(c.created_ms)
+            .bind(c.completed_ms)
+            .bind(c.result.as_ref().map($crate::db::to_json_text))
+            .bind($crate::db::to_json_text(&c.http_allowlist))
+            .bind(c.secrets_ref.as_ref().map($crate::db::to_json_text))
+            .bind($lease_deadline_ms)
+    }};
+}
+
+/// Binds `$1..=$7` of `finish`: call id, lease id, status, result, now, charged, earnings.
+macro_rules! bind_finish {
+    ($q:expr, $f:expr) => {{
+        let f = $f;
+        $q.bind(&f.call_id)
+            .bind(&f.lease_id)
+            .bind(f.status.as_str())
+            .bind($crate::db::to_json_text(&f.result))
+            .bind(f.now_ms)
+            .bind(f.charged)
+            .bind(f.earnings)
+    }};
+}
+
 /// Implements [`crate::db::Backend`] for `$backend` (a struct with a `pool` field of the given
 /// database). `begin` starts a write transaction; `lock` is appended to the lease sub-select;
 /// `enqueue` and `finish` are the dialect's SQL of those two methods (binds: the call columns in
@@ -38,34 +87,7 @@ macro_rules! impl_backend {
             async fn enqueue(&self, c: &CallRow, lease_deadline_ms: Option<i64>) -> Result<Enqueued, StoreError> {
                 // One atomic round trip (see `batch`): reserve on the key if it has the balance,
                 // and only then insert the call and its ledger line. A row back = queued.
-                let q = sqlx::query($enqueue)
-                    .bind(&c.id)
-                    .bind(&c.request_id)
-                    .bind(&c.project_id)
-                    .bind(&c.project_owner)
-                    .bind(&c.project_name)
-                    .bind(&c.wasm_sha256)
-                    .bind(&c.key_owner)
-                    .bind(c.key_nonce)
-                    .bind(&c.input)
-                    .bind(c.max_instructions)
-                    .bind(c.max_memory_mb)
-                    .bind(c.max_execution_seconds)
-                    .bind(to_json_text(&c.grants))
-                    .bind(c.attached_deposit)
-                    .bind(c.compute_limit)
-                    .bind(c.reserved)
-                    .bind(c.status.as_str())
-                    .bind(&c.lease_id)
-                    .bind(&c.worker_id)
-                    .bind(c.lease_expires_ms)
-                    .bind(c.attempts)
-                    .bind(c.created_ms)
-                    .bind(c.completed_ms)
-                    .bind(c.result.as_ref().map(to_json_text))
-                    .bind(to_json_text(&c.http_allowlist))
-                    .bind(c.secrets_ref.as_ref().map(to_json_text))
-                    .bind(lease_deadline_ms);
+                let q = $crate::db::sql::bind_enqueue!(sqlx::query($enqueue), c, lease_deadline_ms);
                 let rows = self.batch(q).await?;
                 Ok(if rows.is_empty() { Enqueued::InsufficientBalance } else { Enqueued::Queued })
             }
@@ -74,14 +96,7 @@ macro_rules! impl_backend {
                 // One atomic round trip (see `batch`): settle the call if the lease is current, and
                 // only then move the money, write the ledger (settle, then release) and credit
                 // earnings of a completed call. The settled row comes back.
-                let q = sqlx::query($finish)
-                    .bind(&f.call_id)
-                    .bind(&f.lease_id)
-                    .bind(f.status.as_str())
-                    .bind(to_json_text(&f.result))
-                    .bind(f.now_ms)
-                    .bind(f.charged)
-                    .bind(f.earnings);
+                let q = $crate::db::sql::bind_finish!(sqlx::query($finish), f);
                 let rows = self.batch(q).await?;
                 rows.first().map(call_row).transpose()
             }
@@ -99,14 +114,7 @@ macro_rules! impl_backend {
             ) -> Result<(Option<CallRow>, Option<CallRow>), StoreError> {
                 // Leasing separately would cost a round trip even when no job waits: only finish.
                 let Some(sql) = $finish_lease else { return Ok((self.finish(f).await?, None)) };
-                let q = sqlx::query(sql)
-                    .bind(&f.call_id)
-                    .bind(&f.lease_id)
-                    .bind(f.status.as_str())
-                    .bind(to_json_text(&f.result))
-                    .bind(f.now_ms)
-                    .bind(f.charged)
-                    .bind(f.earnings)
+                let q = $crate::db::sql::bind_finish!(sqlx::query(sql), f)
                     .bind(lease_id)
                     .bind(worker_id)
                     .bind(now_ms)
@@ -848,4 +856,4 @@ macro_rules! impl_backend {
     };
 }
 
-pub(crate) use {call_columns, impl_backend, key_columns, worker_columns};
+pub(crate) use {bind_enqueue, bind_finish, call_columns, impl_backend, key_columns, worker_columns};
