@@ -128,12 +128,16 @@ impl StoreError {
             // SQLite 13 = SQLITE_FULL; PostgreSQL 08xxx connection, 57Pxx shutdown, 53xxx
             // insufficient resources (disk full, out of memory, too many connections), 25006 a
             // read-only server (a standby, or a primary during a failover).
-            StoreError::Database(sqlx::Error::Database(d)) => {
-                d.code().is_some_and(|c| c == "13" || c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") || c == "25006")
-            }
+            StoreError::Database(sqlx::Error::Database(d)) => d.code().is_some_and(|c| unavailable_code(&c)),
             _ => false,
         }
     }
+}
+
+/// Whether a database error code says the database cannot be reached or written right now (see
+/// [`StoreError::is_unavailable`]).
+pub(crate) fn unavailable_code(code: &str) -> bool {
+    code == "13" || code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "25006"
 }
 
 impl From<StoreError> for ApiError {

@@ -182,6 +182,14 @@ pub struct GroupStats {
     pub split: std::sync::atomic::AtomicU64,
 }
 
+impl GroupStats {
+    /// (groups, operations, groups split).
+    pub fn snapshot(&self) -> (u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.groups.load(Relaxed), self.ops.load(Relaxed), self.split.load(Relaxed))
+    }
+}
+
 /// The SQL texts of the group shapes seen.
 #[derive(Default)]
 pub(crate) struct Shapes(HashMap<Vec<usize>, Arc<str>>);

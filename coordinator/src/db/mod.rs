@@ -205,6 +205,17 @@ pub struct Finish {
     pub now_ms: i64,
 }
 
+/// The hot row a reserve or settle statement locks first, for a backend that orders its locks
+/// (the PostgreSQL group writer): a reservation's payment key, or the call a settlement settles
+/// (whose key and earnings row it locks next).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum HotRows<'a> {
+    /// The payment key `(owner, nonce)`.
+    Key { owner: &'a str, nonce: i64 },
+    /// The call with this id.
+    Call(&'a str),
+}
+
 /// What enqueueing a call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {

@@ -176,8 +176,7 @@ impl SqliteBackend {
     /// What the group writer did so far: (groups, operations in them, groups that failed and
     /// ran again one operation at a time).
     pub fn group_stats(&self) -> (u64, u64, u64) {
-        let s = &self.inner.stats;
-        (s.groups.load(Ordering::Relaxed), s.ops.load(Ordering::Relaxed), s.split.load(Ordering::Relaxed))
+        self.inner.stats.snapshot()
     }
 }
 
