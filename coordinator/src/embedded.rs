@@ -1,6 +1,9 @@
 //! [`EmbeddedSource`]: the worker protocol against a coordinator in the same process
 //! (`outlayer serve`). The same calls as over HTTP — lease, heartbeat, fetch wasm, complete with a
-//! signed receipt — without the loopback hop or any encoding: jobs and results stay typed.
+//! signed receipt — without the loopback hop or any encoding: jobs and results stay typed. The
+//! receipt is recomputed and compared as for a remote worker, but its signature, made in this
+//! process with a key this process registered, is not verified again in release builds
+//! ([`ReceiptOrigin::InProcess`]).
 //!
 //! Registration goes through the same attestation check as over HTTP ([`AppState::register_worker`]):
 //! a challenge, evidence binding the key and the challenge, the configured policy. `outlayer serve`
@@ -17,6 +20,7 @@ use outlayer_protocol::{Completion, DEV_MEASUREMENTS, HeartbeatResponse, Job, Re
 use crate::AppState;
 use crate::db::WorkerRow;
 use crate::error::ApiError;
+use crate::service::ReceiptOrigin;
 
 /// A worker registered with the coordinator `state` of this process.
 pub struct EmbeddedSource {
@@ -75,11 +79,13 @@ impl JobSource for EmbeddedSource {
         })
     }
     fn complete<'a>(&'a self, _job: &'a Job, completion: &'a Completion) -> SourceFuture<'a, ()> {
-        Box::pin(async move { self.state.complete_job(&self.worker, completion).await.map(|_| ()).map_err(source_error) })
+        Box::pin(async move {
+            self.state.complete_job_from(&self.worker, completion, ReceiptOrigin::InProcess).await.map(|_| ()).map_err(source_error)
+        })
     }
     fn complete_and_lease<'a>(&'a self, _job: &'a Job, completion: &'a Completion) -> CompleteAndLease<'a> {
         Box::pin(async move {
-            let (done, next) = self.state.complete_and_lease(&self.worker, completion).await;
+            let (done, next) = self.state.complete_and_lease_from(&self.worker, completion, ReceiptOrigin::InProcess).await;
             (done.map(|_| ()).map_err(source_error), next)
         })
     }

@@ -95,8 +95,10 @@ impl Hub {
         }
     }
 
-    /// Wakes one local job waiter (used by the Redis subscriber).
+    /// Counts a job another replica queued and wakes one local job waiter (used by the Redis
+    /// subscriber).
     pub fn local_job_queued(&self) {
+        self.idle.queued();
         self.jobs.notify_one();
     }
 
