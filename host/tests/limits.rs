@@ -181,3 +181,26 @@ async fn a_component_needing_more_instances_than_allowed_fails_to_start() {
     assert!(r.output.is_empty());
     assert_healthy(&rt).await;
 }
+
+/// Pooled memories are reused (and with `linear_memory_keep_resident` their touched pages are
+/// reset with `memset` rather than unmapped): nothing one execution wrote reaches the next. Each
+/// `scan` run takes the slot the `fill` run before it used (the pool prefers a slot that last held
+/// the same module).
+#[tokio::test]
+async fn an_execution_never_sees_what_an_earlier_one_left_in_memory() {
+    let rt = runtime();
+    let wasm = guest(g::MEMORY_RESIDUE);
+    let limits = Limits { max_memory_bytes: 64 << 20, ..tight_limits() };
+    // The detector works: within one execution the scan finds every block the fill wrote.
+    let r = run(&rt, &wasm, b"fill scan", limits.clone()).await;
+    assert_eq!(String::from_utf8_lossy(&r.output), "393216", "{:?}", r.outcome);
+    for round in 0..4 {
+        let r = run(&rt, &wasm, b"fill", limits.clone()).await;
+        assert!(r.outcome.is_ok(), "fill: {:?}", r.outcome);
+        assert!(r.peak_memory_bytes >= 6 << 20, "fill grew its memory: {}", r.peak_memory_bytes);
+        let r = run(&rt, &wasm, b"scan", limits.clone()).await;
+        assert!(r.outcome.is_ok(), "scan: {:?}", r.outcome);
+        assert_eq!(String::from_utf8_lossy(&r.output), "0", "round {round}: marker blocks found in fresh memory");
+    }
+    assert_healthy(&rt).await;
+}

@@ -48,7 +48,8 @@
 //! Hostile guests, one per host limit: `loop-forever` (fuel / wall clock), `memory-bomb`
 //! (memory), `stack-overflow` (wasm stack), `output-flood` (stdout size), `stderr-flood`
 //! (stderr size), `sleep-forever` (wall clock while blocked in WASI), `trap`, `panic`,
-//! `exit-code` (a failing exit status, not a trap).
+//! `exit-code` (a failing exit status, not a trap). And `memory-residue`: one execution fills
+//! grown memory with a marker (`fill`), the next looks for it (`scan`, prints the count).
 //!
 //! # Adding a guest
 //!
