@@ -29,8 +29,9 @@ pub const WAL_TRUNCATE_FRAMES: i64 = 16_384;
 /// checkpoints (SQLite's default, 1000, made the writer stop every ~150 calls).
 pub const WRITER_AUTOCHECKPOINT_PAGES: &str = "10000";
 /// Prepared statements the write connection keeps (sqlx's default is 100): the group writer
-/// prepares one multi-statement transaction per group shape it sees.
-pub const WRITER_STATEMENT_CACHE: usize = 512;
+/// prepares one multi-statement transaction per group shape, and there are at most 205 of them
+/// (see `group.rs`), so every shape stays prepared.
+pub const WRITER_STATEMENT_CACHE: usize = 256;
 /// Read connections (readers run in parallel in WAL mode).
 pub const SQLITE_MAX_CONNECTIONS: u32 = 8;
 
