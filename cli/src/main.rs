@@ -57,6 +57,9 @@ enum Command {
     Login(login::LoginArgs),
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("OUTLAYER_LOG").unwrap_or_else(|_| "warn".into()))
