@@ -26,9 +26,9 @@
 # SOAK_RATE (pace the soak to about this many calls/s; default: as fast as the machine answers).
 #
 # Each run prints one line:
-#   mode=sqlite connections=32 requests=N errors=E rps=R p50_ms=.. p99_ms=.. serve_cpu_us_per_call=..
+#   mode=sqlite connections=32 requests=N errors=E rps=R p50_ms=.. p99_ms=.. serve_cpu_us_per_call=.. serve_rss_mb=..
 # CPU is user + system time from /proc/PID/stat of the measured processes, before and after the run,
-# divided by the calls wrk saw answered. For PostgreSQL also: pg_cpu_us_per_call = the CPU of the
+# divided by the calls wrk saw answered; serve_rss_mb is their resident memory (VmRSS) after the run. For PostgreSQL also: pg_cpu_us_per_call = the CPU of the
 # server backends serving our processes' connections (matched by client port in pg_stat_activity),
 # and pg_bg_cpu_us_per_call = its background processes (WAL writer, checkpointer, ...; these also
 # work for any other client of the same server). The load average is printed with every run.
@@ -141,6 +141,8 @@ pg_background() {
   psql -At "$PG_URL" -c "SELECT pid FROM pg_stat_activity WHERE backend_type <> 'client backend'" 2>/dev/null || true
 }
 
+# Resident memory of the given pids after a run (VmRSS, summed), in MB.
+rss_mb() { cat $(printf '/proc/%s/status ' "$@") 2>/dev/null | awk '/^VmRSS:/ { kb += $2 } END { printf "%.0f", kb / 1024 }'; }
 us_per_call() { awk -v t="$1" -v hz="$hz" -v n="$2" 'BEGIN { if (n > 0) printf "%.0f", t * 1e6 / hz / n; else print "n/a" }'; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 
@@ -186,7 +188,7 @@ measure() {
     total=$((total + $(field requests "$line")))
   done
   [ "$n" -eq 1 ] || line="requests=$total rps=$(awk -v r="$total" -v d="$(to_secs "$DURATION")" 'BEGIN { printf "%.0f", r / d }')"
-  local out="mode=$label connections=$conns $line serve_cpu_us_per_call=$(us_per_call $((after - before)) "$total")"
+  local out="mode=$label connections=$conns $line serve_cpu_us_per_call=$(us_per_call $((after - before)) "$total") serve_rss_mb=$(rss_mb "${pids[@]}")"
   if [ "$pg" = pg ]; then
     out+=" pg_cpu_us_per_call=$(us_per_call $((pg_after - pg_before)) "$total") pg_bg_cpu_us_per_call=$(us_per_call $((bg_after - bg_before)) "$total")"
     out+=" pg_backends=${#backends[@]}"
