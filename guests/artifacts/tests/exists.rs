@@ -23,6 +23,7 @@ const COMMANDS: &[&str] = &[
     "cap-ops",
     "loop-forever",
     "memory-bomb",
+    "memory-residue",
     "stack-overflow",
     "output-flood",
     "stderr-flood",
