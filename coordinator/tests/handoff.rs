@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use ed25519_dalek::SigningKey;
 use outlayer_coordinator::db::{Backend, CallRow, Enqueued, Finish, KeyRow, ProjectRow, SqliteBackend, WorkerRow};
-use outlayer_coordinator::model::{CallRequest, CallStatus, Completion, SettledResult, Signer};
+use outlayer_coordinator::model::{CallRequest, CallStatus, Completion, Signer};
 use outlayer_coordinator::service::CallMoney;
 use outlayer_coordinator::state::now_ms;
 use outlayer_coordinator::{AppState, build_state};
@@ -209,59 +209,12 @@ async fn every_call_settles_once_while_slots_keep_timing_out() -> Result<()> {
 }
 
 fn call_row(project: &ProjectRow, reserved: i64) -> CallRow {
-    CallRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        project_id: project.id.clone(),
-        project_owner: project.owner.clone(),
-        project_name: project.name.clone(),
-        wasm_sha256: project.active_version.clone().expect("active version"),
-        key_owner: "alice".into(),
-        key_nonce: 1,
-        input: "{}".into(),
-        max_instructions: 10_000_000,
-        max_memory_mb: 64,
-        max_execution_seconds: 1,
-        grants: Vec::new(),
-        http_allowlist: Vec::new(),
-        secrets_ref: None,
-        attached_deposit: 0,
-        compute_limit: reserved,
-        reserved,
-        status: CallStatus::Queued,
-        lease_id: None,
-        worker_id: None,
-        lease_expires_ms: None,
-        attempts: 0,
-        created_ms: now_ms(),
-        completed_ms: None,
-        result: None,
-    }
+    let version = project.active_version.as_deref().expect("active version");
+    common::queued_call((&project.id, &project.owner, &project.name), version, ("alice", 1), reserved, now_ms())
 }
 
 fn finish(call_id: &str, lease_id: &str, charged: i64) -> Finish {
-    Finish {
-        call_id: call_id.into(),
-        lease_id: lease_id.into(),
-        status: CallStatus::Completed,
-        result: SettledResult {
-            output: Some(serde_json::json!({})),
-            output_base64: None,
-            error: None,
-            cost: charged as u64,
-            charged: charged as u64,
-            instructions: 1,
-            time_ms: 1,
-            refund: 0,
-            peak_memory_bytes: 0,
-            http: None,
-            worker: None,
-            receipt: None,
-        },
-        charged,
-        earnings: charged / 2,
-        now_ms: now_ms(),
-    }
+    common::completed_finish(call_id, lease_id, charged, now_ms())
 }
 
 // One thread: the operations below are all queued before the writer task first runs, so each

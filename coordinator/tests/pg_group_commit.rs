@@ -6,7 +6,6 @@ mod common;
 use anyhow::Result;
 use common::{PG_URL, random_name};
 use outlayer_coordinator::db::{Backend, CallRow, Enqueued, Finish, KeyRow, PostgresBackend};
-use outlayer_coordinator::model::{CallStatus, SettledResult};
 
 const RESERVED: i64 = 1_000;
 
@@ -16,34 +15,10 @@ fn call(id: &str) -> CallRow {
 
 /// A call paid with the key `("payer", nonce)` to the project `project` (owned by "owner-" + it).
 fn call_of(id: &str, nonce: i64, project: &str) -> CallRow {
-    CallRow {
-        id: id.into(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        project_id: project.into(),
-        project_owner: format!("owner-{project}"),
-        project_name: "echo".into(),
-        wasm_sha256: "00".repeat(32),
-        key_owner: "payer".into(),
-        key_nonce: nonce,
-        input: "{}".into(),
-        max_instructions: 1_000_000,
-        max_memory_mb: 64,
-        max_execution_seconds: 1,
-        grants: Vec::new(),
-        http_allowlist: Vec::new(),
-        secrets_ref: None,
-        attached_deposit: 0,
-        compute_limit: RESERVED,
-        reserved: RESERVED,
-        status: CallStatus::Queued,
-        lease_id: None,
-        worker_id: None,
-        lease_expires_ms: None,
-        attempts: 0,
-        created_ms: 1,
-        completed_ms: None,
-        result: None,
-    }
+    let owner = format!("owner-{project}");
+    let mut c = common::queued_call((project, &owner, "echo"), &"00".repeat(32), ("payer", nonce), RESERVED, 1);
+    c.id = id.into();
+    c
 }
 
 fn key(nonce: i64) -> KeyRow {
@@ -110,28 +85,7 @@ async fn scenario(schema: &str) -> Result<()> {
 }
 
 fn finish(call_id: &str, lease_id: &str, charged: i64) -> Finish {
-    Finish {
-        call_id: call_id.into(),
-        lease_id: lease_id.into(),
-        status: CallStatus::Completed,
-        result: SettledResult {
-            output: Some(serde_json::json!({})),
-            output_base64: None,
-            error: None,
-            cost: charged as u64,
-            charged: charged as u64,
-            instructions: 1,
-            time_ms: 1,
-            refund: 0,
-            peak_memory_bytes: 0,
-            http: None,
-            worker: None,
-            receipt: None,
-        },
-        charged,
-        earnings: charged / 2,
-        now_ms: 2,
-    }
+    common::completed_finish(call_id, lease_id, charged, 2)
 }
 
 /// Two replicas (two backends, each with its own group writer) on one database, reserving and

@@ -346,3 +346,70 @@ pub fn stop_workers(handles: Vec<JoinHandle<()>>) {
         h.abort();
     }
 }
+
+/// A settlement of `call_id` under `lease_id` as completed, charging `charged` (half of it
+/// earned), settled at `now_ms`: the database-level fixture of the hand-off and group tests.
+pub fn completed_finish(call_id: &str, lease_id: &str, charged: i64, now_ms: i64) -> outlayer_coordinator::db::Finish {
+    outlayer_coordinator::db::Finish {
+        call_id: call_id.into(),
+        lease_id: lease_id.into(),
+        status: outlayer_coordinator::model::CallStatus::Completed,
+        result: outlayer_coordinator::model::SettledResult {
+            output: Some(serde_json::json!({})),
+            output_base64: None,
+            error: None,
+            cost: charged as u64,
+            charged: charged as u64,
+            instructions: 1,
+            time_ms: 1,
+            refund: 0,
+            peak_memory_bytes: 0,
+            http: None,
+            worker: None,
+            receipt: None,
+        },
+        charged,
+        earnings: charged / 2,
+        now_ms,
+    }
+}
+
+/// A queued call (a fresh id) of the project `(id, owner, name)` at version `wasm_sha256`, paid
+/// with `key` `(owner, nonce)`, reserving `reserved`: the database-level fixture of the hand-off
+/// and group tests.
+pub fn queued_call(
+    project: (&str, &str, &str),
+    wasm_sha256: &str,
+    key: (&str, i64),
+    reserved: i64,
+    created_ms: i64,
+) -> outlayer_coordinator::db::CallRow {
+    outlayer_coordinator::db::CallRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        project_id: project.0.into(),
+        project_owner: project.1.into(),
+        project_name: project.2.into(),
+        wasm_sha256: wasm_sha256.into(),
+        key_owner: key.0.into(),
+        key_nonce: key.1,
+        input: "{}".into(),
+        max_instructions: 10_000_000,
+        max_memory_mb: 64,
+        max_execution_seconds: 1,
+        grants: Vec::new(),
+        http_allowlist: Vec::new(),
+        secrets_ref: None,
+        attached_deposit: 0,
+        compute_limit: reserved,
+        reserved,
+        status: outlayer_coordinator::model::CallStatus::Queued,
+        lease_id: None,
+        worker_id: None,
+        lease_expires_ms: None,
+        attempts: 0,
+        created_ms,
+        completed_ms: None,
+        result: None,
+    }
+}
