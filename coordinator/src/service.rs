@@ -137,7 +137,7 @@ impl AppState {
         // The balance itself is checked by the reservation (`key` may come from a cache whose
         // balance fields are stale): 402 `insufficient_balance` from `enqueue_call`.
         let call = CallRow {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: uuid::Uuid::now_v7().to_string(),
             request_id: uuid::Uuid::new_v4().to_string(),
             project_id: project.id.clone(),
             project_owner: project.owner.clone(),
