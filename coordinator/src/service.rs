@@ -686,37 +686,6 @@ impl AppState {
         Ok(finish_of(call, &req.lease_id, status, settled, s.earnings))
     }
 
-    /// Writes a settlement (exactly once per call) and wakes waiters.
-    async fn settle(
-        &self,
-        call: &CallRow,
-        lease_id: &str,
-        status: CallStatus,
-        settled: SettledResult,
-        earnings: u64,
-    ) -> Result<CallView, ApiError> {
-        if let Some(view) = self.try_settle(call, lease_id, status, settled, earnings).await? {
-            return Ok(view);
-        }
-        let now = self.db.call(&call.id).await?.ok_or_else(|| ApiError::not_found("call_not_found", "no such call"))?;
-        if now.status.is_final() && now.lease_id.as_deref() == Some(lease_id) { Ok(view(&now)) } else { Err(lease_lost()) }
-    }
-
-    /// Writes a settlement if `lease_id` is still the call's lease and it is not final, and
-    /// wakes waiters; `None` otherwise.
-    async fn try_settle(
-        &self,
-        call: &CallRow,
-        lease_id: &str,
-        status: CallStatus,
-        settled: SettledResult,
-        earnings: u64,
-    ) -> Result<Option<CallView>, ApiError> {
-        let finish = finish_of(call, lease_id, status, settled, earnings);
-        let row = self.db.finish(&finish).await?;
-        Ok(self.settled(&finish, row).await)
-    }
-
     /// After a settling write: forgets the lease and, if it settled (`row`), counts it and wakes
     /// the waiters with the settled row.
     pub(crate) async fn settled(&self, finish: &Finish, row: Option<CallRow>) -> Option<CallView> {
@@ -739,7 +708,7 @@ impl AppState {
         let calls = self.db.exhausted(now_ms(), i64::from(self.config.max_attempts)).await?;
         let mut failed = 0;
         for call in calls {
-            if self.settle_held_on_lease(&call).await || self.settle_committed_on_lease(&call).await {
+            if self.settle_held_on_lease(&call).await {
                 continue;
             }
             let settled = SettledResult {
@@ -760,7 +729,16 @@ impl AppState {
                 receipt: None,
             };
             let lease = call.lease_id.clone().unwrap_or_default();
-            if self.settle(&call, &lease, CallStatus::Failed, settled, 0).await.is_ok() {
+            // The failure is first recorded under the call's commit id (or a result committed
+            // there first is settled instead): a late completion cannot apply its writes to a
+            // call failed here. The guest store unreachable: tried again at the next tick.
+            let Ok(finish) = self.claim_outcome(&call, finish_of(&call, &lease, CallStatus::Failed, settled, 0)).await else {
+                continue;
+            };
+            let Ok(row) = self.db.finish(&finish).await else { continue };
+            if let Some(view) = self.settled(&finish, row).await
+                && view.status == CallStatus::Failed
+            {
                 failed += 1;
             }
         }

@@ -131,13 +131,7 @@ impl AppState {
             }
             return Ok(finish);
         }
-        let record = serde_json::to_vec(&Recorded {
-            status: finish.status,
-            result: finish.result.clone(),
-            charged: finish.charged,
-            earnings: finish.earnings,
-        })
-        .map_err(ApiError::internal)?;
+        let record = record_of(&finish)?;
         match store.commit(&id, &capped(&req.writes), &record).await.map_err(storage_unavailable)? {
             Committed::Applied => {
                 self.metrics.writes_committed(req.writes.len());
@@ -150,6 +144,23 @@ impl AppState {
                     STORAGE_CONFLICT,
                     format!("the write of key {key:?} conflicts ({reason}) with a change committed since it was read; run the job again"),
                 ))
+            }
+        }
+    }
+
+    /// The outcome the reaper may give `call` (`failed`, `finish`): with a guest store it is first
+    /// recorded under the call's commit id, with no writes — unless a result was committed there
+    /// first, which is returned instead. So a completion arriving while the reaper fails the call
+    /// either committed its writes before (and the reaper settles that result) or finds the
+    /// reaper's record (and applies nothing): never a failed call whose writes were applied.
+    pub(crate) async fn claim_outcome(&self, call: &CallRow, finish: Finish) -> Result<Finish, ApiError> {
+        let Some(GuestStorage(store)) = &self.config.guest_storage else { return Ok(finish) };
+        let record = record_of(&finish)?;
+        match store.commit(&commit_id(&call.id), &WriteSet::default(), &record).await.map_err(storage_unavailable)? {
+            Committed::Applied => Ok(finish),
+            Committed::Already(first) => recorded(&finish, &first),
+            Committed::Conflict { key, reason, .. } => {
+                Err(ApiError::internal(format!("an empty write set conflicted on {key:?} ({reason})")))
             }
         }
     }
@@ -214,6 +225,17 @@ fn capped(writes: &WriteSet) -> WriteSet {
 }
 
 /// `finish` replaced by the settlement recorded in `record` (kept: call, lease, time).
+/// The record of a settlement stored with its commit.
+fn record_of(finish: &Finish) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(&Recorded {
+        status: finish.status,
+        result: finish.result.clone(),
+        charged: finish.charged,
+        earnings: finish.earnings,
+    })
+    .map_err(ApiError::internal)
+}
+
 fn recorded(finish: &Finish, record: &[u8]) -> Result<Finish, ApiError> {
     decode(&finish.call_id, &finish.lease_id, record).map_err(ApiError::internal)
 }
