@@ -208,12 +208,12 @@ pub struct Finish {
 /// The hot row a reserve or settle statement locks first, for a backend that orders its locks
 /// (the PostgreSQL group writer): a reservation's payment key, or the call a settlement settles
 /// (whose key and earnings row it locks next).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum HotRows<'a> {
+#[derive(Debug, Clone)]
+pub(crate) enum HotRows {
     /// The payment key `(owner, nonce)`.
-    Key { owner: &'a str, nonce: i64 },
+    Key { owner: String, nonce: i64 },
     /// The call with this id.
-    Call(&'a str),
+    Call(String),
 }
 
 /// What enqueueing a call did.

@@ -87,13 +87,9 @@ impl PostgresBackend {
     /// transaction (one WAL flush, and one holder of the hot payment-key and earnings rows' locks,
     /// for the whole group). `hot` names the rows it locks, so that a group can lock them all in
     /// one global order first.
-    async fn batch(&self, mut q: sqlx::query::Query<'_, Postgres, PgArguments>, hot: HotRows<'_>) -> Result<Vec<PgRow>, StoreError> {
+    async fn batch(&self, mut q: sqlx::query::Query<'_, Postgres, PgArguments>, hot: HotRows) -> Result<Vec<PgRow>, StoreError> {
         let args = q.take_arguments().map_err(sqlx::Error::Encode)?.unwrap_or_default();
         let (reply, answer) = oneshot::channel();
-        let hot = match hot {
-            HotRows::Key { owner, nonce } => group::Hot::Key(owner.to_owned(), nonce),
-            HotRows::Call(id) => group::Hot::Call(id.to_owned()),
-        };
         match self.writer.send(group::GroupOp { sql: q.sql(), args, hot, reply }).await {
             // The writer answers every operation it takes; no answer = its runtime is gone.
             Ok(()) => answer.await.unwrap_or(Err(StoreError::Database(sqlx::Error::WorkerCrashed))),
@@ -125,21 +121,17 @@ mod group {
     use tokio::sync::{mpsc, oneshot};
 
     use super::GROUP_MAX_OPS;
+    use crate::db::HotRows;
     use crate::db::group::GroupStats;
     use crate::error::{StoreError, unavailable_code};
 
-    /// The hot rows a queued statement locks: a reservation locks its payment key; a settlement
-    /// locks its call, then the call's payment key, then the earnings row of its project.
-    pub(super) enum Hot {
-        Key(String, i64),
-        Call(String),
-    }
-
-    /// One queued statement for the group writer, and where its rows go once committed.
+    /// One queued statement for the group writer, the hot row it locks first (a reservation its
+    /// payment key; a settlement its call, then the call's payment key, then the earnings row of
+    /// its project), and where its rows go once committed.
     pub(super) struct GroupOp {
         pub(super) sql: SqlStr,
         pub(super) args: PgArguments,
-        pub(super) hot: Hot,
+        pub(super) hot: HotRows,
         pub(super) reply: oneshot::Sender<Result<Vec<PgRow>, StoreError>>,
     }
 
@@ -249,11 +241,11 @@ mod group {
         let (mut owners, mut nonces, mut calls) = (Vec::new(), Vec::new(), Vec::new());
         for op in group.iter() {
             match &op.hot {
-                Hot::Key(owner, nonce) => {
+                HotRows::Key { owner, nonce } => {
                     owners.push(owner.as_str());
                     nonces.push(*nonce);
                 }
-                Hot::Call(id) => calls.push(id.as_str()),
+                HotRows::Call(id) => calls.push(id.as_str()),
             }
         }
         let together: Result<(), sqlx::Error> = async {

@@ -88,7 +88,7 @@ macro_rules! impl_backend {
                 // One atomic round trip (see `batch`): reserve on the key if it has the balance,
                 // and only then insert the call and its ledger line. A row back = queued.
                 let q = $crate::db::sql::bind_enqueue!(sqlx::query($enqueue), c, lease_deadline_ms);
-                let rows = self.batch(q, $crate::db::HotRows::Key { owner: &c.key_owner, nonce: c.key_nonce }).await?;
+                let rows = self.batch(q, $crate::db::HotRows::Key { owner: c.key_owner.clone(), nonce: c.key_nonce }).await?;
                 Ok(if rows.is_empty() { Enqueued::InsufficientBalance } else { Enqueued::Queued })
             }
 
@@ -97,7 +97,7 @@ macro_rules! impl_backend {
                 // only then move the money, write the ledger (settle, then release) and credit
                 // earnings of a completed call. The settled row comes back.
                 let q = $crate::db::sql::bind_finish!(sqlx::query($finish), f);
-                let rows = self.batch(q, $crate::db::HotRows::Call(&f.call_id)).await?;
+                let rows = self.batch(q, $crate::db::HotRows::Call(f.call_id.clone())).await?;
                 rows.first().map(call_row).transpose()
             }
 
@@ -121,7 +121,7 @@ macro_rules! impl_backend {
                     .bind(now_ms + lease_ms)
                     .bind(max_attempts)
                     .bind(grace_ms);
-                split_finish_lease(self.batch(q, $crate::db::HotRows::Call(&f.call_id)).await?, lease_id)
+                split_finish_lease(self.batch(q, $crate::db::HotRows::Call(f.call_id.clone())).await?, lease_id)
             }
 
         });
