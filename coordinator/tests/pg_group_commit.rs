@@ -36,17 +36,11 @@ fn key(nonce: i64) -> KeyRow {
     }
 }
 
-async fn drop_schema(schema: &str) {
-    if let Ok(pool) = sqlx::PgPool::connect(PG_URL).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))).execute(&pool).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_statement_fails_only_its_own_call() -> Result<()> {
     let schema = random_name("group_commit_");
     let result = scenario(&schema).await;
-    drop_schema(&schema).await;
+    common::drop_pg_schema(&schema).await;
     result
 }
 
@@ -98,7 +92,7 @@ fn finish(call_id: &str, lease_id: &str, charged: i64) -> Finish {
 async fn two_replicas_groups_do_not_deadlock() -> Result<()> {
     let schema = random_name("group_order_");
     let result = two_replicas(&schema).await;
-    drop_schema(&schema).await;
+    common::drop_pg_schema(&schema).await;
     result
 }
 

@@ -23,7 +23,7 @@ use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{AssertSqlSafe, Row as _, Sqlite};
 use tokio::sync::{mpsc, oneshot};
 
-use super::sql::{bind_enqueue, bind_finish, call_columns};
+use super::sql::{bind_enqueue, bind_finish, call_columns, lease_statement};
 use super::{CallRow, Finish};
 use crate::error::StoreError;
 
@@ -110,27 +110,14 @@ macro_rules! finish_statements {
 /// `finish`.
 const FINISH: &str = finish_statements!();
 
-/// `finish`, then the lease of the next job for the worker that completed (binds 8..=13: lease id,
-/// worker id, now, lease expiry, max attempts, grace). The lease ends at the earlier of the expiry
-/// and its hard deadline (as in `lease`).
-const FINISH_LEASE: &str = concat!(
-    finish_statements!(),
-    " \
-     UPDATE calls SET status = 'leased', lease_id = $8, worker_id = $9, \
-     lease_deadline_ms = $10 + max_execution_seconds * 1000 + $13, \
-     lease_expires_ms = CASE WHEN $11 < $10 + max_execution_seconds * 1000 + $13 THEN $11 \
-     ELSE $10 + max_execution_seconds * 1000 + $13 END, \
-     attempts = attempts + 1 \
-     WHERE id = (SELECT id FROM calls WHERE status IN ('queued', 'leased') \
-                 AND (status = 'queued' OR lease_expires_ms < $10) AND attempts < $12 \
-                 ORDER BY created_ms LIMIT 1) \
-     AND status IN ('queued', 'leased') AND (status = 'queued' OR lease_expires_ms < $10) \
-     RETURNING ",
-    call_columns!(),
-    ", #OP# AS op;"
-);
+/// The lease of `finish_lease` (binds 8..=13 of the operation: lease id, worker id, now, lease
+/// expiry, max attempts, grace): the backends' lease statement, its `$n` shifted by the
+/// [`FINISH`]'s 7.
+const LEASE: &str = concat!(lease_statement!(""), ", #OP# AS op;");
 
-const TEMPLATES: [&str; 3] = [ENQUEUE, FINISH, FINISH_LEASE];
+/// The statements of each kind of operation: (template, how far its `$n` are shifted within the
+/// operation).
+const TEMPLATES: [&[(&str, usize)]; 3] = [&[(ENQUEUE, 0)], &[(FINISH, 0)], &[(FINISH, 0), (LEASE, 7)]];
 
 /// `template` with every `$n` shifted by `base` and its `#OP#` marker replaced by `op`.
 fn renumber(template: &str, base: usize, op: usize, out: &mut String) {
@@ -154,8 +141,10 @@ fn group_sql(kinds: &[usize]) -> String {
     let mut sql = String::from("BEGIN IMMEDIATE; ");
     let mut base = 0;
     for (i, &kind) in kinds.iter().enumerate() {
-        renumber(TEMPLATES[kind], base, i, &mut sql);
-        sql.push(' ');
+        for &(template, shift) in TEMPLATES[kind] {
+            renumber(template, base + shift, i, &mut sql);
+            sql.push(' ');
+        }
         base += BINDS[kind];
     }
     sql.push_str("COMMIT;");

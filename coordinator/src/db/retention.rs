@@ -121,7 +121,8 @@ macro_rules! impl_retention {
                 let done = sqlx::query(
                     "DELETE FROM wasm_blobs WHERE sha256 IN (SELECT b.sha256 FROM wasm_blobs b WHERE b.created_ms < $1 \
                      AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.wasm_sha256 = b.sha256) \
-                     AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.wasm_sha256 = b.sha256 AND c.status IN ('queued', 'leased')) \
+                     AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.wasm_sha256 = b.sha256 AND c.status = 'queued') \
+                     AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.wasm_sha256 = b.sha256 AND c.status = 'leased') \
                      LIMIT $2)",
                 )
                 .bind(before_ms)

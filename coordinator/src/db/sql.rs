@@ -26,6 +26,38 @@ macro_rules! worker_columns {
     };
 }
 
+/// The lease of the oldest job a worker may take — queued, or leased before with its lease
+/// expired — with fewer than `$5` leases so far: `$1` lease id, `$2` worker id, `$3` now, `$4`
+/// the lease's expiry, `$6` the grace after the job's wall-time limit. The lease ends at the
+/// earlier of `$4` and the job's hard deadline (`$3` + its limit + `$6`). `$lock` locks the
+/// candidates (`FOR UPDATE SKIP LOCKED` on PostgreSQL: replicas lease different jobs).
+///
+/// The two candidates come from their own partial indexes (`calls_queued` by age,
+/// `calls_leased` by expiry): one index over both walked past every job still running before it
+/// reached a queued one (184 buffers a lease on PostgreSQL at 32 connections).
+macro_rules! lease_statement {
+    ($lock:literal) => {
+        concat!(
+            "WITH queued AS (SELECT id, created_ms FROM calls WHERE status = 'queued' AND attempts < $5 \
+             ORDER BY created_ms LIMIT 1 ",
+            $lock,
+            "), expired AS (SELECT id, created_ms FROM calls WHERE status = 'leased' AND lease_expires_ms < $3 \
+             AND attempts < $5 ORDER BY created_ms LIMIT 1 ",
+            $lock,
+            ") UPDATE calls SET status = 'leased', lease_id = $1, worker_id = $2, \
+             lease_deadline_ms = $3 + max_execution_seconds * 1000 + $6, \
+             lease_expires_ms = CASE WHEN $4 < $3 + max_execution_seconds * 1000 + $6 THEN $4 \
+             ELSE $3 + max_execution_seconds * 1000 + $6 END, \
+             attempts = attempts + 1 \
+             WHERE id = (SELECT id FROM (SELECT id, created_ms FROM queued UNION ALL SELECT id, created_ms FROM expired) AS ready \
+                         ORDER BY created_ms LIMIT 1) \
+             AND (status = 'queued' OR (status = 'leased' AND lease_expires_ms < $3)) \
+             RETURNING ",
+            call_columns!()
+        )
+    };
+}
+
 /// Binds `$1..=$27` of `enqueue`: the call's columns in [`call_columns!`] order, then its hard
 /// lease deadline (an `Option<i64>`). One binder for every backend and the SQLite group writer.
 macro_rules! bind_enqueue {
@@ -556,23 +588,7 @@ macro_rules! impl_backend {
                 grace_ms: i64,
                 max_attempts: i64,
             ) -> Result<Option<CallRow>, StoreError> {
-                // The hard deadline is computed from the job's own limit; the lease ends at the
-                // earlier of it and `now + lease_ms`.
-                let row = sqlx::query(concat!(
-                    "UPDATE calls SET status = 'leased', lease_id = $1, worker_id = $2, \
-                     lease_deadline_ms = $3 + max_execution_seconds * 1000 + $6, \
-                     lease_expires_ms = CASE WHEN $4 < $3 + max_execution_seconds * 1000 + $6 THEN $4 \
-                     ELSE $3 + max_execution_seconds * 1000 + $6 END, \
-                     attempts = attempts + 1 \
-                     WHERE id = (SELECT id FROM calls WHERE status IN ('queued', 'leased') \
-                                 AND (status = 'queued' OR lease_expires_ms < $3) AND attempts < $5 \
-                                 ORDER BY created_ms LIMIT 1 ",
-                    $lock,
-                    ") \
-                     AND status IN ('queued', 'leased') AND (status = 'queued' OR lease_expires_ms < $3) \
-                     RETURNING ",
-                    call_columns!()
-                ))
+                let row = sqlx::query(lease_statement!($lock))
                 .bind(lease_id)
                 .bind(worker_id)
                 .bind(now_ms)
@@ -741,9 +757,9 @@ macro_rules! impl_backend {
 
             async fn queue_depth(&self) -> Result<(i64, i64), StoreError> {
                 let row = sqlx::query(
-                    "SELECT COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, \
-                     COALESCE(SUM(CASE WHEN status = 'leased' THEN 1 ELSE 0 END), 0) AS leased \
-                     FROM calls WHERE status IN ('queued', 'leased')",
+                    // One count per partial index (`calls_queued`, `calls_leased`).
+                    "SELECT (SELECT COUNT(*) FROM calls WHERE status = 'queued') AS queued, \
+                     (SELECT COUNT(*) FROM calls WHERE status = 'leased') AS leased",
                 )
                 .fetch_one(&mut *self.read().await?)
                 .await?;
@@ -856,4 +872,4 @@ macro_rules! impl_backend {
     };
 }
 
-pub(crate) use {bind_enqueue, bind_finish, call_columns, impl_backend, key_columns, worker_columns};
+pub(crate) use {bind_enqueue, bind_finish, call_columns, impl_backend, key_columns, lease_statement, worker_columns};

@@ -13,7 +13,7 @@ use sqlx::{SqlSafeStr, Sqlite};
 use tokio::sync::{Mutex, MutexGuard, mpsc, oneshot};
 
 use super::group::{GroupConn, GroupStats, Pending, Shapes, WriteOp};
-use super::sql::{call_columns, impl_backend, key_columns, worker_columns};
+use super::sql::{call_columns, impl_backend, key_columns, lease_statement, worker_columns};
 use crate::db::LookupCache;
 use crate::error::CoordinatorError;
 
@@ -296,6 +296,14 @@ fn migrator() -> Migrator {
             "registry".into(),
             MigrationType::Simple,
             include_str!("../../migrations/sqlite/0010_registry.sql").into_sql_str(),
+            false,
+        ),
+        // The queue split by what a lease looks for: queued calls by age, expired leases by expiry.
+        Migration::new(
+            11,
+            "lease_indexes".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0011_lease_indexes.sql").into_sql_str(),
             false,
         ),
     ])

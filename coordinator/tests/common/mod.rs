@@ -76,9 +76,18 @@ pub fn pg_config() -> CoordinatorConfig {
 
 /// Drops the schema of a PostgreSQL config (best effort).
 pub async fn drop_schema(config: &CoordinatorConfig) {
-    if let DatabaseConfig::Postgres { url, schema: Some(schema) } = &config.database
-        && let Ok(pool) = sqlx::PgPool::connect(url).await
-    {
+    if let DatabaseConfig::Postgres { url, schema: Some(schema) } = &config.database {
+        drop_schema_at(url, schema).await;
+    }
+}
+
+/// Drops the schema `schema` of the test server ([`PG_URL`]).
+pub async fn drop_pg_schema(schema: &str) {
+    drop_schema_at(PG_URL, schema).await;
+}
+
+async fn drop_schema_at(url: &str, schema: &str) {
+    if let Ok(pool) = sqlx::PgPool::connect(url).await {
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))).execute(&pool).await;
     }
 }

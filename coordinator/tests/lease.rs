@@ -1,0 +1,82 @@
+//! Which job a lease takes, on both backends: the oldest of the queued jobs and the jobs whose
+//! lease expired, never one still leased, never one out of attempts (which the reaper fails).
+
+mod common;
+
+use anyhow::Result;
+use common::{PG_URL, random_name};
+use outlayer_coordinator::db::{Backend, Enqueued, KeyRow, PostgresBackend, SqliteBackend};
+
+const LEASE_MS: i64 = 100;
+const GRACE_MS: i64 = 50;
+const MAX_ATTEMPTS: i64 = 2;
+
+/// Leases for `worker` at `now`; the leased call's id and attempts.
+async fn lease(db: &dyn Backend, now: i64) -> Result<Option<(String, i64)>> {
+    let lease_id = uuid::Uuid::new_v4().to_string();
+    let row = db.lease("worker", &lease_id, now, LEASE_MS, GRACE_MS, MAX_ATTEMPTS).await?;
+    Ok(row.map(|r| {
+        assert_eq!(r.lease_id.as_deref(), Some(lease_id.as_str()));
+        assert_eq!(r.lease_expires_ms, Some(now + LEASE_MS), "the lease ends before the hard deadline");
+        (r.id, r.attempts)
+    }))
+}
+
+async fn lease_order(db: &dyn Backend) -> Result<()> {
+    db.create_owner("payer", "token-hash", 1).await?;
+    let key = KeyRow {
+        owner: "payer".into(),
+        nonce: 1,
+        secret_hash: "secret-hash".into(),
+        balance: 1_000_000,
+        spent: 0,
+        reserved: 0,
+        allowed_projects: Vec::new(),
+        max_per_call: None,
+        revoked: false,
+        created_ms: 1,
+    };
+    assert!(db.create_key(&key).await?);
+    let mut ids = Vec::new();
+    for created in [100, 200, 300] {
+        let call = common::queued_call(("p", "owner-p", "echo"), &"00".repeat(32), ("payer", 1), 1_000, created);
+        assert_eq!(db.enqueue(&call, None).await?, Enqueued::Queued);
+        ids.push(call.id);
+    }
+    let (a, b, c) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+    assert_eq!(db.queue_depth().await?, (3, 0));
+
+    // Queued jobs go oldest first.
+    assert_eq!(lease(db, 1_000).await?, Some((a.clone(), 1)));
+    assert_eq!(lease(db, 1_000).await?, Some((b.clone(), 1)));
+    assert_eq!(db.queue_depth().await?, (1, 2));
+    // A's lease expired (at 1,100) and A is older than the queued C: A goes first.
+    assert_eq!(lease(db, 1_200).await?, Some((a.clone(), 2)));
+    // At 1,400 A's second lease expired too, but A is out of attempts; B's expired and B is
+    // older than C.
+    assert_eq!(lease(db, 1_400).await?, Some((b.clone(), 2)));
+    assert_eq!(lease(db, 1_400).await?, Some((c.clone(), 1)));
+    // Nothing else: B and C are leased until 1,500, A waits for the reaper.
+    assert_eq!(lease(db, 1_400).await?, None);
+    assert_eq!(db.queue_depth().await?, (0, 3));
+    let exhausted: Vec<String> = db.exhausted(1_400, MAX_ATTEMPTS).await?.into_iter().map(|r| r.id).collect();
+    assert_eq!(exhausted, [a]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_leases_the_oldest_queued_or_expired_job() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = SqliteBackend::connect(&dir.path().join("outlayer.db")).await?;
+    lease_order(&db).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_leases_the_oldest_queued_or_expired_job() -> Result<()> {
+    let schema = random_name("lease_");
+    let db = PostgresBackend::connect(PG_URL, Some(&schema)).await?;
+    let result = lease_order(&db).await;
+    db.close().await;
+    common::drop_pg_schema(&schema).await;
+    result
+}
