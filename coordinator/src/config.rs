@@ -272,7 +272,8 @@ impl Default for PricingConfig {
 }
 
 /// Per-payment-key token bucket: at most `max_calls` per `window`, refilled continuously
-/// (in-process) or per fixed window (Redis `INCR` + `EXPIRE`).
+/// (in-process) or per fixed window (Redis `INCRBY` + `EXPIRE`, taken by each replica in chunks
+/// of 1/64 of `max_calls`: see [`crate::ratelimit`]).
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimitConfig {
     /// Calls allowed per window (also the burst size).

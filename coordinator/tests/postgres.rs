@@ -123,6 +123,73 @@ async fn postgres_redis_down_calls_still_complete() -> Result<()> {
     .await
 }
 
+/// Waits until each server's Redis link is up.
+async fn redis_up(servers: &[&Server]) -> Result<()> {
+    for server in servers {
+        let mut up = false;
+        for _ in 0..100 {
+            let (_, h) = server.get("/healthz", &[]).await?;
+            if h["redis"] == "ok" {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(up, "redis link never came up");
+    }
+    Ok(())
+}
+
+/// A key with a high limit: each replica takes its calls from the shared Redis window a chunk
+/// (1/64 of the limit) at a time. One replica alone admits exactly the limit; two together never
+/// more, and at most a chunk less per replica; Redis counted chunks, not every call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_take_a_high_rate_limit_in_chunks() -> Result<()> {
+    const LIMIT: u32 = 640;
+    let chunk = outlayer_coordinator::ratelimit::chunk(LIMIT);
+    assert_eq!(chunk, 10);
+    let mut config = pg_config();
+    config.rate_limit = outlayer_coordinator::RateLimitConfig { max_calls: LIMIT, window: Duration::from_secs(3600) };
+    with_schema(config, |config| async move {
+        let a = Server::start(config.clone()).await?;
+        let b = Server::start(config).await?;
+        redis_up(&[&a, &b]).await?;
+        let redis = redis::Client::open(common::REDIS_URL)?.get_multiplexed_async_connection().await?;
+        let counted = |key: String| {
+            let mut redis = redis.clone();
+            async move {
+                let window = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() / 3600;
+                let total: Option<u64> = redis::cmd("GET").arg(format!("outlayer:rl:{key}:{window}")).query_async(&mut redis).await?;
+                anyhow::Ok(total.unwrap_or(0))
+            }
+        };
+
+        let alone = common::random_name("rl_alone_");
+        let mut admitted = 0;
+        for _ in 0..700 {
+            admitted += a.state.limiter.allow(&alone).await as u32;
+        }
+        assert_eq!(admitted, LIMIT, "one replica admits exactly the limit");
+        // 64 chunks of 10 were counted; the last one filled the window, so the 60 calls after it
+        // were refused without asking Redis (one call at a time, Redis would hold 700).
+        assert_eq!(counted(alone).await?, u64::from(LIMIT));
+
+        let shared = common::random_name("rl_shared_");
+        let mut admitted = 0;
+        for i in 0..700 {
+            let replica = if i % 3 == 0 { &b } else { &a };
+            admitted += replica.state.limiter.allow(&shared).await as u32;
+        }
+        assert!(admitted <= LIMIT, "two replicas never admit more than the limit: {admitted}");
+        assert!(admitted as u64 >= u64::from(LIMIT) - 2 * (chunk - 1), "at most a chunk less per replica: {admitted}");
+        assert!(counted(shared).await? <= u64::from(LIMIT) + 2 * chunk, "Redis counted chunks, not calls");
+        a.stop().await;
+        b.stop().await;
+        Ok(())
+    })
+    .await
+}
+
 /// Two coordinator replicas on one database and one Redis: the rate limit is shared, and a sync
 /// call waiting on replica A completes when the only worker talks to replica B.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,18 +199,7 @@ async fn postgres_two_replicas_share_redis() -> Result<()> {
     with_schema(config, |config| async move {
         let a = Server::start(config.clone()).await?;
         let b = Server::start(config).await?;
-        for server in [&a, &b] {
-            let mut up = false;
-            for _ in 0..100 {
-                let (_, h) = server.get("/healthz", &[]).await?;
-                if h["redis"] == "ok" {
-                    up = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            assert!(up, "redis link never came up");
-        }
+        redis_up(&[&a, &b]).await?;
         let (owner, token) = a.owner().await?;
         a.project(&owner, &token, "echo").await?;
         let key = a.key(&token, json!({ "initial_balance": 100_000 })).await?;
