@@ -60,19 +60,19 @@ impl Hub {
     }
 
     /// Announces a queued job: wakes one local long-poll and, through Redis, the other replicas.
-    pub async fn job_queued(&self) {
+    pub fn job_queued(&self) {
         self.jobs.notify_one();
         if let Some(redis) = &self.redis {
-            redis.publish(JOBS_CHANNEL, "1").await;
+            redis.publish(JOBS_CHANNEL, "1");
         }
     }
 
     /// Announces a settled call locally (handing local waiters its settled `row`, if given) and
     /// through Redis.
-    pub async fn call_settled(&self, call_id: &str, row: Option<&CallRow>) {
+    pub fn call_settled(&self, call_id: &str, row: Option<&CallRow>) {
         self.wake_call(call_id, row);
         if let Some(redis) = &self.redis {
-            redis.publish(CALLS_CHANNEL, call_id).await;
+            redis.publish(CALLS_CHANNEL, call_id);
         }
     }
 

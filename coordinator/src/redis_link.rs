@@ -1,6 +1,12 @@
 //! The Redis connection: publishing, the subscriber task, and health. Every operation has a
 //! timeout; failures mark the link unhealthy and the coordinator degrades to in-process
 //! notification, a short database re-check and in-process rate limiting.
+//!
+//! Announcements ("a job was queued", "a call settled") are best effort: [`RedisLink::publish`]
+//! queues them and returns, and one publisher task sends whatever queued meanwhile in one
+//! pipelined round trip. A call's path never waits for Redis to hear it (it did, twice per call
+//! under load), and a busy coordinator sends one batch per round trip rather than a command per
+//! message.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,7 +14,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use redis::aio::ConnectionManager;
-use tokio::sync::RwLock;
+use tokio::sync::{RwLock, mpsc};
 
 use crate::notify::{CALLS_CHANNEL, Hub, JOBS_CHANNEL};
 
@@ -16,6 +22,11 @@ use crate::notify::{CALLS_CHANNEL, Hub, JOBS_CHANNEL};
 pub const REDIS_OP_TIMEOUT: Duration = Duration::from_millis(500);
 /// Pause between reconnection attempts while Redis is down.
 pub const REDIS_RETRY_INTERVAL: Duration = Duration::from_secs(2);
+/// Announcements waiting for the publisher; more are dropped (they are best effort, and the
+/// waiters they would wake re-check the database).
+pub const PUBLISH_QUEUE: usize = 4096;
+/// Most announcements sent in one pipelined round trip.
+const PUBLISH_BATCH: usize = 256;
 
 /// A Redis client that may be down.
 #[derive(Debug)]
@@ -27,16 +38,23 @@ pub struct RedisLink {
     /// ignores its own (the process already woke one of its own long-polls when it queued the
     /// job; waking a second one for the same job cost an empty lease statement per call).
     origin: String,
+    /// Announcements for the publisher task: (channel, payload).
+    outbox: mpsc::Sender<(&'static str, String)>,
+    /// The publisher's end, until [`RedisLink::run`] starts it.
+    outbox_rx: std::sync::Mutex<Option<mpsc::Receiver<(&'static str, String)>>>,
 }
 
 impl RedisLink {
     /// Parses the URL; does not connect (see [`RedisLink::run`]).
     pub fn new(url: &str) -> Result<Self, redis::RedisError> {
+        let (outbox, outbox_rx) = mpsc::channel(PUBLISH_QUEUE);
         Ok(Self {
             client: redis::Client::open(url)?,
             conn: RwLock::new(None),
             healthy: AtomicBool::new(false),
             origin: uuid::Uuid::new_v4().to_string(),
+            outbox,
+            outbox_rx: std::sync::Mutex::new(Some(outbox_rx)),
         })
     }
 
@@ -60,16 +78,45 @@ impl RedisLink {
         }
     }
 
-    /// Publishes, best effort. On [`JOBS_CHANNEL`] the payload is replaced by this process's
-    /// origin id (receivers of any version treat any payload there as "a job was queued").
-    pub async fn publish(&self, channel: &str, payload: &str) {
-        let Some(mut conn) = self.connection().await else { return };
+    /// Queues an announcement for the publisher task, best effort: nothing while Redis is down,
+    /// dropped if [`PUBLISH_QUEUE`] are already waiting. On [`JOBS_CHANNEL`] the payload is
+    /// replaced by this process's origin id (receivers of any version treat any payload there as
+    /// "a job was queued").
+    pub fn publish(&self, channel: &'static str, payload: &str) {
+        if !self.healthy() {
+            return;
+        }
         let payload = if channel == JOBS_CHANNEL { self.origin.as_str() } else { payload };
-        let cmd = redis::cmd("PUBLISH").arg(channel).arg(payload).to_owned();
-        match tokio::time::timeout(REDIS_OP_TIMEOUT, cmd.query_async::<i64>(&mut conn)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => self.mark_down(&e),
-            Err(_) => self.mark_down(&"publish timed out"),
+        if self.outbox.try_send((channel, payload.to_owned())).is_err() {
+            tracing::debug!(channel, "redis announcement dropped: the publisher is behind");
+        }
+    }
+
+    /// The publisher task: sends the queued announcements, as many as are waiting (up to
+    /// [`PUBLISH_BATCH`]) in one pipeline, until the link is dropped or shuts down.
+    async fn publish_queued(
+        self: Arc<Self>,
+        mut outbox: mpsc::Receiver<(&'static str, String)>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+        loop {
+            tokio::select! {
+                taken = outbox.recv_many(&mut batch, PUBLISH_BATCH) => if taken == 0 { return },
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            if let Some(mut conn) = self.connection().await {
+                let mut pipe = redis::pipe();
+                for (channel, payload) in &batch {
+                    pipe.cmd("PUBLISH").arg(*channel).arg(payload).ignore();
+                }
+                match tokio::time::timeout(REDIS_OP_TIMEOUT, pipe.query_async::<()>(&mut conn)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => self.mark_down(&e),
+                    Err(_) => self.mark_down(&"publish timed out"),
+                }
+            }
+            batch.clear();
         }
     }
 
@@ -77,6 +124,9 @@ impl RedisLink {
     /// [`REDIS_RETRY_INTERVAL`] while Redis is down.
     pub async fn run(self: Arc<Self>, hub: Arc<Hub>) {
         let mut stop = hub.shutdown_signal();
+        if let Some(outbox) = self.outbox_rx.lock().expect("outbox lock").take() {
+            tokio::spawn(self.clone().publish_queued(outbox, stop.clone()));
+        }
         loop {
             if *stop.borrow() {
                 return;

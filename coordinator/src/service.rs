@@ -203,7 +203,7 @@ impl AppState {
             }
             _ => {
                 self.hub.idle.queued();
-                self.hub.job_queued().await
+                self.hub.job_queued()
             }
         }
         Ok(())
@@ -696,7 +696,7 @@ impl AppState {
         row.completed_ms = Some(finish.now_ms);
         let latency = Duration::from_millis((finish.now_ms - row.created_ms).max(0) as u64);
         self.metrics.call_settled(finish.status == CallStatus::Completed, latency);
-        self.hub.call_settled(&finish.call_id, Some(&row)).await;
+        self.hub.call_settled(&finish.call_id, Some(&row));
         Some(view(&row))
     }
 
