@@ -57,18 +57,7 @@ async fn seed(db: &dyn Backend, balance: i64) -> Result<(ProjectRow, KeyRow)> {
     db.add_version(&project.id, &sha, common::EMPTY_MODULE, now).await?;
     db.set_active(&project.id, &sha).await?;
     let project = db.project("alice", "echo").await?.expect("project stored");
-    let key = KeyRow {
-        owner: "alice".into(),
-        nonce: 1,
-        secret_hash: "alice-secret-hash".into(),
-        balance,
-        spent: 0,
-        reserved: 0,
-        allowed_projects: Vec::new(),
-        max_per_call: None,
-        revoked: false,
-        created_ms: now,
-    };
+    let key = common::funded_key("alice", 1, balance);
     db.create_key(&key).await?;
     Ok((project, key))
 }

@@ -5,7 +5,7 @@ mod common;
 
 use anyhow::Result;
 use common::{PG_URL, random_name};
-use outlayer_coordinator::db::{Backend, Enqueued, KeyRow, PostgresBackend, SqliteBackend};
+use outlayer_coordinator::db::{Backend, Enqueued, PostgresBackend, SqliteBackend};
 
 const LEASE_MS: i64 = 100;
 const GRACE_MS: i64 = 50;
@@ -24,19 +24,7 @@ async fn lease(db: &dyn Backend, now: i64) -> Result<Option<(String, i64)>> {
 
 async fn lease_order(db: &dyn Backend) -> Result<()> {
     db.create_owner("payer", "token-hash", 1).await?;
-    let key = KeyRow {
-        owner: "payer".into(),
-        nonce: 1,
-        secret_hash: "secret-hash".into(),
-        balance: 1_000_000,
-        spent: 0,
-        reserved: 0,
-        allowed_projects: Vec::new(),
-        max_per_call: None,
-        revoked: false,
-        created_ms: 1,
-    };
-    assert!(db.create_key(&key).await?);
+    assert!(db.create_key(&common::funded_key("payer", 1, 1_000_000)).await?);
     let mut ids = Vec::new();
     for created in [100, 200, 300] {
         let call = common::queued_call(("p", "owner-p", "echo"), &"00".repeat(32), ("payer", 1), 1_000, created);

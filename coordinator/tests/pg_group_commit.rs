@@ -22,18 +22,7 @@ fn call_of(id: &str, nonce: i64, project: &str) -> CallRow {
 }
 
 fn key(nonce: i64) -> KeyRow {
-    KeyRow {
-        owner: "payer".into(),
-        nonce,
-        secret_hash: "secret-hash".into(),
-        balance: 1_000_000_000,
-        spent: 0,
-        reserved: 0,
-        allowed_projects: Vec::new(),
-        max_per_call: None,
-        revoked: false,
-        created_ms: 1,
-    }
+    common::funded_key("payer", nonce, 1_000_000_000)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -383,6 +383,23 @@ pub fn completed_finish(call_id: &str, lease_id: &str, charged: i64, now_ms: i64
     }
 }
 
+/// An unrestricted payment key `(owner, nonce)` holding `balance`: the database-level fixture of
+/// the lease and group tests.
+pub fn funded_key(owner: &str, nonce: i64, balance: i64) -> outlayer_coordinator::db::KeyRow {
+    outlayer_coordinator::db::KeyRow {
+        owner: owner.into(),
+        nonce,
+        secret_hash: "secret-hash".into(),
+        balance,
+        spent: 0,
+        reserved: 0,
+        allowed_projects: Vec::new(),
+        max_per_call: None,
+        revoked: false,
+        created_ms: 1,
+    }
+}
+
 /// A queued call (a fresh id) of the project `(id, owner, name)` at version `wasm_sha256`, paid
 /// with `key` `(owner, nonce)`, reserving `reserved`: the database-level fixture of the hand-off
 /// and group tests.
