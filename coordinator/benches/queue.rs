@@ -18,16 +18,17 @@
 
 use std::time::{Duration, Instant};
 
+// The tests' fixtures (`queued_call`): the bench queues the same call rows the tests do.
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use ed25519_dalek::SigningKey;
-use outlayer_coordinator::db::{CallRow, Finish, KeyRow, ProjectRow, WorkerRow};
+use outlayer_coordinator::db::{Finish, KeyRow, ProjectRow, WorkerRow};
 use outlayer_coordinator::model::{CallRequest, CallStatus, Completion, ExecutionResult, Outcome, SettledResult, Signer};
 use outlayer_coordinator::service::CallMoney;
 use outlayer_coordinator::{AppState, AttestationConfig, CoordinatorConfig, DatabaseConfig, RateLimitConfig, build_state};
 use outlayer_protocol::{DEV_MEASUREMENTS, RegisterRequest};
-
-/// Smallest valid wasm module: the version calls name (nothing runs it here).
-const EMPTY_MODULE: &[u8] = b"\0asm\x01\0\0\0";
 
 /// What one backend's benches need: the coordinator, a project, a funded key, a worker.
 struct Fixture {
@@ -63,8 +64,8 @@ async fn fixture(config: CoordinatorConfig) -> Result<Fixture, String> {
         created_ms: now,
     };
     db.create_project(&project).await.map_err(e)?;
-    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(EMPTY_MODULE));
-    db.add_version(&project.id, &sha, EMPTY_MODULE, now).await.map_err(e)?;
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(common::EMPTY_MODULE));
+    db.add_version(&project.id, &sha, common::EMPTY_MODULE, now).await.map_err(e)?;
     db.set_active(&project.id, &sha).await.map_err(e)?;
     let project = db.project("bench", "echo").await.map_err(e)?.ok_or("project not stored")?;
     let key = KeyRow {
@@ -111,34 +112,10 @@ fn request() -> CallRequest {
 async fn db_round(f: &Fixture) {
     let db = &f.state.db;
     let now = outlayer_coordinator::state::now_ms();
-    let call = CallRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        project_id: f.project.id.clone(),
-        project_owner: f.project.owner.clone(),
-        project_name: f.project.name.clone(),
-        wasm_sha256: f.project.active_version.clone().expect("active version"),
-        key_owner: f.key.owner.clone(),
-        key_nonce: f.key.nonce,
-        input: r#"{"hello":"world"}"#.into(),
-        max_instructions: 10_000_000,
-        max_memory_mb: 64,
-        max_execution_seconds: 1,
-        grants: Vec::new(),
-        http_allowlist: Vec::new(),
-        secrets_ref: None,
-        attached_deposit: 0,
-        compute_limit: 10_000,
-        reserved: 10_000,
-        status: CallStatus::Queued,
-        lease_id: None,
-        worker_id: None,
-        lease_expires_ms: None,
-        attempts: 0,
-        created_ms: now,
-        completed_ms: None,
-        result: None,
-    };
+    let project = (f.project.id.as_str(), f.project.owner.as_str(), f.project.name.as_str());
+    let wasm = f.project.active_version.as_deref().expect("active version");
+    let mut call = common::queued_call(project, wasm, (&f.key.owner, f.key.nonce), 10_000, now);
+    call.input = r#"{"hello":"world"}"#.into();
     assert_eq!(db.enqueue(&call, None).await.expect("enqueue"), outlayer_coordinator::db::Enqueued::Queued);
     let lease_id = uuid::Uuid::new_v4().to_string();
     let leased = db.lease(&f.worker.id, &lease_id, now, 60_000, 5_000, 3).await.expect("lease").expect("a queued call");
