@@ -129,6 +129,11 @@ ticks() {
   echo "$sum"
 }
 
+# Context switches (voluntary + involuntary) of every thread of the given pids, summed.
+switches() {
+  cat $(printf '/proc/%s/task/*/status ' "$@") 2>/dev/null | awk '/ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
+
 # PostgreSQL server processes serving connections of the given client pids (by client port).
 pg_backends() {
   local ports
@@ -161,6 +166,8 @@ measure() {
   fi
   local before pg_before bg_before
   before=$(ticks "${pids[@]}")
+  local sw_before
+  sw_before=$(switches "${pids[@]}")
   pg_before=$(ticks "${backends[@]}")
   bg_before=$(ticks "${background[@]}")
   local wrks=() perf_pid=
@@ -179,6 +186,8 @@ measure() {
   [ -z "$perf_pid" ] || wait "$perf_pid" || true
   local after pg_after bg_after
   after=$(ticks "${pids[@]}")
+  local sw_after
+  sw_after=$(switches "${pids[@]}")
   pg_after=$(ticks "${backends[@]}")
   bg_after=$(ticks "${background[@]}")
   local total=0 line
@@ -189,6 +198,7 @@ measure() {
   done
   [ "$n" -eq 1 ] || line="requests=$total rps=$(awk -v r="$total" -v d="$(to_secs "$DURATION")" 'BEGIN { printf "%.0f", r / d }')"
   local out="mode=$label connections=$conns $line serve_cpu_us_per_call=$(us_per_call $((after - before)) "$total") serve_rss_mb=$(rss_mb "${pids[@]}")"
+  out+=" switches_per_call=$(awk -v s=$((sw_after - sw_before)) -v n="$total" 'BEGIN { if (n > 0) printf "%.1f", s / n; else print "n/a" }')"
   if [ "$pg" = pg ]; then
     out+=" pg_cpu_us_per_call=$(us_per_call $((pg_after - pg_before)) "$total") pg_bg_cpu_us_per_call=$(us_per_call $((bg_after - bg_before)) "$total")"
     out+=" pg_backends=${#backends[@]}"
