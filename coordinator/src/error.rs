@@ -10,6 +10,9 @@ pub enum CoordinatorError {
     /// The database could not be reached or a query failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite group writer's connection could not be opened.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Applying the schema migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -27,6 +30,9 @@ pub enum StoreError {
     /// The database reported an error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite group writer's connection reported an error (see `db/group.rs`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A stored row could not be decoded.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -129,6 +135,7 @@ impl StoreError {
             // insufficient resources (disk full, out of memory, too many connections), 25006 a
             // read-only server (a standby, or a primary during a failover).
             StoreError::Database(sqlx::Error::Database(d)) => d.code().is_some_and(|c| unavailable_code(&c)),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => unavailable_code(&e.extended_code.to_string()),
             _ => false,
         }
     }

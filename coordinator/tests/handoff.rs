@@ -269,3 +269,46 @@ async fn one_failing_operation_of_a_group_fails_alone() -> Result<()> {
     assert_eq!(earnings.iter().map(|e| (e.amount, e.calls)).collect::<Vec<_>>(), [(80, 2)]);
     Ok(())
 }
+
+// The group writer moves money as the settlement says, within the call's reservation: the charge
+// is clamped to what was reserved (the rest released), the earnings to the charge, a failed call
+// earns nothing, and a revoked key reserves nothing.
+#[tokio::test]
+async fn a_settlement_moves_at_most_the_reservation() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = SqliteBackend::connect(&dir.path().join("c.db")).await?;
+    let (project, _key) = seed(&db, 1_000).await?;
+    let (over, failed) = (call_row(&project, 100), call_row(&project, 200));
+    assert_eq!(db.enqueue(&over, None).await?, Enqueued::Queued);
+    assert_eq!(db.enqueue(&failed, None).await?, Enqueued::Queued);
+    let now = now_ms();
+    db.lease("w1", "lease-over", now, 60_000, 5_000, 3).await?.expect("leased");
+    db.lease("w1", "lease-failed", now, 60_000, 5_000, 3).await?.expect("leased");
+
+    let mut greedy = finish(&over.id, "lease-over", 500);
+    greedy.earnings = 900;
+    let settled = db.finish(&greedy).await?.expect("settled");
+    assert_eq!((settled.status, settled.reserved), (CallStatus::Completed, 100));
+    let mut failure = finish(&failed.id, "lease-failed", 50);
+    failure.status = CallStatus::Failed;
+    failure.earnings = 50;
+    assert_eq!(db.finish(&failure).await?.map(|c| c.status), Some(CallStatus::Failed));
+    assert!(db.finish(&failure).await?.is_none(), "settled once");
+
+    let key = db.key("alice", 1).await?.expect("key");
+    assert_eq!((key.reserved, key.spent), (0, 150), "100 (clamped from 500) + 50");
+    let ledger = db.ledger("alice", 1, 0, 100).await?;
+    let lines: Vec<(&str, i64)> = ledger.iter().filter(|l| l.kind != "top_up").map(|l| (l.kind.as_str(), l.amount)).collect();
+    assert_eq!(lines, [("reserve", 100), ("reserve", 200), ("settle", 100), ("release", 0), ("settle", 50), ("release", 150)]);
+    let earnings = db.earnings("alice").await?;
+    assert_eq!(
+        earnings.iter().map(|e| (e.amount, e.calls)).collect::<Vec<_>>(),
+        [(100, 1)],
+        "clamped to the charge; the failed call earns nothing"
+    );
+
+    db.revoke("alice", 1).await?;
+    assert_eq!(db.enqueue(&call_row(&project, 10), None).await?, Enqueued::InsufficientBalance, "a revoked key reserves nothing");
+    assert_eq!(db.key("alice", 1).await?.map(|k| k.reserved), Some(0));
+    Ok(())
+}

@@ -1,37 +1,42 @@
 //! Group commit on SQLite: the hot writes (reserve + enqueue, settle, settle + lease) of
 //! concurrent calls are queued to one writer task, which runs whatever is queued (up to
-//! [`MAX_GROUP`] operations) in one transaction and one round trip to the connection's thread,
-//! and answers each operation only after `COMMIT` returned.
+//! [`MAX_GROUP`] operations) as one transaction and answers each operation only after `COMMIT`
+//! returned.
 //!
-//! - One SQL text per group *shape* (how many operations of each kind): each operation's
-//!   statements with its `$n` placeholders renumbered after the previous operations' and its
-//!   index in the `op` column of the rows it returns. Operations run in kind order (enqueues,
-//!   then settles, then settles that lease): none of them has been answered, so any order is one
-//!   the callers could have seen; this keeps the number of shapes (and prepared statements) small,
-//!   and lets a settle-and-lease of the group lease a job the group just queued.
-//! - An operation that does nothing (insufficient balance, a lost lease) leaves no trace and
-//!   returns no row: its statements are chained on `changes()`, each operation's first statement
-//!   unconditional. An operation that fails (an SQL error) rolls the whole group back; then each
-//!   operation runs again alone, so only the failing one gets the error.
+//! - The writer runs a group *inline*, on its own task's thread, through a connection of its own
+//!   ([`HotWriter`], rusqlite): no hop to a connection thread and back per statement or per row.
+//!   Through sqlx's SQLite driver each group was a round trip to that driver's thread, and every
+//!   statement result and row a message back from it: 16 context switches per call at one
+//!   connection (`switches_per_call` of `scripts/load.sh`). A group's statements are a few
+//!   prepared statements and run in tens of microseconds (the WAL is written, not synced: the
+//!   database is in `synchronous = NORMAL`), so holding the runtime's thread for them is cheaper
+//!   than handing them off.
+//! - The writer holds the backend's write lock (the sqlx write connection's mutex) for each group,
+//!   so the group and the other writes (projects, keys, money, retention) never wait for each other
+//!   inside SQLite's busy handler.
+//! - Operations run in kind order (enqueues, then settles, then settles that lease): none of them
+//!   has been answered, so any order is one the callers could have seen, and a settle-and-lease of
+//!   the group can lease a job the group just queued.
+//! - An operation that does nothing (insufficient balance, a lost lease) leaves no trace. An
+//!   operation that fails (an SQL error) rolls the whole group back; then each operation runs
+//!   again alone, so only the failing one gets the error.
 //! - A crash before `COMMIT` loses only operations nobody was answered for: a call is
 //!   acknowledged only after its reservation is committed, a result only after its settlement.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::path::Path;
+use std::sync::{Arc, LazyLock, Weak};
 
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{AssertSqlSafe, Row as _, Sqlite};
+use rusqlite::types::ToSql;
+use rusqlite::{OptionalExtension as _, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::sql::{bind_enqueue, bind_finish, call_columns, lease_statement};
+use super::sql::{bind_enqueue, call_columns, call_row_from, lease_statement};
 use super::{CallRow, Finish};
 use crate::error::StoreError;
+use crate::model::CallStatus;
 
 /// Most operations committed in one transaction.
 pub const MAX_GROUP: usize = 32;
-/// Most group SQL texts kept (one per shape seen; emptied when full). A group holds a power of
-/// two of each kind (see [`trim_to_shapes`]), so there are at most 205 shapes.
-const MAX_SHAPES: usize = 256;
 
 /// One hot write, with its own values.
 #[derive(Debug)]
@@ -52,113 +57,183 @@ impl WriteOp {
             WriteOp::FinishLease { .. } => 2,
         }
     }
-
-    fn bind<'q>(&'q self, q: sqlx::query::Query<'q, Sqlite, SqliteArguments>) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
-        let finish = |q: sqlx::query::Query<'q, Sqlite, SqliteArguments>, f: &'q Finish| bind_finish!(q, f);
-        match self {
-            WriteOp::Enqueue { call: c, lease_deadline_ms } => bind_enqueue!(q, &**c, *lease_deadline_ms),
-            WriteOp::Finish(f) => finish(q, f),
-            WriteOp::FinishLease { finish: f, worker_id, lease_id, now_ms, expires_ms, max_attempts, grace_ms } => {
-                finish(q, f).bind(lease_id).bind(worker_id).bind(*now_ms).bind(*expires_ms).bind(*max_attempts).bind(*grace_ms)
-            }
-        }
-    }
 }
 
-/// Binds of each kind of operation (the highest `$n` of its statements).
-const BINDS: [usize; 3] = [27, 7, 13];
+/// What an operation did, once its group is committed.
+#[derive(Debug)]
+pub(crate) enum Done {
+    /// `Enqueue`: whether the call was reserved and queued (`false`: the key lacked the balance or
+    /// was revoked; nothing was written).
+    Enqueued(bool),
+    /// `Finish`: the settled call (`None`: the lease was not the call's current one; nothing
+    /// was written).
+    Finished(Option<Box<CallRow>>),
+    /// `FinishLease`: the settled call, and the job leased after it.
+    FinishedLeased(Box<(Option<CallRow>, Option<CallRow>)>),
+}
 
-/// `enqueue`: every statement after the reservation runs only if the statement before it changed
-/// what it should (`changes()`); the last returns a row if the call was queued.
-const ENQUEUE: &str = concat!(
-    "UPDATE payment_keys SET reserved = reserved + $16 WHERE owner = $7 AND nonce = $8 \
-     AND revoked = 0 AND balance - spent - reserved >= $16; \
-     INSERT INTO calls (",
+/// `enqueue`, first: the reservation (`?1` amount, `?2` key owner, `?3` nonce). The call and its
+/// ledger line are written only if it updated the key.
+const RESERVE: &str = "UPDATE payment_keys SET reserved = reserved + ?1 WHERE owner = ?2 AND nonce = ?3 \
+     AND revoked = 0 AND balance - spent - reserved >= ?1";
+/// `enqueue`, then: the call, its columns bound by [`bind_enqueue!`] in order.
+const INSERT_CALL: &str = concat!(
+    "INSERT INTO calls (",
     call_columns!(),
-    ", lease_deadline_ms) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-     $22, $23, $24, $25, $26, $27 WHERE changes() = 1; \
-     INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
-     SELECT $7, $8, $1, 'reserve', $16, $22 WHERE changes() = 1; \
-     SELECT 1 AS queued, #OP# AS op WHERE changes() = 1;"
+    ", lease_deadline_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 );
+/// `enqueue`, last: the reservation's ledger line (`?1` owner, `?2` nonce, `?3` call, `?4`
+/// amount, `?5` time).
+const LEDGER_RESERVE: &str = "INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) VALUES (?1, ?2, ?3, 'reserve', ?4, ?5)";
+/// `finish`, first: the call, if the lease is still its own (`?1` call, `?2` lease, `?3` status,
+/// `?4` result, `?5` now). Nothing else is written unless this returns the call.
+const SETTLE_CALL: &str = concat!(
+    "UPDATE calls SET status = ?3, result = ?4, completed_ms = ?5, lease_expires_ms = NULL \
+     WHERE id = ?1 AND lease_id = ?2 AND status = 'leased' RETURNING ",
+    call_columns!()
+);
+/// `finish`: the key's reservation released and the charge spent (`?1` reserved, `?2` charge,
+/// `?3` owner, `?4` nonce).
+const SETTLE_KEY: &str = "UPDATE payment_keys SET reserved = reserved - ?1, spent = spent + ?2 WHERE owner = ?3 AND nonce = ?4";
+/// `finish`: the ledger lines, settle then release (`?1` owner, `?2` nonce, `?3` call, `?4`
+/// charge, `?5` released, `?6` time).
+const LEDGER_SETTLE: &str = "INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
+     VALUES (?1, ?2, ?3, 'settle', ?4, ?6), (?1, ?2, ?3, 'release', ?5, ?6)";
+/// `finish` of a completed call: the project owner's earnings (`?1` owner, `?2` project, `?3`
+/// amount).
+const EARN: &str = "INSERT INTO earnings (owner, project_id, amount, calls) VALUES (?1, ?2, ?3, 1) \
+     ON CONFLICT (owner, project_id) DO UPDATE SET amount = earnings.amount + excluded.amount, calls = earnings.calls + 1";
+/// The backends' lease statement (`?1` lease id, `?2` worker id, `?3` now, `?4` lease expiry,
+/// `?5` max attempts, `?6` grace), in SQLite's numbered `?N` placeholders: SQLite reads `$N` as a
+/// *named* parameter, numbered in order of appearance.
+static LEASE: LazyLock<String> = LazyLock::new(|| lease_statement!("").replace('$', "?"));
 
-/// The statements of `finish`, chained the same way: the call (1 row), its key (1 row), the two
-/// ledger lines (2 rows), then the earnings of a completed call. The charge is clamped to the
-/// call's reservation and the earnings to the charge.
-macro_rules! finish_statements {
-    () => {
-        concat!(
-            "UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
-             WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ",
-            call_columns!(),
-            ", #OP# AS op; \
-             UPDATE payment_keys SET reserved = reserved - (SELECT reserved FROM calls WHERE id = $1), \
-             spent = spent + (SELECT MIN(MAX($6, 0), reserved) FROM calls WHERE id = $1) \
-             WHERE changes() = 1 AND (owner, nonce) = (SELECT key_owner, key_nonce FROM calls WHERE id = $1); \
-             INSERT INTO ledger (owner, nonce, call_id, kind, amount, created_ms) \
-             SELECT key_owner, key_nonce, id, 'settle', MIN(MAX($6, 0), reserved), $5 FROM calls WHERE id = $1 AND changes() = 1 \
-             UNION ALL \
-             SELECT key_owner, key_nonce, id, 'release', reserved - MIN(MAX($6, 0), reserved), $5 FROM calls WHERE id = $1 AND changes() = 1; \
-             INSERT INTO earnings (owner, project_id, amount, calls) \
-             SELECT project_owner, project_id, MIN(MAX($7, 0), MIN(MAX($6, 0), reserved)), 1 FROM calls \
-             WHERE id = $1 AND changes() = 2 AND $3 = 'completed' \
-             ON CONFLICT (owner, project_id) DO UPDATE SET amount = earnings.amount + excluded.amount, calls = earnings.calls + 1;"
-        )
-    };
+/// Bound values of one statement, collected by the shared binders (`bind_enqueue!`).
+#[derive(Default)]
+struct Binds<'a>(Vec<Box<dyn ToSql + 'a>>);
+
+impl<'a> Binds<'a> {
+    fn bind<T: ToSql + 'a>(mut self, value: T) -> Self {
+        self.0.push(Box::new(value));
+        self
+    }
 }
 
-/// `finish`.
-const FINISH: &str = finish_statements!();
+/// A rusqlite row, read by column name like an sqlx row (for [`call_row_from!`]).
+trait TryGet {
+    fn try_get<T: rusqlite::types::FromSql, I: rusqlite::RowIndex>(&self, index: I) -> rusqlite::Result<T>;
+}
 
-/// The lease of `finish_lease` (binds 8..=13 of the operation: lease id, worker id, now, lease
-/// expiry, max attempts, grace): the backends' lease statement, its `$n` shifted by the
-/// [`FINISH`]'s 7.
-const LEASE: &str = concat!(lease_statement!(""), ", #OP# AS op;");
+impl TryGet for rusqlite::Row<'_> {
+    fn try_get<T: rusqlite::types::FromSql, I: rusqlite::RowIndex>(&self, index: I) -> rusqlite::Result<T> {
+        self.get(index)
+    }
+}
 
-/// The statements of each kind of operation: (template, how far its `$n` are shifted within the
-/// operation).
-const TEMPLATES: [&[(&str, usize)]; 3] = [&[(ENQUEUE, 0)], &[(FINISH, 0)], &[(FINISH, 0), (LEASE, 7)]];
+fn call_row(r: &rusqlite::Row<'_>) -> Result<CallRow, StoreError> {
+    call_row_from!(r)
+}
 
-/// `template` with every `$n` shifted by `base` and its `#OP#` marker replaced by `op`.
-fn renumber(template: &str, base: usize, op: usize, out: &mut String) {
-    let text = template.replace("#OP#", &op.to_string());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        out.push(c);
-        if c == '$' {
-            let mut n = 0usize;
-            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
-                n = n * 10 + d as usize;
-                chars.next();
+/// The group writer's own connection to the database file (see the module's documentation).
+pub(crate) struct HotWriter {
+    conn: rusqlite::Connection,
+}
+
+impl HotWriter {
+    /// Opens `path` (created and migrated already) with the settings of the backend's write
+    /// connection.
+    pub(crate) fn open(path: &Path, busy_timeout: std::time::Duration, autocheckpoint_pages: u32) -> Result<Self, rusqlite::Error> {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(busy_timeout)?;
+        // The journal mode is the file's (WAL, set when it was created); the rest is per connection.
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = {autocheckpoint_pages};"
+        ))?;
+        Ok(Self { conn })
+    }
+
+    /// Runs `ops` (in this order) as one transaction: what each did, or the first error (then
+    /// nothing of the group was committed).
+    pub(crate) fn run(&mut self, ops: &[&WriteOp]) -> Result<Vec<Done>, StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let done: Result<Vec<Done>, StoreError> = ops.iter().map(|op| self.op(op)).collect();
+        let committed = done.and_then(|done| Ok(self.conn.execute_batch("COMMIT").map(|()| done)?));
+        if committed.is_err() && !self.conn.is_autocommit() {
+            // An error (or a COMMIT that failed and left the transaction open): nothing of the
+            // group stays. A failed ROLLBACK leaves SQLite to roll back the transaction itself.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        committed
+    }
+
+    fn op(&self, op: &WriteOp) -> Result<Done, StoreError> {
+        Ok(match op {
+            WriteOp::Enqueue { call, lease_deadline_ms } => Done::Enqueued(self.enqueue(call, *lease_deadline_ms)?),
+            WriteOp::Finish(f) => Done::Finished(self.finish(f)?.map(Box::new)),
+            WriteOp::FinishLease { finish, worker_id, lease_id, now_ms, expires_ms, max_attempts, grace_ms } => {
+                let settled = self.finish(finish)?;
+                let leased = self
+                    .conn
+                    .prepare_cached(&LEASE)?
+                    .query_row(params![lease_id, worker_id, now_ms, expires_ms, max_attempts, grace_ms], |r| Ok(call_row(r)))
+                    .optional()?
+                    .transpose()?;
+                Done::FinishedLeased(Box::new((settled, leased)))
             }
-            out.push_str(&(base + n).to_string());
+        })
+    }
+
+    /// Reserves on the key if it has the balance (and is not revoked), and only then inserts the
+    /// call and its ledger line.
+    fn enqueue(&self, c: &CallRow, lease_deadline_ms: Option<i64>) -> Result<bool, StoreError> {
+        if self.conn.prepare_cached(RESERVE)?.execute(params![c.reserved, c.key_owner, c.key_nonce])? != 1 {
+            return Ok(false);
         }
+        let binds = bind_enqueue!(Binds::default(), c, lease_deadline_ms);
+        self.conn.prepare_cached(INSERT_CALL)?.execute(rusqlite::params_from_iter(binds.0.iter()))?;
+        self.conn.prepare_cached(LEDGER_RESERVE)?.execute(params![c.key_owner, c.key_nonce, c.id, c.reserved, c.created_ms])?;
+        Ok(true)
+    }
+
+    /// Settles the call if the lease is still its own, and only then moves the money (the charge
+    /// clamped to the call's reservation, the earnings to the charge), writes the ledger (settle,
+    /// then release) and credits the earnings of a completed call.
+    fn finish(&self, f: &Finish) -> Result<Option<CallRow>, StoreError> {
+        let result = super::to_json_text(&f.result);
+        let settled = self
+            .conn
+            .prepare_cached(SETTLE_CALL)?
+            .query_row(params![f.call_id, f.lease_id, f.status.as_str(), result, f.now_ms], |r| Ok(call_row(r)))
+            .optional()?
+            .transpose()?;
+        let Some(call) = settled else { return Ok(None) };
+        let charge = f.charged.max(0).min(call.reserved);
+        let released = call.reserved - charge;
+        let key = params![call.reserved, charge, call.key_owner, call.key_nonce];
+        if self.conn.prepare_cached(SETTLE_KEY)?.execute(key)? == 1 {
+            let lines = params![call.key_owner, call.key_nonce, call.id, charge, released, f.now_ms];
+            self.conn.prepare_cached(LEDGER_SETTLE)?.execute(lines)?;
+            if f.status == CallStatus::Completed {
+                let earned = f.earnings.max(0).min(charge);
+                self.conn.prepare_cached(EARN)?.execute(params![call.project_owner, call.project_id, earned])?;
+            }
+        }
+        Ok(Some(call))
     }
 }
 
-/// The SQL of a group of `kinds` (in order): one transaction.
-fn group_sql(kinds: &[usize]) -> String {
-    let mut sql = String::from("BEGIN IMMEDIATE; ");
-    let mut base = 0;
-    for (i, &kind) in kinds.iter().enumerate() {
-        for &(template, shift) in TEMPLATES[kind] {
-            renumber(template, base + shift, i, &mut sql);
-            sql.push(' ');
-        }
-        base += BINDS[kind];
-    }
-    sql.push_str("COMMIT;");
-    sql
-}
+/// An operation waiting for the writer, and where its outcome goes.
+pub(crate) type Pending = (WriteOp, oneshot::Sender<Result<Done, StoreError>>);
 
-/// An operation waiting for the writer, and where its rows go.
-pub(crate) type Pending = (WriteOp, oneshot::Sender<Result<Vec<SqliteRow>, StoreError>>);
-
-/// What runs a group: the write connection of the backend (see [`super::sqlite::SqliteBackend`]).
+/// What runs a group: the backend (see [`super::sqlite::SqliteBackend`]), which takes its write
+/// lock and runs the group on its [`HotWriter`].
 #[async_trait::async_trait]
 pub(crate) trait GroupConn: Send + Sync + 'static {
-    /// Runs `q` (a whole transaction) on the write connection, rolling back on an error.
-    async fn run(&self, q: sqlx::query::Query<'_, Sqlite, SqliteArguments>) -> Result<Vec<SqliteRow>, StoreError>;
+    /// Runs `ops` as one transaction (see [`HotWriter::run`]).
+    async fn run(&self, ops: &[&WriteOp]) -> Result<Vec<Done>, StoreError>;
 }
 
 /// Counters of the writer: groups committed and operations in them.
@@ -180,108 +255,24 @@ impl GroupStats {
     }
 }
 
-/// The SQL texts of the group shapes seen.
-#[derive(Default)]
-pub(crate) struct Shapes(HashMap<Vec<usize>, Arc<str>>);
-
-impl Shapes {
-    fn sql(&mut self, kinds: &[usize]) -> Arc<str> {
-        if let Some(sql) = self.0.get(kinds) {
-            return sql.clone();
-        }
-        if self.0.len() >= MAX_SHAPES {
-            self.0.clear();
-        }
-        let sql: Arc<str> = group_sql(kinds).into();
-        self.0.insert(kinds.to_vec(), sql.clone());
-        sql
-    }
-}
-
-/// Runs `ops` (in this order) as one transaction; the rows of each, or the error.
-pub(crate) async fn run_ops<C: GroupConn + ?Sized>(
-    conn: &C,
-    shapes: &mut Shapes,
-    ops: &[&WriteOp],
-) -> Result<Vec<Vec<SqliteRow>>, StoreError> {
-    let kinds: Vec<usize> = ops.iter().map(|op| op.kind()).collect();
-    let sql = shapes.sql(&kinds);
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for op in ops {
-        q = op.bind(q);
-    }
-    let rows = conn.run(q).await?;
-    let mut each: Vec<Vec<SqliteRow>> = ops.iter().map(|_| Vec::new()).collect();
-    for row in rows {
-        let i: i64 = row.try_get("op")?;
-        each.get_mut(i as usize).ok_or_else(|| StoreError::Corrupt(format!("group row of operation {i}")))?.push(row);
-    }
-    Ok(each)
-}
-
-/// Keeps of each kind of operation in `group` (sorted by kind) the largest power of two of them
-/// and moves the rest, the latest of each kind, to the front of `carry` (the next group). Every
-/// shape is a prepared statement of the write connection, and a big one holds megabytes: with
-/// any count of each kind allowed, the thousands of shapes a busy writer met held 370 MB of the
-/// process's memory after 20 s at 32 connections (and a small statement cache re-prepared them
-/// at half the throughput). Powers of two leave at most 205 shapes (49 without plain settles,
-/// which an embedded worker under load does not send).
-fn trim_to_shapes<T>(group: &mut Vec<T>, carry: &mut std::collections::VecDeque<T>, kind_of: impl Fn(&T) -> usize) {
-    let mut kept = Vec::with_capacity(group.len());
-    let mut rest = Vec::new();
-    let mut ops = std::mem::take(group).into_iter().peekable();
-    while let Some(first) = ops.next() {
-        let kind = kind_of(&first);
-        let mut same = vec![first];
-        while let Some(op) = ops.next_if(|op| kind_of(op) == kind) {
-            same.push(op);
-        }
-        let keep = 1usize << (usize::BITS - 1 - same.len().leading_zeros());
-        rest.extend(same.drain(keep..));
-        kept.extend(same);
-    }
-    for op in rest.into_iter().rev() {
-        carry.push_front(op);
-    }
-    *group = kept;
-}
-
-/// The writer task: takes the operations carried over from the last group, then the first queued
-/// operation and whatever else is queued (up to [`MAX_GROUP`]), runs them as one group and answers
-/// each. Ends when the backend is dropped.
+/// The writer task: takes the first queued operation and whatever else is queued (up to
+/// [`MAX_GROUP`]), runs them as one group and answers each. Ends when the backend is dropped.
 pub(crate) async fn write_groups<C: GroupConn>(conn: Weak<C>, stats: Arc<GroupStats>, mut queue: mpsc::UnboundedReceiver<Pending>) {
     use std::sync::atomic::Ordering::Relaxed;
-    let mut shapes = Shapes::default();
     let mut group: Vec<Pending> = Vec::with_capacity(MAX_GROUP);
-    let mut carry = std::collections::VecDeque::new();
     loop {
-        while group.len() < MAX_GROUP
-            && let Some(op) = carry.pop_front()
-        {
-            group.push(op);
-        }
-        if group.is_empty() {
-            match queue.recv().await {
-                Some(first) => group.push(first),
-                None => break,
-            }
-        }
-        while group.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(op) => group.push(op),
-                Err(_) => break,
-            }
+        if queue.recv_many(&mut group, MAX_GROUP).await == 0 {
+            break;
         }
         let Some(conn) = conn.upgrade() else { break };
         group.sort_by_key(|(op, _)| op.kind());
-        trim_to_shapes(&mut group, &mut carry, |(op, _)| op.kind());
         stats.groups.fetch_add(1, Relaxed);
         stats.ops.fetch_add(group.len() as u64, Relaxed);
         let ops: Vec<&WriteOp> = group.iter().map(|(op, _)| op).collect();
-        match run_ops(&*conn, &mut shapes, &ops).await {
-            Ok(rows) => {
-                for ((_, reply), rows) in group.drain(..).zip(rows) {
-                    let _ = reply.send(Ok(rows));
+        match conn.run(&ops).await {
+            Ok(done) => {
+                for ((_, reply), done) in group.drain(..).zip(done) {
+                    let _ = reply.send(Ok(done));
                 }
             }
             Err(e) if group.len() == 1 => {
@@ -293,8 +284,11 @@ pub(crate) async fn write_groups<C: GroupConn>(conn: Weak<C>, stats: Arc<GroupSt
             Err(_) => {
                 stats.split.fetch_add(1, Relaxed);
                 for (op, reply) in group.drain(..) {
-                    let rows = run_ops(&*conn, &mut shapes, &[&op]).await.map(|mut each| each.pop().unwrap_or_default());
-                    let _ = reply.send(rows);
+                    let done = conn
+                        .run(&[&op])
+                        .await
+                        .and_then(|mut each| each.pop().ok_or_else(|| StoreError::Corrupt("the group writer answered nothing".into())));
+                    let _ = reply.send(done);
                 }
             }
         }
@@ -306,28 +300,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_group_keeps_a_power_of_two_of_each_kind_and_carries_the_latest_rest() {
-        // (kind, arrival): 3 enqueues, 6 settles, 1 settle-and-lease, in kind order.
-        let mut group: Vec<(usize, u32)> = [(0, 1), (0, 2), (0, 3), (1, 4), (1, 5), (1, 6), (1, 7), (1, 8), (1, 9), (2, 10)].into();
-        let mut carry = std::collections::VecDeque::from([(0, 99)]);
-        trim_to_shapes(&mut group, &mut carry, |op| op.0);
-        assert_eq!(group, [(0, 1), (0, 2), (1, 4), (1, 5), (1, 6), (1, 7), (2, 10)]);
-        // The rest goes first into the next group, ahead of what was already carried.
-        assert_eq!(carry, [(0, 3), (1, 8), (1, 9), (0, 99)]);
-        let mut all_powers: Vec<(usize, u32)> = (0..32).map(|i| (0, i)).collect();
-        trim_to_shapes(&mut all_powers, &mut carry, |op| op.0);
-        assert_eq!(all_powers.len(), 32, "a full group of one kind is kept whole");
-    }
-
-    #[test]
-    fn placeholders_are_renumbered_per_operation() {
-        let sql = group_sql(&[0, 1]);
-        // The enqueue keeps $1..$27, the finish after it uses $28..$34.
-        assert!(sql.contains("owner = $7 AND nonce = $8"));
-        assert!(sql.contains("WHERE id = $28 AND lease_id = $29"));
-        assert!(!sql.contains("$35"));
-        assert!(sql.contains("SELECT 1 AS queued, 0 AS op"));
-        assert!(sql.contains(", 1 AS op;"));
-        assert!(sql.starts_with("BEGIN IMMEDIATE; ") && sql.ends_with("COMMIT;"));
+    fn the_lease_uses_numbered_placeholders() {
+        // `$N` would be a named parameter to SQLite, numbered by first appearance.
+        assert!(!LEASE.contains('$'));
+        assert!(LEASE.contains("lease_id = ?1, worker_id = ?2"));
+        assert!(LEASE.contains("attempts < ?5"));
     }
 }

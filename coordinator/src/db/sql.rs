@@ -58,6 +58,48 @@ macro_rules! lease_statement {
     };
 }
 
+/// A [`crate::db::CallRow`] from a row of [`call_columns!`], read by column name with
+/// `try_get` (an sqlx row of either backend, or the SQLite group writer's rusqlite row).
+macro_rules! call_row_from {
+    ($r:expr) => {{
+        let r = $r;
+        Ok($crate::db::CallRow {
+            id: r.try_get("id")?,
+            request_id: r.try_get("request_id")?,
+            project_id: r.try_get("project_id")?,
+            project_owner: r.try_get("project_owner")?,
+            project_name: r.try_get("project_name")?,
+            wasm_sha256: r.try_get("wasm_sha256")?,
+            key_owner: r.try_get("key_owner")?,
+            key_nonce: r.try_get("key_nonce")?,
+            input: r.try_get("input")?,
+            max_instructions: r.try_get("max_instructions")?,
+            max_memory_mb: r.try_get("max_memory_mb")?,
+            max_execution_seconds: r.try_get("max_execution_seconds")?,
+            grants: $crate::db::from_json_text(&r.try_get::<String, _>("grants")?, "grants")?,
+            http_allowlist: $crate::db::from_json_text(&r.try_get::<String, _>("http_allowlist")?, "http_allowlist")?,
+            secrets_ref: r
+                .try_get::<Option<String>, _>("secrets_ref")?
+                .map(|text| $crate::db::from_json_text(&text, "secrets_ref"))
+                .transpose()?,
+            attached_deposit: r.try_get("attached_deposit")?,
+            compute_limit: r.try_get("compute_limit")?,
+            reserved: r.try_get("reserved")?,
+            status: r
+                .try_get::<String, _>("status")?
+                .parse()
+                .map_err(|e: outlayer_protocol::status::UnknownStatus| $crate::error::StoreError::Corrupt(e.to_string()))?,
+            lease_id: r.try_get("lease_id")?,
+            worker_id: r.try_get("worker_id")?,
+            lease_expires_ms: r.try_get("lease_expires_ms")?,
+            attempts: r.try_get("attempts")?,
+            created_ms: r.try_get("created_ms")?,
+            completed_ms: r.try_get("completed_ms")?,
+            result: r.try_get::<Option<String>, _>("result")?.map(|t| $crate::db::from_json_text(&t, "result")).transpose()?,
+        })
+    }};
+}
+
 /// Binds `$1..=$27` of `enqueue`: the call's columns in [`call_columns!`] order, then its hard
 /// lease deadline (an `Option<i64>`). One binder for every backend and the SQLite group writer.
 macro_rules! bind_enqueue {
@@ -165,16 +207,21 @@ macro_rules! impl_backend {
                 // Reserve on the key if it has the balance, and only then insert the call and its
                 // ledger line: one operation of the writer's next group. A row back = queued.
                 let op = $crate::db::group::WriteOp::Enqueue { call: Box::new(c.clone()), lease_deadline_ms };
-                let rows = self.group(op).await?;
-                Ok(if rows.is_empty() { Enqueued::InsufficientBalance } else { Enqueued::Queued })
+                match self.group(op).await? {
+                    $crate::db::group::Done::Enqueued(true) => Ok(Enqueued::Queued),
+                    $crate::db::group::Done::Enqueued(false) => Ok(Enqueued::InsufficientBalance),
+                    other => Err(StoreError::Corrupt(format!("enqueue answered with {other:?}"))),
+                }
             }
 
             async fn finish(&self, f: &Finish) -> Result<Option<CallRow>, StoreError> {
                 // Settle the call if the lease is current, and only then move the money, write the
                 // ledger (settle, then release) and credit earnings of a completed call: one
                 // operation of the writer's next group. The settled row comes back.
-                let rows = self.group($crate::db::group::WriteOp::Finish(f.clone())).await?;
-                rows.first().map(call_row).transpose()
+                match self.group($crate::db::group::WriteOp::Finish(f.clone())).await? {
+                    $crate::db::group::Done::Finished(settled) => Ok(settled.map(|c| *c)),
+                    other => Err(StoreError::Corrupt(format!("finish answered with {other:?}"))),
+                }
             }
 
             #[allow(clippy::too_many_arguments)]
@@ -197,7 +244,10 @@ macro_rules! impl_backend {
                     max_attempts,
                     grace_ms,
                 };
-                split_finish_lease(self.group(op).await?, lease_id)
+                match self.group(op).await? {
+                    $crate::db::group::Done::FinishedLeased(both) => Ok(*both),
+                    other => Err(StoreError::Corrupt(format!("finish_and_lease answered with {other:?}"))),
+                }
             }
 
         });
@@ -214,40 +264,7 @@ macro_rules! impl_backend {
         type DbRow = <$db as sqlx::Database>::Row;
 
         fn call_row(r: &DbRow) -> Result<CallRow, StoreError> {
-            Ok(CallRow {
-                id: r.try_get("id")?,
-                request_id: r.try_get("request_id")?,
-                project_id: r.try_get("project_id")?,
-                project_owner: r.try_get("project_owner")?,
-                project_name: r.try_get("project_name")?,
-                wasm_sha256: r.try_get("wasm_sha256")?,
-                key_owner: r.try_get("key_owner")?,
-                key_nonce: r.try_get("key_nonce")?,
-                input: r.try_get("input")?,
-                max_instructions: r.try_get("max_instructions")?,
-                max_memory_mb: r.try_get("max_memory_mb")?,
-                max_execution_seconds: r.try_get("max_execution_seconds")?,
-                grants: from_json_text(&r.try_get::<String, _>("grants")?, "grants")?,
-                http_allowlist: from_json_text(&r.try_get::<String, _>("http_allowlist")?, "http_allowlist")?,
-                secrets_ref: r
-                    .try_get::<Option<String>, _>("secrets_ref")?
-                    .map(|text| from_json_text(&text, "secrets_ref"))
-                    .transpose()?,
-                attached_deposit: r.try_get("attached_deposit")?,
-                compute_limit: r.try_get("compute_limit")?,
-                reserved: r.try_get("reserved")?,
-                status: r
-                    .try_get::<String, _>("status")?
-                    .parse()
-                    .map_err(|e: outlayer_protocol::status::UnknownStatus| StoreError::Corrupt(e.to_string()))?,
-                lease_id: r.try_get("lease_id")?,
-                worker_id: r.try_get("worker_id")?,
-                lease_expires_ms: r.try_get("lease_expires_ms")?,
-                attempts: r.try_get("attempts")?,
-                created_ms: r.try_get("created_ms")?,
-                completed_ms: r.try_get("completed_ms")?,
-                result: r.try_get::<Option<String>, _>("result")?.map(|t| from_json_text(&t, "result")).transpose()?,
-            })
+            $crate::db::sql::call_row_from!(r)
         }
 
         fn ledger_row(r: &DbRow) -> Result<LedgerRow, StoreError> {
@@ -872,4 +889,4 @@ macro_rules! impl_backend {
     };
 }
 
-pub(crate) use {bind_enqueue, bind_finish, call_columns, impl_backend, key_columns, lease_statement, worker_columns};
+pub(crate) use {bind_enqueue, bind_finish, call_columns, call_row_from, impl_backend, key_columns, lease_statement, worker_columns};

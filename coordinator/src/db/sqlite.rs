@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow, SqliteSynchronous};
-use sqlx::{ConnectOptions as _, Executor as _};
+use sqlx::ConnectOptions as _;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{SqlSafeStr, Sqlite};
 use tokio::sync::{Mutex, MutexGuard, mpsc, oneshot};
 
-use super::group::{GroupConn, GroupStats, Pending, Shapes, WriteOp};
+use super::group::{Done, GroupConn, GroupStats, HotWriter, Pending, WriteOp};
 use super::sql::{call_columns, impl_backend, key_columns, lease_statement, worker_columns};
 use crate::db::LookupCache;
 use crate::error::CoordinatorError;
@@ -25,13 +25,9 @@ pub const SQLITE_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 /// WAL frames (pages) past which the checkpointer truncates the WAL (16,384 × 4 KiB = 64 MiB):
 /// bounds the WAL file under sustained writes, where passive checkpoints never catch up.
 pub const WAL_TRUNCATE_FRAMES: i64 = 16_384;
-/// WAL size (pages) at which the writer checkpoints by itself: a safety net behind the background
+/// WAL size (pages) at which a writer checkpoints by itself: a safety net behind the background
 /// checkpoints (SQLite's default, 1000, made the writer stop every ~150 calls).
-pub const WRITER_AUTOCHECKPOINT_PAGES: &str = "10000";
-/// Prepared statements the write connection keeps (sqlx's default is 100): the group writer
-/// prepares one multi-statement transaction per group shape, and there are at most 205 of them
-/// (see `group.rs`), so every shape stays prepared.
-pub const WRITER_STATEMENT_CACHE: usize = 256;
+pub const WRITER_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 /// Read connections (readers run in parallel in WAL mode).
 pub const SQLITE_MAX_CONNECTIONS: u32 = 8;
 
@@ -39,9 +35,11 @@ pub const SQLITE_MAX_CONNECTIONS: u32 = 8;
 ///
 /// Connections are held directly rather than through an `sqlx` pool: a pool pings the connection
 /// (a round trip to the connection's thread) when lending it and again when it comes back, which
-/// tripled the cost of every query. Writes go through one connection: SQLite has one write lock,
-/// and several writing connections would wait for it in SQLite's busy handler, which sleeps
-/// (1, 2, 5, 10… ms); queueing on an async mutex instead keeps writers in order and awake.
+/// tripled the cost of every query. Writes queue on one async mutex (the sqlx write connection's):
+/// SQLite has one write lock, and several writing connections would wait for it in SQLite's busy
+/// handler, which sleeps (1, 2, 5, 10… ms); queueing on the mutex keeps writers in order and
+/// awake. The group writer's own connection ([`HotWriter`], for the hot writes) is used only
+/// under that mutex too.
 #[derive(Clone)]
 pub struct SqliteBackend {
     inner: Arc<Conns>,
@@ -51,9 +49,8 @@ struct Conns {
     readers: Vec<Mutex<SqliteConnection>>,
     next: AtomicUsize,
     writer: Mutex<SqliteConnection>,
-    /// Set (under the writer lock) while a [`SqliteBackend::batch`] runs: if it is still set when
-    /// the writer is next taken, the batch was cancelled and may have left its transaction open.
-    dirty: AtomicBool,
+    /// The group writer's connection: used only while `writer` is held.
+    hot: std::sync::Mutex<HotWriter>,
     lookups: LookupCache,
     /// The group writer's queue (see `group.rs`): enqueue, finish, finish and lease.
     ops: mpsc::UnboundedSender<Pending>,
@@ -80,14 +77,9 @@ impl SqliteBackend {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true);
-        let mut writer = options
-            .clone()
-            .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
-            // One prepared transaction per group shape seen (see `group.rs`).
-            .statement_cache_capacity(WRITER_STATEMENT_CACHE)
-            .connect()
-            .await?;
+        let mut writer = options.clone().pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES.to_string()).connect().await?;
         migrator().run(&mut writer).await?;
+        let hot = HotWriter::open(path, SQLITE_BUSY_TIMEOUT, WRITER_AUTOCHECKPOINT_PAGES)?;
         let mut readers = Vec::new();
         for _ in 0..SQLITE_MAX_CONNECTIONS {
             readers.push(Mutex::new(options.connect().await?));
@@ -98,7 +90,7 @@ impl SqliteBackend {
             readers,
             next: AtomicUsize::new(0),
             writer: Mutex::new(writer),
-            dirty: AtomicBool::new(false),
+            hot: std::sync::Mutex::new(hot),
             lookups: LookupCache::default(),
             ops,
             stats: stats.clone(),
@@ -160,16 +152,16 @@ impl SqliteBackend {
         Ok(self.inner.write().await)
     }
 
-    /// Runs a hot write as part of the group writer's next group; its rows once committed.
-    async fn group(&self, op: WriteOp) -> Result<Vec<SqliteRow>, StoreError> {
+    /// Runs a hot write as part of the group writer's next group; what it did, once committed.
+    async fn group(&self, op: WriteOp) -> Result<Done, StoreError> {
         let (reply, answer) = oneshot::channel();
         match self.inner.ops.send((op, reply)) {
             // The writer answers every operation it takes; no answer = its runtime is gone.
             Ok(()) => answer.await.unwrap_or(Err(StoreError::Database(sqlx::Error::WorkerCrashed))),
             // The writer task is gone (the runtime that started it ended): the operation alone.
             Err(mpsc::error::SendError((op, _))) => {
-                let mut each = super::group::run_ops(&*self.inner, &mut Shapes::default(), &[&op]).await?;
-                Ok(each.pop().unwrap_or_default())
+                let mut each = self.inner.run(&[&op]).await?;
+                each.pop().ok_or_else(|| StoreError::Corrupt("the group writer answered nothing".into()))
             }
         }
     }
@@ -184,36 +176,16 @@ impl SqliteBackend {
 impl Conns {
     /// The write connection (writers queue here in order).
     async fn write(&self) -> MutexGuard<'_, SqliteConnection> {
-        let mut conn = self.writer.lock().await;
-        if self.dirty.load(Ordering::Acquire) {
-            // A cancelled batch: roll back whatever it left open (an error here means it had
-            // finished or never began, so there is nothing to roll back).
-            let _ = (&mut *conn).execute("ROLLBACK").await;
-            self.dirty.store(false, Ordering::Release);
-        }
-        conn
-    }
-
-    /// Runs a batch that begins with `BEGIN IMMEDIATE` and ends with `COMMIT` in one round trip
-    /// to the connection's thread (an sqlx transaction would add two), returning its rows. On an
-    /// error the transaction is rolled back here; if the caller is cancelled midway, by the next
-    /// writer (see [`Conns::dirty`]).
-    async fn batch(&self, q: sqlx::query::Query<'_, Sqlite, SqliteArguments>) -> Result<Vec<SqliteRow>, StoreError> {
-        let mut conn = self.write().await;
-        self.dirty.store(true, Ordering::Release);
-        let rows = q.fetch_all(&mut *conn).await;
-        if rows.is_err() {
-            let _ = (&mut *conn).execute("ROLLBACK").await;
-        }
-        self.dirty.store(false, Ordering::Release);
-        Ok(rows?)
+        self.writer.lock().await
     }
 }
 
 #[async_trait::async_trait]
 impl GroupConn for Conns {
-    async fn run(&self, q: sqlx::query::Query<'_, Sqlite, SqliteArguments>) -> Result<Vec<SqliteRow>, StoreError> {
-        self.batch(q).await
+    /// Under the write lock, on the [`HotWriter`], on this thread (see `group.rs`).
+    async fn run(&self, ops: &[&WriteOp]) -> Result<Vec<Done>, StoreError> {
+        let _writer = self.write().await;
+        self.hot.lock().unwrap_or_else(|e| e.into_inner()).run(ops)
     }
 }
 
