@@ -212,6 +212,8 @@ fn finish(call_id: &str, lease_id: &str, charged: i64) -> Finish {
 async fn one_failing_operation_of_a_group_fails_alone() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let db = SqliteBackend::connect(&dir.path().join("c.db")).await?;
+    // (A lone write would run inline, each of these in turn: this is about the writer's groups.)
+    db.always_group();
     let (project, _key) = seed(&db, 1_000).await?;
 
     // A group of four enqueues: one fits, one does not (insufficient balance: no row, nothing

@@ -55,6 +55,27 @@ struct Conns {
     /// The group writer's queue (see `group.rs`): enqueue, finish, finish and lease.
     ops: mpsc::UnboundedSender<Pending>,
     stats: Arc<GroupStats>,
+    /// Hot writes sent to the group writer and not answered yet (see [`InFlight`]).
+    in_flight: AtomicUsize,
+    /// Whether a lone hot write may run inline (see [`SqliteBackend::group`]).
+    inline: std::sync::atomic::AtomicBool,
+}
+
+/// Counts a hot write from when it is handed to the group writer until its answer arrives or its
+/// caller stops waiting.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Self(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -94,6 +115,8 @@ impl SqliteBackend {
             lookups: LookupCache::default(),
             ops,
             stats: stats.clone(),
+            in_flight: AtomicUsize::new(0),
+            inline: std::sync::atomic::AtomicBool::new(true),
         });
         // The group writer: ends when the backend is dropped (its queue's sender with it).
         tokio::spawn(super::group::write_groups(Arc::downgrade(&inner), stats, queue));
@@ -152,18 +175,38 @@ impl SqliteBackend {
         Ok(self.inner.write().await)
     }
 
-    /// Runs a hot write as part of the group writer's next group; what it did, once committed.
+    /// Runs a hot write; what it did, once committed. When nothing else is being written it runs
+    /// here and now, as a group of one (one connection, one request: no hand-off to the writer task
+    /// and no wake-up back); otherwise it joins the group writer's next group.
     async fn group(&self, op: WriteOp) -> Result<Done, StoreError> {
+        let inner = &*self.inner;
+        if inner.inline.load(Ordering::Relaxed)
+            && inner.in_flight.load(Ordering::Acquire) == 0
+            && let Ok(_writer) = inner.writer.try_lock()
+        {
+            inner.stats.groups.fetch_add(1, Ordering::Relaxed);
+            inner.stats.ops.fetch_add(1, Ordering::Relaxed);
+            let mut each = inner.hot.lock().unwrap_or_else(|e| e.into_inner()).run(&[&op])?;
+            return each.pop().ok_or_else(|| StoreError::Corrupt("the group writer answered nothing".into()));
+        }
+        let _counted = InFlight::new(&inner.in_flight);
         let (reply, answer) = oneshot::channel();
-        match self.inner.ops.send((op, reply)) {
+        match inner.ops.send((op, reply)) {
             // The writer answers every operation it takes; no answer = its runtime is gone.
             Ok(()) => answer.await.unwrap_or(Err(StoreError::Database(sqlx::Error::WorkerCrashed))),
             // The writer task is gone (the runtime that started it ended): the operation alone.
             Err(mpsc::error::SendError((op, _))) => {
-                let mut each = self.inner.run(&[&op]).await?;
+                let mut each = inner.run(&[&op]).await?;
                 each.pop().ok_or_else(|| StoreError::Corrupt("the group writer answered nothing".into()))
             }
         }
+    }
+
+    /// Sends every hot write through the group writer, even when nothing else is being written
+    /// (for tests of the writer's groups; the default runs a lone write inline).
+    #[doc(hidden)]
+    pub fn always_group(&self) {
+        self.inner.inline.store(false, Ordering::Relaxed);
     }
 
     /// What the group writer did so far: (groups, operations in them, groups that failed and
