@@ -359,13 +359,7 @@ impl AppState {
     /// An announcement lost anyway (Redis restarting) delays its job by at most
     /// [`JOB_RECHECK_INTERVAL`], the bound [`crate::notify::IdleSlots::known_empty`] is given.
     fn hears_every_job(&self) -> bool {
-        self.settle_leases() || self.hub.redis().is_some_and(|r| r.healthy())
-    }
-
-    /// Whether the backend's settle-and-lease looks for the next job in the same transaction
-    /// (SQLite; PostgreSQL only settles there).
-    fn settle_leases(&self) -> bool {
-        matches!(self.config.database, crate::config::DatabaseConfig::Sqlite { .. })
+        matches!(self.config.database, crate::config::DatabaseConfig::Sqlite { .. }) || self.hub.redis().is_some_and(|r| r.healthy())
     }
 
     /// Records the worker's sign of life if the last one is older than
@@ -607,8 +601,8 @@ impl AppState {
             Ok(x) => x,
             Err(e) => return (Err(self.hold(&finish, e)), None),
         };
-        if leased.is_none() && self.settle_leases() {
-            // It looked for a job (this backend leases in the same transaction) and found none.
+        if leased.is_none() {
+            // It looked for a job (both backends lease in the settlement's transaction) and found none.
             self.hub.idle.found_empty(count);
         }
         let mut job = None;

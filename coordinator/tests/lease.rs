@@ -1,11 +1,13 @@
 //! Which job a lease takes, on both backends: the oldest of the queued jobs and the jobs whose
-//! lease expired, never one still leased, never one out of attempts (which the reaper fails).
+//! lease expired, never one still leased, never one out of attempts (which the reaper fails); and
+//! the lease a settlement takes in its own transaction, never of the call it settles.
 
 mod common;
 
 use anyhow::Result;
 use common::{PG_URL, random_name};
 use outlayer_coordinator::db::{Backend, Enqueued, PostgresBackend, SqliteBackend};
+use outlayer_coordinator::model::CallStatus;
 
 const LEASE_MS: i64 = 100;
 const GRACE_MS: i64 = 50;
@@ -64,6 +66,58 @@ async fn postgres_leases_the_oldest_queued_or_expired_job() -> Result<()> {
     let schema = random_name("lease_");
     let db = PostgresBackend::connect(PG_URL, Some(&schema)).await?;
     let result = lease_order(&db).await;
+    db.close().await;
+    common::drop_pg_schema(&schema).await;
+    result
+}
+
+/// A settlement that leases the next job: the oldest ready job other than the one it settles, even
+/// when that one's lease had expired (and so is a candidate of a plain lease); nothing when no job
+/// is ready; the money of both settlements moved once.
+async fn settle_and_lease(db: &dyn Backend) -> Result<()> {
+    db.create_owner("payer", "token-hash", 1).await?;
+    assert!(db.create_key(&common::funded_key("payer", 1, 1_000_000)).await?);
+    let project = ("p", "owner-p", "echo");
+    let a = common::queued_call(project, &"00".repeat(32), ("payer", 1), 1_000, 100);
+    let b = common::queued_call(project, &"00".repeat(32), ("payer", 1), 2_000, 200);
+    assert_eq!(db.enqueue(&a, None).await?, Enqueued::Queued);
+    assert_eq!(db.enqueue(&b, None).await?, Enqueued::Queued);
+    let a_lease = db.lease("worker", "lease-a", 1_000, LEASE_MS, GRACE_MS, MAX_ATTEMPTS).await?.expect("A leased");
+    assert_eq!(a_lease.id, a.id);
+
+    // At 1,200 A's lease has expired (1,100) but nobody took A again: its result still settles,
+    // and the lease that comes with it takes B, not the older A.
+    let finish_a = common::completed_finish(&a.id, "lease-a", 600, 1_200);
+    let (settled, leased) = db.finish_and_lease(&finish_a, "worker", "lease-b", 1_200, LEASE_MS, GRACE_MS, MAX_ATTEMPTS).await?;
+    let settled = settled.expect("A settled");
+    assert_eq!((settled.id.as_str(), settled.status), (a.id.as_str(), CallStatus::Completed));
+    let leased = leased.expect("B leased");
+    assert_eq!((leased.id.as_str(), leased.lease_id.as_deref(), leased.status), (b.id.as_str(), Some("lease-b"), CallStatus::Leased));
+    assert_eq!(db.call(&a.id).await?.map(|c| c.status), Some(CallStatus::Completed), "A stays settled");
+
+    // B's settlement finds nothing to lease.
+    let finish_b = common::completed_finish(&b.id, "lease-b", 700, 1_250);
+    let (settled, leased) = db.finish_and_lease(&finish_b, "worker", "lease-c", 1_250, LEASE_MS, GRACE_MS, MAX_ATTEMPTS).await?;
+    assert_eq!(settled.map(|c| c.id), Some(b.id.clone()));
+    assert!(leased.is_none(), "no job is ready");
+    let key = db.key("payer", 1).await?.expect("key");
+    assert_eq!((key.reserved, key.spent), (0, 1_300));
+    assert_eq!(db.queue_depth().await?, (0, 0));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_settle_and_lease_takes_the_next_job_not_the_settled_one() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = SqliteBackend::connect(&dir.path().join("outlayer.db")).await?;
+    settle_and_lease(&db).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_settle_and_lease_takes_the_next_job_not_the_settled_one() -> Result<()> {
+    let schema = random_name("settle_lease_");
+    let db = PostgresBackend::connect(PG_URL, Some(&schema)).await?;
+    let result = settle_and_lease(&db).await;
     db.close().await;
     common::drop_pg_schema(&schema).await;
     result

@@ -38,22 +38,69 @@ macro_rules! worker_columns {
 macro_rules! lease_statement {
     ($lock:literal) => {
         concat!(
-            "WITH queued AS (SELECT id, created_ms FROM calls WHERE status = 'queued' AND attempts < $5 \
-             ORDER BY created_ms LIMIT 1 ",
+            "WITH ",
+            $crate::db::sql::lease_candidates!($lock, "$3", "$5", ""),
+            " ",
+            $crate::db::sql::lease_update!("$1", "$2", "$3", "$4", "$6")
+        )
+    };
+}
+
+/// The lease's two candidate CTEs, `queued` and `expired` (see [`lease_statement!`]), with the
+/// given placeholders for now and max attempts, and `$also` a further condition on both (for a
+/// statement that settles a call in the same breath: never that call).
+macro_rules! lease_candidates {
+    ($lock:literal, $now:literal, $max:literal, $also:literal) => {
+        concat!(
+            "queued AS (SELECT id, created_ms FROM calls WHERE status = 'queued' AND attempts < ",
+            $max,
+            $also,
+            " ORDER BY created_ms LIMIT 1 ",
             $lock,
-            "), expired AS (SELECT id, created_ms FROM calls WHERE status = 'leased' AND lease_expires_ms < $3 \
-             AND attempts < $5 ORDER BY created_ms LIMIT 1 ",
+            "), expired AS (SELECT id, created_ms FROM calls WHERE status = 'leased' AND lease_expires_ms < ",
+            $now,
+            " AND attempts < ",
+            $max,
+            $also,
+            " ORDER BY created_ms LIMIT 1 ",
             $lock,
-            ") UPDATE calls SET status = 'leased', lease_id = $1, worker_id = $2, \
-             lease_deadline_ms = $3 + max_execution_seconds * 1000 + $6, \
-             lease_expires_ms = CASE WHEN $4 < $3 + max_execution_seconds * 1000 + $6 THEN $4 \
-             ELSE $3 + max_execution_seconds * 1000 + $6 END, \
-             attempts = attempts + 1 \
+            ")"
+        )
+    };
+}
+
+/// The lease's `UPDATE` of the older of the two candidates (see [`lease_statement!`]), with the
+/// given placeholders for lease id, worker id, now, lease expiry and grace.
+macro_rules! lease_update {
+    ($id:literal, $worker:literal, $now:literal, $expires:literal, $grace:literal) => {
+        concat!(
+            "UPDATE calls SET status = 'leased', lease_id = ",
+            $id,
+            ", worker_id = ",
+            $worker,
+            ", lease_deadline_ms = ",
+            $now,
+            " + max_execution_seconds * 1000 + ",
+            $grace,
+            ", lease_expires_ms = CASE WHEN ",
+            $expires,
+            " < ",
+            $now,
+            " + max_execution_seconds * 1000 + ",
+            $grace,
+            " THEN ",
+            $expires,
+            " ELSE ",
+            $now,
+            " + max_execution_seconds * 1000 + ",
+            $grace,
+            " END, attempts = attempts + 1 \
              WHERE id = (SELECT id FROM (SELECT id, created_ms FROM queued UNION ALL SELECT id, created_ms FROM expired) AS ready \
-                         ORDER BY created_ms LIMIT 1) \
-             AND (status = 'queued' OR (status = 'leased' AND lease_expires_ms < $3)) \
-             RETURNING ",
-            call_columns!()
+             ORDER BY created_ms LIMIT 1) \
+             AND (status = 'queued' OR (status = 'leased' AND lease_expires_ms < ",
+            $now,
+            ")) RETURNING ",
+            $crate::db::sql::call_columns!()
         )
     };
 }
@@ -153,8 +200,8 @@ macro_rules! bind_finish {
 /// database). `begin` starts a write transaction; `lock` is appended to the lease sub-select;
 /// `enqueue` and `finish` are the dialect's SQL of those two methods (binds: the call columns in
 /// order and `lease_deadline_ms`, resp. call id, lease id, status, result, now, charged, earnings), run atomically in one
-/// round trip by the backend's `batch` method; `finish_lease` (optional) is `finish` followed by
-/// `lease` (binds 8..=12: lease id, worker id, now, lease expiry, max attempts).
+/// round trip by the backend's `batch` method; `finish_lease` is `finish` followed by the lease of
+/// the next job (binds 8..=13: lease id, worker id, now, lease expiry, max attempts, grace).
 macro_rules! impl_backend {
     ($backend:ident, $db:ty, begin = $begin:literal, lock = $lock:literal, enqueue = $enqueue:expr, finish = $finish:expr, finish_lease = $finish_lease:expr) => {
         impl_backend!(@common $backend, $db, begin = $begin, lock = $lock, hot = {
@@ -186,9 +233,8 @@ macro_rules! impl_backend {
                 grace_ms: i64,
                 max_attempts: i64,
             ) -> Result<(Option<CallRow>, Option<CallRow>), StoreError> {
-                // Leasing separately would cost a round trip even when no job waits: only finish.
-                let Some(sql) = $finish_lease else { return Ok((self.finish(f).await?, None)) };
-                let q = $crate::db::sql::bind_finish!(sqlx::query(sql), f)
+                // One atomic round trip (see `batch`): the settlement, then the lease.
+                let q = $crate::db::sql::bind_finish!(sqlx::query($finish_lease), f)
                     .bind(lease_id)
                     .bind(worker_id)
                     .bind(now_ms)
@@ -889,4 +935,7 @@ macro_rules! impl_backend {
     };
 }
 
-pub(crate) use {bind_enqueue, bind_finish, call_columns, call_row_from, impl_backend, key_columns, lease_statement, worker_columns};
+pub(crate) use {
+    bind_enqueue, bind_finish, call_columns, call_row_from, impl_backend, key_columns, lease_candidates, lease_statement, lease_update,
+    worker_columns,
+};
