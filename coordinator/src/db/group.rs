@@ -13,7 +13,10 @@
 //!   than handing them off.
 //! - The writer holds the backend's write lock (the sqlx write connection's mutex) for each group,
 //!   so the group and the other writes (projects, keys, money, retention) never wait for each other
-//!   inside SQLite's busy handler.
+//!   inside SQLite's busy handler. What can still make a group wait there is the background
+//!   checkpointer's `TRUNCATE` (past 64 MiB of WAL) and SQLite's automatic checkpoint, which the
+//!   writer runs itself past 10,000 WAL pages: that wait, too, now holds a runtime thread (at most
+//!   one: the groups take turns on the write lock).
 //! - Operations run in kind order (enqueues, then settles, then settles that lease): none of them
 //!   has been answered, so any order is one the callers could have seen, and a settle-and-lease of
 //!   the group can lease a job the group just queued.
@@ -158,6 +161,10 @@ impl HotWriter {
     /// Runs `ops` (in this order) as one transaction: what each did, or the first error (then
     /// nothing of the group was committed).
     pub(crate) fn run(&mut self, ops: &[&WriteOp]) -> Result<Vec<Done>, StoreError> {
+        if !self.conn.is_autocommit() {
+            // A transaction left open (a group that panicked midway): nothing of it was answered.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         let done: Result<Vec<Done>, StoreError> = ops.iter().map(|op| self.op(op)).collect();
         let committed = done.and_then(|done| Ok(self.conn.execute_batch("COMMIT").map(|()| done)?));
@@ -298,6 +305,49 @@ pub(crate) async fn write_groups<C: GroupConn>(conn: Weak<C>, stats: Arc<GroupSt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_transaction_left_open_is_rolled_back_before_the_next_group() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.db");
+        let _backend = crate::db::SqliteBackend::connect(&path).await?;
+        let mut writer = HotWriter::open(&path, std::time::Duration::from_secs(1), 1_000)?;
+        // As a group that stopped midway would leave it: a transaction with a write in it.
+        writer.conn.execute_batch("BEGIN IMMEDIATE; INSERT INTO owners (name, token_hash, created_ms) VALUES ('ghost', 'h', 1);")?;
+        let call = CallRow {
+            id: "c1".into(),
+            request_id: "r1".into(),
+            project_id: "p1".into(),
+            project_owner: "nobody".into(),
+            project_name: "echo".into(),
+            wasm_sha256: "00".repeat(32),
+            key_owner: "nobody".into(),
+            key_nonce: 1,
+            input: "{}".into(),
+            max_instructions: 1,
+            max_memory_mb: 1,
+            max_execution_seconds: 1,
+            grants: Vec::new(),
+            http_allowlist: Vec::new(),
+            secrets_ref: None,
+            attached_deposit: 0,
+            compute_limit: 10,
+            reserved: 10,
+            status: CallStatus::Queued,
+            lease_id: None,
+            worker_id: None,
+            lease_expires_ms: None,
+            attempts: 0,
+            created_ms: 1,
+            completed_ms: None,
+            result: None,
+        };
+        let done = writer.run(&[&WriteOp::Enqueue { call: Box::new(call), lease_deadline_ms: None }])?;
+        assert!(matches!(done[..], [Done::Enqueued(false)]), "no such key: nothing reserved");
+        let ghosts: i64 = writer.conn.query_row("SELECT COUNT(*) FROM owners WHERE name = 'ghost'", [], |r| r.get(0))?;
+        assert_eq!(ghosts, 0, "the unanswered write was rolled back");
+        Ok(())
+    }
 
     #[test]
     fn the_lease_uses_numbered_placeholders() {
