@@ -381,6 +381,16 @@ async fn retention(config: CoordinatorConfig) -> Result<()> {
     }
     common::stop_workers(workers);
     assert!(server.state.liveness_entries() >= 1);
+    // A lease request the stopped worker had already sent (it may reach the coordinator after the
+    // stop) stays open there until its wait (1 s) ends; a call queued meanwhile would be handed to
+    // it, leased to that worker, which would then not be collected. Let such a request arrive,
+    // then wait for its end.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while server.state.hub.idle.waiting() > 0 {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the stopped worker's long poll never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (s, b) =
         server.call(&owner, "echo", &key, &[], &json!({ "input": "later", "async": true, "resource_limits": small_limits() })).await?;
     assert_eq!(s.as_u16(), 202, "{b}");
