@@ -54,22 +54,30 @@ async fn lease_order(db: &dyn Backend) -> Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_leases_the_oldest_queued_or_expired_job() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let db = SqliteBackend::connect(&dir.path().join("outlayer.db")).await?;
-    lease_order(&db).await
+/// `$scenario` as two tests: `$sqlite` on a fresh SQLite file, `$postgres` in a fresh PostgreSQL
+/// schema (dropped afterwards).
+macro_rules! on_both_backends {
+    ($scenario:ident, $sqlite:ident, $postgres:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() -> Result<()> {
+            let dir = tempfile::tempdir()?;
+            let db = SqliteBackend::connect(&dir.path().join("outlayer.db")).await?;
+            $scenario(&db).await
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() -> Result<()> {
+            let schema = random_name(concat!(stringify!($scenario), "_"));
+            let db = PostgresBackend::connect(PG_URL, Some(&schema)).await?;
+            let result = $scenario(&db).await;
+            db.close().await;
+            common::drop_pg_schema(&schema).await;
+            result
+        }
+    };
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_leases_the_oldest_queued_or_expired_job() -> Result<()> {
-    let schema = random_name("lease_");
-    let db = PostgresBackend::connect(PG_URL, Some(&schema)).await?;
-    let result = lease_order(&db).await;
-    db.close().await;
-    common::drop_pg_schema(&schema).await;
-    result
-}
+on_both_backends!(lease_order, sqlite_leases_the_oldest_queued_or_expired_job, postgres_leases_the_oldest_queued_or_expired_job);
 
 /// A settlement that leases the next job: the oldest ready job other than the one it settles, even
 /// when that one's lease had expired (and so is a candidate of a plain lease); nothing when no job
@@ -106,19 +114,8 @@ async fn settle_and_lease(db: &dyn Backend) -> Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_settle_and_lease_takes_the_next_job_not_the_settled_one() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let db = SqliteBackend::connect(&dir.path().join("outlayer.db")).await?;
-    settle_and_lease(&db).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_settle_and_lease_takes_the_next_job_not_the_settled_one() -> Result<()> {
-    let schema = random_name("settle_lease_");
-    let db = PostgresBackend::connect(PG_URL, Some(&schema)).await?;
-    let result = settle_and_lease(&db).await;
-    db.close().await;
-    common::drop_pg_schema(&schema).await;
-    result
-}
+on_both_backends!(
+    settle_and_lease,
+    sqlite_settle_and_lease_takes_the_next_job_not_the_settled_one,
+    postgres_settle_and_lease_takes_the_next_job_not_the_settled_one
+);

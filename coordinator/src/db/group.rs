@@ -158,6 +158,11 @@ impl HotWriter {
         Ok(Self { conn })
     }
 
+    /// Runs `op` alone, in a transaction of its own.
+    pub(crate) fn run_one(&mut self, op: &WriteOp) -> Result<Done, StoreError> {
+        only(self.run(&[op])?)
+    }
+
     /// Runs `ops` (in this order) as one transaction: what each did, or the first error (then
     /// nothing of the group was committed).
     pub(crate) fn run(&mut self, ops: &[&WriteOp]) -> Result<Vec<Done>, StoreError> {
@@ -241,6 +246,16 @@ pub(crate) type Pending = (WriteOp, oneshot::Sender<Result<Done, StoreError>>);
 pub(crate) trait GroupConn: Send + Sync + 'static {
     /// Runs `ops` as one transaction (see [`HotWriter::run`]).
     async fn run(&self, ops: &[&WriteOp]) -> Result<Vec<Done>, StoreError>;
+
+    /// Runs `op` alone, in a transaction of its own.
+    async fn run_one(&self, op: &WriteOp) -> Result<Done, StoreError> {
+        only(self.run(&[op]).await?)
+    }
+}
+
+/// The outcome of a group of one.
+fn only(mut each: Vec<Done>) -> Result<Done, StoreError> {
+    each.pop().ok_or_else(|| StoreError::Corrupt("the group writer answered nothing".into()))
 }
 
 /// Counters of the writer: groups committed and operations in them.
@@ -291,11 +306,7 @@ pub(crate) async fn write_groups<C: GroupConn>(conn: Weak<C>, stats: Arc<GroupSt
             Err(_) => {
                 stats.split.fetch_add(1, Relaxed);
                 for (op, reply) in group.drain(..) {
-                    let done = conn
-                        .run(&[&op])
-                        .await
-                        .and_then(|mut each| each.pop().ok_or_else(|| StoreError::Corrupt("the group writer answered nothing".into())));
-                    let _ = reply.send(done);
+                    let _ = reply.send(conn.run_one(&op).await);
                 }
             }
         }

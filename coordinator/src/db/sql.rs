@@ -387,7 +387,7 @@ macro_rules! impl_backend {
         }
 
         /// The rows of a settle-and-lease: (the settled call, the call leased under `lease_id`).
-        #[allow(dead_code)] // a backend without settle-and-lease never calls it
+        #[allow(dead_code)] // the grouped backend (SQLite) gets its rows decoded by its writer
         fn split_finish_lease(rows: Vec<DbRow>, lease_id: &str) -> Result<(Option<CallRow>, Option<CallRow>), StoreError> {
             let (mut finished, mut leased) = (None, None);
             for row in rows {

@@ -190,8 +190,7 @@ impl SqliteBackend {
         {
             inner.stats.groups.fetch_add(1, Ordering::Relaxed);
             inner.stats.ops.fetch_add(1, Ordering::Relaxed);
-            let mut each = inner.hot.lock().unwrap_or_else(|e| e.into_inner()).run(&[&op])?;
-            return each.pop().ok_or_else(|| StoreError::Corrupt("the group writer answered nothing".into()));
+            return inner.hot.lock().unwrap_or_else(|e| e.into_inner()).run_one(&op);
         }
         let _counted = InFlight::new(&inner.in_flight);
         let (reply, answer) = oneshot::channel();
@@ -199,10 +198,7 @@ impl SqliteBackend {
             // The writer answers every operation it takes; no answer = its runtime is gone.
             Ok(()) => answer.await.unwrap_or(Err(StoreError::Database(sqlx::Error::WorkerCrashed))),
             // The writer task is gone (the runtime that started it ended): the operation alone.
-            Err(mpsc::error::SendError((op, _))) => {
-                let mut each = inner.run(&[&op]).await?;
-                each.pop().ok_or_else(|| StoreError::Corrupt("the group writer answered nothing".into()))
-            }
+            Err(mpsc::error::SendError((op, _))) => inner.run_one(&op).await,
         }
     }
 
