@@ -316,23 +316,18 @@ pub(crate) async fn write_groups<C: GroupConn>(conn: Weak<C>, stats: Arc<GroupSt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::Backend as _;
 
-    #[tokio::test]
-    async fn a_transaction_left_open_is_rolled_back_before_the_next_group() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("c.db");
-        let _backend = crate::db::SqliteBackend::connect(&path).await?;
-        let mut writer = HotWriter::open(&path, std::time::Duration::from_secs(1), 1_000)?;
-        // As a group that stopped midway would leave it: a transaction with a write in it.
-        writer.conn.execute_batch("BEGIN IMMEDIATE; INSERT INTO owners (name, token_hash, created_ms) VALUES ('ghost', 'h', 1);")?;
-        let call = CallRow {
-            id: "c1".into(),
-            request_id: "r1".into(),
+    /// A queued call of key `key_owner`/1 reserving `reserved`.
+    fn test_call(id: &str, key_owner: &str, reserved: i64) -> CallRow {
+        CallRow {
+            id: id.into(),
+            request_id: format!("r-{id}"),
             project_id: "p1".into(),
-            project_owner: "nobody".into(),
+            project_owner: key_owner.into(),
             project_name: "echo".into(),
             wasm_sha256: "00".repeat(32),
-            key_owner: "nobody".into(),
+            key_owner: key_owner.into(),
             key_nonce: 1,
             input: "{}".into(),
             max_instructions: 1,
@@ -342,8 +337,8 @@ mod tests {
             http_allowlist: Vec::new(),
             secrets_ref: None,
             attached_deposit: 0,
-            compute_limit: 10,
-            reserved: 10,
+            compute_limit: reserved,
+            reserved,
             status: CallStatus::Queued,
             lease_id: None,
             worker_id: None,
@@ -352,7 +347,62 @@ mod tests {
             created_ms: 1,
             completed_ms: None,
             result: None,
+        }
+    }
+
+    // A full disk (here SQLite's page limit, which fails a write the same way: SQLITE_FULL) is
+    // "unavailable" (503 database_unavailable, not 500), and the write it stopped left nothing.
+    #[tokio::test]
+    async fn a_full_database_is_unavailable_and_the_refused_write_leaves_nothing() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.db");
+        let backend = crate::db::SqliteBackend::connect(&path).await?;
+        backend.create_owner("payer", "token-hash", 1).await?;
+        let key = crate::db::KeyRow {
+            owner: "payer".into(),
+            nonce: 1,
+            secret_hash: "h".into(),
+            balance: 1_000_000_000,
+            spent: 0,
+            reserved: 0,
+            allowed_projects: Vec::new(),
+            max_per_call: None,
+            revoked: false,
+            created_ms: 1,
         };
+        assert!(backend.create_key(&key).await?);
+        let mut writer = HotWriter::open(&path, std::time::Duration::from_secs(1), 1_000)?;
+        let pages: i64 = writer.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        writer.conn.execute_batch(&format!("PRAGMA max_page_count = {pages}"))?;
+        let mut queued = 0;
+        let err = loop {
+            assert!(queued < 100_000, "the page limit never stopped a write");
+            let call = test_call(&format!("call-{queued:06}"), "payer", 10);
+            match writer.run_one(&WriteOp::Enqueue { call: Box::new(call), lease_deadline_ms: None }) {
+                Ok(Done::Enqueued(true)) => queued += 1,
+                Ok(other) => panic!("refused: {other:?}"),
+                Err(e) => break e,
+            }
+        };
+        assert!(err.is_unavailable(), "{err}");
+        let (calls, reserved): (i64, i64) = writer.conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM calls), (SELECT reserved FROM payment_keys WHERE owner = 'payer')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        assert_eq!((calls, reserved), (queued, queued * 10), "the stopped enqueue reserved nothing");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_transaction_left_open_is_rolled_back_before_the_next_group() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.db");
+        let _backend = crate::db::SqliteBackend::connect(&path).await?;
+        let mut writer = HotWriter::open(&path, std::time::Duration::from_secs(1), 1_000)?;
+        // As a group that stopped midway would leave it: a transaction with a write in it.
+        writer.conn.execute_batch("BEGIN IMMEDIATE; INSERT INTO owners (name, token_hash, created_ms) VALUES ('ghost', 'h', 1);")?;
+        let call = test_call("c1", "nobody", 10);
         let done = writer.run(&[&WriteOp::Enqueue { call: Box::new(call), lease_deadline_ms: None }])?;
         assert!(matches!(done[..], [Done::Enqueued(false)]), "no such key: nothing reserved");
         let ghosts: i64 = writer.conn.query_row("SELECT COUNT(*) FROM owners WHERE name = 'ghost'", [], |r| r.get(0))?;
