@@ -134,6 +134,7 @@ async fn db_round(f: &Fixture) {
         receipt: None,
     };
     let finish = Finish {
+        rows: Some((&leased).into()),
         call_id: leased.id,
         lease_id,
         status: CallStatus::Completed,

@@ -73,6 +73,8 @@ impl From<Spooled> for Finish {
             charged: s.charged,
             earnings: s.earnings,
             now_ms: s.now_ms,
+            // Not spooled: a replayed settlement runs alone.
+            rows: None,
         }
     }
 }
@@ -321,6 +323,7 @@ mod tests {
             charged: 12,
             earnings: 3,
             now_ms: 5,
+            rows: None,
         }
     }
 

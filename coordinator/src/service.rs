@@ -750,6 +750,7 @@ fn finish_of(call: &CallRow, lease_id: &str, status: CallStatus, settled: Settle
         result: settled,
         earnings: earnings as i64,
         now_ms: now_ms(),
+        rows: Some(call.into()),
     }
 }
 

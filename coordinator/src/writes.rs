@@ -182,10 +182,11 @@ impl AppState {
             }
         };
         let lease = call.lease_id.clone().unwrap_or_default();
-        let Ok(finish) = decode(&call.id, &lease, &record) else {
+        let Ok(mut finish) = decode(&call.id, &lease, &record) else {
             tracing::error!(call_id = %call.id, "a committed settlement record does not decode; the call is run again");
             return false;
         };
+        finish.rows = Some(call.into());
         match self.db.finish(&finish).await {
             Ok(row) => {
                 self.settled(&finish, row).await;
@@ -237,12 +238,17 @@ fn record_of(finish: &Finish) -> Result<Vec<u8>, ApiError> {
 }
 
 fn recorded(finish: &Finish, record: &[u8]) -> Result<Finish, ApiError> {
-    decode(&finish.call_id, &finish.lease_id, record).map_err(ApiError::internal)
+    let mut recorded = decode(&finish.call_id, &finish.lease_id, record).map_err(ApiError::internal)?;
+    recorded.rows = finish.rows.clone();
+    Ok(recorded)
 }
 
+/// The settlement recorded as `record` for `call_id` under `lease_id` (its hot rows unknown:
+/// [`Finish::rows`] is `None` until the caller sets it).
 fn decode(call_id: &str, lease_id: &str, record: &[u8]) -> Result<Finish, serde_json::Error> {
     let r: Recorded = serde_json::from_slice(record)?;
     Ok(Finish {
+        rows: None,
         call_id: call_id.to_owned(),
         lease_id: lease_id.to_owned(),
         status: r.status,

@@ -67,8 +67,11 @@ async fn scenario(schema: &str) -> Result<()> {
     Ok(())
 }
 
-fn finish(call_id: &str, lease_id: &str, charged: i64) -> Finish {
-    common::completed_finish(call_id, lease_id, charged, 2)
+/// The settlement of the leased `call`, naming its key and earnings row (so that the group writer
+/// orders it with the rest of its group).
+fn finish(call: &CallRow, charged: i64) -> Finish {
+    let lease = call.lease_id.as_deref().expect("a leased call");
+    Finish { rows: Some(call.into()), ..common::completed_finish(&call.id, lease, charged, 2) }
 }
 
 /// Two replicas (two backends, each with its own group writer) on one database, reserving and
@@ -98,12 +101,12 @@ async fn two_replicas(schema: &str) -> Result<()> {
         let id = uuid::Uuid::new_v4().to_string();
         assert_eq!(a.enqueue(&call_of(&id, 1, project), None).await?, Enqueued::Queued);
         let leased = a.lease("w", "first", 1, 60_000, 5_000, 3).await?.expect("leased");
-        assert!(a.finish(&finish(&leased.id, "first", CHARGED)).await?.is_some());
+        assert!(a.finish(&finish(&leased, CHARGED)).await?.is_some());
     }
     let before = (a.group_stats(), b.group_stats());
 
     // Round r: its calls are reserved while round r - 1's are settled, half through each replica.
-    let mut leased: Vec<(String, String)> = Vec::new();
+    let mut leased: Vec<CallRow> = Vec::new();
     for round in 0..=ROUNDS {
         let mut tasks = Vec::new();
         for i in 0..PER_ROUND {
@@ -113,16 +116,16 @@ async fn two_replicas(schema: &str) -> Result<()> {
                 let c = call_of(&uuid::Uuid::new_v4().to_string(), nonce, project);
                 tasks.push(tokio::spawn(async move { db.enqueue(&c, None).await.map(|e| e == Enqueued::Queued) }));
             }
-            if let Some((id, lease)) = leased.pop() {
+            if let Some(call) = leased.pop() {
                 let db = if i % 3 == 0 { a.clone() } else { b.clone() };
-                tasks.push(tokio::spawn(async move { db.finish(&finish(&id, &lease, CHARGED)).await.map(|r| r.is_some()) }));
+                tasks.push(tokio::spawn(async move { db.finish(&finish(&call, CHARGED)).await.map(|r| r.is_some()) }));
             }
         }
         for task in tasks {
             assert!(task.await??, "every reservation is queued and every settlement applies");
         }
         while let Some(c) = a.lease("w", &uuid::Uuid::new_v4().to_string(), 1, 60_000, 5_000, 3).await? {
-            leased.push((c.id, c.lease_id.expect("a lease id")));
+            leased.push(c);
         }
         assert_eq!(leased.len(), if round < ROUNDS { PER_ROUND } else { 0 });
     }

@@ -203,17 +203,46 @@ pub struct Finish {
     pub earnings: i64,
     /// Settle time.
     pub now_ms: i64,
+    /// The payment key and earnings row the settlement updates, when the settler knows them (it
+    /// leased the call): the PostgreSQL group writer then locks them in its global order before a
+    /// group runs, without looking the call up. `None`: the settlement runs alone (see
+    /// [`HotRows::Settle`]).
+    pub rows: Option<SettledRows>,
 }
 
-/// The hot row a reserve or settle statement locks first, for a backend that orders its locks
-/// (the PostgreSQL group writer): a reservation's payment key, or the call a settlement settles
-/// (whose key and earnings row it locks next).
+/// The rows a settlement updates besides its call (see [`Finish::rows`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettledRows {
+    /// The paying key's owner.
+    pub key_owner: String,
+    /// The paying key's nonce.
+    pub key_nonce: i64,
+    /// The project's owner (the earnings row's owner).
+    pub project_owner: String,
+    /// The project's id (the earnings row's project).
+    pub project_id: String,
+}
+
+impl From<&CallRow> for SettledRows {
+    fn from(c: &CallRow) -> Self {
+        Self {
+            key_owner: c.key_owner.clone(),
+            key_nonce: c.key_nonce,
+            project_owner: c.project_owner.clone(),
+            project_id: c.project_id.clone(),
+        }
+    }
+}
+
+/// The hot rows a reserve or settle statement updates, for a backend that orders its locks (the
+/// PostgreSQL group writer): a reservation's payment key, or a settlement's key and earnings row.
 #[derive(Debug, Clone)]
 pub(crate) enum HotRows {
     /// The payment key `(owner, nonce)`.
     Key { owner: String, nonce: i64 },
-    /// The call with this id.
-    Call(String),
+    /// A settlement's key and earnings row; `None` when the settler did not know them (a
+    /// settlement replayed from the spool): it is not grouped, and runs alone.
+    Settle(Option<SettledRows>),
 }
 
 /// What enqueueing a call did.

@@ -135,22 +135,29 @@ mod group {
         pub(super) reply: oneshot::Sender<Result<Vec<PgRow>, StoreError>>,
     }
 
-    /// Locks, before a group's statements run, every payment key they will update, in key order.
-    /// Then [`LOCK_EARNINGS`]. Every writer of every replica takes the hot rows in this one order
-    /// (all keys sorted, then all earnings rows sorted; a statement run alone takes one key, then
-    /// one earnings row), so two groups cannot each hold a row the other waits for. Without it two
-    /// replicas' groups deadlocked all the time: one group's reservation locked the key and then
-    /// wanted the earnings row its settlement updates, while the other's settlement held that
-    /// earnings row and waited for the key; PostgreSQL broke each cycle after `deadlock_timeout`.
-    const LOCK_KEYS: &str = "SELECT 1 FROM payment_keys WHERE (owner, nonce) IN \
-         (SELECT * FROM unnest($1::text[], $2::bigint[]) UNION SELECT key_owner, key_nonce FROM calls WHERE id = ANY($3)) \
-         ORDER BY owner, nonce FOR NO KEY UPDATE";
-    /// The earnings rows a group's settlements will update, in key order (see [`LOCK_KEYS`]). A
-    /// project's first earnings row does not exist yet: its insert is not ordered, and the rare
-    /// deadlock that can cause is broken by PostgreSQL and the group run again statement by statement.
-    const LOCK_EARNINGS: &str = "SELECT 1 FROM earnings WHERE (owner, project_id) IN \
-         (SELECT project_owner, project_id FROM calls WHERE id = ANY($1)) \
-         ORDER BY owner, project_id FOR NO KEY UPDATE";
+    /// Locks, before a group's statements run, every payment key they will update in key order
+    /// (`$1`, `$2`: owners and nonces), then every earnings row (`$3`, `$4`: owners and project
+    /// ids) in key order: the CTEs run in the order the select list names them. Every writer of
+    /// every replica takes the hot rows in this one order (all keys sorted, then all earnings rows
+    /// sorted; a statement run alone takes one key, then one earnings row), so two groups cannot
+    /// each hold a row the other waits for. Without it two replicas' groups deadlocked all the
+    /// time: one group's reservation locked the key and then wanted the earnings row its
+    /// settlement updates, while the other's settlement held that earnings row and waited for the
+    /// key; PostgreSQL broke each cycle after `deadlock_timeout`.
+    ///
+    /// A project's first earnings row does not exist yet: its insert is not ordered, and the rare
+    /// deadlock that can cause is broken by PostgreSQL and the group run again statement by
+    /// statement. The rows come from the operations ([`HotRows`]), not from the calls: this
+    /// statement reads only the two small tables by their primary keys, so its prepared plan
+    /// stays good as `calls` grows. (It used to look each settled call up, which had to be
+    /// planned on every group — a plan cached while `calls` was small scanned it — and took a
+    /// second statement for the earnings: 50 µs of PostgreSQL planning per call and one round
+    /// trip per group more, `pg_stat_statements`, docs/performance.md "Round six".)
+    const LOCK_ROWS: &str = "WITH k AS MATERIALIZED (SELECT 1 FROM payment_keys \
+         WHERE (owner, nonce) IN (SELECT * FROM unnest($1::text[], $2::bigint[])) ORDER BY owner, nonce FOR NO KEY UPDATE), \
+         e AS MATERIALIZED (SELECT 1 FROM earnings \
+         WHERE (owner, project_id) IN (SELECT * FROM unnest($3::text[], $4::text[])) ORDER BY owner, project_id FOR NO KEY UPDATE) \
+         SELECT (SELECT count(*) FROM k) AS keys, (SELECT count(*) FROM e) AS earnings";
 
     /// The group writer: takes the queued statements (up to [`GROUP_MAX_OPS`] at a time: whatever
     /// queued while the previous group committed) and commits them in one transaction on its own
@@ -176,6 +183,17 @@ mod group {
                 stats.groups.fetch_add(1, Relaxed);
                 stats.ops.fetch_add(group.len() as u64, Relaxed);
             }
+            // A settlement whose hot rows are unknown cannot be ordered with the others: alone,
+            // it locks its call, its key, then its earnings row, which is the global order too.
+            for op in group.extract_if(.., |op| matches!(op.hot, HotRows::Settle(None))) {
+                let rows = run_alone(&pool, &mut conn, &op).await;
+                let _ = op.reply.send(rows);
+            }
+            // Reservations first, then settlements: a settlement's lease (`FINISH_LEASE`) then
+            // finds the calls queued in the same transaction, and its slot takes one with its
+            // result instead of leasing it later in a transaction of its own. Any order of one
+            // group's operations is a valid one: none of them was answered yet.
+            group.sort_by_key(|op| matches!(op.hot, HotRows::Settle(_)));
             match group.len() {
                 0 => {}
                 // Alone: autocommit, one round trip (no BEGIN / COMMIT).
@@ -238,30 +256,28 @@ mod group {
         stats: &GroupStats,
     ) {
         let mut results = Vec::with_capacity(group.len());
-        let (mut owners, mut nonces, mut calls) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut owners, mut nonces, mut earners, mut projects) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for op in group.iter() {
             match &op.hot {
                 HotRows::Key { owner, nonce } => {
                     owners.push(owner.as_str());
                     nonces.push(*nonce);
                 }
-                HotRows::Call(id) => calls.push(id.as_str()),
+                HotRows::Settle(Some(rows)) => {
+                    owners.push(rows.key_owner.as_str());
+                    nonces.push(rows.key_nonce);
+                    earners.push(rows.project_owner.as_str());
+                    projects.push(rows.project_id.as_str());
+                }
+                // Taken out of the group by the writer (run alone).
+                HotRows::Settle(None) => {}
             }
         }
         let together: Result<(), sqlx::Error> = async {
             let c = writer_conn(pool, conn).await?;
             c.execute("BEGIN").await?;
-            let locked = async {
-                // Not prepared: a plan cached while `calls` was small (a sequential scan for
-                // `id = ANY(..)`) would be kept as the table grows; planned each time it looks
-                // the calls up by their primary key.
-                sqlx::query(LOCK_KEYS).bind(&owners).bind(&nonces).bind(&calls).persistent(false).execute(&mut **c).await?;
-                if !calls.is_empty() {
-                    sqlx::query(LOCK_EARNINGS).bind(&calls).persistent(false).execute(&mut **c).await?;
-                }
-                Ok::<_, sqlx::Error>(())
-            };
-            if let Err(e) = locked.await {
+            let locked = sqlx::query(LOCK_ROWS).bind(&owners).bind(&nonces).bind(&earners).bind(&projects).execute(&mut **c).await;
+            if let Err(e) = locked {
                 let _ = c.execute("ROLLBACK").await;
                 return Err(e);
             }

@@ -218,7 +218,7 @@ macro_rules! impl_backend {
                 // only then move the money, write the ledger (settle, then release) and credit
                 // earnings of a completed call. The settled row comes back.
                 let q = $crate::db::sql::bind_finish!(sqlx::query($finish), f);
-                let rows = self.batch(q, $crate::db::HotRows::Call(f.call_id.clone())).await?;
+                let rows = self.batch(q, $crate::db::HotRows::Settle(f.rows.clone())).await?;
                 rows.first().map(call_row).transpose()
             }
 
@@ -241,7 +241,7 @@ macro_rules! impl_backend {
                     .bind(now_ms + lease_ms)
                     .bind(max_attempts)
                     .bind(grace_ms);
-                split_finish_lease(self.batch(q, $crate::db::HotRows::Call(f.call_id.clone())).await?, lease_id)
+                split_finish_lease(self.batch(q, $crate::db::HotRows::Settle(f.rows.clone())).await?, lease_id)
             }
 
         });

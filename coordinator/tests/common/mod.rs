@@ -380,6 +380,7 @@ pub fn completed_finish(call_id: &str, lease_id: &str, charged: i64, now_ms: i64
         charged,
         earnings: charged / 2,
         now_ms,
+        rows: None,
     }
 }
 
