@@ -33,6 +33,9 @@ pub enum StoreError {
     /// The SQLite group writer's connection reported an error (see `db/group.rs`).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL group writer's connection reported an error (see `db/pg_group.rs`).
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
     /// A stored row could not be decoded.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -136,7 +139,22 @@ impl StoreError {
             // read-only server (a standby, or a primary during a failover).
             StoreError::Database(sqlx::Error::Database(d)) => d.code().is_some_and(|c| unavailable_code(&c)),
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => unavailable_code(&e.extended_code.to_string()),
+            StoreError::Postgres(e) => Self::is_unavailable_pg(e),
             _ => false,
+        }
+    }
+
+    /// [`StoreError::is_unavailable`] of a tokio-postgres error: an unavailable SQLSTATE, or no
+    /// SQLSTATE and a connection that could not be opened, broke or timed out (a value that could
+    /// not be converted is not one: that is a bug, a 500).
+    pub(crate) fn is_unavailable_pg(e: &tokio_postgres::Error) -> bool {
+        match e.as_db_error() {
+            Some(db) => unavailable_code(db.code().code()),
+            None => {
+                e.is_closed()
+                    || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+                    || e.to_string().starts_with("timeout")
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ mod common;
 use anyhow::Result;
 use common::{PG_URL, random_name};
 use outlayer_coordinator::db::{Backend, CallRow, Enqueued, Finish, KeyRow, PostgresBackend};
+use outlayer_coordinator::model::CallStatus;
 
 const RESERVED: i64 = 1_000;
 
@@ -142,5 +143,113 @@ async fn two_replicas(schema: &str) -> Result<()> {
     assert_eq!((k1.reserved + k2.reserved, k1.spent + k2.spent), (0, settled * CHARGED));
     a.close().await;
     b.close().await;
+    Ok(())
+}
+
+/// Settlements that name their key and earnings row are grouped (locked in the global order);
+/// one that does not (a settlement replayed from the spool) runs alone. Either way each settles
+/// once and the money adds up, with reservations committed in the same bursts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settlements_with_and_without_their_rows_settle_once() -> Result<()> {
+    let schema = random_name("group_rows_");
+    let result = with_and_without_rows(&schema).await;
+    common::drop_pg_schema(&schema).await;
+    result
+}
+
+async fn with_and_without_rows(schema: &str) -> Result<()> {
+    const CALLS: usize = 24;
+    const CHARGED: i64 = 400;
+    let db = PostgresBackend::connect(PG_URL, Some(schema)).await?;
+    db.create_owner("payer", "token-hash", 1).await?;
+    assert!(db.create_key(&key(1)).await?);
+    for _ in 0..CALLS {
+        assert_eq!(db.enqueue(&call(&uuid::Uuid::new_v4().to_string()), None).await?, Enqueued::Queued);
+    }
+    let mut leased = Vec::new();
+    while let Some(c) = db.lease("w", &uuid::Uuid::new_v4().to_string(), 1, 60_000, 5_000, 3).await? {
+        leased.push(c);
+    }
+    assert_eq!(leased.len(), CALLS);
+    let before = db.group_stats();
+
+    let mut tasks = Vec::new();
+    for (i, c) in leased.iter().enumerate() {
+        let settler = db.clone();
+        let mut f = finish(c, CHARGED);
+        if i % 2 == 1 {
+            f.rows = None;
+        }
+        tasks.push(tokio::spawn(async move { settler.finish(&f).await.map(|settled| settled.map(|s| s.status)) }));
+        let enqueuer = db.clone();
+        let next = call(&uuid::Uuid::new_v4().to_string());
+        tasks.push(tokio::spawn(async move {
+            enqueuer.enqueue(&next, None).await.map(|e| (e == Enqueued::Queued).then_some(CallStatus::Queued))
+        }));
+    }
+    for task in tasks {
+        assert!(task.await??.is_some(), "every settlement applies and every reservation is queued");
+    }
+    let after = db.group_stats();
+    assert_eq!(after.1 - before.1, 2 * CALLS as u64, "every operation went through the writer");
+    assert_eq!(after.2, 0, "no group failed");
+
+    let key = db.key("payer", 1).await?.expect("the key");
+    assert_eq!(
+        (key.spent, key.reserved),
+        (CALLS as i64 * CHARGED, CALLS as i64 * RESERVED),
+        "each settled once, each new call reserved once"
+    );
+    let lines = db.ledger("payer", 1, 0, 1_000).await?;
+    assert_eq!(lines.iter().filter(|l| l.kind == "settle").count(), CALLS);
+    // A settlement repeated (its lease is spent) changes nothing, with or without its rows.
+    let again = finish(&leased[0], CHARGED);
+    assert!(db.finish(&again).await?.is_none());
+    assert!(db.finish(&Finish { rows: None, ..again }).await?.is_none());
+    assert_eq!(db.key("payer", 1).await?.expect("the key").spent, CALLS as i64 * CHARGED);
+    db.close().await;
+    Ok(())
+}
+
+/// The group writer's connection dies (its server process is terminated, as by a failover or an
+/// administrator): at most the next operation fails, as unavailable (503, retry), having
+/// changed nothing; the writer opens a new connection and the rest succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_reconnects_after_its_connection_dies() -> Result<()> {
+    let schema = random_name("group_reconnect_");
+    let result = reconnects(&schema).await;
+    common::drop_pg_schema(&schema).await;
+    result
+}
+
+async fn reconnects(schema: &str) -> Result<()> {
+    let db = PostgresBackend::connect(PG_URL, Some(schema)).await?;
+    db.create_owner("payer", "token-hash", 1).await?;
+    assert!(db.create_key(&key(1)).await?);
+    assert_eq!(db.enqueue(&call(&uuid::Uuid::new_v4().to_string()), None).await?, Enqueued::Queued);
+    let pid = db.group_writer_pid();
+    assert_ne!(pid, 0, "the writer has a connection");
+    let admin = sqlx::PgPool::connect(PG_URL).await?;
+    let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&admin).await?;
+    assert!(terminated);
+    admin.close().await;
+
+    let (mut queued, mut failed) = (1, 0);
+    for _ in 0..5 {
+        match db.enqueue(&call(&uuid::Uuid::new_v4().to_string()), None).await {
+            Ok(Enqueued::Queued) => queued += 1,
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => {
+                assert!(e.is_unavailable(), "a lost connection is unavailable (503), not an internal error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    assert!(failed <= 1, "only the operation that met the dead connection fails ({failed} failed)");
+    assert_ne!(db.group_writer_pid(), pid, "a new connection");
+    // What failed reserved nothing; what succeeded reserved once.
+    let key = db.key("payer", 1).await?.expect("the key");
+    assert_eq!(key.reserved, queued * RESERVED);
+    db.close().await;
     Ok(())
 }

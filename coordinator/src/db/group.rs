@@ -53,7 +53,8 @@ pub(crate) enum WriteOp {
 }
 
 impl WriteOp {
-    fn kind(&self) -> usize {
+    /// The order operations of one group run in: enqueues, settles, settles that lease.
+    pub(crate) fn kind(&self) -> usize {
         match self {
             WriteOp::Enqueue { .. } => 0,
             WriteOp::Finish(_) => 1,

@@ -8,6 +8,7 @@
 pub mod builds;
 mod group;
 pub mod money;
+mod pg_group;
 mod postgres;
 pub mod registry;
 pub mod retention;
@@ -232,17 +233,6 @@ impl From<&CallRow> for SettledRows {
             project_id: c.project_id.clone(),
         }
     }
-}
-
-/// The hot rows a reserve or settle statement updates, for a backend that orders its locks (the
-/// PostgreSQL group writer): a reservation's payment key, or a settlement's key and earnings row.
-#[derive(Debug, Clone)]
-pub(crate) enum HotRows {
-    /// The payment key `(owner, nonce)`.
-    Key { owner: String, nonce: i64 },
-    /// A settlement's key and earnings row; `None` when the settler did not know them (a
-    /// settlement replayed from the spool): it is not grouped, and runs alone.
-    Settle(Option<SettledRows>),
 }
 
 /// What enqueueing a call did.

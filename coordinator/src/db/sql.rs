@@ -197,56 +197,12 @@ macro_rules! bind_finish {
 }
 
 /// Implements [`crate::db::Backend`] for `$backend` (a struct with a `pool` field of the given
-/// database). `begin` starts a write transaction; `lock` is appended to the lease sub-select;
-/// `enqueue` and `finish` are the dialect's SQL of those two methods (binds: the call columns in
-/// order and `lease_deadline_ms`, resp. call id, lease id, status, result, now, charged, earnings), run atomically in one
-/// round trip by the backend's `batch` method; `finish_lease` is `finish` followed by the lease of
-/// the next job (binds 8..=13: lease id, worker id, now, lease expiry, max attempts, grace).
+/// database). `begin` starts a write transaction; `lock` is appended to the lease sub-select. The
+/// hot writes (enqueue, finish, finish and lease) are operations of the backend's group writer,
+/// sent with its `group` method.
 macro_rules! impl_backend {
-    ($backend:ident, $db:ty, begin = $begin:literal, lock = $lock:literal, enqueue = $enqueue:expr, finish = $finish:expr, finish_lease = $finish_lease:expr) => {
-        impl_backend!(@common $backend, $db, begin = $begin, lock = $lock, hot = {
-            async fn enqueue(&self, c: &CallRow, lease_deadline_ms: Option<i64>) -> Result<Enqueued, StoreError> {
-                // One atomic round trip (see `batch`): reserve on the key if it has the balance,
-                // and only then insert the call and its ledger line. A row back = queued.
-                let q = $crate::db::sql::bind_enqueue!(sqlx::query($enqueue), c, lease_deadline_ms);
-                let rows = self.batch(q, $crate::db::HotRows::Key { owner: c.key_owner.clone(), nonce: c.key_nonce }).await?;
-                Ok(if rows.is_empty() { Enqueued::InsufficientBalance } else { Enqueued::Queued })
-            }
-
-            async fn finish(&self, f: &Finish) -> Result<Option<CallRow>, StoreError> {
-                // One atomic round trip (see `batch`): settle the call if the lease is current, and
-                // only then move the money, write the ledger (settle, then release) and credit
-                // earnings of a completed call. The settled row comes back.
-                let q = $crate::db::sql::bind_finish!(sqlx::query($finish), f);
-                let rows = self.batch(q, $crate::db::HotRows::Settle(f.rows.clone())).await?;
-                rows.first().map(call_row).transpose()
-            }
-
-            #[allow(clippy::too_many_arguments)]
-            async fn finish_and_lease(
-                &self,
-                f: &Finish,
-                worker_id: &str,
-                lease_id: &str,
-                now_ms: i64,
-                lease_ms: i64,
-                grace_ms: i64,
-                max_attempts: i64,
-            ) -> Result<(Option<CallRow>, Option<CallRow>), StoreError> {
-                // One atomic round trip (see `batch`): the settlement, then the lease.
-                let q = $crate::db::sql::bind_finish!(sqlx::query($finish_lease), f)
-                    .bind(lease_id)
-                    .bind(worker_id)
-                    .bind(now_ms)
-                    .bind(now_ms + lease_ms)
-                    .bind(max_attempts)
-                    .bind(grace_ms);
-                split_finish_lease(self.batch(q, $crate::db::HotRows::Settle(f.rows.clone())).await?, lease_id)
-            }
-
-        });
-    };
-    // The hot writes through the backend's group writer (`self.group`, see `group.rs`).
+    // The hot writes through the backend's group writer (`self.group`: `group.rs` on SQLite,
+    // `pg_group.rs` on PostgreSQL).
     ($backend:ident, $db:ty, begin = $begin:literal, lock = $lock:literal, grouped) => {
         impl_backend!(@common $backend, $db, begin = $begin, lock = $lock, hot = {
             async fn enqueue(&self, c: &CallRow, lease_deadline_ms: Option<i64>) -> Result<Enqueued, StoreError> {
@@ -384,21 +340,6 @@ macro_rules! impl_backend {
                 .execute(exec)
                 .await?;
             Ok(())
-        }
-
-        /// The rows of a settle-and-lease: (the settled call, the call leased under `lease_id`).
-        #[allow(dead_code)] // the grouped backend (SQLite) gets its rows decoded by its writer
-        fn split_finish_lease(rows: Vec<DbRow>, lease_id: &str) -> Result<(Option<CallRow>, Option<CallRow>), StoreError> {
-            let (mut finished, mut leased) = (None, None);
-            for row in rows {
-                let call = call_row(&row)?;
-                if call.lease_id.as_deref() == Some(lease_id) && call.status == outlayer_protocol::CallStatus::Leased {
-                    leased = Some(call);
-                } else {
-                    finished = Some(call);
-                }
-            }
-            Ok((finished, leased))
         }
 
         impl $backend {
