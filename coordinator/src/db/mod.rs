@@ -9,6 +9,7 @@ pub mod builds;
 mod group;
 pub mod money;
 mod pg_group;
+mod pg_listen;
 mod postgres;
 pub mod registry;
 pub mod retention;
@@ -407,10 +408,12 @@ pub struct CallSample {
 /// Most entries of each [`LookupCache`] map (it is emptied when full).
 pub const MAX_CACHED_LOOKUPS: usize = 10_000;
 
-/// Rows read on every call that change rarely, kept in memory by a backend whose writes all go
-/// through this process (SQLite: one coordinator process per database file). The writes that
-/// change them ([`Backend::set_active`], [`Backend::revoke`]) forget them; a generation counter
-/// keeps a read that raced such a write from caching what it read before the write.
+/// Rows read on every call that change rarely, kept in memory. The writes that change them
+/// ([`Backend::set_active`], [`Backend::revoke`], a chain project's upsert) forget them; a
+/// generation counter keeps a read that raced such a write from caching what it read before the
+/// write. On SQLite every write goes through this process (one coordinator process per database
+/// file); on PostgreSQL the writes of every replica are announced to the others, and the cache is
+/// used only while this replica hears the announcements (`db/pg_listen.rs`).
 #[derive(Debug, Default)]
 pub(crate) struct LookupCache {
     inner: std::sync::Mutex<Lookups>,
@@ -466,6 +469,48 @@ impl LookupCache {
         let mut l = self.lock();
         l.generation += 1;
         l.keys.remove(&(owner.to_owned(), nonce));
+    }
+    /// Forgets what `change` changed.
+    pub fn forget(&self, change: &LookupChange) {
+        match change {
+            LookupChange::Projects => self.forget_projects(),
+            LookupChange::Key { owner, nonce } => self.forget_key(owner, *nonce),
+        }
+    }
+    /// Forgets everything (the changes of other replicas may have been missed).
+    pub fn forget_all(&self) {
+        let mut l = self.lock();
+        l.generation += 1;
+        l.projects.clear();
+        l.keys.clear();
+    }
+}
+
+/// A write that changed rows a [`LookupCache`] keeps: announced to the other replicas on
+/// PostgreSQL (`NOTIFY`, in the writing transaction; see `db/pg_listen.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LookupChange {
+    /// A project's active version, grants or allowlist.
+    Projects,
+    /// A payment key (revoked).
+    Key { owner: String, nonce: i64 },
+}
+
+impl LookupChange {
+    /// The notification's payload: `p`, or `k:<nonce>:<owner>`.
+    pub fn payload(&self) -> String {
+        match self {
+            LookupChange::Projects => "p".into(),
+            LookupChange::Key { owner, nonce } => format!("k:{nonce}:{owner}"),
+        }
+    }
+    /// The change a payload announces (`None`: not one this version knows; forget everything).
+    pub fn parse(payload: &str) -> Option<Self> {
+        if payload == "p" {
+            return Some(LookupChange::Projects);
+        }
+        let (nonce, owner) = payload.strip_prefix("k:")?.split_once(':')?;
+        Some(LookupChange::Key { owner: owner.to_owned(), nonce: nonce.parse().ok()? })
     }
 }
 

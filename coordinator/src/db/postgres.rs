@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::group::{Done, GroupStats, WriteOp};
 use super::pg_group;
+use super::pg_listen::{self, SharedLookups};
 use super::sql::{call_columns, impl_backend, key_columns, lease_candidates, lease_statement, lease_update, worker_columns};
 use crate::error::CoordinatorError;
 
@@ -34,6 +35,8 @@ pub struct PostgresBackend {
     /// Where the writer connects (also used to run an operation alone when the writer is gone).
     target: Arc<pg_group::Target>,
     stats: Arc<GroupStats>,
+    /// The key and project lookups, kept while the lookup listener listens (see [`pg_listen`]).
+    lookups: Arc<SharedLookups>,
 }
 
 impl PostgresBackend {
@@ -77,12 +80,22 @@ impl PostgresBackend {
         let stats = Arc::new(GroupStats::default());
         let closed = pool.close_event();
         tokio::spawn(pg_group::write_groups((*target).clone(), queue, stats.clone(), closed));
-        Ok(Self { pool, writer, target, stats })
+        let lookups = Arc::new(SharedLookups::new(schema));
+        tokio::spawn(pg_listen::listen(target.config.clone(), Arc::downgrade(&lookups), pool.close_event()));
+        Ok(Self { pool, writer, target, stats, lookups })
     }
 
-    /// No rows are kept in memory: several replicas write the same database.
+    /// The lookups kept in memory, while this replica hears of every change to them (see
+    /// [`pg_listen`]).
     fn lookups(&self) -> Option<&crate::db::LookupCache> {
-        None
+        self.lookups.live()
+    }
+
+    /// Tells every replica (this one's listener too) that `change` commits with `tx`: `NOTIFY`
+    /// is delivered when, and only if, the transaction commits.
+    async fn announce(&self, tx: &mut sqlx::Transaction<'_, Postgres>, change: &crate::db::LookupChange) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)").bind(&self.lookups.channel).bind(change.payload()).execute(&mut **tx).await?;
+        Ok(())
     }
 
     /// A pooled connection for reading.
@@ -119,6 +132,13 @@ impl PostgresBackend {
     #[doc(hidden)]
     pub fn group_writer_pid(&self) -> i32 {
         self.target.pid.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The server process of the lookup listener's connection (0 while it has none): for tests
+    /// that break that connection.
+    #[doc(hidden)]
+    pub fn lookup_listener_pid(&self) -> i32 {
+        self.lookups.pid.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Closes the pool (used by tests that restart the coordinator).

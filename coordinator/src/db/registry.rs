@@ -185,9 +185,11 @@ macro_rules! impl_registry {
                         sqlx::query("UPDATE projects SET active_version = NULL WHERE id = $1").bind(&id).execute(&mut *tx).await?;
                     }
                 }
+                let change = $crate::db::LookupChange::Projects;
+                self.announce(&mut tx, &change).await?;
                 tx.commit().await?;
                 if let Some(c) = self.lookups() {
-                    c.forget_projects();
+                    c.forget(&change);
                 }
                 Ok(id)
             }

@@ -461,16 +461,21 @@ macro_rules! impl_backend {
             }
 
             async fn set_active(&self, project_id: &str, sha256: &str) -> Result<bool, StoreError> {
+                let mut conn = self.write().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 let done = sqlx::query(
                     "UPDATE projects SET active_version = $2 WHERE id = $1 \
                      AND EXISTS (SELECT 1 FROM versions WHERE project_id = $1 AND wasm_sha256 = $2)",
                 )
                 .bind(project_id)
                 .bind(sha256)
-                .execute(&mut *self.write().await?)
+                .execute(&mut *tx)
                 .await?;
+                let change = $crate::db::LookupChange::Projects;
+                self.announce(&mut tx, &change).await?;
+                tx.commit().await?;
                 if let Some(c) = self.lookups() {
-                    c.forget_projects();
+                    c.forget(&change);
                 }
                 Ok(done.rows_affected() == 1)
             }
@@ -550,13 +555,18 @@ macro_rules! impl_backend {
             }
 
             async fn revoke(&self, owner: &str, nonce: i64) -> Result<bool, StoreError> {
+                let mut conn = self.write().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 let done = sqlx::query("UPDATE payment_keys SET revoked = 1 WHERE owner = $1 AND nonce = $2")
                     .bind(owner)
                     .bind(nonce)
-                    .execute(&mut *self.write().await?)
+                    .execute(&mut *tx)
                     .await?;
+                let change = $crate::db::LookupChange::Key { owner: owner.to_owned(), nonce };
+                self.announce(&mut tx, &change).await?;
+                tx.commit().await?;
                 if let Some(c) = self.lookups() {
-                    c.forget_key(owner, nonce);
+                    c.forget(&change);
                 }
                 Ok(done.rows_affected() == 1)
             }

@@ -174,6 +174,12 @@ impl SqliteBackend {
         Some(&self.inner.lookups)
     }
 
+    /// Other replicas to tell of a change to cached rows: none (one coordinator process per
+    /// database file forgets them itself).
+    async fn announce(&self, _tx: &mut sqlx::Transaction<'_, Sqlite>, _change: &crate::db::LookupChange) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// The write connection (writers queue here in order).
     pub(super) async fn write(&self) -> Result<MutexGuard<'_, SqliteConnection>, StoreError> {
         Ok(self.inner.write().await)
