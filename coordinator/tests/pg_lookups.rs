@@ -143,3 +143,14 @@ async fn listener_down(schema: &str) -> Result<()> {
     a.close().await;
     Ok(())
 }
+
+/// A schema name as long as PostgreSQL allows still gets a working channel (cut to 63 bytes, as
+/// `pg_notify` requires): changes are announced and reach the other replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_schema_name_still_announces() -> Result<()> {
+    let schema = format!("{}{}", random_name("lookups_long_"), "x".repeat(38));
+    assert_eq!(schema.len(), 63);
+    let result = across_replicas(&schema).await;
+    common::drop_pg_schema(&schema).await;
+    result
+}

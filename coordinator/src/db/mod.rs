@@ -207,8 +207,8 @@ pub struct Finish {
     pub now_ms: i64,
     /// The payment key and earnings row the settlement updates, when the settler knows them (it
     /// leased the call): the PostgreSQL group writer then locks them in its global order before a
-    /// group runs, without looking the call up. `None`: the settlement runs alone (see
-    /// [`HotRows::Settle`]).
+    /// group runs, without looking the call up. `None`: it is not grouped there, and runs alone
+    /// (`db/pg_group.rs`).
     pub rows: Option<SettledRows>,
 }
 

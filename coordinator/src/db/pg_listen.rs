@@ -29,6 +29,9 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::{LookupCache, LookupChange};
 
+/// The longest PostgreSQL identifier (`NAMEDATALEN` − 1).
+const MAX_CHANNEL: usize = 63;
+
 /// How long the listener waits before connecting again after its connection ended.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
@@ -44,11 +47,16 @@ pub(super) struct SharedLookups {
 }
 
 impl SharedLookups {
+    /// `schema` is a validated schema name ([A-Za-z0-9_]+).
     pub fn new(schema: Option<&str>) -> Self {
-        let channel = match schema {
+        let mut channel = match schema {
             Some(s) => format!("outlayer_lookups_{s}"),
             None => "outlayer_lookups".into(),
         };
+        // A channel is an identifier: at most 63 bytes (`pg_notify` refuses a longer one, `LISTEN`
+        // would cut it). Two schemas sharing a 46-character prefix then share a channel, which
+        // only costs each the other's announcements.
+        channel.truncate(MAX_CHANNEL);
         Self { channel, ..Self::default() }
     }
 
@@ -133,4 +141,26 @@ async fn session(config: &tokio_postgres::Config, channel: &str, lookups: &Weak<
     // The connection ended (the driver task returned).
     drop(client);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_is_a_postgresql_identifier() {
+        assert_eq!(SharedLookups::new(None).channel, "outlayer_lookups");
+        assert_eq!(SharedLookups::new(Some("tenant_1")).channel, "outlayer_lookups_tenant_1");
+        let long = "s".repeat(63);
+        assert_eq!(SharedLookups::new(Some(&long)).channel.len(), 63);
+    }
+
+    #[test]
+    fn announcements_round_trip() {
+        for change in [LookupChange::Projects, LookupChange::Key { owner: "alice:x.near".into(), nonce: 7 }] {
+            assert_eq!(LookupChange::parse(&change.payload()), Some(change));
+        }
+        assert_eq!(LookupChange::parse("k:x:alice"), None);
+        assert_eq!(LookupChange::parse("something else"), None);
+    }
 }
