@@ -315,12 +315,19 @@ async fn run_alone(target: &Target, conn: &mut Option<Conn>, op: &WriteOp) -> Re
     match c.client.query(statement, &binds.refs()).await {
         Ok(rows) => done(op, &rows),
         Err(e) => {
-            if StoreError::is_unavailable_pg(&e) {
+            if suspect(&e) {
                 *conn = None;
             }
             Err(e.into())
         }
     }
+}
+
+/// Whether the writer's connection may be broken after `e`: an error the server did not answer
+/// (lost, timed out, or out of step with the protocol), or one saying it cannot serve. The next
+/// operation then opens a new connection.
+fn suspect(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_none() || StoreError::is_unavailable_pg(e)
 }
 
 /// Runs `op` alone on a connection of its own (the writer task is gone: its runtime ended).
@@ -403,7 +410,7 @@ async fn commit_group(target: &Target, conn: &mut Option<Conn>, group: &mut Vec<
     }
     if let Err(e) = committed {
         let shared = shared_error(StoreError::is_unavailable_pg(&e), e.to_string());
-        if StoreError::is_unavailable_pg(&e) {
+        if suspect(&e) {
             *conn = None;
         }
         for (_, reply) in group.drain(..) {
