@@ -43,15 +43,7 @@ async fn fixture(balance: i64) -> Result<Fixture> {
 async fn seed(db: &dyn Backend, balance: i64) -> Result<(ProjectRow, KeyRow)> {
     let now = now_ms();
     db.create_owner("alice", "alice-token-hash", now).await?;
-    let project = ProjectRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        owner: "alice".into(),
-        name: "echo".into(),
-        active_version: None,
-        grants: Vec::new(),
-        http_allowlist: Vec::new(),
-        created_ms: now,
-    };
+    let project = common::new_project("alice", "echo", now);
     db.create_project(&project).await?;
     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(common::EMPTY_MODULE));
     db.add_version(&project.id, &sha, common::EMPTY_MODULE, now).await?;

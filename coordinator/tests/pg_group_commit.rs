@@ -28,10 +28,7 @@ fn key(nonce: i64) -> KeyRow {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_statement_fails_only_its_own_call() -> Result<()> {
-    let schema = random_name("group_commit_");
-    let result = scenario(&schema).await;
-    common::drop_pg_schema(&schema).await;
-    result
+    common::in_pg_schema(&random_name("group_commit_"), |schema| async move { scenario(&schema).await }).await
 }
 
 async fn scenario(schema: &str) -> Result<()> {
@@ -83,10 +80,7 @@ fn finish(call: &CallRow, charged: i64) -> Finish {
 /// second's wait (`deadlock_timeout`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_groups_do_not_deadlock() -> Result<()> {
-    let schema = random_name("group_order_");
-    let result = two_replicas(&schema).await;
-    common::drop_pg_schema(&schema).await;
-    result
+    common::in_pg_schema(&random_name("group_order_"), |schema| async move { two_replicas(&schema).await }).await
 }
 
 async fn two_replicas(schema: &str) -> Result<()> {
@@ -151,10 +145,7 @@ async fn two_replicas(schema: &str) -> Result<()> {
 /// once and the money adds up, with reservations committed in the same bursts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settlements_with_and_without_their_rows_settle_once() -> Result<()> {
-    let schema = random_name("group_rows_");
-    let result = with_and_without_rows(&schema).await;
-    common::drop_pg_schema(&schema).await;
-    result
+    common::in_pg_schema(&random_name("group_rows_"), |schema| async move { with_and_without_rows(&schema).await }).await
 }
 
 async fn with_and_without_rows(schema: &str) -> Result<()> {
@@ -216,10 +207,7 @@ async fn with_and_without_rows(schema: &str) -> Result<()> {
 /// changed nothing; the writer opens a new connection and the rest succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_writer_reconnects_after_its_connection_dies() -> Result<()> {
-    let schema = random_name("group_reconnect_");
-    let result = reconnects(&schema).await;
-    common::drop_pg_schema(&schema).await;
-    result
+    common::in_pg_schema(&random_name("group_reconnect_"), |schema| async move { reconnects(&schema).await }).await
 }
 
 async fn reconnects(schema: &str) -> Result<()> {

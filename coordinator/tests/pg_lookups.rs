@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use common::{PG_URL, random_name};
-use outlayer_coordinator::db::{Backend, PostgresBackend, ProjectRow};
+use outlayer_coordinator::db::{Backend, PostgresBackend};
 
 /// Waits until `db`'s lookup listener listens on a connection other than `not`; returns its pid.
 async fn listening(db: &PostgresBackend, not: i32) -> Result<i32> {
@@ -48,15 +48,7 @@ async fn eventually<T: std::fmt::Debug, F: Future<Output = Result<T>>>(
 async fn seed(db: &PostgresBackend) -> Result<(String, String, String)> {
     let now = 1;
     db.create_owner("alice", "alice-token-hash", now).await?;
-    let project = ProjectRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        owner: "alice".into(),
-        name: "echo".into(),
-        active_version: None,
-        grants: Vec::new(),
-        http_allowlist: Vec::new(),
-        created_ms: now,
-    };
+    let project = common::new_project("alice", "echo", now);
     db.create_project(&project).await?;
     let first = "11".repeat(32);
     let second = "22".repeat(32);
@@ -80,10 +72,7 @@ async fn quietly_set_max_per_call(schema: &str, max: i64) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_through_one_replica_reaches_the_others_cache() -> Result<()> {
-    let schema = random_name("lookups_");
-    let result = across_replicas(&schema).await;
-    common::drop_pg_schema(&schema).await;
-    result
+    common::in_pg_schema(&random_name("lookups_"), |schema| async move { across_replicas(&schema).await }).await
 }
 
 async fn across_replicas(schema: &str) -> Result<()> {
@@ -118,10 +107,7 @@ async fn across_replicas(schema: &str) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_whose_listener_reconnects_forgets_what_it_kept() -> Result<()> {
-    let schema = random_name("lookups_down_");
-    let result = listener_down(&schema).await;
-    common::drop_pg_schema(&schema).await;
-    result
+    common::in_pg_schema(&random_name("lookups_down_"), |schema| async move { listener_down(&schema).await }).await
 }
 
 async fn listener_down(schema: &str) -> Result<()> {
@@ -150,7 +136,5 @@ async fn listener_down(schema: &str) -> Result<()> {
 async fn a_long_schema_name_still_announces() -> Result<()> {
     let schema = format!("{}{}", random_name("lookups_long_"), "x".repeat(38));
     assert_eq!(schema.len(), 63);
-    let result = across_replicas(&schema).await;
-    common::drop_pg_schema(&schema).await;
-    result
+    common::in_pg_schema(&schema, |schema| async move { across_replicas(&schema).await }).await
 }

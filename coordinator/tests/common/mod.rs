@@ -86,6 +86,28 @@ pub async fn drop_pg_schema(schema: &str) {
     drop_schema_at(PG_URL, schema).await;
 }
 
+/// Runs `scenario` with the name of a fresh schema `schema` of the test server, then drops the
+/// schema whatever the outcome.
+pub async fn in_pg_schema<F: std::future::Future<Output = Result<()>>>(schema: &str, scenario: impl FnOnce(String) -> F) -> Result<()> {
+    let result = scenario(schema.to_owned()).await;
+    drop_pg_schema(schema).await;
+    result
+}
+
+/// A project row of `owner` named `name`, created at `now` with no active version, grants or
+/// allowlist: the database-level fixture of the hand-off and lookup tests.
+pub fn new_project(owner: &str, name: &str, now: i64) -> outlayer_coordinator::db::ProjectRow {
+    outlayer_coordinator::db::ProjectRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        owner: owner.into(),
+        name: name.into(),
+        active_version: None,
+        grants: Vec::new(),
+        http_allowlist: Vec::new(),
+        created_ms: now,
+    }
+}
+
 async fn drop_schema_at(url: &str, schema: &str) {
     if let Ok(pool) = sqlx::PgPool::connect(url).await {
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))).execute(&pool).await;
