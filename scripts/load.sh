@@ -13,7 +13,9 @@
 #                                        # bare-wasmtime floor, for the CPU-per-call ratio
 #                                        # (BARE=PATH: a prebuilt bench executable)
 #   PERF=DIR scripts/load.sh ...         # also a CPU profile of the measured processes per run
-#                                        # (perf record -e cpu-clock -g; DIR/MODE-CONNECTIONS.data)
+#                                        # (perf record -e cpu-clock -g; DIR/MODE-CONNECTIONS.data;
+#                                        # PERF_CALLGRAPH=dwarf for callers through Rust code, which
+#                                        # has no frame pointers; PERF_FREQ, default 999 Hz)
 #
 # Modes can be combined (`scripts/load.sh sqlite postgres distributed`).
 # Environment: DURATION (per run, default 15s), CONNECTIONS (space-separated list, default "1 32"),
@@ -174,7 +176,7 @@ measure() {
   if [ -n "${PERF:-}" ]; then
     # A CPU profile of the measured processes for the length of the run (perf report -i FILE).
     mkdir -p "$PERF"
-    perf record -q -e cpu-clock -F 999 -g -p "$(IFS=,; echo "${pids[*]}")" -o "$PERF/$label-$conns.data" -- sleep "$(to_secs "$DURATION")" \
+    perf record -q -e cpu-clock -F "${PERF_FREQ:-999}" --call-graph "${PERF_CALLGRAPH:-fp}" -p "$(IFS=,; echo "${pids[*]}")" -o "$PERF/$label-$conns.data" -- sleep "$(to_secs "$DURATION")" \
       >/dev/null 2>&1 &
     perf_pid=$!
   fi
