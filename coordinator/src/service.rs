@@ -685,8 +685,8 @@ impl AppState {
     pub(crate) async fn settled(&self, finish: &Finish, row: Option<CallRow>) -> Option<CallView> {
         self.local.leases.lock().expect("leases lock").remove(&finish.call_id);
         let mut row = row?;
+        // The backend's row is the settled one, its result included (`db::with_result`).
         row.status = finish.status;
-        row.result = Some(finish.result.clone());
         row.completed_ms = Some(finish.now_ms);
         let latency = Duration::from_millis((finish.now_ms - row.created_ms).max(0) as u64);
         self.metrics.call_settled(finish.status == CallStatus::Completed, latency);

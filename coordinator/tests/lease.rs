@@ -102,12 +102,17 @@ async fn settle_and_lease(db: &dyn Backend) -> Result<()> {
     let leased = leased.expect("B leased");
     assert_eq!((leased.id.as_str(), leased.lease_id.as_deref(), leased.status), (b.id.as_str(), Some("lease-b"), CallStatus::Leased));
     assert_eq!(db.call(&a.id).await?.map(|c| c.status), Some(CallStatus::Completed), "A stays settled");
+    // The settled row is read back without its result (the settlement wrote it) and comes back
+    // with it: as it is stored.
+    assert!(settled.result.is_some(), "the settled row carries its result");
+    assert_eq!(db.call(&a.id).await?.as_ref(), Some(&settled), "the settled row is the stored one");
 
     // B's settlement finds nothing to lease.
     let finish_b = common::completed_finish(&b.id, "lease-b", 700, 1_250);
     let (settled, leased) = db.finish_and_lease(&finish_b, "worker", "lease-c", 1_250, LEASE_MS, GRACE_MS, MAX_ATTEMPTS).await?;
-    assert_eq!(settled.map(|c| c.id), Some(b.id.clone()));
+    assert_eq!(settled.as_ref().map(|c| c.id.clone()), Some(b.id.clone()));
     assert!(leased.is_none(), "no job is ready");
+    assert_eq!(db.call(&b.id).await?, settled, "the settled row is the stored one, its result included");
     let key = db.key("payer", 1).await?.expect("key");
     assert_eq!((key.reserved, key.spent), (0, 1_300));
     assert_eq!(db.queue_depth().await?, (0, 0));

@@ -33,7 +33,7 @@ use rusqlite::types::ToSql;
 use rusqlite::{OptionalExtension as _, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::sql::{bind_enqueue, call_columns, call_row_from, lease_statement};
+use super::sql::{bind_enqueue, call_columns, call_row_from, lease_statement, settled_call_columns};
 use super::{CallRow, Finish};
 use crate::error::StoreError;
 use crate::model::CallStatus;
@@ -94,7 +94,7 @@ const LEDGER_RESERVE: &str = "INSERT INTO ledger (owner, nonce, call_id, kind, a
 const SETTLE_CALL: &str = concat!(
     "UPDATE calls SET status = ?3, result = ?4, completed_ms = ?5, lease_expires_ms = NULL \
      WHERE id = ?1 AND lease_id = ?2 AND status = 'leased' RETURNING ",
-    call_columns!()
+    settled_call_columns!()
 );
 /// `finish`: the key's reservation released and the charge spent (`?1` reserved, `?2` charge,
 /// `?3` owner, `?4` nonce).
@@ -123,19 +123,29 @@ impl<'a> Binds<'a> {
     }
 }
 
-/// A rusqlite row, read by column name like an sqlx row (for [`call_row_from!`]).
-trait TryGet {
-    fn try_get<T: rusqlite::types::FromSql, I: rusqlite::RowIndex>(&self, index: I) -> rusqlite::Result<T>;
-}
+/// The names of [`call_columns!`], in order: the index of each column in every row the writer
+/// reads (`RETURNING` [`call_columns!`] or [`settled_call_columns!`]).
+static CALL_COLUMNS: LazyLock<Vec<&'static str>> = LazyLock::new(|| call_columns!().split(',').map(str::trim).collect());
 
-impl TryGet for rusqlite::Row<'_> {
-    fn try_get<T: rusqlite::types::FromSql, I: rusqlite::RowIndex>(&self, index: I) -> rusqlite::Result<T> {
-        self.get(index)
+/// A row of [`call_columns!`] read by column name like an sqlx row (for [`call_row_from!`]), each
+/// name found by its position in [`CALL_COLUMNS`]. rusqlite finds a name by asking SQLite for every
+/// column's name and comparing it without case: 26 lookups per row cost 1.7 % of `serve`'s CPU on
+/// SQLite at 32 connections. A name not in the list is looked up by rusqlite.
+struct CallColumns<'a, 'r>(&'a rusqlite::Row<'r>);
+
+impl CallColumns<'_, '_> {
+    fn try_get<T: rusqlite::types::FromSql, N: AsRef<str>>(&self, name: N) -> rusqlite::Result<T> {
+        let name = name.as_ref();
+        match CALL_COLUMNS.iter().position(|c| *c == name) {
+            Some(index) => self.0.get(index),
+            None => self.0.get(name),
+        }
     }
 }
 
 fn call_row(r: &rusqlite::Row<'_>) -> Result<CallRow, StoreError> {
-    call_row_from!(r)
+    debug_assert_eq!(r.as_ref().column_count(), CALL_COLUMNS.len(), "a call row has the columns of call_columns!");
+    call_row_from!(&CallColumns(r))
 }
 
 /// The group writer's own connection to the database file (see the module's documentation).
@@ -408,6 +418,22 @@ mod tests {
         assert!(matches!(done[..], [Done::Enqueued(false)]), "no such key: nothing reserved");
         let ghosts: i64 = writer.conn.query_row("SELECT COUNT(*) FROM owners WHERE name = 'ghost'", [], |r| r.get(0))?;
         assert_eq!(ghosts, 0, "the unanswered write was rolled back");
+        Ok(())
+    }
+
+    // The writer reads call rows by position (`CallColumns`): every statement it reads them from
+    // returns exactly `call_columns!`, in order.
+    #[tokio::test]
+    async fn the_writer_reads_call_rows_in_the_order_of_call_columns() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.db");
+        let _backend = crate::db::SqliteBackend::connect(&path).await?;
+        let writer = HotWriter::open(&path, std::time::Duration::from_secs(1), 1_000)?;
+        for sql in [SETTLE_CALL, LEASE.as_str()] {
+            let statement = writer.conn.prepare(sql)?;
+            assert_eq!(statement.column_names(), *CALL_COLUMNS, "{sql}");
+        }
+        assert_eq!(CALL_COLUMNS.len(), 26);
         Ok(())
     }
 

@@ -519,6 +519,13 @@ pub(crate) fn from_json_text<T: serde::de::DeserializeOwned>(text: &str, what: &
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
+/// The row a settlement returned (read with [`sql::settled_call_columns!`], its `result` NULL)
+/// with the result the settlement wrote: the row as it now is in the database.
+pub(crate) fn with_result(mut row: CallRow, f: &Finish) -> CallRow {
+    row.result = Some(f.result.clone());
+    row
+}
+
 /// Encodes a value (a list, a settled result) as the JSON text stored in a column. The values
 /// stored this way hold no maps with non-string keys, so serializing cannot fail.
 pub(crate) fn to_json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {

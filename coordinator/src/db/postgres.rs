@@ -11,7 +11,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::group::{Done, GroupStats, WriteOp};
 use super::pg_group;
 use super::pg_listen::{self, SharedLookups};
-use super::sql::{call_columns, impl_backend, key_columns, lease_candidates, lease_statement, lease_update, worker_columns};
+use super::sql::{
+    call_columns, impl_backend, key_columns, lease_candidates, lease_statement, lease_update, settled_call_columns, worker_columns,
+};
 use crate::error::CoordinatorError;
 
 /// Connections in the PostgreSQL pool.
@@ -259,7 +261,7 @@ macro_rules! finish_ctes {
         concat!(
             "WITH c AS (UPDATE calls SET status = $3, result = $4, completed_ms = $5, lease_expires_ms = NULL \
              WHERE id = $1 AND lease_id = $2 AND status = 'leased' RETURNING ",
-            call_columns!(),
+            settled_call_columns!(),
             "), \
              k AS (UPDATE payment_keys p SET reserved = p.reserved - c.reserved, \
              spent = p.spent + LEAST(GREATEST($6, 0), c.reserved) FROM c \
